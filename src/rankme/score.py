@@ -1,0 +1,99 @@
+"""Score an embedding source: stream its rows (all, or a reproducible subsample) into one accumulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rankme._validate import EmbeddingError
+from rankme.guidance import PAPER_SAMPLES, sample_size_note
+from rankme.io import EmbeddingSource
+from rankme.metrics import compute_metrics, rankme_from_spectrum
+from rankme.spectrum import Precision, SpectrumAccumulator, default_chunk_rows
+
+__all__ = ["ScoreResult", "sample_rows", "score_source"]
+
+
+@dataclass
+class ScoreResult:
+    """Metrics of one embedding source, with the sample size and any notes for the reader."""
+
+    name: str
+    n: int
+    dim: int
+    metrics: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | None:
+    """Sorted row indices of a reproducible subsample without replacement (``None`` = all rows).
+
+    >>> sample_rows(10, 3, seed=0).tolist()
+    [5, 6, 9]
+    >>> sample_rows(10, None, seed=0) is None
+    True
+    """
+    if samples is None or samples >= n_rows:
+        return None
+    if samples < 1:
+        raise ValueError(f"samples must be positive, got {samples}")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_rows, size=samples, replace=False))
+
+
+def score_source(
+    source: EmbeddingSource,
+    metrics: Sequence[str] = ("rankme",),
+    *,
+    samples: int | None = None,
+    seed: int = 0,
+    precision: Precision = "float64",
+    chunk_rows: int | None = None,
+    progress: bool = True,
+    variant: dict[str, Any] | None = None,
+) -> ScoreResult:
+    """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) and compute the named metrics.
+
+    ``variant`` (e.g. ``{"center": True, "spectrum": "eigen"}``) adds a ``rankme[...]`` column scored with those
+    keyword arguments of :func:`rankme.rankme`.
+
+    >>> res = score_source(EmbeddingSource("eye", np.eye(4)), ["rankme"], progress=False)
+    >>> res.n, round(res.metrics["rankme"], 4)
+    (4, 4.0)
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    rows = sample_rows(source.n_rows, samples, seed)
+    n = source.n_rows if rows is None else len(rows)
+    notes = list(source.notes)
+    if samples is None and source.n_rows > PAPER_SAMPLES:
+        notes.append(
+            f"scored all {source.n_rows} rows; the paper uses {PAPER_SAMPLES} (pass --samples {PAPER_SAMPLES} "
+            "to compare with its numbers)"
+        )
+    step = chunk_rows or default_chunk_rows(source.dim)
+    acc = SpectrumAccumulator(source.dim, precision=precision)
+    with tqdm(total=n, unit="rows", desc=source.name, delay=2.0, disable=not progress, leave=False) as bar:
+        for chunk in source.chunks(step, rows):
+            acc.update(chunk, chunk_rows=step)
+            bar.update(int(chunk.shape[0]))
+    if n == 0:
+        raise EmbeddingError(f"{source.name}: no rows to score")
+    values = compute_metrics(acc.spectrum, metrics)
+    if variant:
+        opts = dict(variant)
+        label = "rankme[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"
+        values[label] = rankme_from_spectrum(acc.spectrum(bool(opts.pop("center", False))), **opts)
+    note = sample_size_note(n, source.dim)
+    if note:
+        notes.append(note)
+    return ScoreResult(source.name, n, source.dim, values, notes, time.perf_counter() - t0)

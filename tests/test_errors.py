@@ -1,0 +1,97 @@
+"""Bad input gets a clear error naming the problem (or a documented answer), never a silent wrong number."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import rankme
+from rankme import EmbeddingError, SpectrumAccumulator
+from rankme._validate import check_state_fits
+
+
+def test_nan_and_inf_report_count_and_first_row():
+    z = np.ones((50, 4))
+    z[17, 2] = np.nan
+    z[30, 0] = np.inf
+    z[30, 1] = -np.inf
+    with pytest.raises(EmbeddingError, match=r"1 NaN, 2 Inf.*2 row\(s\).*first bad row index: 17"):
+        rankme.rankme(z)
+
+
+def test_nan_row_index_is_global_across_batches():
+    acc = SpectrumAccumulator(3)
+    acc.update(np.ones((10, 3)))
+    bad = np.ones((10, 3))
+    bad[4, 1] = np.nan
+    with pytest.raises(EmbeddingError, match="first bad row index: 14"):
+        acc.update(bad, chunk_rows=3)
+
+
+def test_nan_in_torch_tensor_and_n_less_than_k_path():
+    z = torch.ones(5, 10)
+    z[3, 3] = float("nan")
+    with pytest.raises(EmbeddingError, match="NaN"):
+        rankme.rankme(z)
+
+
+def test_empty_matrix():
+    with pytest.raises(EmbeddingError, match="no rows"):
+        rankme.rankme(np.zeros((0, 8)))
+    with pytest.raises(EmbeddingError, match="no features"):
+        rankme.rankme(np.zeros((8, 0)))
+
+
+def test_one_dimensional_input_says_how_to_reshape():
+    with pytest.raises(EmbeddingError, match=r"reshape\(-1, 1\)"):
+        rankme.rankme(np.ones(10))
+
+
+def test_three_dimensional_input_is_refused_with_flatten_hint():
+    with pytest.raises(EmbeddingError, match=r"--flatten"):
+        rankme.rankme(np.ones((4, 3, 2)))
+    with pytest.raises(EmbeddingError, match=r"3-D"):
+        rankme.rankme(torch.ones(4, 3, 2))
+
+
+def test_zero_matrix_is_an_error_not_nan():
+    with pytest.raises(EmbeddingError, match="complete collapse"):
+        rankme.rankme(np.zeros((10, 4)))
+
+
+def test_single_feature_scores_one():
+    value = rankme.rankme(np.arange(1.0, 11.0).reshape(-1, 1))
+    assert value == pytest.approx(1.0, abs=1e-6)
+    assert value <= 1.0
+
+
+def test_single_row_scores_one_with_warning():
+    with pytest.warns(rankme.SampleSizeWarning):
+        assert rankme.rankme(np.arange(1.0, 6.0).reshape(1, -1)) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("z,match", [
+    (np.ones((3, 3), dtype=bool), "boolean"),
+    (np.ones((3, 3), dtype=complex), "complex"),
+    (np.array([["a", "b"], ["c", "d"]]), "numeric"),
+    (torch.ones(3, 3, dtype=torch.complex64), "not supported"),
+])
+def test_non_real_dtypes_are_refused(z, match):
+    with pytest.raises(EmbeddingError, match=match):
+        rankme.rankme(z)
+
+
+def test_huge_width_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr("rankme._validate.available_memory_bytes", lambda: 2 * 1024**3)
+    with pytest.raises(EmbeddingError, match=r"K=100000 features need a 100000x100000 float64 Gram state of 80.0 GB"):
+        SpectrumAccumulator(100_000)
+    check_state_fits(1000)  # a small one passes
+
+
+def test_extreme_scales_do_not_overflow():
+    z = np.random.default_rng(0).standard_normal((200, 10))
+    for s in (1e-150, 1e150):
+        assert math.isfinite(rankme.rankme(z * s))

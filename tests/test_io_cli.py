@@ -1,0 +1,208 @@
+"""Every file format ``rankme score`` reads, the CLI's outputs, and its errors on bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_matrix, reference_rankme
+from rankme import EmbeddingError
+from rankme.cli import main
+from rankme.io import load_embeddings
+from rankme.score import score_source
+
+Z = make_matrix("powerlaw", 300, 16, seed=3).astype(np.float32)
+REF = reference_rankme(Z)
+
+
+def _score(path, **kw) -> float:
+    return score_source(load_embeddings(path, **kw), ["rankme"], progress=False).metrics["rankme"]
+
+
+def test_npy_is_memory_mapped_and_streamed(tmp_path):
+    p = tmp_path / "z.npy"
+    np.save(p, Z)
+    src = load_embeddings(p)
+    assert isinstance(src.array, np.memmap)
+    res = score_source(src, ["rankme"], chunk_rows=7, progress=False)
+    assert res.metrics["rankme"] == pytest.approx(REF, rel=1e-9)
+
+
+def test_npz_key_selection(tmp_path):
+    p = tmp_path / "z.npz"
+    np.savez(p, emb=Z, other=Z[:, :3])
+    assert _score(p, key="emb") == pytest.approx(REF, rel=1e-9)
+    with pytest.raises(EmbeddingError, match=r"several arrays \['emb', 'other'\].*--key"):
+        load_embeddings(p)
+    with pytest.raises(EmbeddingError, match="no array named 'x'"):
+        load_embeddings(p, key="x")
+
+
+def test_pt_tensor_and_dict(tmp_path):
+    torch.save(torch.from_numpy(Z), tmp_path / "a.pt")
+    torch.save({"emb": torch.from_numpy(Z).bfloat16(), "step": 3}, tmp_path / "b.pth")
+    assert _score(tmp_path / "a.pt") == pytest.approx(REF, rel=1e-9)
+    assert _score(tmp_path / "b.pth") == pytest.approx(
+        reference_rankme(torch.from_numpy(Z).bfloat16().float().numpy()), rel=1e-9)
+
+
+class _Evil:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pt_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"emb": torch.from_numpy(Z), "payload": _Evil(str(marker))}, tmp_path / "evil.pt")
+    with pytest.raises(EmbeddingError, match="would run code"):
+        load_embeddings(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+def test_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"emb": torch.from_numpy(Z)}, str(tmp_path / "z.safetensors"))
+    assert _score(tmp_path / "z.safetensors") == pytest.approx(REF, rel=1e-9)
+
+
+def test_parquet_numeric_columns_and_list_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = {f"f{i}": Z[:, i] for i in range(16)}
+    cols["id"] = [f"row{i}" for i in range(300)]
+    pq.write_table(pa.table(cols), tmp_path / "cols.parquet")
+    src = load_embeddings(tmp_path / "cols.parquet")
+    assert src.dim == 16 and any("ignored non-numeric columns ['id']" in n for n in src.notes)
+    assert _score(tmp_path / "cols.parquet") == pytest.approx(REF, rel=1e-9)
+    pq.write_table(pa.table({"embedding": list(Z), "label": np.arange(300)}), tmp_path / "list.parquet")
+    assert _score(tmp_path / "list.parquet", key="embedding") == pytest.approx(REF, rel=1e-9)
+
+
+def test_csv_with_header_and_text_column(tmp_path):
+    p = tmp_path / "z.csv"
+    lines = ["name," + ",".join(f"f{i}" for i in range(16))]
+    lines += [f"r{i}," + ",".join(repr(float(v)) for v in row) for i, row in enumerate(Z)]
+    p.write_text("\n".join(lines) + "\n")
+    assert _score(p) == pytest.approx(REF, rel=1e-9)
+
+
+def test_cli_table_json_metrics_and_samples(tmp_path, capsys):
+    p = tmp_path / "z.npy"
+    np.save(p, Z)
+    assert main(["score", str(p), "--metric", "rankme", "--metric", "stable_rank", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "rankme" in out and "stable_rank" in out and str(p) in out
+    assert main(["score", str(p), "--json", "--samples", "100", "--seed", "4"]) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert main(["score", str(p), "--json", "--samples", "100", "--seed", "4"]) == 0
+    again = json.loads(capsys.readouterr().out)[0]
+    assert first == {**again, "seconds": first["seconds"]}
+    assert first["n"] == 100 and first["dim"] == 16
+    rows = np.sort(np.random.default_rng(4).choice(300, size=100, replace=False))
+    assert first["metrics"]["rankme"] == pytest.approx(reference_rankme(Z[rows]), rel=1e-9)
+
+
+def test_cli_variant_column(tmp_path, capsys):
+    p = tmp_path / "z.npy"
+    np.save(p, Z)
+    assert main(["score", str(p), "--json", "--center", "--eigen"]) == 0
+    res = json.loads(capsys.readouterr().out)[0]["metrics"]
+    assert res["rankme"] == pytest.approx(REF, rel=1e-9)
+    assert res["rankme[center=True,spectrum=eigen]"] == pytest.approx(
+        reference_rankme(Z, center=True, eigen=True), rel=1e-8)
+
+
+def test_cli_flatten(tmp_path, capsys):
+    p = tmp_path / "z3.npy"
+    np.save(p, Z.reshape(300, 4, 4))
+    assert main(["score", str(p)]) == 1
+    assert "--flatten" in capsys.readouterr().err
+    assert main(["score", str(p), "--flatten", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["metrics"]["rankme"] == pytest.approx(REF, rel=1e-9)
+
+
+def test_cli_reports_sample_size_note(tmp_path, capsys):
+    p = tmp_path / "small.npy"
+    np.save(p, make_matrix("isotropic", 40, 64).astype(np.float32))
+    assert main(["score", str(p)]) == 0
+    assert "at most N and biased low" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "truncated or corrupt"),
+    (b"hello, not an array", "truncated or corrupt|unpickling"),
+])
+def test_cli_bad_npy_files(tmp_path, capsys, content, match):
+    p = tmp_path / "bad.npy"
+    p.write_bytes(content)
+    assert main(["score", str(p)]) == 1
+    assert "rankme: error:" in capsys.readouterr().err
+    with pytest.raises(EmbeddingError, match=match):
+        load_embeddings(p)
+
+
+def test_truncated_npy_and_corrupt_pt(tmp_path):
+    p = tmp_path / "t.npy"
+    np.save(p, Z)
+    p.write_bytes(p.read_bytes()[:-500])
+    with pytest.raises(EmbeddingError, match="truncated or corrupt"):
+        load_embeddings(p)
+    q = tmp_path / "t.pt"
+    torch.save(torch.from_numpy(Z), q)
+    q.write_bytes(q.read_bytes()[:200])
+    with pytest.raises(EmbeddingError, match="truncated or corrupt"):
+        load_embeddings(q)
+
+
+def test_object_npy_is_refused(tmp_path):
+    p = tmp_path / "o.npy"
+    np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(EmbeddingError, match="unpickling"):
+        load_embeddings(p)
+
+
+def test_missing_unknown_and_directory_paths(tmp_path):
+    with pytest.raises(EmbeddingError, match="no such file"):
+        load_embeddings(tmp_path / "nope.npy")
+    (tmp_path / "x.txt").write_text("1 2 3")
+    with pytest.raises(EmbeddingError, match="unknown file type"):
+        load_embeddings(tmp_path / "x.txt")
+    with pytest.raises(EmbeddingError, match="directory"):
+        load_embeddings(tmp_path)
+
+
+def test_one_bad_file_does_not_hide_the_good_ones(tmp_path, capsys):
+    good = tmp_path / "good.npy"
+    np.save(good, Z)
+    assert main(["score", str(good), str(tmp_path / "missing.npy")]) == 1
+    captured = capsys.readouterr()
+    assert str(good) in captured.out and "missing.npy: no such file" in captured.err
+
+
+def test_stdin_and_version_in_a_real_subprocess(tmp_path):
+    p = tmp_path / "z.npy"
+    np.save(p, Z)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    out = subprocess.run([sys.executable, "-m", "rankme.cli", "score", "-", "--json"], input=p.read_bytes(),
+                         capture_output=True, check=True, env=env)
+    assert json.loads(out.stdout)[0]["metrics"]["rankme"] == pytest.approx(REF, rel=1e-9)
+    ver = subprocess.run([sys.executable, "-m", "rankme.cli", "--version"], capture_output=True, text=True,
+                         check=True)
+    assert ver.stdout.startswith("rankme ")
+
+
+def test_demo_runs_and_explains_itself(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "Pick by RankMe -> healthy" in out and "probe acc." in out
