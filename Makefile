@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast lint demo bench clean
+.PHONY: setup test test-fast lint demo bench bench-stream bench-gpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,8 +28,20 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rankme demo
 
-bench: $(STAMP)
+$(VENV)/.bench: $(STAMP)
+	$(PIP) install -q -c constraints.txt -e '.[bench]'
+	$(PIP) install -q --no-deps reptrix==0.1.0   # its metadata pulls torchvision, which it does not import
+	touch $(VENV)/.bench
+
+bench: $(VENV)/.bench
 	$(BIN)/python bench/bench_spectrum.py
+	$(BIN)/python bench/bench_spectrum.py --sizes 4096x256 --spectra isotropic --repeats 31 --methods rankme,floor,svdvals_fp32 --out bench/results/spectrum-small.json
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+bench-stream: $(VENV)/.bench
+	$(BIN)/python bench/bench_stream.py
+
+bench-gpu: $(VENV)/.bench
+	$(BIN)/python bench/bench_spectrum.py --device cuda --methods rankme,rankme_fast,svdvals_fp32,floor

@@ -25,6 +25,16 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, mode: str) -> N
             shard = z if rank == 0 else z[:0]
         else:
             shard = z[rank::world]  # interleaved shards, different sizes are fine
+        if mode == "lidar":
+            from rankme.lidar import LidarAccumulator
+
+            views = np.asarray(z, dtype=np.float64).reshape(N // 3, 3, K)
+            lid = LidarAccumulator(K, 3)
+            lid.update(views[rank::world])
+            result = {"lidar": lid.all_reduce().lidar(), "n": lid.n}
+            with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
+                json.dump(result, fh)
+            return
         dim = K + 1 if (mode == "mismatch" and rank == 1) else K
         acc = SpectrumAccumulator(dim)
         if dim == K:
@@ -69,3 +79,14 @@ def test_all_reduce_without_process_group_is_a_no_op():
     acc = SpectrumAccumulator(3)
     acc.update(np.eye(3))
     assert acc.all_reduce().n == 3
+
+
+def test_two_process_lidar_all_reduce_equals_single_process(tmp_path):
+    from rankme.lidar import lidar
+
+    results = _run(tmp_path, "lidar")
+    z = make_matrix("powerlaw", N, K, seed=7).astype(np.float32).astype(np.float64).reshape(N // 3, 3, K)
+    single = lidar(z, views=3)
+    for r in results:
+        assert r["n"] == N // 3
+        assert abs(r["lidar"] - single) <= 1e-9 * single

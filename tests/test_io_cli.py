@@ -206,3 +206,14 @@ def test_demo_runs_and_explains_itself(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "Pick by RankMe -> healthy" in out and "probe acc." in out
+
+
+def test_npy_sequential_reads_reuse_one_buffer_and_match_memmap(tmp_path):
+    p = tmp_path / "big.npy"
+    np.save(p, Z)
+    src = load_embeddings(p)
+    chunks = [c.copy() for c in src.chunks(chunk_rows=64)]
+    assert [len(c) for c in chunks] == [64, 64, 64, 64, 44]
+    np.testing.assert_array_equal(np.concatenate(chunks), Z)
+    bufs = {c.__array_interface__["data"][0] for c in src.chunks(chunk_rows=64)}
+    assert len(bufs) == 1  # one reused buffer: resident memory is one chunk

@@ -7,11 +7,14 @@
 
 from rankme._validate import EmbeddingError, SampleSizeWarning
 from rankme.guidance import isotropic_rankme_fraction, sample_size_note
+from rankme.lidar import LidarAccumulator, lidar
 from rankme.metrics import (
     METRICS,
     RANKME_EPS,
+    alpha_req,
     compute_metrics,
     condition_number,
+    lidar_effective_rank,
     nesum,
     numerical_rank,
     participation_ratio,
@@ -29,14 +32,18 @@ __all__ = [
     "METRICS",
     "RANKME_EPS",
     "EmbeddingError",
+    "LidarAccumulator",
     "SampleSizeWarning",
     "Spectrum",
     "SpectrumAccumulator",
     "__version__",
+    "alpha_req",
     "compute_metrics",
     "compute_spectrum",
     "condition_number",
     "isotropic_rankme_fraction",
+    "lidar",
+    "lidar_effective_rank",
     "nesum",
     "numerical_rank",
     "participation_ratio",

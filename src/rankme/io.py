@@ -52,13 +52,39 @@ class EmbeddingSource:
         return int(self.array.shape[1])
 
     def chunks(self, chunk_rows: int, rows: np.ndarray | None = None) -> Iterator[Any]:
-        """Yield consecutive row blocks (or blocks of the sorted row ``rows``), each at most ``chunk_rows``."""
-        if rows is None:
+        """Yield consecutive row blocks (or blocks of the sorted row ``rows``), each at most ``chunk_rows``.
+
+        A C-ordered memory-mapped ``.npy`` is read sequentially into one reused buffer, so resident memory stays
+        at one chunk however large the file is (pages touched through a memmap would count as resident).
+        """
+        arr = self.array
+        if rows is None and isinstance(arr, np.memmap) and arr.flags.c_contiguous and arr.filename:
+            yield from _read_rows(str(arr.filename), int(arr.offset), arr.dtype, arr.shape, chunk_rows)
+        elif rows is None:
             for start in range(0, self.n_rows, chunk_rows):
-                yield self.array[start : start + chunk_rows]
+                yield arr[start : start + chunk_rows]
         else:
             for start in range(0, len(rows), chunk_rows):
-                yield self.array[rows[start : start + chunk_rows]]
+                yield arr[rows[start : start + chunk_rows]]
+
+
+def _read_rows(path: str, offset: int, dtype: np.dtype, shape: tuple[int, ...], chunk_rows: int) -> Iterator[Any]:
+    n = int(shape[0])
+    row_items = int(np.prod(shape[1:], dtype=np.int64))
+    buf = np.empty((min(chunk_rows, n), *shape[1:]), dtype=dtype)
+    with open(path, "rb", buffering=0) as fh:
+        fh.seek(offset)
+        for start in range(0, n, chunk_rows):
+            m = min(chunk_rows, n - start)
+            view = buf[:m]
+            mem = memoryview(view.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
+            got, want = 0, m * row_items * dtype.itemsize
+            while got < want:
+                step = fh.readinto(mem[got:])
+                if not step:
+                    raise EmbeddingError(f"{path}: file ended early near row {start} (truncated .npy)")
+                got += step
+            yield view
 
 
 def _fail(path: str, what: str, err: BaseException | None = None) -> EmbeddingError:

@@ -19,8 +19,10 @@ from rankme.spectrum import Spectrum, compute_spectrum
 __all__ = [
     "METRICS",
     "RANKME_EPS",
+    "alpha_req",
     "compute_metrics",
     "condition_number",
+    "lidar_effective_rank",
     "nesum",
     "numerical_rank",
     "participation_ratio",
@@ -59,6 +61,13 @@ def _nonzero_total(v: np.ndarray, what: str) -> float:
     return total
 
 
+def _entropy(p: np.ndarray) -> float:
+    """−Σ p log p over a probability-like vector (0 log 0 = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)
+    return float(-terms.sum())
+
+
 def spectral_entropy(values: Any, eps: float = RANKME_EPS) -> float:
     """Entropy (nats) of p_k = v_k/‖v‖₁ + ε, the quantity RankMe exponentiates.
 
@@ -68,10 +77,7 @@ def spectral_entropy(values: Any, eps: float = RANKME_EPS) -> float:
     v = _values(values)
     if eps < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
-    p = v / _nonzero_total(v, "spectral values") + eps
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log(p), 0.0)
-    return float(-terms.sum())
+    return _entropy(v / _nonzero_total(v, "spectral values") + eps)
 
 
 def rankme_from_singular_values(
@@ -189,6 +195,51 @@ def condition_number(singular_values: Any) -> float:
     return float(s.max() / s.min()) if s.min() > 0 else float("inf")
 
 
+def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100)) -> tuple[float, float]:
+    """α-ReQ (Agrawal et al. 2022): exponent α of λ_i ∝ i^−α, and the fit's R².
+
+    Weighted least squares of log λ_i on −log i with weights 1/i (as its authors' code), over the 1-based ranks
+    ``fit_range = (first, last)`` inclusive (default 11..100, their ``np.arange(10, 100)``), clipped to the
+    spectrum's length; zero eigenvalues are left out. R² is the unweighted R² of log λ over the same points.
+    Arguments are never modified.
+
+    >>> i = np.arange(1, 201.0)
+    >>> a, r2 = alpha_req(i ** -1.5)
+    >>> round(a, 6), round(r2, 6)
+    (1.5, 1.0)
+    """
+    lam = _values(eigenvalues, "eigenvalues")
+    first, last = int(fit_range[0]), min(int(fit_range[1]), lam.size)
+    if first < 1 or first > last:
+        raise ValueError(
+            f"fit_range {tuple(fit_range)} selects no ranks of a spectrum of {lam.size} values (ranks are 1-based)"
+        )
+    ranks = np.arange(first, last + 1, dtype=np.float64)
+    y = lam[first - 1 : last]
+    keep = y > 0
+    if keep.sum() < 3:
+        raise ValueError(f"α-ReQ needs at least 3 positive eigenvalues in ranks {first}..{last}, got {int(keep.sum())}")
+    ranks, logy = ranks[keep], np.log(y[keep])
+    x = np.column_stack([-np.log(ranks), np.ones_like(ranks)])
+    sw = np.sqrt(1.0 / ranks)
+    (alpha, intercept), *_ = np.linalg.lstsq(x * sw[:, None], logy * sw, rcond=None)
+    pred = x @ np.array([alpha, intercept])
+    ss_tot = float(((logy - logy.mean()) ** 2).sum())
+    r2 = 1.0 - float(((logy - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else 1.0
+    return float(alpha), r2
+
+
+def lidar_effective_rank(eigenvalues: Any, eps: float = RANKME_EPS) -> float:
+    """LiDAR's entropy form (Thilak et al. 2024): exp(−Σ p log p) with p_i = (λ_i + ε) / Σ_j (λ_j + ε).
+
+    >>> round(lidar_effective_rank([1.0, 1.0, 1.0, 0.0]), 4)
+    3.0
+    """
+    lam = _values(eigenvalues, "eigenvalues")
+    shifted = lam + eps
+    return float(np.exp(_entropy(shifted / _nonzero_total(shifted, "eigenvalues"))))
+
+
 def _zero_spectrum(name: str) -> float:
     raise EmbeddingError(f"all singular values are zero (all-zero embeddings): the {name} is undefined")
 
@@ -215,6 +266,9 @@ METRICS: dict[str, MetricSpec] = {
     ),
     "condition_number": MetricSpec(lambda s: condition_number(s.singular_values), False, "σ_max/σ_min (raw)"),
     "nesum": MetricSpec(lambda s: nesum(s.eigenvalues), True, "Σλ/λ₁ of the centred covariance"),
+    "alpha_req": MetricSpec(
+        lambda s: alpha_req(s.eigenvalues)[0], True, "α of λ_i ∝ i^-α (centred covariance, ranks 11..100)"
+    ),
     "participation_ratio": MetricSpec(
         lambda s: participation_ratio(s.eigenvalues), True, "(Σλ)²/Σλ² of the centred covariance"
     ),

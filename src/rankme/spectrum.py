@@ -24,7 +24,14 @@ from rankme._validate import (
     numpy_dtype_of,
 )
 
-__all__ = ["Spectrum", "SpectrumAccumulator", "compute_spectrum", "default_chunk_rows"]
+__all__ = [
+    "Spectrum",
+    "SpectrumAccumulator",
+    "accumulate_torch_",
+    "compute_spectrum",
+    "default_chunk_rows",
+    "state_eigenvalues",
+]
 
 Precision = Literal["float64", "float32"]
 _CHUNK_BYTES = 128 * 1024 * 1024
@@ -162,17 +169,7 @@ class SpectrumAccumulator:
         self._sum += c.sum(axis=0, dtype=np.float64)
 
     def _update_torch(self, z: Any, rows: int) -> None:
-        import torch
-
-        if not is_torch_tensor(z):
-            z = torch.as_tensor(np.asarray(z))
-        gdt = self._gram.dtype
-        for start, chunk in _iter_chunks(z.detach(), rows):
-            c = chunk.to(device=self._gram.device, dtype=gdt)
-            if not bool(torch.isfinite(c).all()):
-                check_finite(c.cpu().numpy(), self.n + start)
-            self._gram.addmm_(c.T, c)
-            self._sum += c.sum(dim=0, dtype=torch.float64)
+        accumulate_torch_(self._gram, self._sum, z, rows, self.n)
 
     # -- combine -------------------------------------------------------------------------------------------
     def merge(self, other: SpectrumAccumulator) -> SpectrumAccumulator:
@@ -237,23 +234,7 @@ class SpectrumAccumulator:
         """Eigenvalues of ``ZᵀZ`` (or of the centred scatter matrix), descending, clamped at 0, top min(n, K)."""
         if self.n == 0 or self.dim is None:
             raise EmbeddingError("no rows were accumulated: the spectrum of an empty matrix is undefined")
-        m = min(self.n, self.dim)
-        if self.on_device:
-            import torch
-
-            g = torch.triu(self._gram.to(torch.float64))
-            g = g + torch.triu(g, 1).T
-            if center:
-                g = g - torch.outer(self._sum, self._sum) / self.n
-            lam = torch.linalg.eigvalsh(g).cpu().numpy()
-        else:
-            g = self._gram.astype(np.float64, copy=center)
-            if center:
-                # subtract s sᵀ / n on the upper triangle the eigen solver reads
-                g -= np.triu(np.outer(self._sum, self._sum)) / self.n
-            lam = eigvalsh(g, lower=False, overwrite_a=center, check_finite=False, driver="evd")
-        lam = np.clip(lam[::-1][:m], 0.0, None)
-        return np.ascontiguousarray(lam)
+        return state_eigenvalues(self._gram, self._sum, self.n, center)
 
     def singular_values(self, center: bool = False) -> np.ndarray:
         """Singular values of all rows seen (of the column-centred rows when ``center``), descending."""
@@ -269,6 +250,53 @@ class SpectrumAccumulator:
         from rankme.metrics import rankme_from_spectrum
 
         return rankme_from_spectrum(self.spectrum(bool(variant.pop("center", False))), **variant)
+
+
+def accumulate_torch_(gram: Any, colsum: Any, z: Any, rows: int, row_offset: int = 0) -> None:
+    """Add ``zᵀz`` to ``gram`` and the column sums to ``colsum`` in place (torch tensors, on their device).
+
+    The torch twin of the BLAS path, used by the accumulator's device state and the torchmetrics wrapper.
+    """
+    import torch
+
+    if not is_torch_tensor(z):
+        z = torch.as_tensor(np.asarray(z))
+    for start, chunk in _iter_chunks(z.detach(), rows):
+        c = chunk.to(device=gram.device, dtype=gram.dtype)
+        if not bool(torch.isfinite(c).all()):
+            check_finite(c.cpu().numpy(), row_offset + start)
+        gram.addmm_(c.T, c)
+        colsum += c.sum(dim=0, dtype=colsum.dtype)
+
+
+def state_eigenvalues(gram: Any, colsum: Any, n: int, center: bool = False) -> np.ndarray:
+    """Eigenvalues (descending, clamped at 0, top min(n, K)) from the state (G upper triangle, Σz, n).
+
+    ``center`` uses the scatter matrix G − Σz Σzᵀ / n. Accepts numpy or torch state; torch state is
+    eigen-decomposed on its own device in float64.
+
+    >>> g = np.array([[4.0, 0.0], [0.0, 1.0]])
+    >>> state_eigenvalues(g, np.zeros(2), n=5).tolist()
+    [4.0, 1.0]
+    """
+    dim = int(gram.shape[0])
+    m = min(int(n), dim)
+    if is_torch_tensor(gram):
+        import torch
+
+        t = torch.triu(gram.to(torch.float64))
+        t = t + torch.triu(t, 1).T
+        if center:
+            cs = torch.as_tensor(colsum, dtype=torch.float64, device=t.device)
+            t = t - torch.outer(cs, cs) / n
+        lam = torch.linalg.eigvalsh(t).cpu().numpy()
+    else:
+        g = np.asarray(gram).astype(np.float64, copy=center)
+        if center:
+            # subtract s sᵀ / n on the upper triangle the eigen solver reads
+            g -= np.triu(np.outer(colsum, colsum)) / n
+        lam = eigvalsh(g, lower=False, overwrite_a=center, check_finite=False, driver="evd")
+    return np.ascontiguousarray(np.clip(lam[::-1][:m], 0.0, None))
 
 
 def _to_numpy(chunk: Any, precision: Precision) -> np.ndarray:

@@ -1,0 +1,70 @@
+"""A real Hugging Face Trainer on a tiny randomly initialised transformer (built from a config, no download)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+transformers = pytest.importorskip("transformers")
+
+from rankme.integrations.huggingface import RankMeTrainerCallback  # noqa: E402
+from rankme.monitor import CollapseAlarm, RankMeMonitor  # noqa: E402
+
+
+class _Tokens(Dataset):
+    def __init__(self, n: int, seed: int, labels: bool = True) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.ids = torch.randint(5, 100, (n, 12), generator=g)
+        self.mask = torch.ones(n, 12, dtype=torch.long)
+        self.mask[: n // 2, 8:] = 0  # padded rows: the masked mean must ignore them
+        self.labels = torch.randint(0, 2, (n,), generator=g) if labels else None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
+        item = {"input_ids": self.ids[i], "attention_mask": self.mask[i]}
+        if self.labels is not None:
+            item["labels"] = self.labels[i]
+        return item
+
+
+def _trainer(tmp_path, steps: int = 4):
+    cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=64, max_position_embeddings=32, num_labels=2)
+    torch.manual_seed(0)
+    model = transformers.BertForSequenceClassification(cfg)
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=steps, eval_strategy="steps",
+                                          eval_steps=2, per_device_train_batch_size=8, logging_steps=1,
+                                          report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True)
+    return transformers.Trainer(model=model, args=args, train_dataset=_Tokens(64, 0), eval_dataset=_Tokens(16, 1))
+
+
+def test_trainer_logs_rankme_on_evaluate(tmp_path):
+    trainer = _trainer(tmp_path)
+    probe = DataLoader(_Tokens(96, 2, labels=False), batch_size=32)
+    cb = RankMeTrainerCallback(probe, taps={"layer1": "bert.encoder.layer.1", "pooler": "bert.pooler"},
+                               metrics=["rankme", "participation_ratio"]).attach(trainer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train()
+    logged = [h for h in trainer.state.log_history if "rankme/layer1" in h]
+    assert len(logged) == 2 and "participation_ratio/pooler" in logged[-1]
+    again = RankMeMonitor(trainer.model, {"layer1": "bert.encoder.layer.1"}, probe).compute()
+    assert logged[-1]["rankme/layer1"] == pytest.approx(again["rankme/layer1"], rel=1e-9)
+    assert 1.0 <= logged[-1]["rankme/layer1"] <= 32.0
+    assert cb.history[-1]["step"] == 4
+
+
+def test_trainer_stops_on_alarm(tmp_path):
+    trainer = _trainer(tmp_path, steps=6)
+    probe = DataLoader(_Tokens(64, 2, labels=False), batch_size=32)
+    cb = RankMeTrainerCallback(probe, taps="bert.pooler", alarm=CollapseAlarm(threshold=1e6),
+                               stop_on_collapse=True).attach(trainer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train()
+    assert cb.stop_reason is not None and trainer.state.global_step == 2

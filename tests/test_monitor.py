@@ -1,0 +1,117 @@
+"""The plain-PyTorch monitor, pooling rules, the collapse alarm and the torchmetrics metric."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import rankme
+from conftest import reference_rankme
+from rankme.monitor import CollapseAlarm, CollapseWarning, RankMeMonitor, pool_output
+from rankme.ssl import digits_model
+
+
+def _model_and_probe(n: int = 300):
+    torch.manual_seed(0)
+    model = digits_model(embedding_dim=48)
+    x = torch.randn(n, 1, 8, 8)
+    return model, x, DataLoader(TensorDataset(x, torch.zeros(n)), batch_size=64)
+
+
+def test_monitor_equals_offline_engine_for_several_taps():
+    model, x, probe = _model_and_probe()
+    model.train()
+    mon = RankMeMonitor(model, {"emb": "projector", "rep": "backbone", "fn": lambda m, b: m.represent(b[0]) * 2},
+                        probe, metrics=["rankme", "stable_rank"])
+    out = mon.compute()
+    assert model.training  # mode restored
+    assert not model.projector._forward_hooks and not model.backbone._forward_hooks  # hooks removed
+    model.eval()
+    with torch.no_grad():
+        emb, rep = model(x).numpy(), model.represent(x).numpy()
+    assert out["rankme/emb"] == pytest.approx(reference_rankme(emb), rel=1e-6)
+    assert out["rankme/rep"] == pytest.approx(reference_rankme(rep), rel=1e-6)
+    assert out["rankme/fn"] == pytest.approx(out["rankme/rep"], rel=1e-9)
+    assert out["stable_rank/emb"] == pytest.approx(rankme.stable_rank(np.linalg.svd(emb, compute_uv=False)), rel=1e-6)
+
+
+def test_monitor_samples_cap_truncates_in_batch_order():
+    model, x, probe = _model_and_probe()
+    out = RankMeMonitor(model, "projector", probe, samples=100).compute()
+    model.eval()
+    with torch.no_grad():
+        emb = model(x[:100]).numpy()
+    assert out["rankme/projector"] == pytest.approx(reference_rankme(emb), rel=1e-6)
+
+
+def test_monitor_rejects_unknown_taps_and_metrics():
+    model, _, probe = _model_and_probe()
+    with pytest.raises(AttributeError, match="nope"):
+        RankMeMonitor(model, "nope", probe)
+    with pytest.raises(ValueError, match="unknown metric"):
+        RankMeMonitor(model, "projector", probe, metrics=["lidar"])
+
+
+def test_pooling_rules():
+    t = torch.arange(24.0).reshape(2, 3, 4)
+    assert torch.equal(pool_output(t), t.mean(1))
+    assert torch.equal(pool_output(t, "cls"), t[:, 0])
+    assert torch.equal(pool_output(t, "flatten"), t.reshape(2, 12))
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    assert torch.allclose(pool_output(t, mask=mask)[1], t[1, 0])
+    assert pool_output((torch.ones(2, 5, 3, 3), "extra")).shape == (2, 5)
+    assert pool_output({"last_hidden_state": torch.ones(2, 4, 6), "pooler": torch.ones(2, 6)}).shape == (2, 6)
+    with pytest.raises(TypeError, match="cannot find a tensor"):
+        pool_output(("a", 1))
+    with pytest.raises(ValueError, match="pool must be"):
+        pool_output(t, "max")
+
+
+def test_collapse_alarm_rules():
+    a = CollapseAlarm(threshold=2.0)
+    assert a.check("p", 1.5, 100, 10) and not a.check("p", 3.0, 100, 10)
+    b = CollapseAlarm(relative_drop=0.5)
+    assert b.check("p", 10.0, 100, 10) is None
+    assert "fell from 10.00 to 4.00" in (b.check("p", 4.0, 100, 10) or "")
+
+
+def test_monitor_alarm_warns_on_collapsed_model():
+    model = nn.Sequential(nn.Linear(4, 16))
+    with torch.no_grad():
+        model[0].weight.zero_()  # every input maps to the bias: rank 1
+    probe = DataLoader(TensorDataset(torch.randn(64, 4)), batch_size=16)
+    mon = RankMeMonitor(model, {"out": "0"}, probe, alarm=CollapseAlarm(fraction=0.1))
+    with pytest.warns(CollapseWarning, match="collapse"):
+        mon.compute()
+    assert mon.last_alarm is not None
+
+
+def test_torchmetrics_metric_matches_engine_and_reduces_in_chunks():
+    from rankme.integrations.torchmetrics import RankMe
+
+    z = torch.randn(500, 24) * torch.arange(1, 25) ** -1.0
+    m = RankMe(dim=24)
+    for chunk in z.split(77):
+        m.update(chunk)
+    assert float(m.compute()) == pytest.approx(rankme.rankme(z), rel=1e-10)
+    mc = RankMe(dim=24, center=True, spectrum="eigen")
+    mc.update(z)
+    assert float(mc.compute()) == pytest.approx(rankme.rankme(z, center=True, spectrum="eigen"), rel=1e-9)
+    with pytest.raises(rankme.EmbeddingError, match="dim=24"):
+        m.update(torch.randn(3, 5))
+    m.reset()
+    with pytest.raises(rankme.EmbeddingError, match="no rows"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.compute()
+
+
+def test_missing_extra_names_it():
+    from rankme.integrations import require
+
+    with pytest.raises(ImportError, match=r"pip install 'rankme\[nothing\]'"):
+        require("surely_not_a_module_xyz", "nothing")

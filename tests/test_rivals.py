@@ -1,0 +1,116 @@
+"""The rival label-free metrics against their definitions: α-ReQ and LiDAR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rankme import EmbeddingError
+from rankme.lidar import LidarAccumulator, lidar
+from rankme.metrics import METRICS, alpha_req, lidar_effective_rank
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.3])
+def test_alpha_req_recovers_the_exponent(alpha):
+    lam = 7.0 * np.arange(1, 301.0) ** -alpha
+    a, r2 = alpha_req(lam)
+    assert a == pytest.approx(alpha, abs=1e-10) and r2 == pytest.approx(1.0, abs=1e-12)
+
+
+def _authors_alpha(eigen: np.ndarray, trange: np.ndarray) -> float:
+    """The α-ReQ authors' weighted fit (as in reptrix's get_powerlaw), written on copies."""
+    logss = np.log(np.abs(eigen))
+    y = logss[trange][:, None]
+    t = trange + 1
+    x = np.concatenate((-np.log(t)[:, None], np.ones((t.size, 1))), axis=1)
+    w = 1.0 / t.astype(np.float64)[:, None]
+    return float(np.linalg.solve(x.T @ (x * w), (w * x).T @ y).flatten()[0])
+
+
+def test_alpha_req_matches_the_authors_fit_and_mutates_nothing():
+    rng = np.random.default_rng(0)
+    lam = np.sort(rng.gamma(1.0, size=400) * np.arange(1, 401.0) ** -1.2)[::-1].copy()
+    before = lam.copy()
+    first = alpha_req(lam)
+    a = first[0]
+    assert a == pytest.approx(_authors_alpha(lam, np.arange(10, 100)), rel=1e-9)
+    a2, _ = alpha_req(lam, fit_range=(5, 300))
+    assert a2 == pytest.approx(_authors_alpha(lam, np.arange(4, 300)), rel=1e-9)
+    np.testing.assert_array_equal(lam, before)
+    assert alpha_req(lam) == first  # repeatable: nothing shifted between calls
+
+
+def test_alpha_req_on_short_spectra_is_a_clear_error():
+    with pytest.raises(ValueError, match="selects no ranks"):
+        alpha_req(np.ones(8))
+    with pytest.raises(ValueError, match="at least 3 positive"):
+        alpha_req(np.r_[np.ones(11), 0.0, 0.0, 0.0])
+    a, _ = alpha_req(np.arange(1, 51.0) ** -1.0)  # clipped to the 50 values available
+    assert a == pytest.approx(1.0)
+    assert METRICS["alpha_req"].centered
+
+
+def _dense_lidar(e: np.ndarray, delta: float, eps: float) -> float:
+    """The LiDAR paper's formula written out on the full (n, q, K) tensor."""
+    n, q, k = e.shape
+    mu_i = e.mean(1)
+    mu = mu_i.mean(0)
+    sb = (mu_i - mu).T @ (mu_i - mu) / (n - 1)
+    dev = e - mu_i[:, None]
+    sw = np.einsum("ijk,ijl->kl", dev, dev) / (n * (q - 1)) + delta * np.eye(k)
+    w, v = np.linalg.eigh(sw)
+    inv_sqrt = v @ np.diag(w**-0.5) @ v.T
+    lam = np.clip(np.linalg.eigvalsh(inv_sqrt @ sb @ inv_sqrt), 0, None)
+    p = (lam + eps) / (lam + eps).sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def test_lidar_matches_dense_formula_and_streams():
+    rng = np.random.default_rng(1)
+    e = rng.standard_normal((120, 1, 16)) * np.arange(1, 17) ** -0.7 + 0.3 * rng.standard_normal((120, 3, 16))
+    ref = _dense_lidar(e, 1e-4, 1e-7)
+    assert lidar(e, views=3) == pytest.approx(ref, rel=1e-8)
+    assert lidar(e.reshape(-1, 16), views=3) == pytest.approx(ref, rel=1e-8)
+    assert lidar(torch.from_numpy(e), views=3) == pytest.approx(ref, rel=1e-8)
+    a, b = LidarAccumulator(16, 3), LidarAccumulator(16, 3)
+    a.update(e[:50])
+    b.update(e[50:90])
+    c = LidarAccumulator(16, 3)
+    c.update(e[90:])
+    assert c.merge(a).merge(b).lidar() == pytest.approx(ref, rel=1e-8)
+
+
+def test_lidar_of_exact_copies_with_isotropic_means_is_n_minus_one():
+    n, k = 6, 10
+    means = np.zeros((n, k))
+    means[np.arange(n), np.arange(n)] = 3.0  # equal-norm orthogonal class means: n − 1 equal between-directions
+    e = np.repeat(means[:, None, :], 4, axis=1)
+    assert lidar(e, views=4) == pytest.approx(n - 1, rel=1e-3)
+    assert lidar_effective_rank([2.0, 2.0, 0.0]) == pytest.approx(2.0, rel=1e-6)
+
+
+def test_lidar_bad_shapes():
+    with pytest.raises(EmbeddingError, match="whole number"):
+        lidar(np.ones((7, 4)), views=2)
+    with pytest.raises(EmbeddingError, match=r"\(n, q=3, K\)"):
+        lidar(np.ones((4, 2, 5)), views=3)
+    with pytest.raises(ValueError, match="q >= 2"):
+        LidarAccumulator(4, 1)
+    with pytest.raises(EmbeddingError, match="at least 2 samples"):
+        lidar(np.ones((1, 2, 3)), views=2)
+    acc = LidarAccumulator(4, 2)
+    with pytest.raises(EmbeddingError, match="cannot merge"):
+        acc.merge(LidarAccumulator(4, 3))
+
+
+def test_cluster_learnability_separates_structure_from_noise():
+    from rankme.cluster import cluster_learnability
+
+    rng = np.random.default_rng(0)
+    blobs = np.repeat(rng.standard_normal((8, 16)) * 8, 60, axis=0) + rng.standard_normal((480, 16))
+    noise = rng.standard_normal((480, 16))
+    assert cluster_learnability(blobs, n_clusters=8) > 0.98
+    assert cluster_learnability(noise, n_clusters=8) < cluster_learnability(blobs, n_clusters=8)
+    with pytest.raises(EmbeddingError, match="too few"):
+        cluster_learnability(noise[:10], n_clusters=8)
