@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast lint demo bench bench-stream bench-gpu clean
+.PHONY: setup test test-fast lint demo reproduce bench bench-stream bench-gpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,3 +45,6 @@ bench-stream: $(VENV)/.bench
 
 bench-gpu: $(VENV)/.bench
 	$(BIN)/python bench/bench_spectrum.py --device cuda --methods rankme,rankme_fast,svdvals_fp32,floor
+
+reproduce: $(STAMP)
+	$(BIN)/rankme reproduce

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,9 +203,11 @@ def test_stdin_and_version_in_a_real_subprocess(tmp_path):
     assert ver.stdout.startswith("rankme ")
 
 
-def test_demo_runs_and_explains_itself(capsys):
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
+def test_collapsed_embeddings_example_explains_itself():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from collapsed_embeddings import run_demo
+
+    out = run_demo()
     assert "Pick by RankMe -> healthy" in out and "probe acc." in out
 
 

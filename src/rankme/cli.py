@@ -1,4 +1,4 @@
-"""The ``rankme`` command line: ``rankme score FILE...`` and ``rankme demo``."""
+"""The ``rankme`` command line: ``rankme score FILE...``, ``rankme demo``, ``rankme reproduce``."""
 
 from __future__ import annotations
 
@@ -75,10 +75,19 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from rankme.demo import run_demo
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from rankme.reproduce import DEMO_SWEEPS, FULL_SWEEPS, run_reproduction
 
-    print(run_demo(seed=args.seed))
+    demo = args.command == "demo"
+    seeds = args.seeds if args.seeds else ([0] if demo or not args.full else [0, 1])
+    sweeps = DEMO_SWEEPS if demo else FULL_SWEEPS
+    out = args.out or ("rankme-demo" if demo else "rankme-reproduce")
+    print(f"rankme {args.command}: {len(sweeps)} sweeps x {len(sweeps[0].values)}+ values x {len(seeds)} seed(s) "
+          f"of SSL on MNIST-1D; finished runs are stored in {out}/results.sqlite (re-running resumes).",
+          flush=True)
+    result = run_reproduction(out, sweeps, seeds, log=lambda m: print(m, flush=True))
+    print()
+    print(result["text"])
     return 0
 
 
@@ -108,9 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--normalized", action="store_true", help="divide by min(N, K) (as lightly's DSE)")
     s.set_defaults(func=_cmd_score)
 
-    d = sub.add_parser("demo", help="run the built-in example end to end")
-    d.add_argument("--seed", type=int, default=0)
-    d.set_defaults(func=_cmd_demo)
+    for name, text in (("demo", "the main job: a small label-free hyperparameter selection on MNIST-1D (minutes)"),
+                       ("reproduce", "the paper's experiment: 9 sweeps of SimCLR, VICReg and DINO on MNIST-1D")):
+        d = sub.add_parser(name, help=text, description=text)
+        d.add_argument("--out", default=None, help=f"output folder (default ./rankme-{name})")
+        d.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds per value (default 0)")
+        if name == "reproduce":
+            d.add_argument("--full", action="store_true", help="two seeds per value (0 and 1)")
+        d.set_defaults(func=_cmd_reproduce)
     return p
 
 

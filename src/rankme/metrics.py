@@ -260,7 +260,7 @@ METRICS: dict[str, MetricSpec] = {
     ),
     "stable_rank": MetricSpec(lambda s: stable_rank(s.singular_values), False, "Σσ²/σ₁² of the raw matrix"),
     "numerical_rank": MetricSpec(
-        lambda s: float(numerical_rank(s.singular_values, s.n, s.dim, s.input_eps or 1e-16)),
+        lambda s: float(numerical_rank(s.singular_values, s.n, s.dim, s.input_eps)),
         False,
         "σ > σ_max·max(N,K)·ε_dtype (raw matrix)",
     ),

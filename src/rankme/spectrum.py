@@ -66,7 +66,8 @@ class Spectrum:
 
 
 def _input_eps(dt: np.dtype) -> float:
-    return float(np.finfo(dt).eps) if np.issubdtype(dt, np.floating) else 0.0
+    """Machine epsilon of the input dtype; integers are cast to float64, so theirs is float64's."""
+    return float(np.finfo(dt if np.issubdtype(dt, np.floating) else np.float64).eps)
 
 
 def _iter_chunks(z: Any, rows: int) -> Iterator[tuple[int, Any]]:

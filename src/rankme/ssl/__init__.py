@@ -4,7 +4,17 @@ RankMe is computed on the projector output ("embedding"); probes use the backbon
 """
 
 from rankme.ssl.augment import augment_digits
-from rankme.ssl.losses import info_nce_loss, vicreg_loss
-from rankme.ssl.models import SSLModel, digits_mlp, digits_model
+from rankme.ssl.losses import dino_loss, info_nce_loss, vicreg_loss
+from rankme.ssl.models import DinoModel, SSLModel, digits_mlp, digits_model, mnist1d_model
 
-__all__ = ["SSLModel", "augment_digits", "digits_mlp", "digits_model", "info_nce_loss", "vicreg_loss"]
+__all__ = [
+    "DinoModel",
+    "SSLModel",
+    "augment_digits",
+    "digits_mlp",
+    "digits_model",
+    "dino_loss",
+    "info_nce_loss",
+    "mnist1d_model",
+    "vicreg_loss",
+]

@@ -1,11 +1,11 @@
-"""SSL objectives: VICReg (Bardes et al. 2022) and InfoNCE / SimCLR (Chen et al. 2020)."""
+"""SSL objectives: VICReg (Bardes et al. 2022), InfoNCE / SimCLR (Chen et al. 2020), DINO (Caron et al. 2021)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["info_nce_loss", "vicreg_loss"]
+__all__ = ["dino_loss", "info_nce_loss", "vicreg_loss"]
 
 
 def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, inv: float = 25.0, var: float = 25.0, cov: float = 1.0,
@@ -41,3 +41,22 @@ def info_nce_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) 
     sim.fill_diagonal_(float("-inf"))
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(sim, targets)
+
+
+def dino_loss(student: list[torch.Tensor], teacher: list[torch.Tensor], center: torch.Tensor,
+              student_temp: float = 0.1, teacher_temp: float = 0.04) -> torch.Tensor:
+    """Cross-entropy between sharpened, centred teacher outputs and student outputs of the *other* views.
+
+    >>> s = [torch.zeros(2, 4), torch.zeros(2, 4)]
+    >>> round(float(dino_loss(s, s, torch.zeros(4))), 4)   # uniform vs uniform: log 4
+    1.3863
+    """
+    targets = [F.softmax((t - center) / teacher_temp, dim=-1).detach() for t in teacher]
+    total, pairs = torch.zeros((), device=center.device), 0
+    for i, q in enumerate(targets):
+        for j, s in enumerate(student):
+            if i == j:
+                continue
+            total = total + torch.sum(-q * F.log_softmax(s / student_temp, dim=-1), dim=-1).mean()
+            pairs += 1
+    return total / pairs

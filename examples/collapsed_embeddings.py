@@ -1,7 +1,10 @@
-"""The built-in example: real digit images, a fixed random-feature encoder, and collapsed copies of it.
+"""Healthy vs collapsed embeddings of real digit images, scored without labels (a 10-second example).
 
-RankMe is computed without labels; a linear probe (which uses labels) is shown next to it so a newcomer can see
-that the label-free number orders the embeddings the way the labelled one does.
+Run: .venv/bin/python examples/collapsed_embeddings.py
+
+A fixed random-feature encoder and copies of its embeddings squeezed through rank-r bottlenecks. RankMe is computed
+without labels; a linear probe (which uses labels) is shown next to it, to see that the label-free number orders the
+embeddings the way the labelled one does.
 """
 
 from __future__ import annotations
@@ -79,3 +82,7 @@ def run_demo(seed: int = 0) -> str:
         "Score your own files with: rankme score embeddings.npy",
     ]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(run_demo())

@@ -1,0 +1,108 @@
+"""Plots (matplotlib, PNG) and a self-contained HTML report of a sweep: tables, RankMe vs accuracy, spectra."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plot_rank_vs_accuracy", "plot_spectra", "write_report"]
+
+_METHOD_NAMES = {"simclr": "SimCLR", "vicreg": "VICReg", "dino": "DINO"}
+
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover
+        raise ImportError("plots need matplotlib: pip install 'rankme[report]'") from e
+    return plt
+
+
+def _panels(runs: Sequence[dict[str, Any]], path: str | Path, draw: Any, xlabel: str, ylabel: str,
+            loglog: bool = False) -> Path:
+    """One panel per method; ``draw(ax, method_runs)`` plots into it; saved as PNG."""
+    plt = _plt()
+    methods = sorted({r["config"]["method"] for r in runs})
+    fig, axes = plt.subplots(1, max(len(methods), 1), figsize=(4.2 * max(len(methods), 1), 3.6), squeeze=False)
+    for ax, m in zip(axes[0], methods, strict=False):
+        draw(ax, [r for r in runs if r["config"]["method"] == m])
+        if loglog:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+        ax.set_title(_METHOD_NAMES.get(m, m))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def plot_rank_vs_accuracy(runs: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Scatter of RankMe vs linear-probe accuracy, one panel per method, one colour per sweep (paper Fig. 1)."""
+
+    def draw(ax: Any, mine: list[dict[str, Any]]) -> None:
+        for sw in sorted({r["sweep"] for r in mine}):
+            pts = [r for r in mine if r["sweep"] == sw]
+            ax.scatter([p["metrics"]["rankme"] for p in pts], [p["metrics"]["probe_acc"] for p in pts], label=sw, s=22)
+
+    return _panels(runs, path, draw, "RankMe (no labels)", "linear probe accuracy (%)")
+
+
+def plot_spectra(runs: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Normalised singular-value spectra of the highest- and lowest-accuracy run of each method (log-log)."""
+
+    def draw(ax: Any, mine: list[dict[str, Any]]) -> None:
+        mine = [r for r in mine if r["metrics"].get("singular_values")]
+        if not mine:
+            return
+        best = max(mine, key=lambda r: r["metrics"]["probe_acc"])
+        worst = min(mine, key=lambda r: r["metrics"]["probe_acc"])
+        for label, r in (("best", best), ("worst", worst)):
+            s = r["metrics"]["singular_values"]
+            total = sum(s) or 1.0
+            ax.plot(range(1, len(s) + 1), [max(v / total, 1e-12) for v in s],
+                    label=f"{label}: {r['sweep']} RankMe {r['metrics']['rankme']:.0f}, "
+                          f"acc {r['metrics']['probe_acc']:.1f}%")
+
+    return _panels(runs, path, draw, "k", "σ_k / ‖σ‖₁", loglog=True)
+
+
+def _md_table_to_html(md: str) -> str:
+    rows = [ln for ln in md.splitlines() if ln.startswith("|") and not set(ln) <= set("|-: ")]
+    if not rows:
+        return f"<p>{html.escape(md)}</p>"
+    cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str]],
+                 images: Sequence[tuple[str, Path]]) -> Path:
+    """Write one HTML file: ``sections`` are (heading, markdown table or text); PNGs are embedded as base64."""
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    for heading, body in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        parts.extend(_md_table_to_html(chunk) if chunk.lstrip().startswith("|") else
+                     f"<p>{html.escape(chunk)}</p>" for chunk in body.split("\n\n") if chunk.strip())
+    for caption, png in images:
+        data = base64.b64encode(Path(png).read_bytes()).decode()
+        parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:4px 8px;"
+             "text-align:right}th{background:#eee}img{max-width:100%}")
+    out = Path(path)
+    out.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                   f"<style>{style}</style></head><body>{''.join(parts)}</body></html>", encoding="utf-8")
+    return out

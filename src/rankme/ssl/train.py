@@ -1,0 +1,161 @@
+"""Train one SSL run (SimCLR, VICReg or DINO) and score it: RankMe and rivals without labels, probes with labels.
+
+RankMe is computed on embeddings (projector output; DINO: before the prototype layer) of a fixed number of
+unlabeled training samples; the probes use representations (backbone output), as in the paper.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from rankme.metrics import alpha_req, rankme_from_singular_values, stable_rank
+from rankme.probe import knn_accuracy, linear_probe_accuracy
+from rankme.spectrum import compute_spectrum
+from rankme.ssl.augment import augment_digits
+from rankme.ssl.data import Dataset, augment_1d, load_digits_data, load_mnist1d_data
+from rankme.ssl.losses import dino_loss, info_nce_loss, vicreg_loss
+from rankme.ssl.models import DinoModel, SSLModel, digits_model, mnist1d_model
+
+__all__ = ["METHODS", "RunConfig", "evaluate_run", "load_dataset", "train_and_evaluate", "train_ssl"]
+
+METHODS = ("simclr", "vicreg", "dino")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; ``key()`` hashes it for the results store."""
+
+    method: str = "simclr"
+    dataset: str = "mnist1d"
+    num_samples: int = 12_000
+    epochs: int = 15
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    temperature: float = 0.1  # SimCLR
+    inv: float = 25.0  # VICReg
+    var: float = 25.0
+    cov: float = 1.0
+    teacher_temp: float = 0.04  # DINO
+    student_temp: float = 0.1
+    momentum: float = 0.99
+    center_momentum: float = 0.9
+    prototypes: int = 256
+    rank_samples: int = 4096  # unlabeled training rows RankMe is computed on
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
+
+    def with_(self, **changes: Any) -> RunConfig:
+        return replace(self, **changes)
+
+
+_DATA_CACHE: dict[tuple[str, int, int], Dataset] = {}
+
+
+def load_dataset(cfg: RunConfig) -> Dataset:
+    """The run's dataset (cached per process; the split depends on the dataset, not the run's seed)."""
+    key = (cfg.dataset, cfg.num_samples, 0)
+    if key not in _DATA_CACHE:
+        if cfg.dataset == "digits":
+            _DATA_CACHE[key] = load_digits_data()
+        elif cfg.dataset == "mnist1d":
+            _DATA_CACHE[key] = load_mnist1d_data(cfg.num_samples)
+        else:
+            raise ValueError(f"unknown dataset {cfg.dataset!r}; choose 'digits' or 'mnist1d'")
+    return _DATA_CACHE[key]
+
+
+def _base_model(cfg: RunConfig) -> SSLModel:
+    return digits_model() if cfg.dataset == "digits" else mnist1d_model()
+
+
+def _augment(cfg: RunConfig, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    return augment_digits(x, g) if cfg.dataset == "digits" else augment_1d(x, g)
+
+
+def train_ssl(cfg: RunConfig, data: Dataset) -> torch.nn.Module:
+    """Train a model with ``cfg``'s method on ``data.x_train`` (labels unused). Returns it in eval mode."""
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}; choose from {METHODS}")
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    model: torch.nn.Module = DinoModel(_base_model(cfg), cfg.prototypes) if cfg.method == "dino" else _base_model(cfg)
+    teacher = copy.deepcopy(model).requires_grad_(False) if cfg.method == "dino" else None
+    center = torch.zeros(cfg.prototypes)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    x_all = data.x_train
+    model.train()
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(len(x_all), generator=g)
+        for start in range(0, len(x_all) - cfg.batch_size + 1, cfg.batch_size):
+            x = x_all[perm[start : start + cfg.batch_size]]
+            v1, v2 = _augment(cfg, x, g), _augment(cfg, x, g)
+            if cfg.method == "simclr":
+                loss = info_nce_loss(model(v1), model(v2), cfg.temperature)
+            elif cfg.method == "vicreg":
+                loss = vicreg_loss(model(v1), model(v2), cfg.inv, cfg.var, cfg.cov)
+            else:
+                assert teacher is not None
+                s = [model(v1), model(v2)]
+                with torch.no_grad():
+                    t = [teacher(v1), teacher(v2)]
+                loss = dino_loss(s, t, center, cfg.student_temp, cfg.teacher_temp)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if teacher is not None:
+                with torch.no_grad():
+                    for pt, ps in zip(teacher.parameters(), model.parameters(), strict=True):
+                        pt.mul_(cfg.momentum).add_(ps.detach(), alpha=1 - cfg.momentum)
+                    batch_center = torch.cat(t).mean(0)
+                    center.mul_(cfg.center_momentum).add_(batch_center, alpha=1 - cfg.center_momentum)
+    return model.eval()
+
+
+def _embed(model: Any, x: torch.Tensor, what: str, batch: int = 1024) -> np.ndarray:
+    fn = model.represent if what == "representation" else (
+        model.embed if isinstance(model, DinoModel) else model.forward)
+    with torch.no_grad():
+        return torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)]).double().numpy()
+
+
+def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[str, Any]:
+    """Label-free scores on embeddings of ``rank_samples`` training rows; label oracles on representations."""
+    rows = np.random.default_rng(cfg.seed).permutation(len(data.x_train))[: cfg.rank_samples]
+    emb = _embed(model, data.x_train[rows], "embedding")
+    spec = compute_spectrum(emb)
+    cspec = compute_spectrum(emb, center=True)
+    out: dict[str, Any] = {"rankme": rankme_from_singular_values(spec.singular_values),
+                           "stable_rank": stable_rank(spec.singular_values),
+                           "n_rank": spec.n, "dim": spec.dim, "singular_values": spec.singular_values.tolist()}
+    try:
+        out["alpha"], out["alpha_r2"] = alpha_req(cspec.eigenvalues)
+    except (ValueError, ArithmeticError):
+        out["alpha"], out["alpha_r2"] = float("nan"), float("nan")
+    rtr, rte = _embed(model, data.x_train, "representation"), _embed(model, data.x_test, "representation")
+    out["probe_acc"] = linear_probe_accuracy(rtr, data.y_train, rte, data.y_test, seed=cfg.seed)
+    out["knn_acc"] = knn_accuracy(rtr, data.y_train, rte, data.y_test)
+    otr, ote = _embed(model, data.x_ood_train, "representation"), _embed(model, data.x_ood_test, "representation")
+    out["ood_probe_acc"] = linear_probe_accuracy(otr, data.y_ood_train, ote, data.y_ood_test, seed=cfg.seed)
+    return out
+
+
+def train_and_evaluate(cfg: RunConfig) -> dict[str, Any]:
+    """Train and score one run; adds ``train_seconds`` and ``eval_seconds``."""
+    data = load_dataset(cfg)
+    t0 = time.perf_counter()
+    model = train_ssl(cfg, data)
+    t1 = time.perf_counter()
+    out = evaluate_run(cfg, model, data)
+    out["train_seconds"], out["eval_seconds"] = t1 - t0, time.perf_counter() - t1
+    return out

@@ -1,0 +1,104 @@
+"""The reproduction end to end on a tiny sweep: training, store, resume, selectors, tables, report."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+
+pytest.importorskip("mnist1d")
+pytest.importorskip("matplotlib")
+
+from rankme.reproduce import Sweep, run_reproduction, run_sweeps  # noqa: E402
+from rankme.select import SweepPoint, picked_accuracy, rank_correlations, select_runs, sweep_points  # noqa: E402
+from rankme.ssl.train import RunConfig, train_and_evaluate  # noqa: E402
+from rankme.store import ResultStore  # noqa: E402
+
+TINY = {"dataset": "mnist1d", "num_samples": 600, "epochs": 1, "batch_size": 64, "rank_samples": 256}
+SWEEPS = (
+    Sweep("SimCLR temperature", "temperature", (0.1, 0.5, 1.0), RunConfig(method="simclr", **TINY)),
+    Sweep("VICReg cov. weight", "cov", (0.0, 1.0, 5.0), RunConfig(method="vicreg", **TINY)),
+)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_tiny_sweep_end_to_end_with_interruption_and_resume(tmp_path):
+    calls = []
+
+    def flaky(cfg):
+        if len(calls) == 2:
+            raise _Interrupt  # the machine goes down after two finished runs
+        calls.append(cfg)
+        return train_and_evaluate(cfg)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(_Interrupt):
+            run_reproduction(tmp_path, SWEEPS, log=lambda m: None, train=flaky)
+        store = ResultStore(tmp_path / "results.sqlite")
+        assert len(store) == 2  # both finished runs survived
+        store.close()
+        result = run_reproduction(tmp_path, SWEEPS, log=lambda m: None)
+    assert result["counts"]["ran"] == 4 and result["counts"]["cached"] == 2
+    again = run_reproduction(tmp_path, SWEEPS, log=lambda m: None,
+                             train=lambda cfg: pytest.fail("a finished run was trained again"))
+    assert again["counts"]["ran"] == 0 and again["counts"]["cached"] == 6
+    assert len(result["sweeps"]) == 2
+    for row in result["sweeps"]:
+        assert row["id_oracle"] >= row["id_rankme"] and row["id_oracle"] >= row["id_random"]
+        assert row["regret_rankme"] == pytest.approx(row["id_oracle"] - row["id_rankme"])
+        assert row["runs"] == 3 and -1.0 <= row["corr_id"]["spearman"] <= 1.0
+    html = (tmp_path / "report.html").read_text()
+    assert "oracle (labels)" in html and html.count("data:image/png;base64,") == 2
+    assert "RankMe (argmax)" in result["text"] and "Mean regret" in result["text"]
+
+
+def test_run_metrics_are_complete_and_sane():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = train_and_evaluate(RunConfig(method="dino", **TINY))
+    assert 1.0 <= m["rankme"] <= 256 and m["n_rank"] == 256 and m["dim"] == 256
+    assert 0 <= m["probe_acc"] <= 100 and 0 <= m["ood_probe_acc"] <= 100 and 0 <= m["knn_acc"] <= 100
+    assert len(m["singular_values"]) == 256 and math.isfinite(m["alpha"])
+
+
+def test_selectors_on_a_hand_made_table():
+    pts = [SweepPoint(0.1, 50.0, 2.0, 60.0, 30.0, 2), SweepPoint(0.2, 80.0, 1.3, 66.0, 35.0, 2),
+           SweepPoint(0.5, 79.5, 1.05, 65.0, 36.0, 2), SweepPoint(1.0, 20.0, 0.2, 55.0, 25.0, 2)]
+    assert select_runs(pts, "oracle").value == 0.2
+    assert select_runs(pts, "rankme").value == 0.2
+    assert select_runs(pts, "rankme_plateau", extreme="max").value == 0.5  # 79.5 within 1% of 80
+    assert select_runs(pts, "rankme_plateau", tol=0.001, extreme="max").value == 0.2
+    assert select_runs(pts, "alpha_req").value == 0.5
+    assert select_runs(pts, "random") is None
+    assert picked_accuracy(pts, "random") == pytest.approx(61.5)
+    assert picked_accuracy(pts, "alpha_req", ood=True) == 36.0
+    with pytest.raises(ValueError, match="unknown selector"):
+        select_runs(pts, "lidar")
+    with pytest.raises(ValueError, match="no runs"):
+        sweep_points([], "lr")
+
+
+def test_rank_correlations_bootstrap_interval_contains_estimate():
+    r = rank_correlations([1, 2, 3, 4, 5, 6, 7, 8], [1, 3, 2, 4, 6, 5, 8, 7])
+    assert r["spearman_lo"] <= r["spearman"] <= r["spearman_hi"]
+    assert r["kendall_lo"] <= r["kendall"] <= r["kendall_hi"]
+    assert math.isnan(rank_correlations([1, 2], [2, 1])["spearman"])
+
+
+def test_store_rejects_non_database(tmp_path):
+    bad = tmp_path / "x.sqlite"
+    bad.write_text("not a database " * 100)
+    with pytest.raises(ValueError, match="not a rankme results store"):
+        ResultStore(bad)
+
+
+def test_run_sweeps_counts(tmp_path):
+    store = ResultStore(tmp_path / "r.sqlite")
+    fake = lambda cfg: {"rankme": 1.0, "probe_acc": 50.0, "ood_probe_acc": 40.0, "alpha": 1.0}  # noqa: E731
+    assert run_sweeps(store, SWEEPS[:1], seeds=(0, 1), log=lambda m: None, train=fake)["ran"] == 6
+    assert run_sweeps(store, SWEEPS[:1], seeds=(0, 1), log=lambda m: None, train=fake)["cached"] == 6
