@@ -55,6 +55,9 @@ def test_tiny_sweep_end_to_end_with_interruption_and_resume(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert "oracle (labels)" in html and html.count("data:image/png;base64,") == 2
     assert "RankMe (argmax)" in result["text"] and "Mean regret" in result["text"]
+    assert "LiDAR" in result["text"] and "cluster learnability" in result["text"]
+    agreement = result["sweeps"][0]["agreement"]
+    assert set(agreement) >= {"rankme", "alpha", "lidar", "nesum", "stable_rank", "participation_ratio", "cluster"}
 
 
 def test_run_metrics_are_complete_and_sane():
@@ -64,21 +67,25 @@ def test_run_metrics_are_complete_and_sane():
     assert 1.0 <= m["rankme"] <= 256 and m["n_rank"] == 256 and m["dim"] == 256
     assert 0 <= m["probe_acc"] <= 100 and 0 <= m["ood_probe_acc"] <= 100 and 0 <= m["knn_acc"] <= 100
     assert len(m["singular_values"]) == 256 and math.isfinite(m["alpha"])
+    assert m["lidar"] >= 1.0 and 0 <= m["cluster"] <= 1 and m["nesum"] >= 1.0
 
 
 def test_selectors_on_a_hand_made_table():
-    pts = [SweepPoint(0.1, 50.0, 2.0, 60.0, 30.0, 2), SweepPoint(0.2, 80.0, 1.3, 66.0, 35.0, 2),
-           SweepPoint(0.5, 79.5, 1.05, 65.0, 36.0, 2), SweepPoint(1.0, 20.0, 0.2, 55.0, 25.0, 2)]
+    pts = [SweepPoint(v, acc, ood, 2, {"rankme": r, "alpha": a, "lidar": li})
+           for v, r, a, acc, ood, li in [(0.1, 50.0, 2.0, 60.0, 30.0, 9.0), (0.2, 80.0, 1.3, 66.0, 35.0, 3.0),
+                                         (0.5, 79.5, 1.05, 65.0, 36.0, 5.0), (1.0, 20.0, 0.2, 55.0, 25.0, 1.0)]]
     assert select_runs(pts, "oracle").value == 0.2
     assert select_runs(pts, "rankme").value == 0.2
     assert select_runs(pts, "rankme_plateau", extreme="max").value == 0.5  # 79.5 within 1% of 80
     assert select_runs(pts, "rankme_plateau", tol=0.001, extreme="max").value == 0.2
     assert select_runs(pts, "alpha_req").value == 0.5
     assert select_runs(pts, "random") is None
+    assert select_runs(pts, "lidar").value == 0.1
+    assert select_runs(pts, "nesum") is None  # no run carries that score
     assert picked_accuracy(pts, "random") == pytest.approx(61.5)
     assert picked_accuracy(pts, "alpha_req", ood=True) == 36.0
     with pytest.raises(ValueError, match="unknown selector"):
-        select_runs(pts, "lidar")
+        select_runs(pts, "accuracy")
     with pytest.raises(ValueError, match="no runs"):
         sweep_points([], "lr")
 

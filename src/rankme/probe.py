@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["C_GRID", "knn_accuracy", "linear_probe_accuracy"]
 
-C_GRID = (0.01, 0.1, 1.0, 10.0)
+C_GRID = (0.01, 0.1, 1.0)
 """Inverse regularisation strengths tried by the linear probe."""
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rankme.select import SELECTORS, picked_accuracy, rank_correlations, select_runs, sweep_points
+from rankme.select import RIVALS, SELECTORS, picked_accuracy, rank_correlations, select_runs, sweep_points
 from rankme.ssl.train import RunConfig, train_and_evaluate
 from rankme.store import ResultStore
 
@@ -18,6 +18,7 @@ __all__ = [
     "DEMO_SWEEPS",
     "FULL_SWEEPS",
     "Sweep",
+    "format_agreement",
     "format_correlations",
     "format_selection",
     "run_reproduction",
@@ -39,9 +40,10 @@ class Sweep:
         return [self.base.with_(**{self.param: v, "seed": s}) for s in seeds for v in self.values]
 
 
-_SIM = RunConfig(method="simclr")
-_VIC = RunConfig(method="vicreg")
-_DINO = RunConfig(method="dino")
+_FULL_BASE = {"num_samples": 6000, "epochs": 8, "rank_samples": 2048}  # 4 800 train / 1 200 test
+_SIM = RunConfig(method="simclr", **_FULL_BASE)
+_VIC = RunConfig(method="vicreg", **_FULL_BASE)
+_DINO = RunConfig(method="dino", **_FULL_BASE)
 
 FULL_SWEEPS = (
     Sweep("SimCLR temperature", "temperature", (0.05, 0.1, 0.2, 0.5, 1.0, 2.0), _SIM),
@@ -54,14 +56,14 @@ FULL_SWEEPS = (
     Sweep("DINO teacher temp.", "teacher_temp", (0.01, 0.02, 0.04, 0.07, 0.1), _DINO),
     Sweep("DINO student temp.", "student_temp", (0.05, 0.1, 0.2, 0.4, 0.8), _DINO),
 )
-"""``rankme reproduce --full``: MNIST-1D (12 000 samples), 15 epochs."""
+"""``rankme reproduce``: MNIST-1D (6 000 samples: 4 800 train / 1 200 test), 8 epochs, batch 256, AdamW; RankMe on
+2 048 unlabeled training embeddings. The same scale as the demo, so the demo's runs are reused from a shared store."""
 
-_DEMO_BASE = {"num_samples": 6000, "epochs": 8, "rank_samples": 2048}
 DEMO_SWEEPS = (
-    Sweep("SimCLR temperature", "temperature", (0.05, 0.1, 0.2, 0.5, 1.0), _SIM.with_(**_DEMO_BASE)),
-    Sweep("VICReg cov. weight", "cov", (0.0, 0.04, 0.2, 1.0, 5.0), _VIC.with_(**_DEMO_BASE)),
+    Sweep("SimCLR temperature", "temperature", (0.05, 0.1, 0.2, 0.5, 1.0), _SIM),
+    Sweep("VICReg cov. weight", "cov", (0.0, 0.04, 0.2, 1.0, 5.0), _VIC),
 )
-"""``rankme demo``: the same on a smaller MNIST-1D (6 000 samples, 8 epochs), two sweeps × 5 values."""
+"""``rankme demo``: two of those sweeps, 5 values each."""
 
 
 def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int] = (0,),
@@ -90,8 +92,9 @@ def selection_tables(store: ResultStore, sweeps: Sequence[Sweep]) -> dict[str, A
     """Per sweep: the accuracy each selector's pick reaches (in-distribution and OOD), regrets, correlations."""
     out: dict[str, Any] = {"sweeps": []}
     for sweep in sweeps:
-        runs = [r for r in store.runs(sweep.name)
-                if all(r["config"].get(k) == v for k, v in asdict(sweep.base).items() if k not in (sweep.param, "seed"))]
+        base = {k: v for k, v in asdict(sweep.base).items() if k not in (sweep.param, "seed")}
+        runs = [r for r in store.runs(sweep.name) if r["config"].get(sweep.param) in sweep.values
+                and all(r["config"].get(k) == v for k, v in base.items())]
         if not runs:
             continue
         pts = sweep_points(runs, sweep.param)
@@ -105,6 +108,7 @@ def selection_tables(store: ResultStore, sweeps: Sequence[Sweep]) -> dict[str, A
         ranks = [float(r["metrics"]["rankme"]) for r in runs]
         row["corr_id"] = rank_correlations(ranks, [float(r["metrics"]["probe_acc"]) for r in runs])
         row["corr_ood"] = rank_correlations(ranks, [float(r["metrics"]["ood_probe_acc"]) for r in runs])
+        row["agreement"] = _agreement(runs, pts, row["id_oracle"])
         row["regret_rankme"] = row["id_oracle"] - row["id_rankme"]
         row["regret_alpha_req"] = row["id_oracle"] - row["id_alpha_req"]
         out["sweeps"].append(row)
@@ -113,6 +117,57 @@ def selection_tables(store: ResultStore, sweeps: Sequence[Sweep]) -> dict[str, A
     ar = [r["regret_alpha_req"] for r in out["sweeps"] if r["regret_alpha_req"] == r["regret_alpha_req"]]
     out["mean_regret_alpha_req"] = sum(ar) / len(ar) if ar else float("nan")
     return out
+
+
+AGREEMENT_METRICS = ("rankme", "alpha", *RIVALS)
+_LABELS = {"rankme": "RankMe", "alpha": "α-ReQ (closeness of α to 1)", "lidar": "LiDAR", "nesum": "NESum",
+           "stable_rank": "stable rank", "participation_ratio": "participation ratio",
+           "cluster": "cluster learnability"}
+
+
+def _score(metrics: dict[str, Any], name: str) -> float:
+    v = metrics.get(name)
+    if v is None:
+        return float("nan")
+    return -abs(float(v) - 1.0) if name == "alpha" else float(v)
+
+
+def _agreement(runs: list[dict[str, Any]], pts: list[Any], oracle: float) -> dict[str, dict[str, float]]:
+    """Each label-free score vs probe accuracy over the sweep's runs, and the regret of the run it picks."""
+    out = {}
+    for name in AGREEMENT_METRICS:
+        xs = [_score(r["metrics"], name) for r in runs]
+        if all(x != x for x in xs):
+            continue
+        c = rank_correlations(xs, [float(r["metrics"]["probe_acc"]) for r in runs], n_boot=200)
+        o = rank_correlations(xs, [float(r["metrics"]["ood_probe_acc"]) for r in runs], n_boot=0)
+        sel = "alpha_req" if name == "alpha" else name
+        out[name] = {"spearman": c["spearman"], "spearman_lo": c["spearman_lo"], "spearman_hi": c["spearman_hi"],
+                     "kendall": c["kendall"], "ood_spearman": o["spearman"],
+                     "regret": oracle - picked_accuracy(pts, sel)}
+    return out
+
+
+def format_agreement(tables: dict[str, Any]) -> str:
+    """Per metric, over the sweeps: mean Spearman/Kendall with accuracy, mean regret, sweeps where it has the
+    smallest regret (ties shared)."""
+    sw = tables["sweeps"]
+    lines = ["| metric | mean Spearman ρ (ID) | mean Kendall τ (ID) | mean Spearman ρ (OOD) | mean regret | "
+             "best-or-tied sweeps |", "|---|---|---|---|---|---|"]
+    for name in AGREEMENT_METRICS:
+        rows = [r["agreement"][name] for r in sw if name in r.get("agreement", {})]
+        if not rows:
+            continue
+        wins = sum(1 for r in sw if name in r["agreement"] and r["agreement"][name]["regret"] <= min(
+            a["regret"] for a in r["agreement"].values()) + 1e-9)
+
+        def avg(k: str, rows: list[dict[str, float]] = rows) -> float:
+            vals = [x[k] for x in rows if x[k] == x[k]]
+            return sum(vals) / len(vals) if vals else float("nan")
+
+        lines.append(f"| {_LABELS[name]} | {avg('spearman'):.2f} | {avg('kendall'):.2f} | {avg('ood_spearman'):.2f} | "
+                     f"{avg('regret'):.2f} | {wins}/{len(rows)} |")
+    return "\n".join(lines)
 
 
 def format_selection(tables: dict[str, Any], ood: bool = False) -> str:
@@ -163,6 +218,7 @@ def run_reproduction(out_dir: str | Path, sweeps: Sequence[Sweep], seeds: Sequen
     finally:
         store.close()
     id_table, ood_table, corr = format_selection(tables), format_selection(tables, ood=True), format_correlations(tables)
+    agree = format_agreement(tables)
     scatter = plot_rank_vs_accuracy(runs, out / "rank_vs_accuracy.png")
     spectra = plot_spectra(runs, out / "spectra.png")
     data = sweeps[0].base.dataset if sweeps else "?"
@@ -174,8 +230,10 @@ def run_reproduction(out_dir: str | Path, sweeps: Sequence[Sweep], seeds: Sequen
         ("In-distribution probe accuracy (%) of the picked run", id_table),
         ("Out-of-distribution probe accuracy (%) of the picked run", ood_table),
         ("Agreement of RankMe with accuracy, and regret (oracle − pick, points)", corr),
+        ("All label-free metrics: agreement with accuracy and regret of their pick", agree),
     ], [("RankMe vs linear-probe accuracy (each point is one run)", scatter),
         ("Singular-value spectra of the best and worst run of each method", spectra)])
     text = "\n\n".join([intro, "In-distribution probe accuracy (%) of the picked run:\n" + id_table,
-                        "Out-of-distribution probe accuracy (%):\n" + ood_table, corr, f"Report: {report}"])
+                        "Out-of-distribution probe accuracy (%):\n" + ood_table, corr,
+                        "All label-free metrics:\n" + agree, f"Report: {report}"])
     return {**tables, "text": text, "report": str(report), "counts": counts}

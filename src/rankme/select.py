@@ -1,5 +1,7 @@
 """Label-free selection among runs, and how it compares with the label oracle.
 
+Rival scores (``lidar``, ``nesum``, ``stable_rank``, ``participation_ratio``, ``cluster``) select by argmax too.
+
 A sweep varies one hyperparameter; runs with the same value (seeds) are averaged into one point. Selectors:
 ``rankme`` (argmax), ``rankme_plateau`` (the paper's rule: among values whose RankMe is within ``tol`` of the
 maximum, the extreme hyperparameter value — ``extreme="min"`` by default), ``alpha_req`` (α closest to 1, as its
@@ -12,13 +14,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "PLATEAU_TOL",
+    "RIVALS",
+    "SCORES",
     "SELECTORS",
     "SweepPoint",
     "picked_accuracy",
@@ -31,18 +35,28 @@ PLATEAU_TOL = 0.01
 """Relative tolerance of the plateau rule: values within 1% of the maximum RankMe count as reaching it."""
 
 SELECTORS = ("oracle", "rankme", "rankme_plateau", "alpha_req", "random")
+SCORES = ("rankme", "alpha", "lidar", "nesum", "stable_rank", "participation_ratio", "cluster")
+"""Label-free scores a run may carry; every one but ``alpha`` is used by argmax (``alpha``: closest to 1)."""
+RIVALS = ("lidar", "nesum", "stable_rank", "participation_ratio", "cluster")
 
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One hyperparameter value of a sweep, metrics averaged over its seeds."""
+    """One hyperparameter value of a sweep: accuracies and label-free ``scores`` averaged over its seeds."""
 
     value: float
-    rankme: float
-    alpha: float
     acc: float
     ood_acc: float
     seeds: int
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rankme(self) -> float:
+        return self.scores.get("rankme", float("nan"))
+
+    @property
+    def alpha(self) -> float:
+        return self.scores.get("alpha", float("nan"))
 
 
 def sweep_points(runs: Iterable[dict[str, Any]], param: str) -> list[SweepPoint]:
@@ -63,31 +77,33 @@ def sweep_points(runs: Iterable[dict[str, Any]], param: str) -> list[SweepPoint]
         vals = [float(m[k]) for m in ms if m.get(k) is not None and not math.isnan(float(m[k]))]
         return float(np.mean(vals)) if vals else float("nan")
 
-    return [SweepPoint(v, mean(ms, "rankme"), mean(ms, "alpha"), mean(ms, "probe_acc"), mean(ms, "ood_probe_acc"),
-                       len(ms)) for v, ms in sorted(groups.items())]
+    return [SweepPoint(v, mean(ms, "probe_acc"), mean(ms, "ood_probe_acc"), len(ms),
+                       {k: mean(ms, k) for k in SCORES if any(k in m for m in ms)})
+            for v, ms in sorted(groups.items())]
 
 
 def select_runs(points: Sequence[SweepPoint], by: str, *, tol: float = PLATEAU_TOL,
                 extreme: str = "min") -> SweepPoint | None:
     """The point a selector picks (``None`` for ``random``, whose value is the mean accuracy).
 
-    >>> pts = [SweepPoint(v, r, a, acc, acc, 1) for v, r, a, acc in [(1, 10.0, 1.5, 60), (2, 9.95, 1.0, 65),
-    ...        (3, 4.0, 0.8, 70)]]
+    >>> pts = [SweepPoint(v, acc, acc, 1, {"rankme": r, "alpha": a}) for v, r, a, acc in
+    ...        [(1, 10.0, 1.5, 60), (2, 9.95, 1.0, 65), (3, 4.0, 0.8, 70)]]
     >>> [select_runs(pts, s).value for s in ("oracle", "rankme", "alpha_req")]
     [3, 1, 2]
     >>> select_runs(pts, "rankme_plateau", extreme="max").value   # 9.95 is within 1% of 10
     2
     """
-    if by not in SELECTORS:
-        raise ValueError(f"unknown selector {by!r}; choose from {SELECTORS}")
+    if by not in SELECTORS and by not in RIVALS:
+        raise ValueError(f"unknown selector {by!r}; choose from {SELECTORS + RIVALS}")
     if not points:
         raise ValueError("no runs to select from")
     if by == "random":
         return None
     if by == "oracle":
         return max(points, key=lambda p: p.acc)
-    if by == "rankme":
-        return max(points, key=lambda p: p.rankme)
+    if by == "rankme" or by in RIVALS:
+        ok = [p for p in points if not math.isnan(p.scores.get(by, float("nan")))]
+        return max(ok, key=lambda p: p.scores[by]) if ok else None
     if by == "alpha_req":
         ok = [p for p in points if not math.isnan(p.alpha)]
         return min(ok, key=lambda p: abs(p.alpha - 1.0)) if ok else None
@@ -112,7 +128,7 @@ def rank_correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000
     """Spearman ρ and Kendall τ of x vs y with bootstrap 95% CIs (resampling pairs).
 
     >>> r = rank_correlations([1, 2, 3, 4, 5], [2, 4, 5, 8, 9])
-    >>> r["spearman"], r["kendall"]
+    >>> round(r["spearman"], 9), round(r["kendall"], 9)
     (1.0, 1.0)
     """
     from scipy.stats import kendalltau, spearmanr

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from rankme.metrics import alpha_req, rankme_from_singular_values, stable_rank
+from rankme.cluster import cluster_learnability
+from rankme.lidar import lidar
+from rankme.metrics import alpha_req, nesum, participation_ratio, rankme_from_singular_values, stable_rank
 from rankme.probe import knn_accuracy, linear_probe_accuracy
 from rankme.spectrum import compute_spectrum
 from rankme.ssl.augment import augment_digits
@@ -27,6 +29,7 @@ from rankme.ssl.models import DinoModel, SSLModel, digits_model, mnist1d_model
 __all__ = ["METHODS", "RunConfig", "evaluate_run", "load_dataset", "train_and_evaluate", "train_ssl"]
 
 METHODS = ("simclr", "vicreg", "dino")
+LIDAR_SAMPLES, LIDAR_VIEWS = 1000, 4
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,20 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
     cspec = compute_spectrum(emb, center=True)
     out: dict[str, Any] = {"rankme": rankme_from_singular_values(spec.singular_values),
                            "stable_rank": stable_rank(spec.singular_values),
+                           "nesum": nesum(cspec.eigenvalues),
+                           "participation_ratio": participation_ratio(cspec.eigenvalues),
                            "n_rank": spec.n, "dim": spec.dim, "singular_values": spec.singular_values.tolist()}
     try:
         out["alpha"], out["alpha_r2"] = alpha_req(cspec.eigenvalues)
     except (ValueError, ArithmeticError):
         out["alpha"], out["alpha_r2"] = float("nan"), float("nan")
+    # LiDAR: LIDAR_SAMPLES clean training samples as surrogate classes, LIDAR_VIEWS training augmentations each
+    g = torch.Generator().manual_seed(cfg.seed + 7)
+    clean = data.x_train[rows[: min(LIDAR_SAMPLES, len(rows))]]
+    views = torch.stack([torch.from_numpy(_embed(model, _augment(cfg, clean, g), "embedding"))
+                         for _ in range(LIDAR_VIEWS)], dim=1)
+    out["lidar"] = lidar(views, LIDAR_VIEWS)
+    out["cluster"] = cluster_learnability(emb[: min(2048, len(emb))], n_clusters=10, seed=cfg.seed)
     rtr, rte = _embed(model, data.x_train, "representation"), _embed(model, data.x_test, "representation")
     out["probe_acc"] = linear_probe_accuracy(rtr, data.y_train, rte, data.y_test, seed=cfg.seed)
     out["knn_acc"] = knn_accuracy(rtr, data.y_train, rte, data.y_test)
