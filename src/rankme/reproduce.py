@@ -24,6 +24,7 @@ __all__ = [
     "run_reproduction",
     "run_sweeps",
     "selection_tables",
+    "sweep_runs",
 ]
 
 
@@ -40,10 +41,10 @@ class Sweep:
         return [self.base.with_(**{self.param: v, "seed": s}) for s in seeds for v in self.values]
 
 
-_FULL_BASE = {"num_samples": 6000, "epochs": 8, "rank_samples": 2048}  # 4 800 train / 1 200 test
-_SIM = RunConfig(method="simclr", **_FULL_BASE)
-_VIC = RunConfig(method="vicreg", **_FULL_BASE)
-_DINO = RunConfig(method="dino", **_FULL_BASE)
+_FULL_BASE = RunConfig(num_samples=6000, epochs=8, rank_samples=2048)  # 4 800 train / 1 200 test
+_SIM = _FULL_BASE.with_(method="simclr")
+_VIC = _FULL_BASE.with_(method="vicreg")
+_DINO = _FULL_BASE.with_(method="dino")
 
 FULL_SWEEPS = (
     Sweep("SimCLR temperature", "temperature", (0.05, 0.1, 0.2, 0.5, 1.0, 2.0), _SIM),
@@ -88,13 +89,20 @@ def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int]
     return {"ran": done, "cached": cached, "seconds": time.perf_counter() - t0}
 
 
+def sweep_runs(runs: Sequence[dict[str, Any]], sweep: Sweep) -> list[dict[str, Any]]:
+    """The stored runs that belong to ``sweep``: its base config, any seed, one of its values. Matched by config,
+    not by sweep name, since the run at the default value is shared by all sweeps of a method."""
+    base = {k: v for k, v in asdict(sweep.base).items() if k not in (sweep.param, "seed")}
+    return [r for r in runs if r["config"].get(sweep.param) in sweep.values
+            and all(r["config"].get(k) == v for k, v in base.items())]
+
+
 def selection_tables(store: ResultStore, sweeps: Sequence[Sweep]) -> dict[str, Any]:
     """Per sweep: the accuracy each selector's pick reaches (in-distribution and OOD), regrets, correlations."""
     out: dict[str, Any] = {"sweeps": []}
+    all_runs = list(store.runs())
     for sweep in sweeps:
-        base = {k: v for k, v in asdict(sweep.base).items() if k not in (sweep.param, "seed")}
-        runs = [r for r in store.runs(sweep.name) if r["config"].get(sweep.param) in sweep.values
-                and all(r["config"].get(k) == v for k, v in base.items())]
+        runs = sweep_runs(all_runs, sweep)
         if not runs:
             continue
         pts = sweep_points(runs, sweep.param)
@@ -213,8 +221,9 @@ def run_reproduction(out_dir: str | Path, sweeps: Sequence[Sweep], seeds: Sequen
     try:
         counts = run_sweeps(store, sweeps, seeds, log=log, train=train)
         tables = selection_tables(store, sweeps)
-        names = {s.name for s in sweeps}
-        runs = [r for r in store.runs() if r["sweep"] in names]
+        stored = list(store.runs())
+        keys = {r["key"] for s in sweeps for r in sweep_runs(stored, s)}
+        runs = [r for r in stored if r["key"] in keys]
     finally:
         store.close()
     id_table, ood_table, corr = format_selection(tables), format_selection(tables, ood=True), format_correlations(tables)
