@@ -10,10 +10,10 @@ import pytest
 pytest.importorskip("mnist1d")
 pytest.importorskip("matplotlib")
 
-from rankme.reproduce import Sweep, run_reproduction, run_sweeps  # noqa: E402
-from rankme.select import SweepPoint, picked_accuracy, rank_correlations, select_runs, sweep_points  # noqa: E402
-from rankme.ssl.train import RunConfig, train_and_evaluate  # noqa: E402
-from rankme.store import ResultStore  # noqa: E402
+from rankme.reproduce import Sweep, run_reproduction, run_sweeps
+from rankme.select import SweepPoint, picked_accuracy, rank_correlations, select_runs, sweep_points
+from rankme.ssl.train import RunConfig, train_and_evaluate
+from rankme.store import ResultStore
 
 TINY = {"dataset": "mnist1d", "num_samples": 600, "epochs": 1, "batch_size": 64, "rank_samples": 256}
 SWEEPS = (
