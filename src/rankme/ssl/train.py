@@ -20,7 +20,7 @@ from rankme.cluster import cluster_learnability
 from rankme.lidar import lidar
 from rankme.metrics import alpha_req, nesum, participation_ratio, rankme_from_singular_values, stable_rank
 from rankme.probe import knn_accuracy, linear_probe_accuracy
-from rankme.spectrum import compute_spectrum
+from rankme.spectrum import SpectrumAccumulator
 from rankme.ssl.augment import augment_digits
 from rankme.ssl.data import Dataset, augment_1d, load_digits_data, load_mnist1d_data
 from rankme.ssl.losses import dino_loss, info_nce_loss, vicreg_loss
@@ -136,8 +136,9 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
     """Label-free scores on embeddings of ``rank_samples`` training rows; label oracles on representations."""
     rows = np.random.default_rng(cfg.seed).permutation(len(data.x_train))[: cfg.rank_samples]
     emb = _embed(model, data.x_train[rows], "embedding")
-    spec = compute_spectrum(emb)
-    cspec = compute_spectrum(emb, center=True)
+    acc = SpectrumAccumulator(emb.shape[1])
+    acc.update(emb)  # one pass; both spectra come from the same state
+    spec, cspec = acc.spectrum(), acc.spectrum(center=True)
     out: dict[str, Any] = {"rankme": rankme_from_singular_values(spec.singular_values),
                            "stable_rank": stable_rank(spec.singular_values),
                            "nesum": nesum(cspec.eigenvalues),
