@@ -5,6 +5,7 @@ The framework callbacks in :mod:`rankme.integrations` are thin layers over :clas
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -237,12 +238,13 @@ class RankMeMonitor:
         out: dict[str, float] = {}
         self.last_alarm = None
         for name, acc in self.accumulate().items():
-            for metric, value in compute_metrics(acc.spectrum, self.metrics).items():
+            spectra = functools.lru_cache(maxsize=2)(acc.spectrum)  # each K×K eigen step at most once
+            for metric, value in compute_metrics(spectra, self.metrics).items():
                 out[f"{metric}/{name}"] = value
             if self.alarm is not None:
                 rank = out.get(f"rankme/{name}")
                 if rank is None:
-                    rank = compute_metrics(acc.spectrum, ["rankme"])["rankme"]
+                    rank = compute_metrics(spectra, ["rankme"])["rankme"]
                 reason = self.alarm.check(name, rank, acc.n, int(acc.dim or 0))
                 if reason and self.last_alarm is None:
                     self.last_alarm = reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -88,11 +89,12 @@ def score_source(
             bar.update(int(chunk.shape[0]))
     if n == 0:
         raise EmbeddingError(f"{source.name}: no rows to score")
-    values = compute_metrics(acc.spectrum, metrics)
+    spectra = functools.lru_cache(maxsize=2)(acc.spectrum)  # each K×K eigen step at most once
+    values = compute_metrics(spectra, metrics)
     if variant:
         opts = dict(variant)
         label = "rankme[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"
-        values[label] = rankme_from_spectrum(acc.spectrum(bool(opts.pop("center", False))), **opts)
+        values[label] = rankme_from_spectrum(spectra(bool(opts.pop("center", False))), **opts)
     note = sample_size_note(n, source.dim)
     if note:
         notes.append(note)
