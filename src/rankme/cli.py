@@ -1,4 +1,4 @@
-"""The ``rankme`` command line: ``rankme score FILE...``, ``rankme demo``, ``rankme reproduce``."""
+"""The ``rankme`` command line: ``rankme score FILE...``, ``rankme select``, ``rankme demo``, ``rankme reproduce``."""
 
 from __future__ import annotations
 
@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--eps", type=float, default=None, help="ε added to each p_k (paper: 1e-7)")
     v.add_argument("--normalized", action="store_true", help="divide by min(N, K) (as lightly's DSE)")
     s.set_defaults(func=_cmd_score)
+
+    from rankme.select_cli import add_select_parser
+
+    add_select_parser(sub)
 
     for name, text in (("demo", "the main job: a small label-free hyperparameter selection on MNIST-1D (minutes)"),
                        ("reproduce", "the paper's experiment: 9 sweeps of SimCLR, VICReg and DINO on MNIST-1D")):

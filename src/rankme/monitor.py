@@ -23,29 +23,38 @@ class CollapseWarning(UserWarning):
     """Emitted when the collapse alarm trips."""
 
 
+_OUTPUT_KEYS = ("sentence_embedding", "last_hidden_state", "token_embeddings", "pooler_output")
+
+
 def _first_tensor(out: Any) -> Any:
     import torch
 
     if isinstance(out, torch.Tensor):
         return out
     if isinstance(out, Mapping):
-        if "last_hidden_state" in out:
-            return out["last_hidden_state"]
-        for v in out.values():
-            if isinstance(v, torch.Tensor):
-                return v
-    if isinstance(out, (tuple, list)):
-        for v in out:
-            if isinstance(v, torch.Tensor):
-                return v
+        for key in _OUTPUT_KEYS:
+            if isinstance(out.get(key), torch.Tensor):
+                return out[key]
+        values = list(out.values())
+    elif isinstance(out, (tuple, list)):
+        values = list(out)
+    else:
+        values = []
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    for v in tensors:  # features are floating point; token ids and masks are not
+        if v.is_floating_point():
+            return v
+    if tensors:
+        return tensors[0]
     raise TypeError(f"cannot find a tensor in a module output of type {type(out).__name__}")
 
 
 def pool_output(out: Any, pool: str = "mean", mask: Any = None) -> Any:
     """Turn a module output into a (batch, features) matrix by a documented rule.
 
-    The output is the tensor itself, the first tensor of a tuple/list, or ``last_hidden_state`` (else the first
-    tensor) of a dict / Hugging Face ``ModelOutput``. Then, by rank: 2-D (B, K) is kept; 3-D (B, T, K) is
+    The output is the tensor itself, else the first floating-point tensor of a tuple/list, or of a dict /
+    Hugging Face ``ModelOutput`` after its ``sentence_embedding``, ``last_hidden_state``, ``token_embeddings`` or
+    ``pooler_output``. Then, by rank: 2-D (B, K) is kept; 3-D (B, T, K) is
     averaged over T (tokens; with ``mask`` (B, T) only over unmasked tokens) or takes token 0 with
     ``pool="cls"``; 4-D and higher (B, C, H, W, ...) are averaged over the spatial dims. ``pool="flatten"``
     reshapes anything to (B, -1) instead.
@@ -188,8 +197,11 @@ class RankMeMonitor:
             elif not callable(tap):
                 raise TypeError(f"tap {name!r} must be a submodule name or a callable (model, batch) -> tensor")
 
-    def accumulate(self) -> dict[str, SpectrumAccumulator]:
-        """One pass over the probe set in eval mode without gradients; returns one reduced accumulator per tap."""
+    def accumulate(self, sink: Callable[[str, Any], None] | None = None) -> dict[str, SpectrumAccumulator]:
+        """One pass over the probe set in eval mode without gradients; returns one reduced accumulator per tap.
+
+        ``sink(tap, embeddings)``, if given, also receives every pooled (B, K) batch (e.g. to keep features for a
+        label oracle)."""
         import torch
         import torch.distributed as dist
 
@@ -222,7 +234,10 @@ class RankMeMonitor:
                     mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
                     for name, tap in self.taps.items():
                         out = tap(self.model, batch) if callable(tap) else captured[name]
-                        accs[name].update(pool_output(out, self.pool, mask))
+                        pooled = pool_output(out, self.pool, mask)
+                        accs[name].update(pooled)
+                        if sink is not None:
+                            sink(name, pooled)
         finally:
             for h in hooks:
                 h.remove()
@@ -258,7 +273,8 @@ def _label(tap: TapSpec) -> str:
 
 def _capture(store: dict[str, Any], name: str) -> Callable[..., None]:
     def hook(module: Any, inputs: Any, output: Any) -> None:
-        store[name] = output
+        # a dict passed along and filled in by later modules (sentence-transformers) is copied as it is now
+        store[name] = dict(output) if isinstance(output, Mapping) else output
 
     return hook
 

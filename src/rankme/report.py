@@ -84,12 +84,35 @@ def _md_table_to_html(md: str) -> str:
     cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<table class="rankme-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+# After the page has loaded, record on <body> what actually rendered, so that a headless-browser test can
+# read it back from the DOM: data-images-loaded / data-images-total (an <img> counts as loaded when it is
+# complete and has decoded to a non-zero width) and data-tables (tables with at least one body row).
+_RENDER_PROBE_JS = (
+    "addEventListener('load',function(){var b=document.body,im=[].slice.call(document.images);"
+    "b.setAttribute('data-images-total',im.length);"
+    "b.setAttribute('data-images-loaded',im.filter(function(i){return i.complete&&i.naturalWidth>0}).length);"
+    "b.setAttribute('data-tables',[].filter.call(document.querySelectorAll('table'),"
+    "function(t){return t.querySelector('tbody tr')}).length)})"
+)
 
 
 def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str]],
                  images: Sequence[tuple[str, Path]]) -> Path:
-    """Write one HTML file: ``sections`` are (heading, markdown table or text); PNGs are embedded as base64."""
+    r"""Write one HTML file: ``sections`` are (heading, markdown table or text); PNGs are embedded as base64.
+
+    The page needs nothing outside itself; a small inline script marks on ``<body>`` how many images and
+    tables rendered (``data-images-loaded``, ``data-images-total``, ``data-tables``) once it has loaded.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     page = write_report(Path(d) / "r.html", "t", [("Scores", "| a | b |\n|---|---|\n| 1 | 2 |")], [])
+    ...     text = page.read_text(encoding="utf-8")
+    >>> '<table class="rankme-table">' in text and "<td>2</td>" in text and "data-images-loaded" in text
+    True
+    """
     parts = [f"<h1>{html.escape(title)}</h1>"]
     for heading, body in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
@@ -104,5 +127,6 @@ def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str
              "text-align:right}th{background:#eee}img{max-width:100%}")
     out = Path(path)
     out.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-                   f"<style>{style}</style></head><body>{''.join(parts)}</body></html>", encoding="utf-8")
+                   f"<style>{style}</style><script>{_RENDER_PROBE_JS}</script></head>"
+                   f"<body>{''.join(parts)}</body></html>", encoding="utf-8")
     return out

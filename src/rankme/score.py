@@ -16,7 +16,7 @@ from rankme.io import EmbeddingSource
 from rankme.metrics import compute_metrics, rankme_from_spectrum
 from rankme.spectrum import Precision, SpectrumAccumulator, default_chunk_rows
 
-__all__ = ["ScoreResult", "sample_rows", "score_source"]
+__all__ = ["ScoreResult", "accumulate_source", "sample_rows", "score_source"]
 
 
 @dataclass
@@ -50,6 +50,29 @@ def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | Non
     return np.sort(rng.choice(n_rows, size=samples, replace=False))
 
 
+def accumulate_source(source: EmbeddingSource, *, samples: int | None = None, seed: int = 0,
+                      precision: Precision = "float64", chunk_rows: int | None = None,
+                      progress: bool = True) -> SpectrumAccumulator:
+    """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) into one accumulator.
+
+    >>> accumulate_source(EmbeddingSource("eye", np.eye(3)), progress=False).n
+    3
+    """
+    from tqdm.auto import tqdm
+
+    rows = sample_rows(source.n_rows, samples, seed)
+    n = source.n_rows if rows is None else len(rows)
+    step = chunk_rows or default_chunk_rows(source.dim)
+    acc = SpectrumAccumulator(source.dim, precision=precision)
+    with tqdm(total=n, unit="rows", desc=source.name, delay=2.0, disable=not progress, leave=False) as bar:
+        for chunk in source.chunks(step, rows):
+            acc.update(chunk, chunk_rows=step)
+            bar.update(int(chunk.shape[0]))
+    if n == 0:
+        raise EmbeddingError(f"{source.name}: no rows to score")
+    return acc
+
+
 def score_source(
     source: EmbeddingSource,
     metrics: Sequence[str] = ("rankme",),
@@ -70,25 +93,16 @@ def score_source(
     >>> res.n, round(res.metrics["rankme"], 4)
     (4, 4.0)
     """
-    from tqdm.auto import tqdm
-
     t0 = time.perf_counter()
-    rows = sample_rows(source.n_rows, samples, seed)
-    n = source.n_rows if rows is None else len(rows)
+    acc = accumulate_source(source, samples=samples, seed=seed, precision=precision, chunk_rows=chunk_rows,
+                            progress=progress)
+    n = acc.n
     notes = list(source.notes)
     if samples is None and source.n_rows > PAPER_SAMPLES:
         notes.append(
             f"scored all {source.n_rows} rows; the paper uses {PAPER_SAMPLES} (pass --samples {PAPER_SAMPLES} "
             "to compare with its numbers)"
         )
-    step = chunk_rows or default_chunk_rows(source.dim)
-    acc = SpectrumAccumulator(source.dim, precision=precision)
-    with tqdm(total=n, unit="rows", desc=source.name, delay=2.0, disable=not progress, leave=False) as bar:
-        for chunk in source.chunks(step, rows):
-            acc.update(chunk, chunk_rows=step)
-            bar.update(int(chunk.shape[0]))
-    if n == 0:
-        raise EmbeddingError(f"{source.name}: no rows to score")
     spectra = functools.lru_cache(maxsize=2)(acc.spectrum)  # each K×K eigen step at most once
     values = compute_metrics(spectra, metrics)
     if variant:

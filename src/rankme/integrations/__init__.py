@@ -3,6 +3,7 @@
 - :mod:`rankme.integrations.lightning` — ``RankMeCallback`` (extra ``lightning``)
 - :mod:`rankme.integrations.huggingface` — ``RankMeTrainerCallback`` (extra ``transformers``)
 - :mod:`rankme.integrations.torchmetrics` — ``RankMe`` metric (extra ``torchmetrics``)
+- :mod:`rankme.integrations.optuna` — RankMe as a label-free Optuna objective (extra ``optuna``)
 """
 
 from __future__ import annotations

@@ -1,0 +1,270 @@
+"""Label-free selection among the user's candidates: embedding files of runs, checkpoints, pretrained encoders,
+and the layers of a model.
+
+Every candidate's spectrum is computed once by the core engine and cached in a SQLite store keyed by (candidate
+fingerprint, data fingerprint, tap, settings): re-running is instant, an interrupted scan resumes, and any metric
+can be recomputed from the cached spectrum. With labels, a linear probe (the oracle) checks the pick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rankme._validate import EmbeddingError
+from rankme.guidance import sample_size_note
+from rankme.metrics import compute_metrics
+from rankme.spectrum import Spectrum, SpectrumAccumulator
+from rankme.store import ResultStore
+
+__all__ = ["Candidate", "Selection", "choose", "score_files", "score_models"]
+
+SPECTRUM_VERSION = 1
+"""Bumped whenever what the cache stores changes meaning."""
+
+
+@dataclass
+class Candidate:
+    """One scored candidate: a run's embedding file, or one layer (``tap``) of a model on the data."""
+
+    name: str
+    tap: str
+    n: int
+    dim: int
+    metrics: dict[str, float]
+    params: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    probe_acc: float | None = None
+    cached: bool = False
+    index: int = 0
+    singular_values: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.name if not self.tap else f"{self.name} [{self.tap}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("singular_values")
+        d.pop("index")
+        return d
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _record(acc: SpectrumAccumulator) -> dict[str, Any]:
+    raw, cen = acc.spectrum(False), acc.spectrum(True)
+    return {"n": acc.n, "dim": int(acc.dim or 0), "input_eps": raw.input_eps,
+            "sv": raw.singular_values.tolist(), "sv_centered": cen.singular_values.tolist()}
+
+
+def _candidate(name: str, tap: str, rec: dict[str, Any], metrics: Sequence[str], params: dict[str, Any],
+               cached: bool) -> Candidate:
+    def spectra(centered: bool) -> Spectrum:
+        sv = np.asarray(rec["sv_centered" if centered else "sv"], dtype=np.float64)
+        return Spectrum(sv, int(rec["n"]), int(rec["dim"]), centered, float(rec["input_eps"]))
+
+    values = compute_metrics(spectra, list(metrics))
+    note = sample_size_note(int(rec["n"]), int(rec["dim"]))
+    return Candidate(name, tap, int(rec["n"]), int(rec["dim"]), values, dict(params), [note] if note else [],
+                     cached=cached, singular_values=list(rec["sv"]))
+
+
+def _probe(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    from sklearn.model_selection import train_test_split
+
+    from rankme.probe import linear_probe_accuracy
+
+    _, counts = np.unique(labels, return_counts=True)
+    strat = labels if counts.min() >= 2 else None
+    xtr, xte, ytr, yte = train_test_split(features, labels, test_size=0.25, random_state=seed, stratify=strat)
+    return linear_probe_accuracy(xtr, ytr, xte, yte, seed=seed)
+
+
+def _labels_key(labels: np.ndarray | None) -> str | None:
+    return None if labels is None else hashlib.sha256(np.asarray(labels).astype(str).tobytes()).hexdigest()
+
+
+def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",), *, samples: int | None = None,
+                seed: int = 0, labels: np.ndarray | None = None, store: ResultStore | None = None,
+                params: Sequence[dict[str, Any]] | None = None, allow_mixed_dim: bool = False,
+                key: str | None = None, progress: bool = True) -> list[Candidate]:
+    """Score each embedding file (one run each); ``params`` defaults to what :mod:`rankme.candidates` reads.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for r in (2, 4): np.save(d / f"rank={r}.npy", np.eye(8)[:, :r] @ np.eye(r, 6))
+    >>> [(c.params["rank"], round(c.metrics["rankme"], 3)) for c in score_files(sorted(d.glob("*.npy")))]
+    [(2, 2.0), (4, 4.0)]
+    """
+    from rankme.candidates import runs_params
+    from rankme.encoders import file_fingerprint
+    from rankme.io import load_embeddings
+    from rankme.score import accumulate_source, sample_rows
+
+    if not paths:
+        raise ValueError("no embedding files to compare")
+    params = list(params) if params is not None else runs_params(paths)
+    sources = [load_embeddings(p, key=key) for p in paths]
+    dims = {s.dim for s in sources}
+    if len(dims) > 1 and not allow_mixed_dim:
+        raise EmbeddingError(
+            f"the files have different embedding widths K ({', '.join(f'{s.name}: {s.dim}' for s in sources)}); "
+            "RankMe is bounded by min(N, K) and compares runs of one model. Pass --allow-mixed-dim to rank them "
+            "anyway (compare the rank/min(N,K) column then)")
+    if labels is not None and any(s.n_rows != len(labels) for s in sources):
+        raise EmbeddingError(f"{len(labels)} labels, but the files have {sorted({s.n_rows for s in sources})} rows; "
+                             "labels must align with the rows of every file")
+    out = []
+    for path, src, prm in zip(paths, sources, params, strict=True):
+        fp = file_fingerprint(path)
+        k = _key("file", SPECTRUM_VERSION, fp, key, samples, seed)
+        hit = store.get(k) if store is not None else None
+        if hit is None:
+            rec = _record(accumulate_source(src, samples=samples, seed=seed, progress=progress))
+            if store is not None:
+                store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, rec)
+        else:
+            rec = hit["metrics"]
+        cand = _candidate(str(path), "", rec, metrics, prm, cached=hit is not None)
+        cand.notes = src.notes + cand.notes
+        if labels is not None:
+            rows = sample_rows(src.n_rows, samples, seed)
+            idx = np.arange(src.n_rows) if rows is None else rows
+            pk = _key("probe", k, _labels_key(labels))
+            hit = store.get(pk) if store is not None else None
+            if hit is None:
+                cand.probe_acc = _probe(np.asarray(src.array[idx], dtype=np.float64), labels[idx], seed)
+                if store is not None:
+                    store.put(pk, "select-probe", {}, {"probe_acc": cand.probe_acc})
+            else:
+                cand.probe_acc = float(hit["metrics"]["probe_acc"])
+        out.append(cand)
+    return out
+
+
+def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("rankme",), *,
+                 layers: Sequence[str] | str | None = None, samples: int | None = None, seed: int = 0,
+                 batch_size: int = 64, device: str | None = None, labels: np.ndarray | None = None,
+                 store: ResultStore | None = None, params: Sequence[dict[str, Any]] | None = None,
+                 image_size: int = 224, progress: bool = True) -> list[Candidate]:
+    """Embed ``data`` (:class:`rankme.inputs.InputData`) with each encoder (:mod:`rankme.encoders`) and score its
+    output and each of ``layers`` (``"all"`` → :func:`rankme.encoders.block_layers`) in one forward pass.
+
+    Under ``torch.distributed`` (e.g. ``torchrun``) each rank embeds every world-size-th batch and the statistics
+    are all-reduced: every rank returns the same result.
+    """
+    from rankme.extract import embed_layers, resolve_layers, world
+    from rankme.score import sample_rows
+
+    rank, size = world()
+    if labels is not None and size > 1:
+        raise ValueError("the label oracle runs in one process; drop --labels under torchrun")
+    if labels is not None and len(labels) != data.n:
+        raise EmbeddingError(f"{len(labels)} labels for {data.n} samples of {data.name}; need one per sample")
+    rows = sample_rows(data.n, samples, seed)
+    indices = np.arange(data.n) if rows is None else rows
+    lkey = _labels_key(labels)
+    out = []
+    params = list(params) if params is not None else [{} for _ in encoders]
+    for enc, prm in zip(encoders, params, strict=True):
+        taps = [*resolve_layers(enc, layers), "output"]  # forward order
+        keys = {t: _key("model", SPECTRUM_VERSION, enc.fingerprint, data.fingerprint, t, samples, seed, image_size)
+                for t in taps}
+        # every rank reads the store before any rank writes this encoder's results: all take the same branch
+        recs = {t: (store.get(k) if store is not None else None) for t, k in keys.items()}
+        probes = {t: (store.get(_key("probe", k, lkey)) if store is not None and labels is not None else None)
+                  for t, k in keys.items()}
+        need = [t for t in taps if recs[t] is None or (labels is not None and probes[t] is None)]
+        cached = {t: recs[t] is not None for t in taps}
+        if need:
+            accs, feats = embed_layers(enc, data, need, indices, batch_size=batch_size, device=device,
+                                       keep_features=labels is not None, image_size=image_size, progress=progress)
+            for t in need:
+                rec = _record(accs[t])
+                if labels is not None:
+                    acc = _probe(feats[t], labels[indices], seed)
+                    probes[t] = {"metrics": {"probe_acc": acc}}
+                    if store is not None and rank == 0:
+                        store.put(_key("probe", keys[t], lkey), "select-probe", {}, {"probe_acc": acc})
+                if store is not None and rank == 0:
+                    store.put(keys[t], "select", {"model": enc.name, "tap": t, "data": data.name,
+                                                  "samples": samples, "seed": seed}, rec)
+                recs[t] = {"metrics": rec}
+        for i, t in enumerate(taps):
+            cand = _candidate(enc.name, t, recs[t]["metrics"], metrics, prm, cached[t])  # type: ignore[index]
+            cand.index = i
+            if labels is not None:
+                cand.probe_acc = float(probes[t]["metrics"]["probe_acc"])  # type: ignore[index]
+            out.append(cand)
+    return out
+
+
+@dataclass
+class Selection:
+    """Candidates ranked by RankMe, the label-free picks and, with labels, how they compare with the oracle."""
+
+    candidates: list[Candidate]
+    best: Candidate
+    plateau: Candidate | None = None
+    param: str | None = None
+    oracle: Candidate | None = None
+    correlations: dict[str, float] | None = None
+    regret: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        c = lambda x: None if x is None else x.label  # noqa: E731
+        return {"candidates": [x.to_dict() for x in self.candidates], "best": c(self.best),
+                "plateau": c(self.plateau), "param": self.param, "oracle": c(self.oracle),
+                "correlations": self.correlations, "regret": self.regret}
+
+
+def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme: str = "min",
+           tol: float | None = None) -> Selection:
+    """Rank by RankMe (descending), pick the argmax and, if ``param`` is named, the paper's plateau pick over it
+    (see :func:`rankme.select.select_runs`); with probe accuracies, add the oracle, Spearman/Kendall and regret.
+
+    >>> cs = [Candidate(f"run{i}", "", 100, 8, {"rankme": r}, {"lr": lr}) for i, (r, lr) in
+    ...       enumerate([(5.0, 0.1), (7.0, 0.3), (6.96, 0.2)])]
+    >>> s = choose(cs, param="lr"); s.best.name, s.plateau.params["lr"]
+    ('run1', 0.2)
+    """
+    from rankme.select import PLATEAU_TOL, rank_correlations, select_runs, sweep_points
+
+    if not candidates:
+        raise ValueError("no candidates to choose from")
+    if any("rankme" not in c.metrics for c in candidates):
+        raise ValueError("choose needs the 'rankme' metric of every candidate")
+    ranked = sorted(candidates, key=lambda c: -c.metrics["rankme"])
+    sel = Selection(ranked, ranked[0], param=param)
+    if param is not None:
+        missing = [c.label for c in ranked if param not in c.params]
+        if missing:
+            raise ValueError(f"hyperparameter {param!r} is unknown for {missing[:3]}; known: "
+                             f"{sorted(set().union(*(c.params for c in ranked)))}")
+        try:
+            runs = [{"config": {param: float(c.params[param])}, "metrics": {"rankme": c.metrics["rankme"],
+                     "probe_acc": c.probe_acc if c.probe_acc is not None else math.nan}} for c in ranked]
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"hyperparameter {param!r} must be numeric for the plateau rule") from e
+        point = select_runs(sweep_points(runs, param), "rankme_plateau", tol=PLATEAU_TOL if tol is None else tol,
+                            extreme=extreme)
+        if point is not None:
+            at = [c for c in ranked if float(c.params[param]) == point.value]
+            sel.plateau = max(at, key=lambda c: c.metrics["rankme"])
+    scored = [c for c in ranked if c.probe_acc is not None]
+    if scored:
+        sel.oracle = max(scored, key=lambda c: c.probe_acc or 0.0)
+        sel.correlations = rank_correlations([c.metrics["rankme"] for c in scored],
+                                             [c.probe_acc or 0.0 for c in scored])
+        sel.regret = float((sel.oracle.probe_acc or 0.0) - (sel.best.probe_acc or 0.0))
+    return sel

@@ -1,0 +1,207 @@
+"""Optuna: RankMe as the objective of a study, so hyperparameters are chosen without labels.
+
+``train_fn(trial, report)`` suggests hyperparameters, trains, and returns the embeddings (N×K numpy array or
+torch tensor) or a :class:`~rankme.SpectrumAccumulator`. ``report(step, embeddings)`` scores intermediate
+embeddings, reports the value to Optuna and prunes. Every score comes from rankme's float64 engine.
+
+>>> import numpy as np, optuna
+>>> from rankme.integrations.optuna import create_study, rankme_objective
+>>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+>>> def train(trial, report):
+...     r = trial.suggest_int("rank", 1, 8)
+...     return np.diag([1.0] * r + [0.0] * (8 - r))   # embeddings of rank r: RankMe = r
+>>> study = create_study("doc", storage=optuna.storages.InMemoryStorage(),
+...                      sampler=optuna.samplers.GridSampler({"rank": [2, 5, 3]}))
+>>> study.optimize(rankme_objective(train), n_trials=3)
+>>> study.best_params, round(study.best_value, 3), study.best_trial.user_attrs["n"]
+({'rank': 5}, 5.0, 8)
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from rankme._validate import is_torch_tensor, warn_sample_size
+from rankme.integrations import require
+from rankme.metrics import METRICS, compute_metrics
+from rankme.score import sample_rows
+from rankme.spectrum import Spectrum, SpectrumAccumulator, compute_spectrum
+
+_optuna = require("optuna", "optuna")
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["DEFAULT_STORAGE", "Report", "create_study", "rankme_objective", "score"]
+
+DEFAULT_STORAGE = "sqlite:///rankme-optuna.db"
+"""Where :func:`create_study` keeps a study when no storage is given (a file in the working directory)."""
+
+Report = Callable[[int, Any], float]
+"""``report(step, embeddings_or_accumulator) -> value``: score, ``trial.report``, prune."""
+
+
+def score(
+    z: Any, metrics: Sequence[str] = ("rankme",), *, samples: int | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """The named metrics of embeddings (array, tensor) or of a ``SpectrumAccumulator``, plus ``n`` and ``dim``.
+
+    ``samples`` scores a reproducible subsample of that many rows (chosen with ``seed``) of an array or tensor;
+    an accumulator is scored as it is (its rows are already summed).
+
+    >>> v = score(np.eye(4), ["rankme", "stable_rank"])
+    >>> round(v["rankme"], 4), v["stable_rank"], v["n"], v["dim"]
+    (4.0, 4.0, 4, 4)
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(METRICS)}")
+    spectra: Callable[[bool], Spectrum]
+    if isinstance(z, SpectrumAccumulator):
+        spectra = functools.lru_cache(maxsize=2)(z.spectrum)
+    elif is_torch_tensor(z) or isinstance(z, np.ndarray):
+        rows = sample_rows(int(z.shape[0]), samples, seed) if z.ndim == 2 else None
+        if rows is not None:
+            z = z[_as_index(z, rows)]
+        zz = z
+        spectra = functools.lru_cache(maxsize=2)(lambda c: compute_spectrum(zz, center=c))
+    else:
+        raise TypeError(
+            f"cannot score a {type(z).__name__}: return (or report) an N×K numpy array, a torch tensor, "
+            "or a rankme.SpectrumAccumulator"
+        )
+    values: dict[str, Any] = dict(compute_metrics(spectra, list(metrics)))
+    spec = spectra(METRICS[metrics[0]].centered) if metrics else spectra(False)
+    warn_sample_size(spec.n, spec.dim, stacklevel=4)
+    values["n"], values["dim"] = spec.n, spec.dim
+    return values
+
+
+def _as_index(z: Any, rows: np.ndarray) -> Any:
+    if is_torch_tensor(z):
+        import torch
+
+        return torch.from_numpy(rows).to(z.device)
+    return rows
+
+
+def rankme_objective(
+    train_fn: Callable[[optuna.Trial, Report], Any],
+    *,
+    metric: str = "rankme",
+    metrics: Sequence[str] = (),
+    samples: int | None = None,
+    seed: int = 0,
+) -> Callable[[optuna.Trial], float]:
+    """An Optuna objective ``objective(trial) -> float`` that trains with ``train_fn`` and returns ``metric``.
+
+    ``train_fn(trial, report)`` returns the final embeddings or accumulator; returning ``None`` uses what was last
+    passed to ``report``. ``report(step, embeddings)`` scores, calls ``trial.report(value, step)`` and raises
+    ``optuna.TrialPruned`` when the study's pruner says so; it returns the value. The final value, ``n``, ``dim``
+    and every metric in ``metric`` + ``metrics`` (any names of :data:`rankme.METRICS`) are stored as the
+    trial's user attributes. ``samples``/``seed`` score a reproducible subsample of an array's rows.
+    Use the study's direction ``"maximize"`` for RankMe (and compare runs of one method only).
+
+    >>> import optuna
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> def train(trial, report):
+    ...     for epoch in range(3):
+    ...         report(epoch, np.eye(6)[:, : 2 + epoch])      # prunable intermediate scores
+    ...     return None                                       # the final value is the last report's
+    >>> study = optuna.create_study(direction="maximize")
+    >>> study.optimize(rankme_objective(train, metrics=["stable_rank"]), n_trials=1)
+    >>> t = study.trials[0]
+    >>> round(t.value, 3), t.intermediate_values[0] > 1.99, sorted(t.user_attrs)
+    (4.0, True, ['dim', 'metric', 'n', 'rankme', 'stable_rank'])
+    """
+    names = list(dict.fromkeys([metric, *metrics]))
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(METRICS)}")
+
+    def objective(trial: optuna.Trial) -> float:
+        last: dict[str, Any] = {}
+
+        def report(step: int, z: Any) -> float:
+            values = score(z, names, samples=samples, seed=seed)
+            last.clear()
+            last.update(values)
+            value = float(values[metric])
+            trial.report(value, int(step))
+            if trial.should_prune():
+                _store(trial, metric, values)
+                raise _optuna.TrialPruned(f"pruned at step {step}: {metric} = {value:.4g}")
+            return value
+
+        out = train_fn(trial, report)
+        if out is None:
+            if not last:
+                raise ValueError("train_fn returned None and never called report(): nothing to score")
+            values = last
+        else:
+            values = score(out, names, samples=samples, seed=seed)
+        _store(trial, metric, values)
+        return float(values[metric])
+
+    return objective
+
+
+def _store(trial: Any, metric: str, values: dict[str, Any]) -> None:
+    trial.set_user_attr("metric", metric)
+    for key, v in values.items():
+        trial.set_user_attr(key, v)
+
+
+def create_study(
+    study_name: str,
+    storage: str | Path | optuna.storages.BaseStorage | None = None,
+    *,
+    direction: Literal["maximize", "minimize"] = "maximize",
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+    load_if_exists: bool = True,
+    sqlite_timeout: float = 60.0,
+) -> optuna.Study:
+    """Create or resume a persistent study that maximises RankMe (``optuna.create_study`` with these defaults).
+
+    ``storage``: ``None`` → the SQLite file ``rankme-optuna.db`` in the working directory; a path → a SQLite
+    file there; a URL → that database, e.g. ``"postgresql://user:pass@host/db"`` (or ``mysql+pymysql://...``),
+    which many workers on many machines can share; or any ``optuna.storages`` object (``InMemoryStorage()``,
+    ``RDBStorage(url, heartbeat_interval=60)``, ``JournalStorage(...)``). A study in a file or database
+    survives interruption: run the same call again and ``load_if_exists`` resumes it. SQLite connections wait
+    up to ``sqlite_timeout`` seconds for a lock, so a few processes on one machine can share one file.
+
+    >>> import optuna
+    >>> study = create_study("doc", optuna.storages.InMemoryStorage())
+    >>> study.study_name, study.direction.name
+    ('doc', 'MAXIMIZE')
+    """
+    if storage is None or isinstance(storage, (str, Path)):
+        url = DEFAULT_STORAGE if storage is None else str(storage)
+        if "://" not in url:
+            url = f"sqlite:///{Path(url).expanduser().resolve()}"
+        kwargs = {"connect_args": {"timeout": sqlite_timeout}} if url.startswith("sqlite") else {}
+        storage = _rdb_storage(url, kwargs)
+    study: optuna.Study = _optuna.create_study(
+        study_name=study_name, storage=storage, direction=direction, sampler=sampler, pruner=pruner,
+        load_if_exists=load_if_exists,
+    )
+    return study
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any], attempts: int = 5) -> Any:
+    """``RDBStorage(url)``, retried: workers that open a fresh database at once race to create its schema."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(attempts - 1):
+        try:
+            return _optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except SQLAlchemyError:
+            time.sleep(0.1 * (attempt + 1))
+    return _optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
