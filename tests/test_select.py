@@ -147,7 +147,8 @@ def test_interrupted_scan_resumes_without_losing_finished_runs(tmp_path, monkeyp
     assert cands[0].metrics["rankme"] == pytest.approx(2, rel=1e-4)
 
 
-def test_cli_errors_are_clear(tmp_path, capsys):
+def test_cli_errors_are_clear(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default --out folder lands here
     assert main(["select", str(tmp_path / "missing.npy")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["select", "--model", "torch:select_models:mlp"]) == 2
