@@ -331,3 +331,32 @@ def test_encoder_wrapper_rejects_mismatched_data():
     text = InputData("t", "text", 2, lambda idx: ["a", "b"], "fp")
     with pytest.raises(EmbeddingError, match="does not take text"):
         score_models([enc], text, progress=False)
+
+
+def test_hf_image_model_with_its_processor_on_an_image_folder(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "imgs").mkdir()
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    cfg = transformers.ViTConfig(image_size=16, patch_size=8, hidden_size=24, num_hidden_layers=2,
+                                 num_attention_heads=2, intermediate_size=32)
+    torch.manual_seed(0)
+    transformers.ViTModel(cfg, add_pooling_layer=False).save_pretrained(tmp_path / "vit")
+    transformers.ViTImageProcessor(size={"height": 16, "width": 16}).save_pretrained(tmp_path / "vit")
+    enc = load_encoder(f"hf:{tmp_path / 'vit'}")
+    assert enc.modality == "image"
+    data = load_inputs(tmp_path / "imgs")
+    last_block = [n for n in block_layers(enc.net) if n[-1].isdigit()][-1]  # "encoder.layer.1" or "layers.1"
+    cands = score_models([enc], data, layers=[last_block], batch_size=8, progress=False)
+    batch = enc.prepare(data.get(range(20)))
+    assert tuple(batch["pixel_values"].shape) == (20, 3, 16, 16)
+    with torch.no_grad():
+        z = enc.net(**batch).last_hidden_state.mean(1).double().numpy()
+    got = {c.tap: c.metrics["rankme"] for c in cands}
+    assert got["output"] == pytest.approx(reference_rankme(z), rel=1e-5)
+    assert 1 < got[last_block] <= 20 and got[last_block] != got["output"]  # before the final LayerNorm
+    with pytest.raises(EmbeddingError, match="image model; give it a folder of images"):
+        score_models([enc], InputData("x", "array", 2, lambda idx: np.zeros((2, 3)), "fp"), progress=False)
