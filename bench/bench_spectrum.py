@@ -27,10 +27,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 SLOW_PEERS = {"reptrix", "numpy_svd"}  # peers with no target of ours; may use fewer repeats when very slow
-METHODS = ["rankme", "rankme_fast", "svdvals_fp32", "numpy_svd", "reptrix", "floor"]
+METHODS = ["rankme", "rankme_fast", "rankme_fp32", "svdvals_fp32", "numpy_svd", "reptrix", "floor"]
 PEER_NOTES = {
     "rankme": "rankme.rankme (float64 Gram, exact)",
-    "rankme_fast": "rankme.rankme(precision='float32')",
+    "rankme_fast": "rankme.rankme(estimate=True): exact float64 Gram, spectrum by quadrature",
+    "rankme_fp32": "rankme.rankme(precision='float32'): float32 Gram",
     "svdvals_fp32": "torch.linalg.svdvals fp32 (stable-pretraining, lightly)",
     "numpy_svd": "numpy.linalg.svd(compute_uv=False)",
     "reptrix": "reptrix.rankme.get_rankme (centred σ² variant)",
@@ -93,6 +94,10 @@ def _run_method(method: str, z: np.ndarray, device: str) -> float:
 
         return rankme.rankme(_to_device(z, device))
     if method == "rankme_fast":
+        import rankme
+
+        return rankme.rankme(_to_device(z, device), estimate=True)
+    if method == "rankme_fp32":
         import rankme
 
         return rankme.rankme(_to_device(z, device), precision="float32")

@@ -83,11 +83,13 @@ def score_source(
     chunk_rows: int | None = None,
     progress: bool = True,
     variant: dict[str, Any] | None = None,
+    estimate: bool = False,
 ) -> ScoreResult:
     """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) and compute the named metrics.
 
     ``variant`` (e.g. ``{"center": True, "spectrum": "eigen"}``) adds a ``rankme[...]`` column scored with those
-    keyword arguments of :func:`rankme.rankme`.
+    keyword arguments of :func:`rankme.rankme`. ``estimate`` is the fast option (RankMe only, see
+    :mod:`rankme.estimate`).
 
     >>> res = score_source(EmbeddingSource("eye", np.eye(4)), ["rankme"], progress=False)
     >>> res.n, round(res.metrics["rankme"], 4)
@@ -103,7 +105,7 @@ def score_source(
             f"scored all {source.n_rows} rows; the paper uses {PAPER_SAMPLES} (pass --samples {PAPER_SAMPLES} "
             "to compare with its numbers)"
         )
-    spectra = functools.lru_cache(maxsize=2)(acc.spectrum)  # each K×K eigen step at most once
+    spectra = functools.lru_cache(maxsize=2)(functools.partial(acc.spectrum, estimate=estimate))  # once each
     values = compute_metrics(spectra, metrics)
     if variant:
         opts = dict(variant)

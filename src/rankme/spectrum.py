@@ -58,6 +58,8 @@ class Spectrum:
     dim: int
     centered: bool = False
     input_eps: float = float(np.finfo(np.float32).eps)
+    weights: np.ndarray | None = None
+    """Multiplicities of the values when the spectrum is estimated (the fast option); ``None``: all 1."""
 
     @property
     def eigenvalues(self) -> np.ndarray:
@@ -242,8 +244,19 @@ class SpectrumAccumulator:
         """Singular values of all rows seen (of the column-centred rows when ``center``), descending."""
         return np.sqrt(self.eigenvalues(center))
 
-    def spectrum(self, center: bool = False) -> Spectrum:
-        """The :class:`Spectrum` of all rows seen."""
+    def spectrum(self, center: bool = False, estimate: bool = False) -> Spectrum:
+        """The :class:`Spectrum` of all rows seen. ``estimate=True`` is the fast option: the statistics stay
+        exact, the K×K eigen step becomes a quadrature of the spectrum (:mod:`rankme.estimate`; RankMe only,
+        ~1e-3 relative error) when n ≥ K and K is large enough for it to pay off."""
+        if estimate and self.dim is not None and self.n >= self.dim:
+            from rankme.estimate import quadrature_eigenvalues
+
+            if self.n == 0:
+                raise EmbeddingError("no rows were accumulated: the spectrum of an empty matrix is undefined")
+            gram = self._gram.cpu().numpy() if is_torch_tensor(self._gram) else self._gram
+            colsum = self._sum.cpu().numpy() if is_torch_tensor(self._sum) else self._sum
+            lam, w = quadrature_eigenvalues(gram, colsum, self.n, center)
+            return Spectrum(np.sqrt(lam), self.n, self.dim, center, self.input_eps, w)
         return Spectrum(self.singular_values(center), self.n, int(self.dim or 0), center,
                         self.input_eps)
 
@@ -330,7 +343,8 @@ def _gram_rows_side(z: Any, center: bool) -> np.ndarray:
 
 
 def compute_spectrum(
-    z: Any, *, center: bool = False, precision: Precision = "float64", chunk_rows: int | None = None
+    z: Any, *, center: bool = False, precision: Precision = "float64", chunk_rows: int | None = None,
+    estimate: bool = False,
 ) -> Spectrum:
     """Singular values of an N×K embedding matrix via its smaller Gram side, in float64.
 
@@ -348,4 +362,4 @@ def compute_spectrum(
         return Spectrum(np.sqrt(lam), n, k, center, _input_eps(dt))
     acc = SpectrumAccumulator(k, precision=precision, device=None if on_cpu else z.device)
     acc.update(z, chunk_rows=chunk_rows)
-    return acc.spectrum(center)
+    return acc.spectrum(center, estimate=estimate)
