@@ -220,3 +220,24 @@ def test_npy_sequential_reads_reuse_one_buffer_and_match_memmap(tmp_path):
     np.testing.assert_array_equal(np.concatenate(chunks), Z)
     bufs = {c.__array_interface__["data"][0] for c in src.chunks(chunk_rows=64)}
     assert len(bufs) == 1  # one reused buffer: resident memory is one chunk
+
+
+def test_cli_lidar_and_cluster_columns(tmp_path, capsys):
+    from rankme.cluster import cluster_learnability
+    from rankme.lidar import lidar
+
+    rng = np.random.default_rng(0)
+    means = rng.standard_normal((120, 1, 16))
+    views = (means + 0.3 * rng.standard_normal((120, 3, 16))).reshape(360, 16)  # sample-major: 3 views each
+    np.save(tmp_path / "views.npy", views)
+    args = ["score", str(tmp_path / "views.npy"), "--metric", "rankme", "--metric", "lidar", "--metric", "cluster",
+            "--views", "3", "--json"]
+    assert main([*args, "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out)[0]["metrics"]
+    assert res["lidar"] == pytest.approx(lidar(views, 3), rel=1e-9)
+    assert res["cluster"] == pytest.approx(cluster_learnability(views), abs=1e-12)
+    assert res["rankme"] == pytest.approx(reference_rankme(views), rel=1e-9)
+    assert main(["score", str(tmp_path / "views.npy"), "--metric", "lidar"]) == 1
+    assert "needs views (--views q)" in capsys.readouterr().err
+    assert main(["score", str(tmp_path / "views.npy"), "--metric", "lidar", "--views", "7"]) == 1
+    assert "not a whole number of samples × 7 views" in capsys.readouterr().err

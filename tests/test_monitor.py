@@ -54,7 +54,7 @@ def test_monitor_rejects_unknown_taps_and_metrics():
     with pytest.raises(AttributeError, match="nope"):
         RankMeMonitor(model, "nope", probe)
     with pytest.raises(ValueError, match="unknown metric"):
-        RankMeMonitor(model, "projector", probe, metrics=["lidar"])
+        RankMeMonitor(model, "projector", probe, metrics=["effective_dim"])
 
 
 def test_pooling_rules():
@@ -115,3 +115,30 @@ def test_missing_extra_names_it():
 
     with pytest.raises(ImportError, match=r"pip install 'rankme\[nothing\]'"):
         require("surely_not_a_module_xyz", "nothing")
+
+
+def test_monitor_lidar_and_cluster_equal_offline_metrics():
+    from rankme.cluster import cluster_learnability
+    from rankme.lidar import lidar
+    from rankme.monitor import LidarViews
+
+    model, x, probe = _model_and_probe(n=300)
+    calls = {"n": 0}
+
+    def augment(batch):  # view j of every batch scales the input by 1 + 0.1·j: reproducible offline
+        j = calls["n"] % 3
+        calls["n"] += 1
+        return (batch[0] * (1 + 0.1 * j), batch[1])
+
+    mon = RankMeMonitor(model, "projector", probe, metrics=["rankme", "cluster"],
+                        lidar=LidarViews(augment, views=3, samples=200))
+    out = mon.compute()
+    model.eval()
+    with torch.no_grad():
+        views = torch.stack([model(x[:200] * (1 + 0.1 * j)) for j in range(3)], dim=1).numpy()
+        emb = model(x).numpy()
+    assert out["lidar/projector"] == pytest.approx(lidar(views, 3), rel=1e-6)
+    assert out["cluster/projector"] == pytest.approx(cluster_learnability(emb), abs=1e-9)
+    assert calls["n"] == 3 * 4  # 200 LiDAR samples = 4 batches of ≤64 rows, 3 views each
+    with pytest.raises(ValueError, match="needs lidar=LidarViews"):
+        RankMeMonitor(model, "projector", probe, metrics=["lidar"])

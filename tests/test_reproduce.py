@@ -109,3 +109,16 @@ def test_run_sweeps_counts(tmp_path):
     fake = lambda cfg: {"rankme": 1.0, "probe_acc": 50.0, "ood_probe_acc": 40.0, "alpha": 1.0}  # noqa: E731
     assert run_sweeps(store, SWEEPS[:1], seeds=(0, 1), log=lambda m: None, train=fake)["ran"] == 6
     assert run_sweeps(store, SWEEPS[:1], seeds=(0, 1), log=lambda m: None, train=fake)["cached"] == 6
+
+
+def test_two_worker_processes_store_the_same_runs(tmp_path):
+    sweep = (Sweep("SimCLR temperature", "temperature", (0.1, 0.5), RunConfig(method="simclr", **TINY)),)
+    store = ResultStore(tmp_path / "r.sqlite")
+    lines: list[str] = []
+    counts = run_sweeps(store, sweep, log=lines.append, workers=2)
+    assert counts["ran"] == 2 and len(store) == 2 and len(lines) == 2
+    runs = {r["config"]["temperature"]: r["metrics"] for r in store.runs()}
+    solo = train_and_evaluate(sweep[0].configs([0])[0])  # the same run in this process (other thread count)
+    assert runs[0.1]["rankme"] == pytest.approx(solo["rankme"], rel=1e-3)
+    assert runs[0.1]["probe_acc"] == pytest.approx(solo["probe_acc"], abs=3.0)
+    store.close()

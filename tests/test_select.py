@@ -360,3 +360,22 @@ def test_hf_image_model_with_its_processor_on_an_image_folder(tmp_path):
     assert 1 < got[last_block] <= 20 and got[last_block] != got["output"]  # before the final LayerNorm
     with pytest.raises(EmbeddingError, match="image model; give it a folder of images"):
         score_models([enc], InputData("x", "array", 2, lambda idx: np.zeros((2, 3)), "fp"), progress=False)
+
+
+def test_cluster_metric_on_files_and_layers_is_cached(tmp_path):
+    from rankme.cluster import cluster_learnability
+
+    files = _rank_runs(tmp_path / "runs", ranks=(3, 6))
+    store = ResultStore(tmp_path / "c.sqlite")
+    cands = score_files(files, ["rankme", "cluster"], store=store, progress=False)
+    for c in cands:
+        assert c.metrics["cluster"] == pytest.approx(cluster_learnability(np.load(c.name)), abs=1e-12)
+    again = score_files(files, ["rankme", "cluster"], store=store, progress=False)
+    assert [c.metrics["cluster"] for c in again] == [c.metrics["cluster"] for c in cands] and again[0].cached
+    x = np.random.default_rng(0).standard_normal((120, 16)).astype(np.float32)
+    data = InputData("x", "array", 120, lambda idx: x[idx], "fp-x")
+    enc = load_encoder("torch:select_models:mlp")
+    layer = score_models([enc], data, ["rankme", "cluster"], layers=["backbone"], progress=False)[0]
+    with torch.no_grad():
+        feats = enc.net.backbone(torch.from_numpy(x)).double().numpy()
+    assert layer.tap == "backbone" and layer.metrics["cluster"] == pytest.approx(cluster_learnability(feats))

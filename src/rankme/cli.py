@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,7 +57,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
         try:
             src = load_embeddings(path, key=args.key, flatten=args.flatten)
             res = score_source(src, metrics, samples=args.samples, seed=args.seed, precision=args.precision,
-                               progress=not args.no_progress, variant=variant or None, estimate=args.fast)
+                               progress=not args.no_progress, variant=variant or None, estimate=args.fast,
+                               views=args.views)
         except (EmbeddingError, ValueError) as e:
             print(f"rankme: error: {e}", file=sys.stderr)
             failed += 1
@@ -85,7 +87,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     print(f"rankme {args.command}: {len(sweeps)} sweeps x {len(sweeps[0].values)}+ values x {len(seeds)} seed(s) "
           f"of SSL on MNIST-1D; finished runs are stored in {out}/results.sqlite (re-running resumes).",
           flush=True)
-    result = run_reproduction(out, sweeps, seeds, log=lambda m: print(m, flush=True))
+    result = run_reproduction(out, sweeps, seeds, log=lambda m: print(m, flush=True), workers=args.workers)
     print()
     print(result["text"])
     return 0
@@ -100,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="score embedding files (N×K matrices)",
                        description="Score embedding files. RankMe is the paper's Eq. 1 on the raw matrix.")
     s.add_argument("files", nargs="+", help="embedding files (.npy .npz .pt .pth .safetensors .parquet .csv) or -")
-    s.add_argument("--metric", action="append", choices=sorted(METRICS),
-                   help="metric column to print (repeatable; default: rankme)")
+    s.add_argument("--metric", action="append", choices=[*sorted(METRICS), "lidar", "cluster"],
+                   help="metric column to print (repeatable; default: rankme); lidar needs --views")
+    s.add_argument("--views", type=int, default=None,
+                   help="for lidar: rows are samples × this many augmented views, each sample's views contiguous")
     s.add_argument("--samples", type=int, default=None, help="score this many rows, sampled without replacement")
     s.add_argument("--seed", type=int, default=0, help="seed of the row subsample (default 0)")
     s.add_argument("--key", default=None, help="array/column name in multi-array files (.npz .pt .safetensors .parquet)")
@@ -128,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         d = sub.add_parser(name, help=text, description=text)
         d.add_argument("--out", default=None, help=f"output folder (default ./rankme-{name})")
         d.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds per value (default 0)")
+        d.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                       help="runs trained at a time, one thread each (default: 2, or 1 on a 1-core machine)")
         if name == "reproduce":
             d.add_argument("--full", action="store_true", help="two seeds per value (0 and 1)")
         d.set_defaults(func=_cmd_reproduce)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,37 @@ def _probe(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
     return linear_probe_accuracy(xtr, ytr, xte, yte, seed=seed)
 
 
+def _feature_jobs(metrics: Sequence[str], labels: np.ndarray | None, idx: np.ndarray,
+                  seed: int) -> dict[str, tuple[str, Callable[[np.ndarray], float]]]:
+    """Values that need the embeddings themselves: the label oracle (``probe_acc``) and ``cluster``; each with
+    the cache-key part that identifies it."""
+    jobs: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {}
+    if labels is not None:
+        y = labels[idx]
+        jobs["probe_acc"] = (f"probe:{_labels_key(labels)}", lambda f: _probe(f, y, seed))
+    if "cluster" in metrics:
+        from rankme.cluster import cluster_learnability
+
+        jobs["cluster"] = ("cluster", lambda f: cluster_learnability(f, seed=seed))
+    return jobs
+
+
+def _lookup(store: ResultStore | None, key: str, jobs: dict[str, Any]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for name, (part, _) in jobs.items():
+        hit = store.get(_key(part, key)) if store is not None else None
+        out[name] = None if hit is None else float(hit["metrics"]["value"])
+    return out
+
+
+def _apply(cand: Candidate, values: dict[str, float | None]) -> None:
+    for name, v in values.items():
+        if name == "probe_acc":
+            cand.probe_acc = v
+        elif v is not None:
+            cand.metrics[name] = v
+
+
 def _labels_key(labels: np.ndarray | None) -> str | None:
     return None if labels is None else hashlib.sha256(np.asarray(labels).astype(str).tobytes()).hexdigest()
 
@@ -125,6 +156,7 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
         raise EmbeddingError(f"{len(labels)} labels, but the files have {sorted({s.n_rows for s in sources})} rows; "
                              "labels must align with the rows of every file")
     out = []
+    spectral = [m for m in metrics if m != "cluster"]
     for path, src, prm in zip(paths, sources, params, strict=True):
         fp = file_fingerprint(path)
         k = _key("file", SPECTRUM_VERSION, fp, key, samples, seed)
@@ -135,19 +167,20 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
                 store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, rec)
         else:
             rec = hit["metrics"]
-        cand = _candidate(str(path), "", rec, metrics, prm, cached=hit is not None)
+        cand = _candidate(str(path), "", rec, spectral, prm, cached=hit is not None)
         cand.notes = src.notes + cand.notes
-        if labels is not None:
-            rows = sample_rows(src.n_rows, samples, seed)
-            idx = np.arange(src.n_rows) if rows is None else rows
-            pk = _key("probe", k, _labels_key(labels))
-            hit = store.get(pk) if store is not None else None
-            if hit is None:
-                cand.probe_acc = _probe(np.asarray(src.array[idx], dtype=np.float64), labels[idx], seed)
-                if store is not None:
-                    store.put(pk, "select-probe", {}, {"probe_acc": cand.probe_acc})
-            else:
-                cand.probe_acc = float(hit["metrics"]["probe_acc"])
+        rows = sample_rows(src.n_rows, samples, seed)
+        idx = np.arange(src.n_rows) if rows is None else rows
+        jobs = _feature_jobs(metrics, labels, idx, seed)
+        values = _lookup(store, k, jobs)
+        if any(v is None for v in values.values()):
+            feats = np.asarray(src.array[idx], dtype=np.float64)
+            for name, (part, fn) in jobs.items():
+                if values[name] is None:
+                    values[name] = fn(feats)
+                    if store is not None:
+                        store.put(_key(part, k), "select-" + name, {}, {"value": values[name]})
+        _apply(cand, values)
         out.append(cand)
     return out
 
@@ -167,13 +200,14 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
     from rankme.score import sample_rows
 
     rank, size = world()
-    if labels is not None and size > 1:
-        raise ValueError("the label oracle runs in one process; drop --labels under torchrun")
+    if (labels is not None or "cluster" in metrics) and size > 1:
+        raise ValueError("the label oracle and cluster learnability run in one process; drop them under torchrun")
     if labels is not None and len(labels) != data.n:
         raise EmbeddingError(f"{len(labels)} labels for {data.n} samples of {data.name}; need one per sample")
     rows = sample_rows(data.n, samples, seed)
     indices = np.arange(data.n) if rows is None else rows
-    lkey = _labels_key(labels)
+    jobs = _feature_jobs(metrics, labels, indices, seed)
+    spectral = [m for m in metrics if m != "cluster"]
     out = []
     params = list(params) if params is not None else [{} for _ in encoders]
     for enc, prm in zip(encoders, params, strict=True):
@@ -182,29 +216,26 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
                 for t in taps}
         # every rank reads the store before any rank writes this encoder's results: all take the same branch
         recs = {t: (store.get(k) if store is not None else None) for t, k in keys.items()}
-        probes = {t: (store.get(_key("probe", k, lkey)) if store is not None and labels is not None else None)
-                  for t, k in keys.items()}
-        need = [t for t in taps if recs[t] is None or (labels is not None and probes[t] is None)]
+        values = {t: _lookup(store, k, jobs) for t, k in keys.items()}
+        need = [t for t in taps if recs[t] is None or any(v is None for v in values[t].values())]
         cached = {t: recs[t] is not None for t in taps}
         if need:
             accs, feats = embed_layers(enc, data, need, indices, batch_size=batch_size, device=device,
-                                       keep_features=labels is not None, image_size=image_size, progress=progress)
+                                       keep_features=bool(jobs), image_size=image_size, progress=progress)
             for t in need:
                 rec = _record(accs[t])
-                if labels is not None:
-                    acc = _probe(feats[t], labels[indices], seed)
-                    probes[t] = {"metrics": {"probe_acc": acc}}
+                for name, (part, fn) in jobs.items():
+                    values[t][name] = fn(feats[t])
                     if store is not None and rank == 0:
-                        store.put(_key("probe", keys[t], lkey), "select-probe", {}, {"probe_acc": acc})
+                        store.put(_key(part, keys[t]), "select-" + name, {}, {"value": values[t][name]})
                 if store is not None and rank == 0:
                     store.put(keys[t], "select", {"model": enc.name, "tap": t, "data": data.name,
                                                   "samples": samples, "seed": seed}, rec)
                 recs[t] = {"metrics": rec}
         for i, t in enumerate(taps):
-            cand = _candidate(enc.name, t, recs[t]["metrics"], metrics, prm, cached[t])  # type: ignore[index]
+            cand = _candidate(enc.name, t, recs[t]["metrics"], spectral, prm, cached[t])  # type: ignore[index]
             cand.index = i
-            if labels is not None:
-                cand.probe_acc = float(probes[t]["metrics"]["probe_acc"])  # type: ignore[index]
+            _apply(cand, values[t])
             out.append(cand)
     return out
 

@@ -82,16 +82,19 @@ def quadrature_eigenvalues(gram_upper: np.ndarray, colsum: np.ndarray, n: int, c
 
     z = project(rng.choice([-1.0, 1.0], size=(k, probes)))
     norms2 = np.einsum("ij,ij->j", z, z)
-    basis = np.zeros((steps, k, probes))
-    basis[0] = z / np.sqrt(norms2)
+    basis = np.zeros((probes, steps, k))  # per probe, its Lanczos vectors as rows (batched BLAS reorth)
+    basis[:, 0] = (z / np.sqrt(norms2)).T
     alpha, beta = np.zeros((steps, probes)), np.zeros((steps, probes))
     length = np.full(probes, steps)
     for j in range(steps):
-        w = project(g(basis[j]))
-        alpha[j] = np.einsum("ij,ij->j", w, basis[j])
+        cur = basis[:, j].T  # (k, probes)
+        w = project(g(cur))
+        alpha[j] = np.einsum("ij,ij->j", w, cur)
         # full reorthogonalisation (twice is enough) against this probe's previous Lanczos vectors
+        prev = basis[:, : j + 1]  # (probes, j + 1, k)
         for _ in range(2):
-            w -= np.einsum("tj,tij->ij", np.einsum("ij,tij->tj", w, basis[: j + 1]), basis[: j + 1])
+            coef = np.matmul(prev, w.T[:, :, None])  # (probes, j + 1, 1)
+            w -= np.matmul(prev.transpose(0, 2, 1), coef)[:, :, 0].T
         if j + 1 == steps:
             break
         beta[j] = np.sqrt(np.einsum("ij,ij->j", w, w))
@@ -99,7 +102,7 @@ def quadrature_eigenvalues(gram_upper: np.ndarray, colsum: np.ndarray, n: int, c
         done = (beta[j] <= 1e-10 * max(float(top_vals[0]), 1e-300)) & (length == steps)
         length[done] = j + 1
         beta[j][length <= j + 1] = 0.0
-        basis[j + 1] = np.where(beta[j] > 0, w / np.where(beta[j] > 0, beta[j], 1.0), 0.0)
+        basis[:, j + 1] = np.where(beta[j] > 0, w / np.where(beta[j] > 0, beta[j], 1.0), 0.0).T
     nodes, weights = [], []
     for p in range(probes):
         m = int(length[p])

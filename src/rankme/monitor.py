@@ -14,7 +14,24 @@ from typing import Any
 from rankme.metrics import METRICS, compute_metrics
 from rankme.spectrum import SpectrumAccumulator
 
-__all__ = ["CollapseAlarm", "CollapseWarning", "RankMeMonitor", "default_forward", "pool_output"]
+__all__ = ["MONITOR_EXTRA_METRICS", "CollapseAlarm", "CollapseWarning", "LidarViews", "RankMeMonitor",
+           "default_forward", "pool_output"]
+
+MONITOR_EXTRA_METRICS = ("lidar", "cluster")
+"""Metrics beyond the spectral registry: ``lidar`` (needs ``lidar=LidarViews(...)``) and ``cluster``
+(cluster learnability of the pooled probe embeddings, :func:`rankme.cluster.cluster_learnability`)."""
+
+
+@dataclass(frozen=True)
+class LidarViews:
+    """How the monitor draws LiDAR's views: ``augment(batch) -> batch`` returns one augmented view of a probe
+    batch (same structure); each of the first ``samples`` probe samples is a surrogate class with ``views`` (q)
+    augmented views. δ and ε are :class:`rankme.lidar.LidarAccumulator`'s."""
+
+    augment: Callable[[Any], Any]
+    views: int = 4
+    samples: int | None = 1000
+    delta: float | None = None
 
 TapSpec = str | Callable[[Any, Any], Any]
 
@@ -179,6 +196,7 @@ class RankMeMonitor:
         forward: Callable[[Any, Any], Any] = default_forward,
         shard: bool = True,
         alarm: CollapseAlarm | None = None,
+        lidar: LidarViews | None = None,
     ) -> None:
         if isinstance(taps, str) or callable(taps):
             taps = {_label(taps): taps}
@@ -186,11 +204,15 @@ class RankMeMonitor:
             taps = {str(t): t for t in taps}
         self.model, self.taps, self.probe_loader = model, dict(taps), probe_loader
         self.samples, self.metrics, self.pool, self.forward = samples, list(metrics), pool, forward
-        self.shard, self.alarm = shard, alarm
+        self.shard, self.alarm, self.lidar = shard, alarm, lidar
         self.last_alarm: str | None = None
-        unknown = [m for m in self.metrics if m not in METRICS]
+        unknown = [m for m in self.metrics if m not in METRICS and m not in MONITOR_EXTRA_METRICS]
         if unknown:
-            raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(METRICS)}")
+            raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(METRICS) + list(MONITOR_EXTRA_METRICS)}")
+        if "lidar" in self.metrics and lidar is None:
+            raise ValueError("metric 'lidar' needs lidar=LidarViews(augment, views=q): the augmentation that makes views")
+        if lidar is not None and "lidar" not in self.metrics:
+            self.metrics.append("lidar")
         for name, tap in self.taps.items():
             if isinstance(tap, str):
                 model.get_submodule(tap)  # raises AttributeError naming the missing submodule
@@ -208,6 +230,7 @@ class RankMeMonitor:
         distributed = dist.is_available() and dist.is_initialized()
         rank, world = (dist.get_rank(), dist.get_world_size()) if distributed and self.shard else (0, 1)
         accs = {name: SpectrumAccumulator() for name in self.taps}
+        self._lidar_accs: dict[str, Any] = {}
         captured: dict[str, Any] = {}
         hooks = [self.model.get_submodule(t).register_forward_hook(_capture(captured, name))
                  for name, t in self.taps.items() if isinstance(t, str)]
@@ -228,16 +251,11 @@ class RankMeMonitor:
                     if i % world != rank:
                         continue
                     batch = _to_device(batch, device)
-                    captured.clear()
-                    if hooks:
-                        self.forward(self.model, batch)
-                    mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
-                    for name, tap in self.taps.items():
-                        out = tap(self.model, batch) if callable(tap) else captured[name]
-                        pooled = pool_output(out, self.pool, mask)
+                    for name, pooled in self._embed(batch, hooks, captured).items():
                         accs[name].update(pooled)
                         if sink is not None:
                             sink(name, pooled)
+                    self._lidar_views(batch, hooks, captured, seen - rows)
         finally:
             for h in hooks:
                 h.remove()
@@ -248,14 +266,53 @@ class RankMeMonitor:
                 accs[name].all_reduce()
         return accs
 
+    def _embed(self, batch: Any, hooks: list[Any], captured: dict[str, Any]) -> dict[str, Any]:
+        """One forward pass: the pooled (B, K) output of every tap."""
+        captured.clear()
+        if hooks:
+            self.forward(self.model, batch)
+        mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
+        return {name: pool_output(tap(self.model, batch) if callable(tap) else captured[name], self.pool, mask)
+                for name, tap in self.taps.items()}
+
+    def _lidar_views(self, batch: Any, hooks: list[Any], captured: dict[str, Any], start: int) -> None:
+        """Add q augmented views of this batch's first samples (up to ``lidar.samples``) to the LiDAR states."""
+        import torch
+
+        spec = self.lidar
+        if spec is None or (spec.samples is not None and start >= spec.samples):
+            return
+        keep = _batch_rows(batch) if spec.samples is None else min(_batch_rows(batch), spec.samples - start)
+        views = [self._embed(_truncate(spec.augment(batch), keep), hooks, captured) for _ in range(spec.views)]
+        for name in self.taps:
+            e = torch.stack([v[name] for v in views], dim=1)  # (B, q, K)
+            if name not in self._lidar_accs:
+                from rankme.lidar import LIDAR_DELTA, LidarAccumulator
+
+                self._lidar_accs[name] = LidarAccumulator(
+                    int(e.shape[-1]), spec.views, delta=LIDAR_DELTA if spec.delta is None else spec.delta)
+            self._lidar_accs[name].update(e)
+
     def compute(self) -> dict[str, float]:
         """``{"<metric>/<tap>": value}`` for every tap and metric; checks the alarm (see ``last_alarm``)."""
         out: dict[str, float] = {}
         self.last_alarm = None
-        for name, acc in self.accumulate().items():
+        feats: dict[str, list[Any]] = {name: [] for name in self.taps}
+        want_cluster = "cluster" in self.metrics
+        accs = self.accumulate(sink=(lambda t, z: feats[t].append(z.double().cpu())) if want_cluster else None)
+        spectral = [m for m in self.metrics if m in METRICS]
+        for name, acc in accs.items():
             spectra = functools.lru_cache(maxsize=2)(acc.spectrum)  # each K×K eigen step at most once
-            for metric, value in compute_metrics(spectra, self.metrics).items():
+            for metric, value in compute_metrics(spectra, spectral).items():
                 out[f"{metric}/{name}"] = value
+            if self.lidar is not None:  # every rank reduces, including one that drew no LiDAR batch
+                from rankme.lidar import LIDAR_DELTA, LidarAccumulator
+
+                delta = LIDAR_DELTA if self.lidar.delta is None else self.lidar.delta
+                lid = self._lidar_accs.get(name) or LidarAccumulator(int(acc.dim or 0), self.lidar.views, delta=delta)
+                out[f"lidar/{name}"] = lid.all_reduce().lidar()
+            if want_cluster:
+                out[f"cluster/{name}"] = _cluster(feats[name], name)
             if self.alarm is not None:
                 rank = out.get(f"rankme/{name}")
                 if rank is None:
@@ -265,6 +322,25 @@ class RankMeMonitor:
                     self.last_alarm = reason
                     warnings.warn(reason, CollapseWarning, stacklevel=2)
         return out
+
+
+def _cluster(chunks: list[Any], name: str) -> float:
+    """Cluster learnability of this process's pooled probe embeddings (under DDP: of the gathered shards)."""
+    import torch
+    import torch.distributed as dist
+
+    from rankme.cluster import cluster_learnability
+
+    z = torch.cat(chunks) if chunks else torch.zeros(0)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        parts: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(parts, z.numpy())
+        import numpy as np
+
+        return cluster_learnability(np.concatenate([p for p in parts if len(p)]))
+    if len(z) == 0:
+        raise ValueError(f"tap {name!r}: no probe rows to cluster")
+    return cluster_learnability(z.numpy())
 
 
 def _label(tap: TapSpec) -> str:

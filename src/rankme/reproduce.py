@@ -67,26 +67,58 @@ DEMO_SWEEPS = (
 """``rankme demo``: two of those sweeps, 5 values each."""
 
 
+def _one_thread() -> None:
+    """Worker initializer: one BLAS/OpenMP/torch thread per worker, so ``workers`` processes share the cores."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+
+
 def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int] = (0,),
                log: Callable[[str], None] = print,
-               train: Callable[[RunConfig], dict[str, Any]] = train_and_evaluate) -> dict[str, float]:
+               train: Callable[[RunConfig], dict[str, Any]] = train_and_evaluate,
+               workers: int = 1) -> dict[str, float]:
     """Run every (sweep, value, seed) not already in ``store``; each finished run is committed at once.
 
+    ``workers > 1`` trains that many runs at a time in separate processes with one thread each (small models use
+    cores better that way); ``train`` must then be picklable (a module-level function). Results are stored by
+    this process as they arrive, so an interruption loses only the runs in flight.
     Returns counts: runs done now, runs found in the store, and wall seconds.
     """
-    t0, done, cached = time.perf_counter(), 0, 0
-    todo = [(s, c) for s in sweeps for c in s.configs(seeds)]
-    for i, (sweep, cfg) in enumerate(todo, 1):
-        if cfg.key() in store:
-            cached += 1
-            continue
-        metrics = train(cfg)
+    t0, done = time.perf_counter(), 0
+    todo, seen, total = [], set(), 0
+    for sweep in sweeps:
+        for cfg in sweep.configs(seeds):
+            total += 1
+            if cfg.key() not in store and cfg.key() not in seen:  # a method's default value is shared: once
+                seen.add(cfg.key())
+                todo.append((sweep, cfg))
+
+    def finish(sweep: Sweep, cfg: RunConfig, metrics: dict[str, Any]) -> None:
+        nonlocal done
         store.put(cfg.key(), sweep.name, asdict(cfg), metrics)
         done += 1
-        log(f"[{i}/{len(todo)}] {sweep.name} = {getattr(cfg, sweep.param):g} (seed {cfg.seed}): "
+        log(f"[{done}/{len(todo)}] {sweep.name} = {getattr(cfg, sweep.param):g} (seed {cfg.seed}): "
             f"RankMe {metrics['rankme']:.1f}, probe {metrics['probe_acc']:.1f}% "
-            f"({metrics.get('train_seconds', 0):.0f} s train)")
-    return {"ran": done, "cached": cached, "seconds": time.perf_counter() - t0}
+            f"({metrics.get('train_seconds', 0):.0f} s train, {metrics.get('eval_seconds', 0):.0f} s eval)")
+
+    if workers <= 1 or len(todo) <= 1:
+        for sweep, cfg in todo:
+            finish(sweep, cfg, train(cfg))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_one_thread)
+        try:
+            futures = {pool.submit(train, cfg): (sweep, cfg) for sweep, cfg in todo}
+            for fut in as_completed(futures):
+                finish(*futures[fut], fut.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return {"ran": done, "cached": total - len(todo), "seconds": time.perf_counter() - t0}
 
 
 def sweep_runs(runs: Sequence[dict[str, Any]], sweep: Sweep) -> list[dict[str, Any]]:
@@ -208,7 +240,8 @@ def format_correlations(tables: dict[str, Any]) -> str:
 def run_reproduction(out_dir: str | Path, sweeps: Sequence[Sweep], seeds: Sequence[int] = (0,),
                      title: str = "rankme: label-free hyperparameter selection",
                      log: Callable[[str], None] = print,
-                     train: Callable[[RunConfig], dict[str, Any]] = train_and_evaluate) -> dict[str, Any]:
+                     train: Callable[[RunConfig], dict[str, Any]] = train_and_evaluate,
+                     workers: int = 1) -> dict[str, Any]:
     """Run (or resume) the sweeps into ``out_dir/results.sqlite``, then write tables, plots and ``report.html``.
 
     Returns the tables plus ``text`` (what the CLI prints) and the paths written.
@@ -219,7 +252,7 @@ def run_reproduction(out_dir: str | Path, sweeps: Sequence[Sweep], seeds: Sequen
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out / "results.sqlite")
     try:
-        counts = run_sweeps(store, sweeps, seeds, log=log, train=train)
+        counts = run_sweeps(store, sweeps, seeds, log=log, train=train, workers=workers)
         tables = selection_tables(store, sweeps)
         stored = list(store.runs())
         keys = {r["key"] for s in sweeps for r in sweep_runs(stored, s)}

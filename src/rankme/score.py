@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from rankme.io import EmbeddingSource
 from rankme.metrics import compute_metrics, rankme_from_spectrum
 from rankme.spectrum import Precision, SpectrumAccumulator, default_chunk_rows
 
-__all__ = ["ScoreResult", "accumulate_source", "sample_rows", "score_source"]
+__all__ = ["ROW_METRICS", "ScoreResult", "accumulate_source", "sample_rows", "score_source"]
 
 
 @dataclass
@@ -52,7 +52,7 @@ def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | Non
 
 def accumulate_source(source: EmbeddingSource, *, samples: int | None = None, seed: int = 0,
                       precision: Precision = "float64", chunk_rows: int | None = None,
-                      progress: bool = True) -> SpectrumAccumulator:
+                      progress: bool = True, on_chunk: Callable[[Any], None] | None = None) -> SpectrumAccumulator:
     """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) into one accumulator.
 
     >>> accumulate_source(EmbeddingSource("eye", np.eye(3)), progress=False).n
@@ -67,10 +67,43 @@ def accumulate_source(source: EmbeddingSource, *, samples: int | None = None, se
     with tqdm(total=n, unit="rows", desc=source.name, delay=2.0, disable=not progress, leave=False) as bar:
         for chunk in source.chunks(step, rows):
             acc.update(chunk, chunk_rows=step)
+            if on_chunk is not None:
+                on_chunk(chunk)
             bar.update(int(chunk.shape[0]))
     if n == 0:
         raise EmbeddingError(f"{source.name}: no rows to score")
     return acc
+
+
+ROW_METRICS = ("lidar", "cluster")
+"""Metrics of ``score_source`` that need the rows, not only the spectrum."""
+
+
+def _row_metric_states(source: EmbeddingSource, metrics: Sequence[str], samples: int | None,
+                       views: int | None) -> tuple[Any, list[Any] | None]:
+    from rankme._validate import available_memory_bytes
+
+    lid = None
+    if "lidar" in metrics:
+        from rankme.lidar import LidarAccumulator
+
+        if views is None:
+            raise ValueError("metric lidar needs views (--views q): the rows are samples × q augmented views, "
+                             "each sample's views contiguous")
+        if samples is not None:
+            raise ValueError("metric lidar scores whole samples with all their views: drop --samples")
+        if source.n_rows % views:
+            raise EmbeddingError(f"{source.name}: {source.n_rows} rows are not a whole number of samples × "
+                                 f"{views} views")
+        lid = LidarAccumulator(source.dim, views)
+    kept: list[Any] | None = None
+    if "cluster" in metrics:
+        rows = source.n_rows if samples is None else min(samples, source.n_rows)
+        if rows * source.dim * 8 > available_memory_bytes() // 2:
+            raise EmbeddingError(f"{source.name}: cluster learnability keeps the rows in memory ({rows}×{source.dim} "
+                                 "float64 does not fit); score a subsample with --samples")
+        kept = []
+    return lid, kept
 
 
 def score_source(
@@ -84,20 +117,34 @@ def score_source(
     progress: bool = True,
     variant: dict[str, Any] | None = None,
     estimate: bool = False,
+    views: int | None = None,
 ) -> ScoreResult:
     """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) and compute the named metrics.
 
     ``variant`` (e.g. ``{"center": True, "spectrum": "eigen"}``) adds a ``rankme[...]`` column scored with those
     keyword arguments of :func:`rankme.rankme`. ``estimate`` is the fast option (RankMe only, see
-    :mod:`rankme.estimate`).
+    :mod:`rankme.estimate`). Two metrics need more than the spectrum: ``lidar`` streams a LiDAR state in the same
+    pass (rows are samples × ``views`` augmented views, each sample's views contiguous), ``cluster`` keeps the
+    scored rows in memory for :func:`rankme.cluster.cluster_learnability`.
 
     >>> res = score_source(EmbeddingSource("eye", np.eye(4)), ["rankme"], progress=False)
     >>> res.n, round(res.metrics["rankme"], 4)
     (4, 4.0)
     """
     t0 = time.perf_counter()
-    acc = accumulate_source(source, samples=samples, seed=seed, precision=precision, chunk_rows=chunk_rows,
-                            progress=progress)
+    lid, kept = _row_metric_states(source, metrics, samples, views)
+    step = chunk_rows or default_chunk_rows(source.dim)
+    if lid is not None:
+        step = max(step - step % lid.views, lid.views)
+
+    def on_chunk(chunk: Any) -> None:
+        if lid is not None:
+            lid.update(chunk)
+        if kept is not None:
+            kept.append(np.array(chunk, dtype=np.float64))
+
+    acc = accumulate_source(source, samples=samples, seed=seed, precision=precision, chunk_rows=step,
+                            progress=progress, on_chunk=on_chunk if lid is not None or kept is not None else None)
     n = acc.n
     notes = list(source.notes)
     if samples is None and source.n_rows > PAPER_SAMPLES:
@@ -106,7 +153,13 @@ def score_source(
             "to compare with its numbers)"
         )
     spectra = functools.lru_cache(maxsize=2)(functools.partial(acc.spectrum, estimate=estimate))  # once each
-    values = compute_metrics(spectra, metrics)
+    values = compute_metrics(spectra, [m for m in metrics if m not in ROW_METRICS])
+    if lid is not None:
+        values["lidar"] = lid.lidar()
+    if kept is not None:
+        from rankme.cluster import cluster_learnability
+
+        values["cluster"] = cluster_learnability(np.concatenate(kept))
     if variant:
         opts = dict(variant)
         label = "rankme[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"

@@ -35,7 +35,7 @@ def add_select_parser(sub: Any) -> None:
     s.add_argument("--param", help="hyperparameter for the paper's plateau rule (read from names/sidecars)")
     s.add_argument("--extreme", choices=["min", "max"], default="min", help="plateau rule's pick (default min)")
     s.add_argument("--tol", type=float, default=None, help="plateau tolerance, relative (default 0.01)")
-    s.add_argument("--metric", action="append", choices=sorted(METRICS),
+    s.add_argument("--metric", action="append", choices=[*sorted(METRICS), "cluster"],
                    help=f"metric column (repeatable; default {', '.join(DEFAULT_METRICS)})")
     s.add_argument("--samples", type=int, default=None, help="score this many samples (subsampled with --seed)")
     s.add_argument("--seed", type=int, default=0)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rankme.integrations import require
-from rankme.monitor import CollapseAlarm, RankMeMonitor, default_forward
+from rankme.monitor import CollapseAlarm, LidarViews, RankMeMonitor, default_forward
 
 _tf = require("transformers", "transformers")
 
@@ -36,10 +36,11 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
         forward: Callable[[Any, Any], Any] = default_forward,
         alarm: CollapseAlarm | None = None,
         stop_on_collapse: bool = False,
+        lidar: LidarViews | None = None,
     ) -> None:
         self.probe_dataloader, self.taps, self.samples, self.every_n_steps = probe_dataloader, taps, samples, every_n_steps
         self.metrics, self.pool, self.forward = list(metrics), pool, forward
-        self.alarm, self.stop_on_collapse = alarm, stop_on_collapse
+        self.alarm, self.stop_on_collapse, self.lidar = alarm, stop_on_collapse, lidar
         self.trainer: Any = None
         self.history: list[dict[str, float]] = []
         self.stop_reason: str | None = None
@@ -54,7 +55,8 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
         if model is None:
             raise ValueError("RankMeTrainerCallback needs the model (the Trainer passes it to callbacks)")
         monitor = RankMeMonitor(model, self.taps, self.probe_dataloader, samples=self.samples,
-                                metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm)
+                                metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm,
+                                lidar=self.lidar)
         values = monitor.compute()
         self.history.append({"step": float(state.global_step), **values})
         if self.trainer is not None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from rankme.integrations import require
-from rankme.monitor import CollapseAlarm, RankMeMonitor, default_forward
+from rankme.monitor import CollapseAlarm, LidarViews, RankMeMonitor, default_forward
 
 try:  # the unified package first, then the standalone one
     _pl = require("lightning.pytorch", "lightning")
@@ -42,6 +42,7 @@ class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
         forward: Callable[[Any, Any], Any] = default_forward,
         alarm: CollapseAlarm | None = None,
         stop_on_collapse: bool = False,
+        lidar: LidarViews | None = None,
     ) -> None:
         super().__init__()
         if every_n_epochs < 1 or (every_n_steps is not None and every_n_steps < 1):
@@ -49,13 +50,14 @@ class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
         self.probe_dataloader, self.taps, self.samples = probe_dataloader, taps, samples
         self.every_n_epochs, self.every_n_steps = every_n_epochs, every_n_steps
         self.metrics, self.pool, self.forward = list(metrics), pool, forward
-        self.alarm, self.stop_on_collapse = alarm, stop_on_collapse
+        self.alarm, self.stop_on_collapse, self.lidar = alarm, stop_on_collapse, lidar
         self.history: list[dict[str, float]] = []
         self.stop_reason: str | None = None
 
     def _evaluate(self, trainer: Any, pl_module: Any) -> None:
         monitor = RankMeMonitor(pl_module, self.taps, self.probe_dataloader, samples=self.samples,
-                                metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm)
+                                metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm,
+                                lidar=self.lidar)
         values = monitor.compute()
         import torch
 
