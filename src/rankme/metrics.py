@@ -137,7 +137,7 @@ def rankme(
     The default is the paper's definition on the raw matrix. ``center=True`` centres the columns first
     (as MONAI and reptrix do); with ``spectrum="eigen"`` as well it reproduces reptrix's ``get_rankme`` (when
     min(N, K) ≤ 2048). ``estimate=True`` is the fast option: exact float64 statistics, spectrum estimated by
-    quadrature (:mod:`rankme.estimate`; ~1e-3 relative error, several times faster at large K).
+    quadrature (:mod:`rankme.estimate`; measured 9e-7 to 1.3e-2 relative error, ~2x faster at K = 8 192).
     ``precision="float32"`` accumulates G in float32 instead (see ``SpectrumAccumulator``).
 
     >>> round(rankme(np.eye(8)), 4)
