@@ -20,7 +20,7 @@ from lightning_vicreg import LitVICReg, digits_loaders
 
 import rankme
 from rankme.integrations.lightning import RankMeCallback
-from rankme.monitor import CollapseAlarm
+from rankme.monitor import CollapseAlarm, LidarViews
 
 
 def _trainer(tmp_path, callback, max_epochs, **kw):
@@ -70,11 +70,25 @@ def test_collapsing_run_trips_the_alarm_and_stops(tmp_path, collapse):
         assert cb.stop_reason is None and len(cb.history) == 3
 
 
+class _TwoViews:
+    """A deterministic augmentation: calls alternate x·1.1 and x·0.9, so the views can be rebuilt offline
+    (a class, not a closure: ddp_spawn pickles the callback)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, batch):
+        scale = 1.1 if self.calls % 2 == 0 else 0.9
+        self.calls += 1
+        return (batch[0] * scale, *batch[1:])
+
+
 class _RecordingCallback(RankMeCallback):
     """Writes, per rank, what the callback computed and an offline single-process reference."""
 
     def __init__(self, probe, out_dir: str) -> None:
-        super().__init__(probe, taps="projector")
+        super().__init__(probe, taps="projector", metrics=["rankme", "cluster"],
+                         lidar=LidarViews(_TwoViews(), views=2, samples=None))
         self.out_dir = out_dir
 
     def _evaluate(self, trainer, pl_module) -> None:  # type: ignore[override]
@@ -83,9 +97,13 @@ class _RecordingCallback(RankMeCallback):
             was = pl_module.training
             pl_module.eval()
             emb = torch.cat([pl_module.model(b[0]) for b in self.probe_dataloader])
+            x = torch.cat([b[0] for b in self.probe_dataloader])
+            views = torch.stack([pl_module.model(x * 1.1), pl_module.model(x * 0.9)], dim=1)
             pl_module.train(was)
-        record = {"rank": trainer.global_rank, "value": self.history[-1]["rankme/projector"],
-                  "offline": rankme.rankme(emb)}
+        last = self.history[-1]
+        record = {"rank": trainer.global_rank, "value": last["rankme/projector"], "offline": rankme.rankme(emb),
+                  "lidar": last["lidar/projector"], "offline_lidar": rankme.lidar(views, 2),
+                  "cluster": last["cluster/projector"]}
         path = os.path.join(self.out_dir, f"rank{trainer.global_rank}-epoch{trainer.current_epoch}.json")
         with open(path, "w") as fh:
             json.dump(record, fh)
@@ -103,6 +121,8 @@ def test_two_process_ddp_logs_equal_values_on_both_ranks(tmp_path):
     recs = [json.loads(p.read_text()) for p in sorted(Path(tmp_path).glob("rank*-epoch0.json"))]
     assert [r["rank"] for r in recs] == [0, 1]
     assert recs[0]["value"] == recs[1]["value"]
+    assert recs[0]["lidar"] == recs[1]["lidar"] == pytest.approx(recs[0]["offline_lidar"], rel=1e-6)
+    assert recs[0]["cluster"] == recs[1]["cluster"] and 0.0 <= recs[0]["cluster"] <= 1.0  # shards gathered
     for r in recs:
         # same rows, Gram summed in another order: equal to float64 rounding, which on these near-low-rank
         # embeddings (RankMe ≈ 5 of 128) is the engine's documented 1e-6 accuracy floor
