@@ -65,15 +65,17 @@ def test_report_renders_table_and_plots_in_chromium(tmp_path):
     assert_not_blank(screenshot(page, tmp_path / "shot.png"))
 
 
-def test_committed_reproduction_report_renders(tmp_path):
+@pytest.mark.parametrize("name", ["reproduction-report.html", "reproduction-report-rerun.html"])
+def test_committed_reproduction_report_renders(tmp_path, name):
     require_chromium()
-    source = DOCS_REPORT.read_text(encoding="utf-8")
+    report = DOCS_REPORT.with_name(name)
+    source = report.read_text(encoding="utf-8")
     _no_external_resources(source)
     n_tables, n_images = source.count("<table"), source.count("<img")
     assert n_tables >= 1 and n_images >= 2
 
     # The committed file may predate report.py's load script: render a copy that carries it.
-    page = with_probe(DOCS_REPORT, tmp_path / "reproduction-report.html")
+    page = with_probe(report, tmp_path / name)
     dom = render_dom(page)
     assert body_counts(dom) == {"images-total": n_images, "images-loaded": n_images, "tables": n_tables}
     assert "oracle (labels)" in _cell_texts(dom)
