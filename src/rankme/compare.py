@@ -160,21 +160,26 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
     for path, src, prm in zip(paths, sources, params, strict=True):
         fp = file_fingerprint(path)
         k = _key("file", SPECTRUM_VERSION, fp, key, samples, seed)
-        hit = store.get(k) if store is not None else None
-        if hit is None:
-            rec = _record(accumulate_source(src, samples=samples, seed=seed, progress=progress))
-            if store is not None:
-                store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, rec)
-        else:
-            rec = hit["metrics"]
-        cand = _candidate(str(path), "", rec, spectral, prm, cached=hit is not None)
-        cand.notes = src.notes + cand.notes
         rows = sample_rows(src.n_rows, samples, seed)
         idx = np.arange(src.n_rows) if rows is None else rows
         jobs = _feature_jobs(metrics, labels, idx, seed)
         values = _lookup(store, k, jobs)
-        if any(v is None for v in values.values()):
-            feats = np.asarray(src.array[idx], dtype=np.float64)
+        kept: list[np.ndarray] | None = [] if any(v is None for v in values.values()) else None
+        hit = store.get(k) if store is not None else None
+        if hit is None:  # one pass: the rows the probe / cluster need are kept as they stream by
+            keep = None if kept is None else (lambda c, rows=kept: rows.append(np.array(c, dtype=np.float64)))
+            acc = accumulate_source(src, samples=samples, seed=seed, progress=progress, on_chunk=keep)
+            rec = _record(acc)
+            if store is not None:
+                store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, rec)
+        else:
+            rec = hit["metrics"]
+            if kept is not None:
+                kept.append(np.asarray(src.array[idx], dtype=np.float64))
+        cand = _candidate(str(path), "", rec, spectral, prm, cached=hit is not None)
+        cand.notes = src.notes + cand.notes
+        if kept is not None:
+            feats = np.concatenate(kept)
             for name, (part, fn) in jobs.items():
                 if values[name] is None:
                     values[name] = fn(feats)

@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rankme._validate import EmbeddingError
 from rankme.integrations import require
 
@@ -106,8 +108,7 @@ def Encoder(net: Any, *, name: str, modality: str, call: Callable[[Any, Any], An
     torch = _torch()
 
     def default_prepare(raw: Any) -> Any:
-        return torch.as_tensor(raw if not isinstance(raw, list) else __import__("numpy").asarray(raw),
-                               dtype=torch.float32)
+        return torch.as_tensor(np.asarray(raw) if isinstance(raw, list) else raw, dtype=torch.float32)
 
     enc = _encoder_class()(
         net, name=name, modality=modality, call=call or (lambda m, b: m(b)),
@@ -206,15 +207,10 @@ def load_checkpoint(model: Any, path: str | Path, *, trust_code: bool = False) -
         state = _state_dict_from(obj, path)
     wanted = set(model.state_dict())
     if not wanted & set(state):  # strip one common prefix such as "model." or "module."
-        for key in state:
-            for cut in range(len(key)):
-                if key[cut] == "." and key[cut + 1:] in wanted:
-                    prefix = key[:cut + 1]
-                    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-                    break
-            else:
-                continue
-            break
+        prefix = next((key[: i + 1] for key in state for i, ch in enumerate(key)
+                       if ch == "." and key[i + 1:] in wanted), None)
+        if prefix is not None:
+            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     missing, unexpected = wanted - set(state), set(state) - wanted
     if missing:
         raise EmbeddingError(f"{path}: does not fit the factory's model: {len(missing)} missing key(s) "

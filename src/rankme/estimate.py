@@ -49,7 +49,7 @@ def quadrature_eigenvalues(gram_upper: np.ndarray, colsum: np.ndarray, n: int, c
                            top: int = ESTIMATE_TOP, probes: int = ESTIMATE_PROBES, steps: int = ESTIMATE_STEPS,
                            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues of G (its upper triangle given) as (values, weights): descending values ≥ 0 whose weights
-    (multiplicities) sum to K. Small matrices (see ``EXACT_BELOW``) are solved exactly (weights 1).
+    (multiplicities) sum to K. Small matrices (see ``EXACT_BELOW``) are solved exactly: weights 1, top min(n, K).
 
     >>> rng = np.random.default_rng(0)
     >>> z = rng.standard_normal((6000, 2500))
@@ -62,8 +62,8 @@ def quadrature_eigenvalues(gram_upper: np.ndarray, colsum: np.ndarray, n: int, c
     if k <= max(EXACT_BELOW, 2 * (top + probes * steps)):
         from rankme.spectrum import state_eigenvalues
 
-        lam = state_eigenvalues(np.asarray(gram_upper), colsum, max(n, k), center)
-        return lam, np.ones(k)
+        lam = state_eigenvalues(gram_upper, colsum, n, center)  # top min(n, K), as the exact path
+        return lam, np.ones(len(lam))
     g = _multiplier(gram_upper, colsum, n, center)
     rng = np.random.default_rng(seed)
     s = top + 16  # oversampling for the subspace iteration

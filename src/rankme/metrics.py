@@ -264,13 +264,15 @@ class MetricSpec:
     fn: Callable[[Spectrum], float]
     centered: bool
     description: str
+    estimable: bool = False
+    """True when ``fn`` honours ``Spectrum.weights``, i.e. also reads an estimated spectrum (the fast option)."""
 
 
 METRICS: dict[str, MetricSpec] = {
-    "rankme": MetricSpec(lambda s: rankme_from_spectrum(s), False, "RankMe, paper Eq. 1 (raw σ, ε=1e-7)"),
+    "rankme": MetricSpec(lambda s: rankme_from_spectrum(s), False, "RankMe, paper Eq. 1 (raw σ, ε=1e-7)", True),
     "spectral_entropy": MetricSpec(
         lambda s: spectral_entropy(s.singular_values, weights=s.weights), False,
-        "log RankMe: entropy of σ/‖σ‖₁+ε (nats)"
+        "log RankMe: entropy of σ/‖σ‖₁+ε (nats)", True
     ),
     "stable_rank": MetricSpec(lambda s: stable_rank(s.singular_values), False, "Σσ²/σ₁² of the raw matrix"),
     "numerical_rank": MetricSpec(
@@ -306,7 +308,7 @@ def compute_metrics(spectra: Callable[[bool], Spectrum], names: Sequence[str]) -
         spec = METRICS[name]
         if spec.centered not in cache:
             cache[spec.centered] = spectra(spec.centered)
-        if cache[spec.centered].weights is not None and name not in ("rankme", "spectral_entropy"):
+        if cache[spec.centered].weights is not None and not spec.estimable:
             raise ValueError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe only")
         out[name] = spec.fn(cache[spec.centered])
     return out

@@ -33,6 +33,12 @@ class LidarViews:
     samples: int | None = 1000
     delta: float | None = None
 
+    def accumulator(self, dim: int) -> Any:
+        """An empty :class:`rankme.lidar.LidarAccumulator` for K = ``dim`` with these views and δ."""
+        from rankme.lidar import LIDAR_DELTA, LidarAccumulator
+
+        return LidarAccumulator(dim, self.views, delta=LIDAR_DELTA if self.delta is None else self.delta)
+
 TapSpec = str | Callable[[Any, Any], Any]
 
 
@@ -287,10 +293,7 @@ class RankMeMonitor:
         for name in self.taps:
             e = torch.stack([v[name] for v in views], dim=1)  # (B, q, K)
             if name not in self._lidar_accs:
-                from rankme.lidar import LIDAR_DELTA, LidarAccumulator
-
-                self._lidar_accs[name] = LidarAccumulator(
-                    int(e.shape[-1]), spec.views, delta=LIDAR_DELTA if spec.delta is None else spec.delta)
+                self._lidar_accs[name] = spec.accumulator(int(e.shape[-1]))
             self._lidar_accs[name].update(e)
 
     def compute(self) -> dict[str, float]:
@@ -306,10 +309,7 @@ class RankMeMonitor:
             for metric, value in compute_metrics(spectra, spectral).items():
                 out[f"{metric}/{name}"] = value
             if self.lidar is not None:  # every rank reduces, including one that drew no LiDAR batch
-                from rankme.lidar import LIDAR_DELTA, LidarAccumulator
-
-                delta = LIDAR_DELTA if self.lidar.delta is None else self.lidar.delta
-                lid = self._lidar_accs.get(name) or LidarAccumulator(int(acc.dim or 0), self.lidar.views, delta=delta)
+                lid = self._lidar_accs.get(name) or self.lidar.accumulator(int(acc.dim or 0))
                 out[f"lidar/{name}"] = lid.all_reduce().lidar()
             if want_cluster:
                 out[f"cluster/{name}"] = _cluster(feats[name], name)
@@ -325,22 +325,21 @@ class RankMeMonitor:
 
 
 def _cluster(chunks: list[Any], name: str) -> float:
-    """Cluster learnability of this process's pooled probe embeddings (under DDP: of the gathered shards)."""
+    """Cluster learnability of the pooled probe embeddings (under DDP: of every rank's shard, gathered)."""
+    import numpy as np
     import torch
     import torch.distributed as dist
 
     from rankme.cluster import cluster_learnability
 
-    z = torch.cat(chunks) if chunks else torch.zeros(0)
+    parts = [torch.cat(chunks).numpy()] if chunks else []
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        parts: list[Any] = [None] * dist.get_world_size()
-        dist.all_gather_object(parts, z.numpy())
-        import numpy as np
-
-        return cluster_learnability(np.concatenate([p for p in parts if len(p)]))
-    if len(z) == 0:
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, parts)
+        parts = [p for rank_parts in gathered for p in rank_parts]
+    if not parts:
         raise ValueError(f"tap {name!r}: no probe rows to cluster")
-    return cluster_learnability(z.numpy())
+    return cluster_learnability(np.concatenate(parts))
 
 
 def _label(tap: TapSpec) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,70 +77,64 @@ def to_markdown(rows: Sequence[dict[str, Any]], cols: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _plot_spectra(cands: Sequence[Candidate], path: Path) -> Path:
+def _figure(path: Path, title: str, draw: Callable[[Any], None], legend_size: float | None = 7) -> Path:
+    """One 7×4.2 in panel: ``draw(ax)`` fills it; titled, gridded, saved as PNG at ``path``."""
     from rankme.report import _plt
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    shown = list(cands) if len(cands) <= 10 else [*cands[:5], *cands[-5:]]
-    for c in shown:
-        s = [v for v in c.singular_values if v > 0]
-        total = sum(s) or 1.0
-        ax.plot(range(1, len(s) + 1), [v / total for v in s], label=f"{c.label}: {c.metrics['rankme']:.1f}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("k")
-    ax.set_ylabel("σ_k / ‖σ‖₁")
-    ax.set_title("singular-value spectra (legend: RankMe)")
+    draw(ax)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6)
+    if legend_size is not None:
+        ax.legend(fontsize=legend_size)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _plot_spectra(cands: Sequence[Candidate], path: Path) -> Path:
+    def draw(ax: Any) -> None:
+        shown = list(cands) if len(cands) <= 10 else [*cands[:5], *cands[-5:]]
+        for c in shown:
+            s = [v for v in c.singular_values if v > 0]
+            total = sum(s) or 1.0
+            ax.plot(range(1, len(s) + 1), [v / total for v in s], label=f"{c.label}: {c.metrics['rankme']:.1f}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("k")
+        ax.set_ylabel("σ_k / ‖σ‖₁")
+
+    return _figure(path, "singular-value spectra (legend: RankMe)", draw, legend_size=6)
 
 
 def _plot_layers(cands: Sequence[Candidate], path: Path) -> Path:
-    from rankme.report import _plt
+    def draw(ax: Any) -> None:
+        for name in dict.fromkeys(c.name for c in cands):
+            mine = [c for c in cands if c.name == name]
+            ax.plot(range(len(mine)), [c.metrics["rankme"] for c in mine], marker="o", label=name)
+            ax.set_xticks(range(len(mine)), [c.tap for c in mine], rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel("RankMe")
 
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name in dict.fromkeys(c.name for c in cands):
-        mine = [c for c in cands if c.name == name]
-        ax.plot(range(len(mine)), [c.metrics["rankme"] for c in mine], marker="o", label=name)
-        ax.set_xticks(range(len(mine)), [c.tap for c in mine], rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("RankMe")
-    ax.set_title("RankMe per layer (forward order)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _figure(path, "RankMe per layer (forward order)", draw)
 
 
 def _plot_param(cands: Sequence[Candidate], param: str, path: Path) -> Path:
-    from rankme.report import _plt
+    def draw(ax: Any) -> None:
+        xs = [float(c.params[param]) for c in cands]
+        ax.scatter(xs, [c.metrics["rankme"] for c in cands], color="C0", label="RankMe")
+        if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel(param)
+        ax.set_ylabel("RankMe", color="C0")
+        if any(c.probe_acc is not None for c in cands):
+            ax2 = ax.twinx()
+            ax2.scatter(xs, [math.nan if c.probe_acc is None else c.probe_acc for c in cands], color="C1",
+                        marker="x", label="probe accuracy")
+            ax2.set_ylabel("probe accuracy (%)", color="C1")
 
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    xs = [float(c.params[param]) for c in cands]
-    ax.scatter(xs, [c.metrics["rankme"] for c in cands], color="C0", label="RankMe")
-    if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
-        ax.set_xscale("log")
-    ax.set_xlabel(param)
-    ax.set_ylabel("RankMe", color="C0")
-    if any(c.probe_acc is not None for c in cands):
-        ax2 = ax.twinx()
-        ax2.scatter(xs, [math.nan if c.probe_acc is None else c.probe_acc for c in cands], color="C1",
-                    marker="x", label="probe accuracy")
-        ax2.set_ylabel("probe accuracy (%)", color="C1")
-    ax.set_title(f"RankMe vs {param}")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _figure(path, f"RankMe vs {param}", draw, legend_size=None)
 
 
 def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str], command: str = "") -> Path:

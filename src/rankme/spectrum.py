@@ -252,11 +252,7 @@ class SpectrumAccumulator:
         if estimate and self.dim is not None and self.n >= self.dim and not self.on_device:
             from rankme.estimate import quadrature_eigenvalues
 
-            if self.n == 0:
-                raise EmbeddingError("no rows were accumulated: the spectrum of an empty matrix is undefined")
-            gram = self._gram.cpu().numpy() if is_torch_tensor(self._gram) else self._gram
-            colsum = self._sum.cpu().numpy() if is_torch_tensor(self._sum) else self._sum
-            lam, w = quadrature_eigenvalues(gram, colsum, self.n, center)
+            lam, w = quadrature_eigenvalues(self._gram, self._sum, self.n, center)  # host (numpy) state
             return Spectrum(np.sqrt(lam), self.n, self.dim, center, self.input_eps, w)
         return Spectrum(self.singular_values(center), self.n, int(self.dim or 0), center,
                         self.input_eps)
