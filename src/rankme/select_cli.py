@@ -73,15 +73,25 @@ def _embedding_files(sources: list[str]) -> list[str]:
     return files
 
 
-def _init_distributed() -> None:
-    """Join the process group ``torchrun`` describes (gloo on CPU, nccl on GPU), if any."""
+def _init_distributed() -> bool:
+    """Join the process group ``torchrun`` describes (gloo on CPU, nccl on GPU), if any; True if joined here."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return
+        return False
     import torch
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return False
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return True
+
+
+def _leave_distributed() -> None:
+    """Wait for every rank, then tear the group down: a rank exiting with gloo threads alive can abort."""
+    import torch.distributed as dist
+
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def run_select(args: argparse.Namespace) -> int:
@@ -99,7 +109,7 @@ def run_select(args: argparse.Namespace) -> int:
             raise EmbeddingError("models need --data (a folder of images, a .txt file, or an array file)")
         if args.samples is not None and args.samples < 1:
             raise EmbeddingError(f"--samples must be positive, got {args.samples}")
-        _init_distributed()
+        joined = _init_distributed()
         rank, _ = world()
         store = None if args.no_cache else ResultStore(Path(args.out) / "cache.sqlite")
         if args.model or args.factory:
@@ -118,9 +128,10 @@ def run_select(args: argparse.Namespace) -> int:
     except (EmbeddingError, ValueError, ImportError) as e:
         print(f"rankme: error: {e}", file=sys.stderr)
         return 2
-    if rank != 0:
-        return 0
-    _print(sel, metrics, args)
+    if rank == 0:
+        _print(sel, metrics, args)
+    if joined:
+        _leave_distributed()
     return 0
 
 
