@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -122,3 +123,31 @@ def test_two_worker_processes_store_the_same_runs(tmp_path):
     assert runs[0.1]["rankme"] == pytest.approx(solo["rankme"], rel=1e-3)
     assert runs[0.1]["probe_acc"] == pytest.approx(solo["probe_acc"], abs=3.0)
     store.close()
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    import torch
+
+    from rankme.ssl.train import _scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = _scheduler(RunConfig(epochs=3, schedule="cosine"), opt, steps_per_epoch=4)
+    lrs = []
+    for _ in range(12):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])  # linear warmup over the first epoch
+    assert lrs[4] == pytest.approx(1.0) and all(a >= b for a, b in itertools.pairwise(lrs[3:]))
+    assert lrs[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 7 / 8)))  # cosine: 7 of 8 decay steps done
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        _scheduler(RunConfig(schedule="linear"), opt, 4)
+
+
+def test_projector_width_is_a_run_parameter():
+    import torch
+
+    from rankme.ssl.train import _base_model
+
+    assert _base_model(RunConfig(embedding_dim=64))(torch.zeros(2, 1, 40)).shape == (2, 64)
+    assert _base_model(RunConfig(dataset="digits"))(torch.zeros(2, 1, 8, 8)).shape == (2, 128)

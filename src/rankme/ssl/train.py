@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -43,6 +44,7 @@ class RunConfig:
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
+    schedule: str = "constant"  # or "cosine": linear warmup over the first epoch, then cosine decay to 0
     seed: int = 0
     temperature: float = 0.1  # SimCLR
     inv: float = 25.0  # VICReg
@@ -53,6 +55,7 @@ class RunConfig:
     momentum: float = 0.99
     center_momentum: float = 0.9
     prototypes: int = 256
+    embedding_dim: int | None = None  # projector width; None: the model's default (digits 128, MNIST-1D 256)
     rank_samples: int = 4096  # unlabeled training rows RankMe is computed on
 
     def key(self) -> str:
@@ -79,7 +82,8 @@ def load_dataset(cfg: RunConfig) -> Dataset:
 
 
 def _base_model(cfg: RunConfig) -> SSLModel:
-    return digits_model() if cfg.dataset == "digits" else mnist1d_model()
+    width = {} if cfg.embedding_dim is None else {"embedding_dim": cfg.embedding_dim}
+    return digits_model(**width) if cfg.dataset == "digits" else mnist1d_model(**width)
 
 
 def _augment(cfg: RunConfig, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -97,6 +101,7 @@ def train_ssl(cfg: RunConfig, data: Dataset) -> torch.nn.Module:
     center = torch.zeros(cfg.prototypes)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     x_all = data.x_train
+    sched = _scheduler(cfg, opt, len(x_all) // cfg.batch_size)
     model.train()
     for _ in range(cfg.epochs):
         perm = torch.randperm(len(x_all), generator=g)
@@ -116,6 +121,7 @@ def train_ssl(cfg: RunConfig, data: Dataset) -> torch.nn.Module:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            sched.step()
             if teacher is not None:
                 with torch.no_grad():
                     for pt, ps in zip(teacher.parameters(), model.parameters(), strict=True):
@@ -123,6 +129,22 @@ def train_ssl(cfg: RunConfig, data: Dataset) -> torch.nn.Module:
                     batch_center = torch.cat(t).mean(0)
                     center.mul_(cfg.center_momentum).add_(batch_center, alpha=1 - cfg.center_momentum)
     return model.eval()
+
+
+def _scheduler(cfg: RunConfig, opt: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
+    """``constant`` lr, or ``cosine``: linear warmup over the first epoch, then cosine decay to 0 (as SSL papers)."""
+    if cfg.schedule == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    if cfg.schedule != "cosine":
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; choose 'constant' or 'cosine'")
+    warmup, total = max(1, steps_per_epoch), max(1, steps_per_epoch * cfg.epochs)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def _embed(model: Any, x: torch.Tensor, what: str, batch: int = 1024) -> np.ndarray:
