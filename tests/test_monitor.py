@@ -142,3 +142,24 @@ def test_monitor_lidar_and_cluster_equal_offline_metrics():
     assert calls["n"] == 3 * 4  # 200 LiDAR samples = 4 batches of ≤64 rows, 3 views each
     with pytest.raises(ValueError, match="needs lidar=LidarViews"):
         RankMeMonitor(model, "projector", probe, metrics=["lidar"])
+
+
+def test_compute_gives_numpy_blas_one_thread_on_cpu_and_restores_it():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before, seen = blas_threads(), []
+
+    def tap(model, batch):
+        seen.append(blas_threads())  # what the Gram updates and eigen step will get
+        return model(batch[0])
+
+    model, x, probe = _model_and_probe()
+    out = RankMeMonitor(model, {"emb": tap}, probe).compute()
+    assert seen and all(t == [1] * len(before) for t in seen)
+    assert blas_threads() == before
+    model.eval()
+    with torch.no_grad():
+        assert out["rankme/emb"] == pytest.approx(reference_rankme(model(x).numpy()), rel=1e-6)

@@ -298,6 +298,10 @@ class RankMeMonitor:
 
     def compute(self) -> dict[str, float]:
         """``{"<metric>/<tap>": value}`` for every tap and metric; checks the alarm (see ``last_alarm``)."""
+        with _host_blas_single_thread(_model_device(self.model)):
+            return self._compute()
+
+    def _compute(self) -> dict[str, float]:
         out: dict[str, float] = {}
         self.last_alarm = None
         feats: dict[str, list[Any]] = {name: [] for name in self.taps}
@@ -352,6 +356,25 @@ def _capture(store: dict[str, Any], name: str) -> Callable[..., None]:
         store[name] = dict(output) if isinstance(output, Mapping) else output
 
     return hook
+
+
+def _host_blas_single_thread(device: Any) -> Any:
+    """Inside a CPU training loop numpy's BLAS (Gram updates, eigen step) gets one thread: after each call its idle
+    threads keep spinning on the cores torch's threads need, which made the monitor's pass 2x slower on 2 cores
+    (bench/bench_monitor.py). GPU models: no change."""
+    import contextlib
+
+    if getattr(device, "type", "cpu") != "cpu":
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    """One threadpoolctl controller per process: finding the loaded BLAS libraries costs ~1.5 ms per call."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _model_device(model: Any) -> Any:
