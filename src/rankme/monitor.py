@@ -245,7 +245,7 @@ class RankMeMonitor:
         self.model.eval()
         seen = 0
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _host_blas_single_thread(device):
                 for i, batch in enumerate(self.probe_loader):
                     rows = _batch_rows(batch)
                     if self.samples is not None:
@@ -359,9 +359,9 @@ def _capture(store: dict[str, Any], name: str) -> Callable[..., None]:
 
 
 def _host_blas_single_thread(device: Any) -> Any:
-    """Inside a CPU training loop numpy's BLAS (Gram updates, eigen step) gets one thread: after each call its idle
-    threads keep spinning on the cores torch's threads need, which made the monitor's pass 2x slower on 2 cores
-    (bench/bench_monitor.py). GPU models: no change."""
+    """While a CPU model runs, numpy's BLAS (Gram updates, eigen step) gets one thread: after each call its idle
+    threads keep spinning on the cores torch's threads need, which made the monitor's pass 6x slower on 2 cores
+    (bench/bench_monitor.py) and slowed the training step after it. GPU models: no change."""
     import contextlib
 
     if getattr(device, "type", "cpu") != "cpu":
