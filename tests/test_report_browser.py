@@ -65,7 +65,8 @@ def test_report_renders_table_and_plots_in_chromium(tmp_path):
     assert_not_blank(screenshot(page, tmp_path / "shot.png"))
 
 
-@pytest.mark.parametrize("name", ["reproduction-report.html", "reproduction-report-rerun.html"])
+@pytest.mark.parametrize("name", ["reproduction-report.html", "reproduction-report-rerun.html",
+                                  "reproduction-report-full.html"])
 def test_committed_reproduction_report_renders(tmp_path, name):
     require_chromium()
     report = DOCS_REPORT.with_name(name)
