@@ -151,3 +151,5 @@ def test_projector_width_is_a_run_parameter():
 
     assert _base_model(RunConfig(embedding_dim=64))(torch.zeros(2, 1, 40)).shape == (2, 64)
     assert _base_model(RunConfig(dataset="digits"))(torch.zeros(2, 1, 8, 8)).shape == (2, 128)
+    with pytest.raises(ValueError, match="embedding_dim must be a positive projector width"):
+        _base_model(RunConfig(embedding_dim=0))

@@ -82,6 +82,8 @@ def load_dataset(cfg: RunConfig) -> Dataset:
 
 
 def _base_model(cfg: RunConfig) -> SSLModel:
+    if cfg.embedding_dim is not None and cfg.embedding_dim < 1:
+        raise ValueError(f"embedding_dim must be a positive projector width (or None), got {cfg.embedding_dim}")
     width = {} if cfg.embedding_dim is None else {"embedding_dim": cfg.embedding_dim}
     return digits_model(**width) if cfg.dataset == "digits" else mnist1d_model(**width)
 
