@@ -153,3 +153,18 @@ def test_projector_width_is_a_run_parameter():
     assert _base_model(RunConfig(dataset="digits"))(torch.zeros(2, 1, 8, 8)).shape == (2, 128)
     with pytest.raises(ValueError, match="embedding_dim must be a positive projector width"):
         _base_model(RunConfig(embedding_dim=0))
+
+
+def test_checkpoint_scores_leave_the_trained_model_unchanged():
+    """The long protocol scores runs mid-training; the final run must equal one trained without checkpoints."""
+    cfg = RunConfig(method="vicreg", **{**TINY, "epochs": 3, "schedule": "cosine"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with_ckpt = train_and_evaluate(cfg, checkpoints=(1, 2))
+        plain = train_and_evaluate(cfg)
+    assert sorted(with_ckpt["checkpoints"]) == ["1", "2"] and "checkpoints" not in plain
+    for k in ("rankme", "probe_acc", "lidar", "invariance", "rankme_se", "singular_values"):
+        assert with_ckpt[k] == plain[k], k
+    early = with_ckpt["checkpoints"]["1"]
+    assert early["singular_values"] != plain["singular_values"]  # a different (earlier) model was scored
+    assert 0.0 < early["invariance"] < 1.0 and early["rankme_se"] > 0.0

@@ -78,16 +78,34 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from rankme.reproduce import DEMO_SWEEPS, FULL_SWEEPS, run_reproduction
+    from functools import partial
+
+    from rankme.reproduce import (
+        DEMO_SWEEPS,
+        FULL_SWEEPS,
+        LONG_CHECKPOINTS,
+        LONG_SEEDS,
+        LONG_SWEEPS,
+        run_reproduction,
+    )
+    from rankme.ssl.train import train_and_evaluate
 
     demo = args.command == "demo"
-    seeds = args.seeds if args.seeds else ([0] if demo or not args.full else [0, 1])
-    sweeps = DEMO_SWEEPS if demo else FULL_SWEEPS
-    out = args.out or ("rankme-demo" if demo else "rankme-reproduce")
+    protocol = "demo" if demo else ("full" if args.full and args.protocol == "default" else args.protocol)
+    train = train_and_evaluate
+    if protocol == "long":
+        sweeps, seeds = LONG_SWEEPS, list(LONG_SEEDS)
+        train = partial(train_and_evaluate, checkpoints=LONG_CHECKPOINTS)
+    else:
+        sweeps, seeds = (DEMO_SWEEPS if demo else FULL_SWEEPS), ([0, 1] if protocol == "full" else [0])
+    if args.seeds:
+        seeds = args.seeds
+    out = args.out or ("rankme-demo" if demo else ("rankme-long" if protocol == "long" else "rankme-reproduce"))
     print(f"rankme {args.command}: {len(sweeps)} sweeps x {len(sweeps[0].values)}+ values x {len(seeds)} seed(s) "
           f"of SSL on MNIST-1D; finished runs are stored in {out}/results.sqlite (re-running resumes).",
           flush=True)
-    result = run_reproduction(out, sweeps, seeds, log=lambda m: print(m, flush=True), workers=args.workers)
+    result = run_reproduction(out, sweeps, seeds, log=lambda m: print(m, flush=True), workers=args.workers,
+                              train=train)
     print()
     print(result["text"])
     return 0
@@ -136,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="runs trained at a time, one thread each (default: 2, or 1 on a 1-core machine)")
         if name == "reproduce":
             d.add_argument("--full", action="store_true", help="two seeds per value (0 and 1)")
+            d.add_argument("--protocol", choices=["default", "full", "long"], default="default",
+                           help="default: 8 epochs, seed 0; full: the same with seeds 0 and 1; long: the "
+                                "pre-registered protocol (100 epochs, cosine, seeds 0 and 1, scored at epochs "
+                                "8/25/50/100; about 1-2.5 h on 2 cores)")
         d.set_defaults(func=_cmd_reproduce)
     return p
 

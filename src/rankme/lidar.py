@@ -22,7 +22,7 @@ from scipy.linalg import eigh
 from rankme._validate import EmbeddingError, check_finite
 from rankme.metrics import RANKME_EPS, lidar_effective_rank
 
-__all__ = ["LIDAR_DELTA", "LidarAccumulator", "lidar"]
+__all__ = ["LIDAR_DELTA", "LidarAccumulator", "invariance_ratio", "lidar"]
 
 LIDAR_DELTA = 1e-4
 """Default δ added to Σ_w. (reptrix uses 1e-6; the LiDAR paper's own constant was not checked here.)"""
@@ -117,6 +117,18 @@ class LidarAccumulator:
         """LiDAR of all samples seen."""
         return lidar_effective_rank(self.eigenvalues(), self.eps)
 
+    def invariance(self) -> float:
+        """View-to-view variance over total variance, tr Σ_ij ‖e_ij − μ_i‖² / Σ_ij ‖e_ij − μ‖², in [0, 1]:
+        0 when every sample's views embed identically, 1 when views vary as much as different samples."""
+        if self.n < 2:
+            raise EmbeddingError(f"invariance needs at least 2 samples, got {self.n}")
+        within = float(np.trace(self.within))
+        between = self.views * (float(np.trace(self.mean_outer)) - float(self.mean_sum @ self.mean_sum) / self.n)
+        total = within + max(between, 0.0)
+        if total <= 0.0:
+            raise EmbeddingError("all views of all samples embed to the same point: invariance is undefined")
+        return within / total
+
 
 def lidar(embeddings: Any, views: int, *, delta: float = LIDAR_DELTA, eps: float = RANKME_EPS) -> float:
     """LiDAR of (n, q, K) embeddings (or n·q rows, each sample's q views contiguous).
@@ -130,3 +142,17 @@ def lidar(embeddings: Any, views: int, *, delta: float = LIDAR_DELTA, eps: float
     acc = LidarAccumulator(e.shape[2], views, delta=delta, eps=eps)
     acc.update(e)
     return acc.lidar()
+
+
+def invariance_ratio(embeddings: Any, views: int) -> float:
+    """View-to-view variance over total variance of (n, q, K) embeddings (or n·q rows, each sample's q views
+    contiguous): 0 = perfectly augmentation-invariant, 1 = views as different as different samples.
+
+    >>> e = np.repeat(np.eye(4)[:, None, :], 3, axis=1)        # 4 samples, 3 identical views each
+    >>> invariance_ratio(e, views=3)
+    0.0
+    """
+    e = _as_views(embeddings, views)
+    acc = LidarAccumulator(e.shape[2], views)
+    acc.update(e)
+    return acc.invariance()

@@ -17,6 +17,9 @@ from rankme.store import ResultStore
 __all__ = [
     "DEMO_SWEEPS",
     "FULL_SWEEPS",
+    "LONG_CHECKPOINTS",
+    "LONG_SEEDS",
+    "LONG_SWEEPS",
     "Sweep",
     "format_agreement",
     "format_correlations",
@@ -59,6 +62,15 @@ FULL_SWEEPS = (
 )
 """``rankme reproduce``: MNIST-1D (6 000 samples: 4 800 train / 1 200 test), 8 epochs, batch 256, AdamW; RankMe on
 2 048 unlabeled training embeddings. The same scale as the demo, so the demo's runs are reused from a shared store."""
+
+LONG_EPOCHS = 100
+LONG_CHECKPOINTS = (8, 25, 50)
+LONG_SEEDS = (0, 1)
+LONG_SWEEPS = tuple(Sweep(s.name, s.param, s.values, s.base.with_(epochs=LONG_EPOCHS, schedule="cosine"))
+                    for s in FULL_SWEEPS)
+"""``rankme reproduce --protocol long`` (pre-registered in docs/reproduction.md): the nine grids of ``FULL_SWEEPS``
+unchanged, 100 epochs with one warmup epoch then cosine decay to 0, seeds 0 and 1, every run also scored after
+epochs 8, 25 and 50."""
 
 DEMO_SWEEPS = (
     Sweep("SimCLR temperature", "temperature", (0.05, 0.1, 0.2, 0.5, 1.0), _SIM),

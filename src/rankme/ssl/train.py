@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -18,10 +19,11 @@ import numpy as np
 import torch
 
 from rankme.cluster import cluster_learnability
-from rankme.lidar import lidar
+from rankme.guidance import rankme_standard_error
+from rankme.lidar import LidarAccumulator
 from rankme.metrics import alpha_req, nesum, participation_ratio, rankme_from_singular_values, stable_rank
 from rankme.probe import knn_accuracy, linear_probe_accuracy
-from rankme.spectrum import SpectrumAccumulator
+from rankme.spectrum import SpectrumAccumulator, compute_spectrum
 from rankme.ssl.augment import augment_digits
 from rankme.ssl.data import Dataset, augment_1d, load_digits_data, load_mnist1d_data
 from rankme.ssl.losses import dino_loss, info_nce_loss, vicreg_loss
@@ -92,8 +94,14 @@ def _augment(cfg: RunConfig, x: torch.Tensor, g: torch.Generator) -> torch.Tenso
     return augment_digits(x, g) if cfg.dataset == "digits" else augment_1d(x, g)
 
 
-def train_ssl(cfg: RunConfig, data: Dataset) -> torch.nn.Module:
-    """Train a model with ``cfg``'s method on ``data.x_train`` (labels unused). Returns it in eval mode."""
+def train_ssl(cfg: RunConfig, data: Dataset, checkpoints: Sequence[int] = (),
+              on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None) -> torch.nn.Module:
+    """Train a model with ``cfg``'s method on ``data.x_train`` (labels unused). Returns it in eval mode.
+
+    After each epoch listed in ``checkpoints`` (1-based, below ``cfg.epochs``), ``on_checkpoint(epoch, model)`` is
+    called with the model in eval mode; training then resumes in train mode. Evaluation draws from its own random
+    generators, so the trained model is the same with or without checkpoints.
+    """
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; choose from {METHODS}")
     torch.manual_seed(cfg.seed)
@@ -105,7 +113,7 @@ def train_ssl(cfg: RunConfig, data: Dataset) -> torch.nn.Module:
     x_all = data.x_train
     sched = _scheduler(cfg, opt, len(x_all) // cfg.batch_size)
     model.train()
-    for _ in range(cfg.epochs):
+    for epoch in range(1, cfg.epochs + 1):
         perm = torch.randperm(len(x_all), generator=g)
         for start in range(0, len(x_all) - cfg.batch_size + 1, cfg.batch_size):
             x = x_all[perm[start : start + cfg.batch_size]]
@@ -130,6 +138,9 @@ def train_ssl(cfg: RunConfig, data: Dataset) -> torch.nn.Module:
                         pt.mul_(cfg.momentum).add_(ps.detach(), alpha=1 - cfg.momentum)
                     batch_center = torch.cat(t).mean(0)
                     center.mul_(cfg.center_momentum).add_(batch_center, alpha=1 - cfg.center_momentum)
+        if on_checkpoint is not None and epoch in checkpoints and epoch < cfg.epochs:
+            on_checkpoint(epoch, model.eval())
+            model.train()
     return model.eval()
 
 
@@ -157,7 +168,13 @@ def _embed(model: Any, x: torch.Tensor, what: str, batch: int = 1024) -> np.ndar
 
 
 def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[str, Any]:
-    """Label-free scores on embeddings of ``rank_samples`` training rows; label oracles on representations."""
+    """Label-free scores on embeddings of ``rank_samples`` training rows; label oracles on representations.
+
+    Besides the spectral scores: ``rankme_se`` (RankMe's sampling noise over rows, grouped jackknife),
+    ``rankme_repr`` (RankMe of the representations of the same rows), and from ``LIDAR_SAMPLES`` clean rows ×
+    ``LIDAR_VIEWS`` augmentations: ``lidar``, ``invariance`` (view-to-view / total variance of the embeddings)
+    and ``invariance_repr`` (the same on representations).
+    """
     rows = np.random.default_rng(cfg.seed).permutation(len(data.x_train))[: cfg.rank_samples]
     emb = _embed(model, data.x_train[rows], "embedding")
     acc = SpectrumAccumulator(emb.shape[1])
@@ -168,6 +185,9 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
                            "nesum": nesum(cspec.eigenvalues),
                            "participation_ratio": participation_ratio(cspec.eigenvalues),
                            "n_rank": spec.n, "dim": spec.dim, "singular_values": spec.singular_values.tolist()}
+    out["rankme_se"] = rankme_standard_error(emb)
+    out["rankme_repr"] = rankme_from_singular_values(
+        compute_spectrum(_embed(model, data.x_train[rows], "representation")).singular_values)
     try:
         out["alpha"], out["alpha_r2"] = alpha_req(cspec.eigenvalues)
     except (ValueError, ArithmeticError):
@@ -175,9 +195,14 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
     # LiDAR: LIDAR_SAMPLES clean training samples as surrogate classes, LIDAR_VIEWS training augmentations each
     g = torch.Generator().manual_seed(cfg.seed + 7)
     clean = data.x_train[rows[: min(LIDAR_SAMPLES, len(rows))]]
-    views = torch.stack([torch.from_numpy(_embed(model, _augment(cfg, clean, g), "embedding"))
-                         for _ in range(LIDAR_VIEWS)], dim=1)
-    out["lidar"] = lidar(views, LIDAR_VIEWS)
+    augmented = [_augment(cfg, clean, g) for _ in range(LIDAR_VIEWS)]
+    for what, suffix in (("embedding", ""), ("representation", "_repr")):
+        views = np.stack([_embed(model, v, what) for v in augmented], axis=1)
+        state = LidarAccumulator(views.shape[2], LIDAR_VIEWS)
+        state.update(views)
+        if what == "embedding":
+            out["lidar"] = state.lidar()
+        out["invariance" + suffix] = state.invariance()
     out["cluster"] = cluster_learnability(emb[: min(2048, len(emb))], n_clusters=10, seed=cfg.seed)
     rtr, rte = _embed(model, data.x_train, "representation"), _embed(model, data.x_test, "representation")
     out["probe_acc"] = linear_probe_accuracy(rtr, data.y_train, rte, data.y_test, seed=cfg.seed)
@@ -187,12 +212,28 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
     return out
 
 
-def train_and_evaluate(cfg: RunConfig) -> dict[str, Any]:
-    """Train and score one run; adds ``train_seconds`` and ``eval_seconds``."""
+def train_and_evaluate(cfg: RunConfig, checkpoints: Sequence[int] = ()) -> dict[str, Any]:
+    """Train and score one run; adds ``train_seconds`` and ``eval_seconds``.
+
+    With ``checkpoints`` (epochs below ``cfg.epochs``), the run is also scored after each of those epochs, under
+    ``"checkpoints": {"<epoch>": metrics}`` (the final epoch is the run's own metrics).
+    """
     data = load_dataset(cfg)
+    scored: dict[str, Any] = {}
+    eval_seconds = 0.0
+
+    def score(epoch: int, model: torch.nn.Module) -> None:
+        nonlocal eval_seconds
+        t = time.perf_counter()
+        scored[str(epoch)] = evaluate_run(cfg, model, data)
+        eval_seconds += time.perf_counter() - t
+
     t0 = time.perf_counter()
-    model = train_ssl(cfg, data)
+    model = train_ssl(cfg, data, checkpoints, score)
     t1 = time.perf_counter()
     out = evaluate_run(cfg, model, data)
-    out["train_seconds"], out["eval_seconds"] = t1 - t0, time.perf_counter() - t1
+    out["train_seconds"] = t1 - t0 - eval_seconds
+    out["eval_seconds"] = time.perf_counter() - t1 + eval_seconds
+    if checkpoints:
+        out["checkpoints"] = scored
     return out
