@@ -2,7 +2,7 @@
 
 Usage: python bench/bench_monitor.py [--probe 2048] [--probe-batch 256] [--samples 6000,30000,60000] [--epochs 4]
 
-Per size: median epoch time (plain torch loop of rankme.ssl: 2 augmented views, batch 256, AdamW) and median
+Per size: median epoch time (plain torch loop of rankme.paper: 2 augmented views, batch 256, AdamW) and median
 `RankMeMonitor(model, "projector", probe).compute()` time on a fixed held-out probe set, epochs 2..E. The probe
 pass is one forward of the probe set; an epoch is ~3 forward-equivalents (forward + backward) of 2 views of every
 training row, so probe / (6 · rows) is the expected overhead (an eval forward without autograd is cheaper, so the
@@ -20,8 +20,8 @@ import time
 import torch
 
 from rankme.monitor import RankMeMonitor
-from rankme.ssl.losses import info_nce_loss
-from rankme.ssl.train import RunConfig, _augment, _base_model, load_dataset
+from rankme.paper.losses import info_nce_loss
+from rankme.paper.train import RunConfig, _augment, _base_model, load_dataset
 
 
 def measure(num_samples: int, probe_rows: int, epochs: int, probe_batch: int) -> tuple[int, float, float, float]:

@@ -13,9 +13,11 @@ import argparse
 import time
 from dataclasses import fields
 
-from rankme.reproduce import FULL_SWEEPS, Sweep, run_sweeps, selection_tables
-from rankme.ssl.train import RunConfig
-from rankme.store import ResultStore
+from rankme.io.store import ResultStore
+from rankme.paper.protocols import FULL_SWEEPS, Sweep
+from rankme.paper.runner import run_sweeps
+from rankme.paper.tables import selection_tables
+from rankme.paper.train import RunConfig
 
 
 def _overrides(pairs: list[str]) -> dict[str, object]:

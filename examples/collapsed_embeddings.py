@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankme.cli import format_table
-from rankme.metrics import rankme, stable_rank
-from rankme.spectrum import compute_spectrum
+from rankme.core.spectrum import compute_spectrum
+from rankme.metrics.spectral import rankme, stable_rank
+from rankme.reporting.tables import format_table
 
 __all__ = ["demo_embeddings", "run_demo"]
 

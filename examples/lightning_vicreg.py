@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rankme.integrations.lightning import RankMeCallback
 from rankme.monitor import CollapseAlarm
-from rankme.ssl import augment_digits, digits_mlp, digits_model, vicreg_loss
+from rankme.paper import augment_digits, digits_mlp, digits_model, vicreg_loss
 
 
 class LitVICReg(L.LightningModule):

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python examples/optuna_ssl.py [--trials 5] [--storage optuna-ssl.db] [--study simclr-temperature]
 
-Each trial trains the demo's SimCLR model (rankme.ssl) at a small scale (4 000 MNIST-1D samples, 5 epochs) and
+Each trial trains the demo's SimCLR model (rankme.paper) at a small scale (4 000 MNIST-1D samples, 5 epochs) and
 returns the projector's embeddings of 2 048 unlabeled training samples; the study maximises their RankMe. A linear
 probe on the backbone's representations (which uses labels) is stored next to it as a user attribute, only to
 print the label oracle beside the RankMe pick at the end. The study lives in a SQLite file: interrupt it and run
@@ -19,8 +19,8 @@ import optuna
 import torch
 
 from rankme.integrations.optuna import create_study, rankme_objective
-from rankme.probe import linear_probe_accuracy
-from rankme.ssl.train import RunConfig, load_dataset, train_ssl
+from rankme.paper.train import RunConfig, load_dataset, train_ssl
+from rankme.selection.oracles import linear_probe_accuracy
 
 TEMPERATURES = (0.05, 0.1, 0.2, 0.5, 1.0)  # the demo's SimCLR temperature sweep
 BASE = RunConfig(method="simclr", dataset="mnist1d", num_samples=4000, epochs=5, rank_samples=2048)

@@ -95,7 +95,7 @@ def body_counts(dom: str) -> dict[str, int]:
 
 def with_probe(html_path: str | Path, out_path: str | Path) -> Path:
     """A copy of ``html_path`` that carries report.py's load script (older reports were written without it)."""
-    from rankme.report import _RENDER_PROBE_JS
+    from rankme.reporting.html import RENDER_PROBE_JS as _RENDER_PROBE_JS
 
     text = Path(html_path).read_text(encoding="utf-8")
     if _RENDER_PROBE_JS not in text:

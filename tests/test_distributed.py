@@ -26,7 +26,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, mode: str) -> N
         else:
             shard = z[rank::world]  # interleaved shards, different sizes are fine
         if mode == "lidar":
-            from rankme.lidar import LidarAccumulator
+            from rankme.metrics.lidar import LidarAccumulator
 
             views = np.asarray(z, dtype=np.float64).reshape(N // 3, 3, K)
             lid = LidarAccumulator(K, 3)
@@ -82,7 +82,7 @@ def test_all_reduce_without_process_group_is_a_no_op():
 
 
 def test_two_process_lidar_all_reduce_equals_single_process(tmp_path):
-    from rankme.lidar import lidar
+    from rankme.metrics.lidar import lidar
 
     results = _run(tmp_path, "lidar")
     z = make_matrix("powerlaw", N, K, seed=7).astype(np.float32).astype(np.float64).reshape(N // 3, 3, K)

@@ -10,7 +10,7 @@ import torch
 
 import rankme
 from rankme import EmbeddingError, SpectrumAccumulator
-from rankme._validate import check_state_fits
+from rankme.core.validation import check_state_fits
 
 
 def test_nan_and_inf_report_count_and_first_row():
@@ -85,7 +85,7 @@ def test_non_real_dtypes_are_refused(z, match):
 
 
 def test_huge_width_refused_before_allocating(monkeypatch):
-    monkeypatch.setattr("rankme._validate.available_memory_bytes", lambda: 2 * 1024**3)
+    monkeypatch.setattr("rankme.core.validation.available_memory_bytes", lambda: 2 * 1024**3)
     with pytest.raises(EmbeddingError, match=r"K=100000 features need a 100000x100000 float64 Gram state of 80.0 GB"):
         SpectrumAccumulator(100_000)
     check_state_fits(1000)  # a small one passes

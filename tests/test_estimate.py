@@ -7,9 +7,9 @@ import pytest
 
 import rankme
 from conftest import make_matrix, reference_rankme
-from rankme.estimate import quadrature_eigenvalues
-from rankme.metrics import compute_metrics, rankme_from_singular_values
-from rankme.spectrum import SpectrumAccumulator
+from rankme import compute_metrics, rankme_from_singular_values
+from rankme.core.estimate import quadrature_eigenvalues
+from rankme.core.spectrum import SpectrumAccumulator
 
 K = 2200
 SMALL = {"top": 64, "probes": 16, "steps": 24}  # K = 2 200 > EXACT_BELOW and > 2·(64 + 16·24): estimator used

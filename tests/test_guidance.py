@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rankme
-from rankme.guidance import isotropic_rankme_fraction, sample_size_note
+from rankme.core.guidance import isotropic_rankme_fraction, sample_size_note
 
 
 @pytest.mark.parametrize("n,k", [(1024, 1024), (2048, 512), (300, 600)])

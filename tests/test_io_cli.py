@@ -15,8 +15,8 @@ import torch
 from conftest import make_matrix, reference_rankme
 from rankme import EmbeddingError
 from rankme.cli import main
-from rankme.io import load_embeddings
-from rankme.score import score_source
+from rankme.io.files import load_embeddings
+from rankme.io.score import score_source
 
 Z = make_matrix("powerlaw", 300, 16, seed=3).astype(np.float32)
 REF = reference_rankme(Z)
@@ -223,8 +223,8 @@ def test_npy_sequential_reads_reuse_one_buffer_and_match_memmap(tmp_path):
 
 
 def test_cli_lidar_and_cluster_columns(tmp_path, capsys):
-    from rankme.cluster import cluster_learnability
-    from rankme.lidar import lidar
+    from rankme.metrics.cluster import cluster_learnability
+    from rankme.metrics.lidar import lidar
 
     rng = np.random.default_rng(0)
     means = rng.standard_normal((120, 1, 16))

@@ -170,7 +170,7 @@ def test_compute_metrics_uses_centred_spectrum_for_covariance_metrics():
     z = make_matrix("powerlaw", 400, 30) + 10.0  # large mean: raw and centred spectra differ a lot
     acc = rankme.SpectrumAccumulator(30)
     acc.update(z)
-    out = rankme.compute_metrics(acc.spectrum, list(rankme.METRICS))
+    out = rankme.compute_metrics(acc.spectrum, [m for m, spec in rankme.METRICS.items() if spec.spectral])
     cov = np.linalg.eigvalsh(np.cov(z, rowvar=False))[::-1]
     assert out["nesum"] == pytest.approx(cov.sum() / cov[0], rel=1e-8)
     assert out["participation_ratio"] == pytest.approx(cov.sum() ** 2 / (cov**2).sum(), rel=1e-8)
@@ -191,4 +191,6 @@ def test_metric_functions_reject_bad_spectra():
     with pytest.raises(ValueError, match="spectrum must be"):
         rankme.rankme_from_singular_values([1.0], spectrum="squared")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown metric"):
+        rankme.compute_metrics(lambda c: rankme.compute_spectrum(np.eye(2)), ["effective_dim"])
+    with pytest.raises(ValueError, match="need views, which this path does not have"):
         rankme.compute_metrics(lambda c: rankme.compute_spectrum(np.eye(2)), ["lidar"])

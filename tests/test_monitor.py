@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import rankme
 from conftest import reference_rankme
 from rankme.monitor import CollapseAlarm, CollapseWarning, RankMeMonitor, pool_output
-from rankme.ssl import digits_model
+from rankme.paper import digits_model
 
 
 def _model_and_probe(n: int = 300):
@@ -118,8 +118,8 @@ def test_missing_extra_names_it():
 
 
 def test_monitor_lidar_and_cluster_equal_offline_metrics():
-    from rankme.cluster import cluster_learnability
-    from rankme.lidar import lidar
+    from rankme.metrics.cluster import cluster_learnability
+    from rankme.metrics.lidar import lidar
     from rankme.monitor import LidarViews
 
     model, x, probe = _model_and_probe(n=300)

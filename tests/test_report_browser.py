@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from browser import assert_not_blank, body_counts, render_dom, require_chromium, screenshot, with_probe
-from rankme.report import write_report
+from rankme.reporting.html import write_report
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("PIL")
@@ -21,7 +21,7 @@ TABLE = ("| selector | probe acc. (%) |\n|---|---:|\n| RankMe β-test | 63.7 |\n
 
 
 def _plots(tmp_path: Path) -> list[tuple[str, Path]]:
-    from rankme.report import _plt
+    from rankme.reporting.figures import plt as _plt
 
     plt = _plt()
     out = []
@@ -89,10 +89,11 @@ def test_select_report_renders_table_and_plots_in_chromium(tmp_path):
     import numpy as np
     import torch
 
-    from rankme.compare import choose, score_models
-    from rankme.encoders import Encoder
-    from rankme.inputs import InputData
-    from rankme.select_report import write_select_report
+    from rankme.io.inputs import InputData
+    from rankme.models.encoders import Encoder
+    from rankme.reporting.select_report import write_select_report
+    from rankme.selection.candidates import score_models
+    from rankme.selection.rules import choose
 
     require_chromium()
     x = np.random.default_rng(0).standard_normal((120, 10)).astype(np.float32)

@@ -11,10 +11,13 @@ import pytest
 pytest.importorskip("mnist1d")
 pytest.importorskip("matplotlib")
 
-from rankme.reproduce import Sweep, run_reproduction, run_sweeps
-from rankme.select import SweepPoint, picked_accuracy, rank_correlations, select_runs, sweep_points
-from rankme.ssl.train import RunConfig, train_and_evaluate
-from rankme.store import ResultStore
+from rankme.io.store import ResultStore
+from rankme.paper.protocols import Sweep
+from rankme.paper.reproduce import run_reproduction
+from rankme.paper.runner import run_sweeps
+from rankme.paper.train import RunConfig, train_and_evaluate
+from rankme.selection.rules import SweepPoint, picked_accuracy, select_runs, sweep_points
+from rankme.selection.stats import rank_correlations
 
 TINY = {"dataset": "mnist1d", "num_samples": 600, "epochs": 1, "batch_size": 64, "rank_samples": 256}
 SWEEPS = (
@@ -58,7 +61,7 @@ def test_tiny_sweep_end_to_end_with_interruption_and_resume(tmp_path):
     assert "RankMe (argmax)" in result["text"] and "Mean regret" in result["text"]
     assert "LiDAR" in result["text"] and "cluster learnability" in result["text"]
     agreement = result["sweeps"][0]["agreement"]
-    assert set(agreement) >= {"rankme", "alpha", "lidar", "nesum", "stable_rank", "participation_ratio", "cluster"}
+    assert set(agreement) >= {"rankme", "alpha_req", "lidar", "nesum", "stable_rank", "participation_ratio", "cluster"}
 
 
 def test_run_metrics_are_complete_and_sane():
@@ -67,12 +70,12 @@ def test_run_metrics_are_complete_and_sane():
         m = train_and_evaluate(RunConfig(method="dino", **TINY))
     assert 1.0 <= m["rankme"] <= 256 and m["n_rank"] == 256 and m["dim"] == 256
     assert 0 <= m["probe_acc"] <= 100 and 0 <= m["ood_probe_acc"] <= 100 and 0 <= m["knn_acc"] <= 100
-    assert len(m["singular_values"]) == 256 and math.isfinite(m["alpha"])
+    assert len(m["singular_values"]) == 256 and math.isfinite(m["alpha_req"])
     assert m["lidar"] >= 1.0 and 0 <= m["cluster"] <= 1 and m["nesum"] >= 1.0
 
 
 def test_selectors_on_a_hand_made_table():
-    pts = [SweepPoint(v, acc, ood, 2, {"rankme": r, "alpha": a, "lidar": li})
+    pts = [SweepPoint(v, acc, ood, 2, {"rankme": r, "alpha_req": a, "lidar": li})
            for v, r, a, acc, ood, li in [(0.1, 50.0, 2.0, 60.0, 30.0, 9.0), (0.2, 80.0, 1.3, 66.0, 35.0, 3.0),
                                          (0.5, 79.5, 1.05, 65.0, 36.0, 5.0), (1.0, 20.0, 0.2, 55.0, 25.0, 1.0)]]
     assert select_runs(pts, "oracle").value == 0.2
@@ -107,7 +110,7 @@ def test_store_rejects_non_database(tmp_path):
 
 def test_run_sweeps_counts(tmp_path):
     store = ResultStore(tmp_path / "r.sqlite")
-    fake = lambda cfg: {"rankme": 1.0, "probe_acc": 50.0, "ood_probe_acc": 40.0, "alpha": 1.0}  # noqa: E731
+    fake = lambda cfg: {"rankme": 1.0, "probe_acc": 50.0, "ood_probe_acc": 40.0, "alpha_req": 1.0}  # noqa: E731
     assert run_sweeps(store, SWEEPS[:1], seeds=(0, 1), log=lambda m: None, train=fake)["ran"] == 6
     assert run_sweeps(store, SWEEPS[:1], seeds=(0, 1), log=lambda m: None, train=fake)["cached"] == 6
 
@@ -128,7 +131,7 @@ def test_two_worker_processes_store_the_same_runs(tmp_path):
 def test_cosine_schedule_warms_up_then_decays_to_zero():
     import torch
 
-    from rankme.ssl.train import _scheduler
+    from rankme.paper.train import _scheduler
 
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     sched = _scheduler(RunConfig(epochs=3, schedule="cosine"), opt, steps_per_epoch=4)
@@ -147,7 +150,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
 def test_projector_width_is_a_run_parameter():
     import torch
 
-    from rankme.ssl.train import _base_model
+    from rankme.paper.train import _base_model
 
     assert _base_model(RunConfig(embedding_dim=64))(torch.zeros(2, 1, 40)).shape == (2, 64)
     assert _base_model(RunConfig(dataset="digits"))(torch.zeros(2, 1, 8, 8)).shape == (2, 128)

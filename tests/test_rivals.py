@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rankme import EmbeddingError
-from rankme.lidar import LidarAccumulator, lidar
-from rankme.metrics import METRICS, alpha_req, lidar_effective_rank
+from rankme import METRICS, EmbeddingError, alpha_req, lidar_effective_rank
+from rankme.metrics.lidar import LidarAccumulator, lidar
 
 
 @pytest.mark.parametrize("alpha", [0.5, 1.0, 2.3])
@@ -105,7 +104,7 @@ def test_lidar_bad_shapes():
 
 
 def test_cluster_learnability_separates_structure_from_noise():
-    from rankme.cluster import cluster_learnability
+    from rankme.metrics.cluster import cluster_learnability
 
     rng = np.random.default_rng(0)
     blobs = np.repeat(rng.standard_normal((8, 16)) * 8, 60, axis=0) + rng.standard_normal((480, 16))

@@ -16,12 +16,15 @@ import torch
 import select_models
 from conftest import reference_rankme
 from rankme import EmbeddingError
-from rankme.candidates import parse_name_params, run_params, runs_params
 from rankme.cli import main
-from rankme.compare import choose, score_files, score_models
-from rankme.encoders import Encoder, block_layers, load_checkpoint, load_encoder
-from rankme.inputs import InputData, load_inputs, load_labels
-from rankme.store import ResultStore
+from rankme.io.checkpoints import load_checkpoint
+from rankme.io.inputs import InputData, load_inputs, load_labels
+from rankme.io.params import parse_name_params, run_params, runs_params
+from rankme.io.store import ResultStore
+from rankme.models.encoders import Encoder, load_encoder
+from rankme.models.layers import block_layers
+from rankme.selection.candidates import score_files, score_models
+from rankme.selection.rules import choose
 
 TESTS = str(Path(__file__).parent)
 
@@ -124,7 +127,7 @@ def test_cli_select_files_json_report_and_cache(tmp_path, capsys):
 
 
 def test_interrupted_scan_resumes_without_losing_finished_runs(tmp_path, monkeypatch):
-    import rankme.score as score_mod
+    import rankme.selection.candidates as score_mod
 
     files = _rank_runs(tmp_path)
     store_path = tmp_path / "cache.sqlite"
@@ -363,7 +366,7 @@ def test_hf_image_model_with_its_processor_on_an_image_folder(tmp_path):
 
 
 def test_cluster_metric_on_files_and_layers_is_cached(tmp_path):
-    from rankme.cluster import cluster_learnability
+    from rankme.metrics.cluster import cluster_learnability
 
     files = _rank_runs(tmp_path / "runs", ranks=(3, 6))
     store = ResultStore(tmp_path / "c.sqlite")

@@ -1,32 +1,37 @@
 """rankme: exact, streaming, distributed RankMe — judge learned representations without labels.
 
+The package is layered; each folder imports only from the ones above it in this list:
+``core`` (engine) → ``metrics`` (formulas and the registry) → ``io`` / ``monitor`` / ``models`` → ``selection`` →
+``reporting`` → ``cli`` / ``integrations`` / ``paper``.
+
 >>> import numpy as np, rankme
 >>> round(rankme.rankme(np.eye(4)), 4)
 4.0
 """
 
-from rankme._validate import EmbeddingError, SampleSizeWarning
-from rankme.guidance import isotropic_rankme_fraction, sample_size_note
-from rankme.lidar import LidarAccumulator, lidar
-from rankme.metrics import (
-    METRICS,
+from rankme.core import __version__
+from rankme.core.formula import (
     RANKME_EPS,
+    rankme_from_singular_values,
+    rankme_from_spectrum,
+    spectral_entropy,
+)
+from rankme.core.guidance import isotropic_rankme_fraction, rankme_standard_error, sample_size_note
+from rankme.core.spectrum import SpectrumAccumulator, compute_spectrum
+from rankme.core.spectrum_types import Spectrum
+from rankme.core.validation import EmbeddingError, SampleSizeWarning
+from rankme.metrics.lidar import LidarAccumulator, invariance_ratio, lidar
+from rankme.metrics.registry import METRICS, compute_metrics
+from rankme.metrics.spectral import (
     alpha_req,
-    compute_metrics,
     condition_number,
     lidar_effective_rank,
     nesum,
     numerical_rank,
     participation_ratio,
     rankme,
-    rankme_from_singular_values,
-    rankme_from_spectrum,
-    spectral_entropy,
     stable_rank,
 )
-from rankme.spectrum import Spectrum, SpectrumAccumulator, compute_spectrum
-
-__version__ = "0.1.0"
 
 __all__ = [
     "METRICS",
@@ -41,6 +46,7 @@ __all__ = [
     "compute_metrics",
     "compute_spectrum",
     "condition_number",
+    "invariance_ratio",
     "isotropic_rankme_fraction",
     "lidar",
     "lidar_effective_rank",
@@ -50,6 +56,7 @@ __all__ = [
     "rankme",
     "rankme_from_singular_values",
     "rankme_from_spectrum",
+    "rankme_standard_error",
     "sample_size_note",
     "spectral_entropy",
     "stable_rank",

@@ -1,4 +1,4 @@
-"""Optional integrations, each behind its extra and imported lazily.
+"""Optional integrations, each a thin adapter behind its extra, imported lazily.
 
 - :mod:`rankme.integrations.lightning` — ``RankMeCallback`` (extra ``lightning``)
 - :mod:`rankme.integrations.huggingface` — ``RankMeTrainerCallback`` (extra ``transformers``)
@@ -6,23 +6,6 @@
 - :mod:`rankme.integrations.optuna` — RankMe as a label-free Optuna objective (extra ``optuna``)
 """
 
-from __future__ import annotations
-
-import importlib
-from types import ModuleType
+from rankme.core.optional import require
 
 __all__ = ["require"]
-
-
-def require(module: str, extra: str) -> ModuleType:
-    """Import ``module`` or raise an ``ImportError`` that names the extra to install.
-
-    >>> require("json", "none").__name__
-    'json'
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise ImportError(
-            f"this rankme integration needs {module!r}: install it with pip install 'rankme[{extra}]'"
-        ) from e

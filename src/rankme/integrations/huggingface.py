@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from rankme.integrations import require
-from rankme.monitor import CollapseAlarm, LidarViews, RankMeMonitor, default_forward
+from rankme.core.optional import require
+from rankme.monitor.config import MonitorConfig
+from rankme.monitor.monitor import RankMeMonitor
 
-_tf = require("transformers", "transformers")
+_tf = require("transformers", "transformers", "RankMeTrainerCallback")
 
 __all__ = ["RankMeTrainerCallback"]
 
@@ -21,29 +22,17 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
 
     Values go through ``trainer.log`` so every reporting integration (TensorBoard, W&B, ...) and
     ``trainer.state.log_history`` receive them: use :meth:`attach` (it registers the callback and keeps the
-    trainer). With an ``alarm`` and ``stop_on_collapse=True`` it sets ``control.should_training_stop``.
+    trainer). Taps are checked when training begins. With an ``alarm`` and ``stop_on_collapse=True`` it sets
+    ``control.should_training_stop``. Arguments: see :class:`~rankme.monitor.MonitorConfig`.
     """
 
-    def __init__(
-        self,
-        probe_dataloader: Iterable[Any],
-        taps: Any,
-        *,
-        every_n_steps: int | None = None,
-        samples: int | None = 25_600,
-        metrics: Sequence[str] = ("rankme",),
-        pool: str = "mean",
-        forward: Callable[[Any, Any], Any] = default_forward,
-        alarm: CollapseAlarm | None = None,
-        stop_on_collapse: bool = False,
-        lidar: LidarViews | None = None,
-    ) -> None:
-        self.probe_dataloader, self.taps, self.samples, self.every_n_steps = probe_dataloader, taps, samples, every_n_steps
-        self.metrics, self.pool, self.forward = list(metrics), pool, forward
-        self.alarm, self.stop_on_collapse, self.lidar = alarm, stop_on_collapse, lidar
+    def __init__(self, probe_dataloader: Iterable[Any], taps: Any, **options: Any) -> None:
+        self.config = MonitorConfig(taps, **options)
+        self.probe_dataloader = probe_dataloader
         self.trainer: Any = None
         self.history: list[dict[str, float]] = []
         self.stop_reason: str | None = None
+        self._monitor: RankMeMonitor | None = None
 
     def attach(self, trainer: Any) -> RankMeTrainerCallback:
         """Register on ``trainer`` and keep it, so values are reported through ``trainer.log``."""
@@ -51,25 +40,33 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
         trainer.add_callback(self)
         return self
 
-    def _evaluate(self, state: Any, control: Any, model: Any) -> None:
+    def _get_monitor(self, model: Any) -> RankMeMonitor:
         if model is None:
             raise ValueError("RankMeTrainerCallback needs the model (the Trainer passes it to callbacks)")
-        monitor = RankMeMonitor(model, self.taps, self.probe_dataloader, samples=self.samples,
-                                metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm,
-                                lidar=self.lidar)
+        if self._monitor is None or self._monitor.model is not model:
+            self._monitor = self.config.monitor(model, self.probe_dataloader)
+        return self._monitor
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        """Check the taps against the model before the first step."""
+        self._get_monitor(model)
+
+    def _evaluate(self, state: Any, control: Any, model: Any) -> None:
+        monitor = self._get_monitor(model)
         values = monitor.compute()
         self.history.append({"step": float(state.global_step), **values})
         if self.trainer is not None:
             self.trainer.log(dict(values))
         if monitor.last_alarm:
             self.stop_reason = monitor.last_alarm
-            if self.stop_on_collapse:
+            if self.config.stop_on_collapse:
                 control.should_training_stop = True
 
     def on_evaluate(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if self.every_n_steps is None:
+        if self.config.every_n_steps is None:
             self._evaluate(state, control, model)
 
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        if self.every_n_steps is not None and state.global_step % self.every_n_steps == 0:
+        n = self.config.every_n_steps
+        if n is not None and state.global_step % n == 0:
             self._evaluate(state, control, model)

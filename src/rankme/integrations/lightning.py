@@ -6,87 +6,91 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rankme.integrations import require
-from rankme.monitor import CollapseAlarm, LidarViews, RankMeMonitor, default_forward
+from rankme.core.optional import MissingExtraError, require
+from rankme.monitor.config import MonitorConfig
+from rankme.monitor.monitor import RankMeMonitor
 
 try:  # the unified package first, then the standalone one
-    _pl = require("lightning.pytorch", "lightning")
-except ImportError:
-    _pl = require("pytorch_lightning", "lightning")
+    _pl = require("lightning.pytorch", "lightning", "RankMeCallback")
+except MissingExtraError:
+    _pl = require("pytorch_lightning", "lightning", "RankMeCallback")
 
 __all__ = ["RankMeCallback"]
 
 
 class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
-    """Log ``rankme/<tap>`` (and other spectral metrics) through ``pl_module.log`` at the end of validation.
+    """Log ``rankme/<tap>`` (and any registry metric) through ``pl_module.log``.
 
-    Runs in eval mode under ``no_grad``; every ``every_n_epochs`` validation epochs, or every ``every_n_steps``
-    training steps when given. Under DDP each rank embeds its share of the probe set, the state is all-reduced
-    exactly, and every rank logs the same value. ``alarm`` (a :class:`~rankme.monitor.CollapseAlarm`) warns, and
-    with ``stop_on_collapse=True`` sets ``trainer.should_stop``; the reason is kept in ``self.stop_reason``.
+    Scores at the end of validation every ``every_n_epochs`` epochs; when no validation ran in an epoch (SSL
+    pretraining often has no validation loader), at the end of that training epoch instead. With
+    ``every_n_steps``, every that many training steps. Runs in eval mode under ``no_grad`` and leaves every
+    submodule's mode, ``requires_grad`` and the random generators as they were. Under DDP each rank embeds its
+    share of the probe set, the state is all-reduced exactly, and every rank logs the same value.
+
+    Taps are names of submodules of the LightningModule; a name found once below it (``"projector"`` for
+    ``self.model.projector``) is accepted too. They are checked when fitting starts. ``alarm`` (a
+    :class:`~rankme.monitor.CollapseAlarm`) warns, and with ``stop_on_collapse=True`` sets ``trainer.should_stop``;
+    the reason is kept in ``self.stop_reason``. Arguments: see :class:`~rankme.monitor.MonitorConfig`.
     """
 
-    def __init__(
-        self,
-        probe_dataloader: Iterable[Any],
-        taps: Any = "projector",
-        *,
-        every_n_epochs: int = 1,
-        every_n_steps: int | None = None,
-        samples: int | None = 25_600,
-        metrics: Sequence[str] = ("rankme",),
-        pool: str = "mean",
-        forward: Callable[[Any, Any], Any] = default_forward,
-        alarm: CollapseAlarm | None = None,
-        stop_on_collapse: bool = False,
-        lidar: LidarViews | None = None,
-    ) -> None:
+    def __init__(self, probe_dataloader: Iterable[Any], taps: Any = "projector", **options: Any) -> None:
         super().__init__()
-        if every_n_epochs < 1 or (every_n_steps is not None and every_n_steps < 1):
-            raise ValueError("every_n_epochs and every_n_steps must be >= 1")
-        self.probe_dataloader, self.taps, self.samples = probe_dataloader, taps, samples
-        self.every_n_epochs, self.every_n_steps = every_n_epochs, every_n_steps
-        self.metrics, self.pool, self.forward = list(metrics), pool, forward
-        self.alarm, self.stop_on_collapse, self.lidar = alarm, stop_on_collapse, lidar
+        self.config = MonitorConfig(taps, **options)
+        self.probe_dataloader = probe_dataloader
         self.history: list[dict[str, float]] = []
         self.stop_reason: str | None = None
+        self._monitor: RankMeMonitor | None = None
+        self._scored_epoch = -1
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        """Check the taps against the module before the first epoch (a wrong name fails here, not an epoch later)."""
+        self._monitor = self.config.monitor(pl_module, self.probe_dataloader)
 
     def _evaluate(self, trainer: Any, pl_module: Any) -> None:
-        monitor = RankMeMonitor(pl_module, self.taps, self.probe_dataloader, samples=self.samples,
-                                metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm,
-                                lidar=self.lidar)
-        values = monitor.compute()
         import torch
 
+        monitor = self._monitor if self._monitor is not None and self._monitor.model is pl_module else \
+            self.config.monitor(pl_module, self.probe_dataloader)
+        values = monitor.compute()
+        per_step = self.config.every_n_steps is not None
         for key, value in values.items():  # a float64 tensor: Lightning would round a Python float to float32
-            pl_module.log(key, torch.tensor(value, dtype=torch.float64), on_step=self.every_n_steps is not None, on_epoch=self.every_n_steps is None,
+            pl_module.log(key, torch.tensor(value, dtype=torch.float64), on_step=per_step, on_epoch=not per_step,
                           sync_dist=False, rank_zero_only=False)
         self.history.append({"epoch": float(trainer.current_epoch), "step": float(trainer.global_step), **values})
+        self._scored_epoch = trainer.current_epoch
         if monitor.last_alarm:
             self.stop_reason = monitor.last_alarm
-            if self.stop_on_collapse:
+            if self.config.stop_on_collapse:
                 trainer.should_stop = True
                 _pl.utilities.rank_zero_info(f"RankMeCallback stops training: {monitor.last_alarm}")
 
+    def _due(self, trainer: Any) -> bool:
+        return (self.config.every_n_steps is None and (trainer.current_epoch + 1) % self.config.every_n_epochs == 0
+                and self._scored_epoch != trainer.current_epoch)
+
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if trainer.sanity_checking or self.every_n_steps is not None:
-            return
-        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+        if not trainer.sanity_checking and self._due(trainer):
+            self._evaluate(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if self._due(trainer):  # no validation ran this epoch
             self._evaluate(trainer, pl_module)
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.every_n_steps is not None and trainer.global_step % self.every_n_steps == 0:
+        n = self.config.every_n_steps
+        if n is not None and trainer.global_step % n == 0:
             self._evaluate(trainer, pl_module)
 
     def state_dict(self) -> dict[str, Any]:
+        alarm = self.config.alarm
         return {"history": self.history, "stop_reason": self.stop_reason,
-                "alarm_previous": dict(self.alarm.previous) if self.alarm else {}}
+                "alarm_previous": dict(alarm.previous) if alarm else {}}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
         self.stop_reason = state_dict.get("stop_reason")
-        if self.alarm is not None:
-            self.alarm.previous.update(state_dict.get("alarm_previous", {}))
+        if self.config.alarm is not None:
+            self.config.alarm.previous.update(state_dict.get("alarm_previous", {}))

@@ -19,21 +19,21 @@ embeddings, reports the value to Optuna and prunes. Every score comes from rankm
 
 from __future__ import annotations
 
-import functools
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from rankme._validate import is_torch_tensor, warn_sample_size
-from rankme.integrations import require
-from rankme.metrics import METRICS, compute_metrics
-from rankme.score import sample_rows
-from rankme.spectrum import Spectrum, SpectrumAccumulator, compute_spectrum
+from rankme.core.optional import is_torch_tensor, require
+from rankme.core.spectrum import SpectrumAccumulator
+from rankme.core.validation import warn_sample_size
+from rankme.io.score import sample_rows
+from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics, metric_names
 
-_optuna = require("optuna", "optuna")
+_optuna = require("optuna", "optuna", "the Optuna integration")
 
 if TYPE_CHECKING:
     import optuna
@@ -42,6 +42,9 @@ __all__ = ["DEFAULT_STORAGE", "Report", "create_study", "rankme_objective", "sco
 
 DEFAULT_STORAGE = "sqlite:///rankme-optuna.db"
 """Where :func:`create_study` keeps a study when no storage is given (a file in the working directory)."""
+
+SPECTRAL = metric_names(["singular", "centered"])
+"""The metrics an objective can score from embeddings or an accumulator (the registry's spectral ones)."""
 
 Report = Callable[[int, Any], float]
 """``report(step, embeddings_or_accumulator) -> value``: score, ``trial.report``, prune."""
@@ -59,25 +62,24 @@ def score(
     >>> round(v["rankme"], 4), v["stable_rank"], v["n"], v["dim"]
     (4.0, 4.0, 4, 4)
     """
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(METRICS)}")
-    spectra: Callable[[bool], Spectrum]
+    names = check_metrics(list(metrics), SPECTRAL)
     if isinstance(z, SpectrumAccumulator):
-        spectra = functools.lru_cache(maxsize=2)(z.spectrum)
+        if samples is not None and z.n > samples:
+            warnings.warn(f"samples={samples} applies to arrays and tensors; this accumulator already summed its "
+                          f"{z.n} rows and is scored with all of them (subsample before update() instead)",
+                          UserWarning, stacklevel=3)
     elif is_torch_tensor(z) or isinstance(z, np.ndarray):
         rows = sample_rows(int(z.shape[0]), samples, seed) if z.ndim == 2 else None
         if rows is not None:
             z = z[_as_index(z, rows)]
-        zz = z
-        spectra = functools.lru_cache(maxsize=2)(lambda c: compute_spectrum(zz, center=c))
     else:
         raise TypeError(
             f"cannot score a {type(z).__name__}: return (or report) an N×K numpy array, a torch tensor, "
             "or a rankme.SpectrumAccumulator"
         )
-    values: dict[str, Any] = dict(compute_metrics(spectra, list(metrics)))
-    spec = spectra(METRICS[metrics[0]].centered) if metrics else spectra(False)
+    spectra = Spectra(z)
+    values: dict[str, Any] = dict(compute_metrics(spectra, names))
+    spec = spectra(METRICS[names[0]].centered) if names else spectra(False)
     warn_sample_size(spec.n, spec.dim, stacklevel=4)
     values["n"], values["dim"] = spec.n, spec.dim
     return values
@@ -104,7 +106,7 @@ def rankme_objective(
     ``train_fn(trial, report)`` returns the final embeddings or accumulator; returning ``None`` uses what was last
     passed to ``report``. ``report(step, embeddings)`` scores, calls ``trial.report(value, step)`` and raises
     ``optuna.TrialPruned`` when the study's pruner says so; it returns the value. The final value, ``n``, ``dim``
-    and every metric in ``metric`` + ``metrics`` (any names of :data:`rankme.METRICS`) are stored as the
+    and every metric in ``metric`` + ``metrics`` (spectral names of :data:`rankme.METRICS`) are stored as the
     trial's user attributes. ``samples``/``seed`` score a reproducible subsample of an array's rows.
     Use the study's direction ``"maximize"`` for RankMe (and compare runs of one method only).
 
@@ -120,10 +122,7 @@ def rankme_objective(
     >>> round(t.value, 3), t.intermediate_values[0] > 1.99, sorted(t.user_attrs)
     (4.0, True, ['dim', 'metric', 'n', 'rankme', 'stable_rank'])
     """
-    names = list(dict.fromkeys([metric, *metrics]))
-    unknown = [m for m in names if m not in METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(METRICS)}")
+    names = check_metrics([metric, *metrics], SPECTRAL)
 
     def objective(trial: optuna.Trial) -> float:
         last: dict[str, Any] = {}
@@ -185,7 +184,9 @@ def create_study(
     if storage is None or isinstance(storage, (str, Path)):
         url = DEFAULT_STORAGE if storage is None else str(storage)
         if "://" not in url:
-            url = f"sqlite:///{Path(url).expanduser().resolve()}"
+            file = Path(url).expanduser().resolve()
+            file.parent.mkdir(parents=True, exist_ok=True)  # "runs/sweep.db" in a fresh checkout
+            url = f"sqlite:///{file}"
         kwargs = {"connect_args": {"timeout": sqlite_timeout}} if url.startswith("sqlite") else {}
         storage = _rdb_storage(url, kwargs)
     study: optuna.Study = _optuna.create_study(

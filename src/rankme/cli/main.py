@@ -1,0 +1,79 @@
+"""The ``rankme`` command line: argument parsing only; each sub-command lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from rankme.cli.reproduce import cmd_reproduce
+from rankme.cli.score import cmd_score
+from rankme.cli.select import add_select_parser
+from rankme.core import __version__
+from rankme.metrics.registry import metric_names
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests)."""
+    p = argparse.ArgumentParser(prog="rankme", description="Judge learned representations without labels.")
+    p.add_argument("--version", action="version", version=f"rankme {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("score", help="score embedding files (N×K matrices)",
+                       description="Score embedding files. RankMe is the paper's Eq. 1 on the raw matrix.")
+    s.add_argument("files", nargs="+", help="embedding files (.npy .npz .pt .pth .safetensors .parquet .csv) or -")
+    s.add_argument("--metric", action="append", choices=metric_names(),
+                   help="metric column to print (repeatable; default: rankme); lidar needs --views")
+    s.add_argument("--views", type=int, default=None,
+                   help="for lidar: rows are samples × this many augmented views, each sample's views contiguous")
+    s.add_argument("--samples", type=int, default=None, help="score this many rows, sampled without replacement")
+    s.add_argument("--seed", type=int, default=0, help="seed of the row subsample (default 0)")
+    s.add_argument("--key", default=None, help="array/column name in multi-array files (.npz .pt .safetensors .parquet)")
+    s.add_argument("--flatten", action="store_true", help="reshape >2-D arrays to (N, -1) instead of refusing")
+    s.add_argument("--precision", choices=["float64", "float32"], default="float64",
+                   help="Gram precision: float64 (exact, default) or float32 (fast, ~1%% error on collapsed input)")
+    s.add_argument("--fast", action="store_true",
+                   help="estimate the spectrum (exact statistics; RankMe only; 1e-6 to 1e-2 error; ~2x faster at K=8192)")
+    s.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    v = s.add_argument_group("RankMe variants (add a rankme[...] column; the default stays the paper's)")
+    v.add_argument("--center", action="store_true", help="centre the columns first (MONAI, reptrix)")
+    v.add_argument("--eigen", action="store_true", help="use σ² (covariance eigenvalues, as reptrix) instead of σ")
+    v.add_argument("--eps", type=float, default=None, help="ε added to each p_k (paper: 1e-7)")
+    v.add_argument("--normalized", action="store_true", help="divide by min(N, K) (as lightly's DSE)")
+    s.set_defaults(func=cmd_score)
+
+    add_select_parser(sub)
+
+    for name, text in (("demo", "the main job: a small label-free hyperparameter selection on MNIST-1D (minutes)"),
+                       ("reproduce", "the paper's experiment: 9 sweeps of SimCLR, VICReg and DINO on MNIST-1D")):
+        d = sub.add_parser(name, help=text, description=text)
+        d.add_argument("--out", default=None, help=f"output folder (default ./rankme-{name})")
+        d.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds per value (default 0)")
+        d.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                       help="runs trained at a time, one thread each (default: 2, or 1 on a 1-core machine)")
+        if name == "reproduce":
+            d.add_argument("--full", action="store_true", help="two seeds per value (0 and 1)")
+            d.add_argument("--protocol", choices=["default", "full", "long"], default="default",
+                           help="default: 8 epochs, seed 0; full: the same with seeds 0 and 1; long: the "
+                                "pre-registered protocol (100 epochs, cosine, seeds 0 and 1, scored at epochs "
+                                "8/25/50/100; about 1-2.5 h on 2 cores)")
+        d.set_defaults(func=cmd_reproduce)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rankme`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("rankme: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The pinned definition (paper Eq. 1): RankMe = exp(−Σ p_k log p_k), p_k = σ_k/‖σ‖₁ + ε, ε = 1e-7.
+
+This is the one place the formula is written; the accumulator, the metric registry and every integration call it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from rankme.core.spectrum_types import Spectrum
+from rankme.core.validation import EmbeddingError
+
+__all__ = ["RANKME_EPS", "SpectrumKind", "check_values", "entropy", "nonzero_total", "rankme_from_singular_values",
+           "rankme_from_spectrum", "spectral_entropy"]
+
+RANKME_EPS = 1e-7
+"""ε of the paper's Eq. 1 as used by its implementations."""
+
+SpectrumKind = Literal["singular", "eigen"]
+
+
+def check_values(values: Any, name: str = "spectrum") -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of values, got shape {v.shape}")
+    if v.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.isfinite(v).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    if (v < 0).any():
+        raise ValueError(f"{name} must be non-negative (singular values or eigenvalues)")
+    return v
+
+
+def nonzero_total(v: np.ndarray, what: str) -> float:
+    total = float(v.sum())
+    if total <= 0.0:
+        raise EmbeddingError(
+            f"all {what} are zero (the embeddings are all zero: complete collapse); the metric is undefined"
+        )
+    return total
+
+
+def entropy(p: np.ndarray) -> float:
+    """−Σ p log p over a probability-like vector (0 log 0 = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)
+    return float(-terms.sum())
+
+
+def spectral_entropy(values: Any, eps: float = RANKME_EPS, weights: Any = None) -> float:
+    """Entropy (nats) of p_k = v_k/‖v‖₁ + ε, the quantity RankMe exponentiates. ``weights`` are multiplicities
+    of the values (an estimated spectrum, see :mod:`rankme.core.estimate`): −Σ w_k p_k log p_k, ‖v‖₁ = Σ w_k v_k.
+
+    >>> round(spectral_entropy([1.0, 1.0]), 6), round(spectral_entropy([1.0], weights=[2.0]), 6)
+    (0.693147, 0.693147)
+    """
+    v = check_values(values)
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    if weights is None:
+        return entropy(v / nonzero_total(v, "spectral values") + eps)
+    w = check_values(weights, "weights")
+    if w.shape != v.shape:
+        raise ValueError(f"weights must match the values, got shapes {w.shape} and {v.shape}")
+    p = v / nonzero_total(w * v, "spectral values") + eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(-(w * np.where(p > 0, p * np.log(p), 0.0)).sum())
+
+
+def rankme_from_singular_values(
+    singular_values: Any,
+    *,
+    eps: float = RANKME_EPS,
+    spectrum: SpectrumKind = "singular",
+    normalized: bool = False,
+    weights: Any = None,
+) -> float:
+    """RankMe (paper Eq. 1) from singular values σ: exp(−Σ p_k log p_k), p_k = σ_k/‖σ‖₁ + ε.
+
+    Variants (never defaults): ``spectrum="eigen"`` uses σ² (covariance eigenvalues, as reptrix/α-ReQ code do);
+    ``eps`` changes ε (stable-pretraining's torch callback uses 1e-5); ``normalized`` divides by the number of
+    values, min(N, K) (as lightly's DSE regulariser does). ``weights``: multiplicities of an estimated spectrum.
+
+    >>> round(rankme_from_singular_values([2.0, 2.0, 2.0, 0.0]), 4)
+    3.0
+    >>> round(rankme_from_singular_values([1.0, 1.0]), 9)  # ε = 1e-7 shifts it just below 2
+    1.999999877
+    """
+    v = check_values(singular_values, "singular_values")
+    if spectrum == "eigen":
+        v = np.square(v)
+    elif spectrum != "singular":
+        raise ValueError(f"spectrum must be 'singular' or 'eigen', got {spectrum!r}")
+    value = float(np.exp(spectral_entropy(v, eps, weights)))
+    count = v.size if weights is None else float(np.sum(weights))
+    return value / count if normalized else value
+
+
+def rankme_from_spectrum(spec: Spectrum, **variant: Any) -> float:
+    """RankMe of a :class:`~rankme.core.spectrum_types.Spectrum` (see :func:`rankme_from_singular_values`)."""
+    return rankme_from_singular_values(spec.singular_values, weights=spec.weights, **variant)

@@ -1,0 +1,143 @@
+"""Strict input checks shared by every entry point: small functions that raise ``ValueError`` with the fix."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from rankme.core.optional import is_torch_tensor
+
+__all__ = [
+    "EmbeddingError",
+    "SampleSizeWarning",
+    "available_memory_bytes",
+    "check_finite",
+    "check_shape",
+    "check_state_fits",
+    "numpy_dtype_of",
+    "warn_sample_size",
+]
+
+
+class EmbeddingError(ValueError):
+    """Raised when embeddings cannot be scored as given (bad shape, dtype, values)."""
+
+
+class SampleSizeWarning(UserWarning):
+    """Emitted when too few samples were scored for RankMe to be near its large-N value."""
+
+
+_TORCH_OK = {"float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8"}
+
+
+def numpy_dtype_of(z: Any) -> np.dtype:
+    """The numpy dtype that describes ``z``'s element type (bf16 maps to float32 for eps purposes).
+
+    >>> numpy_dtype_of(np.zeros((2, 2), dtype=np.int16))
+    dtype('int16')
+    """
+    if is_torch_tensor(z):
+        name = str(z.dtype).removeprefix("torch.")
+        if name not in _TORCH_OK:
+            raise EmbeddingError(
+                f"embeddings of dtype {z.dtype} are not supported; use a real floating or integer dtype"
+            )
+        return np.dtype("float32") if name == "bfloat16" else np.dtype(name)
+    dt = np.asarray(z).dtype if not hasattr(z, "dtype") else np.dtype(z.dtype)
+    if dt == np.bool_:
+        raise EmbeddingError("boolean embeddings: cast them explicitly (e.g. z.astype(np.float32)) to score them")
+    if np.issubdtype(dt, np.complexfloating):
+        raise EmbeddingError(f"complex embeddings ({dt}) are not supported: score the real and imaginary parts")
+    if not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer)):
+        raise EmbeddingError(f"embeddings must be numeric, got dtype {dt}")
+    return dt
+
+
+def check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Return ``(N, K)`` for a 2-D shape, or raise an ``EmbeddingError`` that says how to fix it.
+
+    >>> check_shape((10, 4))
+    (10, 4)
+    >>> check_shape((10,))
+    Traceback (most recent call last):
+    ...
+    rankme.core.validation.EmbeddingError: embeddings must be a 2-D (samples x features) matrix, got 1-D shape (10,): use z.reshape(-1, 1) for 10 samples of a 1-d embedding, or z.reshape(1, -1) for one sample
+    """
+    if len(shape) == 1:
+        raise EmbeddingError(
+            f"embeddings must be a 2-D (samples x features) matrix, got 1-D shape {tuple(shape)}: "
+            f"use z.reshape(-1, 1) for {shape[0]} samples of a 1-d embedding, or z.reshape(1, -1) for one sample"
+        )
+    if len(shape) != 2:
+        raise EmbeddingError(
+            f"embeddings must be a 2-D (samples x features) matrix, got {len(shape)}-D shape {tuple(shape)}: "
+            "flatten the trailing dimensions with z.reshape(z.shape[0], -1) (CLI: --flatten), "
+            "or pool them (e.g. mean over tokens) first"
+        )
+    n, k = int(shape[0]), int(shape[1])
+    if k == 0:
+        raise EmbeddingError(f"embeddings have no features (shape {tuple(shape)})")
+    return n, k
+
+
+def check_finite(chunk: np.ndarray, row_offset: int) -> None:
+    """Raise if ``chunk`` holds NaN or Inf, naming how many and the first (global) row index."""
+    finite = np.isfinite(chunk)
+    if finite.all():
+        return
+    bad = ~finite
+    rows = np.flatnonzero(bad.any(axis=1))
+    n_nan = int(np.isnan(chunk).sum())
+    n_inf = int(bad.sum()) - n_nan
+    raise EmbeddingError(
+        f"embeddings contain non-finite values ({n_nan} NaN, {n_inf} Inf) in {rows.size} row(s) of this batch; "
+        f"first bad row index: {row_offset + int(rows[0])}"
+    )
+
+
+def available_memory_bytes() -> int:
+    """Best estimate of memory this process can still allocate (MemAvailable on Linux)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 62
+
+
+def check_state_fits(dim: int, itemsize: int = 8, limit_bytes: int | None = None) -> None:
+    """Refuse, before allocating, a K×K state (plus eigen workspace) that would not fit in memory.
+
+    >>> check_state_fits(1_000_000, limit_bytes=1 << 30)
+    Traceback (most recent call last):
+    ...
+    rankme.core.validation.EmbeddingError: K=1000000 features need a 1000000x1000000 float64 Gram state of 8000.0 GB (about 16000.0 GB with the eigen step); only 1.1 GB is available. Reduce the embedding width (e.g. pool or project) or score a subset of features
+    """
+    state = dim * dim * itemsize
+    need = 2 * state
+    limit = available_memory_bytes() if limit_bytes is None else limit_bytes
+    if need > limit:
+        raise EmbeddingError(
+            f"K={dim} features need a {dim}x{dim} float64 Gram state of {state / 1e9:.1f} GB "
+            f"(about {need / 1e9:.1f} GB with the eigen step); only {limit / 1e9:.1f} GB is available. "
+            "Reduce the embedding width (e.g. pool or project) or score a subset of features"
+        )
+
+
+def warn_sample_size(n: int, k: int, stacklevel: int = 3) -> None:
+    """Warn when N < K: RankMe is then bounded by N and biased low."""
+    if 0 < n < k:
+        warnings.warn(
+            f"only N={n} samples for K={k} features: RankMe is at most N and biased low; "
+            "score at least K samples (the paper uses 25 600)",
+            SampleSizeWarning,
+            stacklevel=stacklevel,
+        )

@@ -1,0 +1,166 @@
+"""Score an embedding source: stream its rows (all, or a reproducible subsample) into one accumulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rankme.core.formula import rankme_from_spectrum
+from rankme.core.guidance import PAPER_SAMPLES, sample_size_note
+from rankme.core.spectrum import Precision, SpectrumAccumulator, default_chunk_rows
+from rankme.core.validation import EmbeddingError, available_memory_bytes
+from rankme.io.files import EmbeddingSource
+from rankme.metrics.lidar import LidarAccumulator
+from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics
+
+__all__ = ["ScoreResult", "accumulate_source", "sample_rows", "score_source"]
+
+
+@dataclass
+class ScoreResult:
+    """Metrics of one embedding source, with the sample size and any notes for the reader."""
+
+    name: str
+    n: int
+    dim: int
+    metrics: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | None:
+    """Sorted row indices of a reproducible subsample without replacement (``None`` = all rows).
+
+    >>> sample_rows(10, 3, seed=0).tolist()
+    [5, 6, 9]
+    >>> sample_rows(10, None, seed=0) is None
+    True
+    """
+    if samples is None or samples >= n_rows:
+        return None
+    if samples < 1:
+        raise ValueError(f"samples must be positive, got {samples}")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_rows, size=samples, replace=False))
+
+
+def accumulate_source(source: EmbeddingSource, *, samples: int | None = None, seed: int = 0,
+                      precision: Precision = "float64", chunk_rows: int | None = None,
+                      progress: bool = True, on_chunk: Callable[[Any], None] | None = None) -> SpectrumAccumulator:
+    """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) into one accumulator.
+
+    >>> accumulate_source(EmbeddingSource("eye", np.eye(3)), progress=False).n
+    3
+    """
+    from tqdm.auto import tqdm
+
+    rows = sample_rows(source.n_rows, samples, seed)
+    n = source.n_rows if rows is None else len(rows)
+    step = chunk_rows or default_chunk_rows(source.dim)
+    acc = SpectrumAccumulator(source.dim, precision=precision)
+    with tqdm(total=n, unit="rows", desc=source.name, delay=2.0, disable=not progress, leave=False) as bar:
+        for chunk in source.chunks(step, rows):
+            acc.update(chunk, chunk_rows=step)
+            if on_chunk is not None:
+                on_chunk(chunk)
+            bar.update(int(chunk.shape[0]))
+    if n == 0:
+        raise EmbeddingError(f"{source.name}: no rows to score")
+    return acc
+
+
+def _row_metric_states(source: EmbeddingSource, metrics: Sequence[str], samples: int | None,
+                       views: int | None) -> tuple[LidarAccumulator | None, list[Any] | None]:
+    """The extra states of metrics that need more than the spectrum (registry ``needs``: views, rows)."""
+    needs = {METRICS[m].needs for m in metrics}
+    lid = None
+    if "views" in needs:
+        which = [m for m in metrics if METRICS[m].needs == "views"]
+        if views is None:
+            raise ValueError(f"metric {' and '.join(which)} needs views (--views q): the rows are samples × q "
+                             "augmented views, each sample's views contiguous")
+        if samples is not None:
+            raise ValueError(f"metric {' and '.join(which)} scores whole samples with all their views: drop --samples")
+        if source.n_rows % views:
+            raise EmbeddingError(f"{source.name}: {source.n_rows} rows are not a whole number of samples × "
+                                 f"{views} views")
+        lid = LidarAccumulator(source.dim, views)
+    kept: list[Any] | None = None
+    if "rows" in needs:
+        rows = source.n_rows if samples is None else min(samples, source.n_rows)
+        if rows * source.dim * 8 > available_memory_bytes() // 2:
+            raise EmbeddingError(f"{source.name}: cluster learnability keeps the rows in memory ({rows}×{source.dim} "
+                                 "float64 does not fit); score a subsample with --samples")
+        kept = []
+    return lid, kept
+
+
+def score_source(
+    source: EmbeddingSource,
+    metrics: Sequence[str] = ("rankme",),
+    *,
+    samples: int | None = None,
+    seed: int = 0,
+    precision: Precision = "float64",
+    chunk_rows: int | None = None,
+    progress: bool = True,
+    variant: dict[str, Any] | None = None,
+    estimate: bool = False,
+    views: int | None = None,
+) -> ScoreResult:
+    """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) and compute the named metrics.
+
+    ``variant`` (e.g. ``{"center": True, "spectrum": "eigen"}``) adds a ``rankme[...]`` column scored with those
+    keyword arguments of :func:`rankme.rankme`. ``estimate`` is the fast option (RankMe only, see
+    :mod:`rankme.core.estimate`). Two metrics need more than the spectrum: ``lidar`` streams a LiDAR state in the same
+    pass (rows are samples × ``views`` augmented views, each sample's views contiguous), ``cluster`` keeps the
+    scored rows in memory for :func:`rankme.metrics.cluster.cluster_learnability`.
+
+    >>> res = score_source(EmbeddingSource("eye", np.eye(4)), ["rankme"], progress=False)
+    >>> res.n, round(res.metrics["rankme"], 4)
+    (4, 4.0)
+    """
+    t0 = time.perf_counter()
+    metrics = check_metrics(metrics)
+    lid, kept = _row_metric_states(source, metrics, samples, views)
+    step = chunk_rows or default_chunk_rows(source.dim)
+    if lid is not None:
+        step = max(step - step % lid.views, lid.views)
+
+    def on_chunk(chunk: Any) -> None:
+        if lid is not None:
+            lid.update(chunk)
+        if kept is not None:
+            kept.append(np.array(chunk, dtype=np.float64))
+
+    acc = accumulate_source(source, samples=samples, seed=seed, precision=precision, chunk_rows=step,
+                            progress=progress, on_chunk=on_chunk if lid is not None or kept is not None else None)
+    n = acc.n
+    notes = list(source.notes)
+    if samples is None and source.n_rows > PAPER_SAMPLES:
+        notes.append(
+            f"scored all {source.n_rows} rows; the paper uses {PAPER_SAMPLES} (pass --samples {PAPER_SAMPLES} "
+            "to compare with its numbers)"
+        )
+    spectra = Spectra(acc, estimate=estimate)  # each spectrum kind at most once
+    values = compute_metrics(spectra, [m for m in metrics if METRICS[m].spectral])
+    rows = np.concatenate(kept) if kept else None
+    for m in metrics:
+        need = METRICS[m].needs
+        if need in ("views", "rows"):
+            values[m] = float(METRICS[m].fn(lid if need == "views" else rows))
+    if variant:
+        opts = dict(variant)
+        label = "rankme[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"
+        values[label] = rankme_from_spectrum(spectra(bool(opts.pop("center", False))), **opts)
+    note = sample_size_note(n, source.dim)
+    if note:
+        notes.append(note)
+    return ScoreResult(source.name, n, source.dim, values, notes, time.perf_counter() - t0)

@@ -1,0 +1,232 @@
+"""THE metric registry: every metric declared once, with what it needs and which way is better.
+
+Adding a metric is one :class:`Metric` entry here, its function (in :mod:`rankme.metrics.spectral`,
+:mod:`~rankme.metrics.lidar` or :mod:`~rankme.metrics.cluster`) and its test. The command-line choices,
+:func:`compute_metrics`, the monitor, ``rankme select``, the Optuna objective, the reproduction's run scores,
+selectors and tables all read this registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rankme.core.formula import rankme_from_spectrum, spectral_entropy
+from rankme.core.optional import is_torch_tensor
+from rankme.core.spectrum import SpectrumAccumulator, compute_spectrum
+from rankme.core.spectrum_types import Spectrum
+from rankme.metrics.cluster import cluster_learnability
+from rankme.metrics.spectral import (
+    alpha_req,
+    condition_number,
+    nesum,
+    numerical_rank,
+    participation_ratio,
+    stable_rank,
+)
+
+__all__ = ["LEGACY_NAMES", "METRICS", "Metric", "Spectra", "canonical_metrics", "check_metrics", "compute_metrics",
+           "metric_names"]
+
+Needs = Literal["singular", "centered", "rows", "views"]
+"""What a metric reads: the raw spectrum, the centred spectrum, the rows themselves, or augmented views."""
+Direction = Literal["max", "min", "one"]
+"""Which values are better: higher (``max``), lower (``min``) or closest to 1 (``one``)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: its name, how it is shown, what it needs, which way is better, and its function.
+
+    ``fn`` takes a :class:`~rankme.core.spectrum.Spectrum` (needs ``singular``/``centered``), the rows as an
+    (N, K) float64 array (``rows``), or a :class:`~rankme.metrics.lidar.LidarAccumulator` (``views``).
+    ``estimable``: it also reads an estimated spectrum (the fast option). ``selector``: it is a label-free
+    selection rule (pick the best :meth:`score`); diagnostics are not.
+    """
+
+    name: str
+    label: str
+    needs: Needs
+    direction: Direction
+    description: str
+    fn: Callable[..., float]
+    estimable: bool = False
+    selector: bool = True
+    default: bool = False
+    """Shown by default in ``rankme select``'s table."""
+
+    @property
+    def spectral(self) -> bool:
+        """True when the metric is a function of a spectrum (raw or centred)."""
+        return self.needs in ("singular", "centered")
+
+    @property
+    def centered(self) -> bool:
+        """True when the metric reads the centred spectrum."""
+        return self.needs == "centered"
+
+    def score(self, value: float) -> float:
+        """``value`` turned so that higher is better (``min``: −v; ``one``: −|v − 1|).
+
+        >>> METRICS["alpha_req"].score(1.5), METRICS["rankme"].score(3.0)
+        (-0.5, 3.0)
+        """
+        v = float(value)
+        return v if self.direction == "max" else (-v if self.direction == "min" else -abs(v - 1.0))
+
+
+def _alpha(s: Spectrum) -> float:
+    return alpha_req(s.eigenvalues)[0]
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("rankme", "RankMe", "singular", "max", "RankMe, paper Eq. 1 (raw σ, ε=1e-7)",
+           rankme_from_spectrum, estimable=True, default=True),
+    Metric("spectral_entropy", "spectral entropy", "singular", "max", "log RankMe: entropy of σ/‖σ‖₁+ε (nats)",
+           lambda s: spectral_entropy(s.singular_values, weights=s.weights), estimable=True, selector=False),
+    Metric("stable_rank", "stable rank", "singular", "max", "Σσ²/σ₁² of the raw matrix",
+           lambda s: stable_rank(s.singular_values), default=True),
+    Metric("numerical_rank", "numerical rank", "singular", "max", "σ > σ_max·max(N,K)·ε_dtype (raw matrix)",
+           lambda s: float(numerical_rank(s.singular_values, s.n, s.dim, s.input_eps)), selector=False),
+    Metric("condition_number", "condition number", "singular", "min", "σ_max/σ_min (raw)",
+           lambda s: condition_number(s.singular_values), selector=False),
+    Metric("nesum", "NESum", "centered", "max", "Σλ/λ₁ of the centred covariance", lambda s: nesum(s.eigenvalues),
+           default=True),
+    Metric("participation_ratio", "participation ratio", "centered", "max", "(Σλ)²/Σλ² of the centred covariance",
+           lambda s: participation_ratio(s.eigenvalues), default=True),
+    Metric("alpha_req", "α-ReQ (α closest to 1)", "centered", "one",
+           "α of λ_i ∝ i^-α (centred covariance, ranks 11..100)", _alpha),
+    Metric("lidar", "LiDAR", "views", "max", "effective rank of the LDA matrix of samples × augmented views",
+           lambda state: state.lidar()),
+    Metric("invariance", "view invariance", "views", "min",
+           "view-to-view variance / total variance of augmented views (0 = invariant)",
+           lambda state: state.invariance(), selector=False),
+    Metric("cluster", "cluster learnability", "rows", "max", "k-NN accuracy on k-means pseudo-labels",
+           cluster_learnability),
+)}
+
+
+LEGACY_NAMES = {"alpha": "alpha_req"}
+"""Names under which older result stores hold a metric (read through :func:`canonical_metrics`)."""
+
+
+def canonical_metrics(values: dict[str, Any]) -> dict[str, Any]:
+    """A stored metrics dict with legacy names mapped to the registry's (values unchanged).
+
+    >>> canonical_metrics({"alpha": 1.2, "rankme": 3.0})
+    {'alpha_req': 1.2, 'rankme': 3.0}
+    """
+    return {LEGACY_NAMES.get(k, k): v for k, v in values.items()}
+
+
+def metric_names(needs: Iterable[str] | None = None, *, selector: bool | None = None,
+                 default: bool | None = None) -> tuple[str, ...]:
+    """Registry names, in registry order, filtered by what they need, whether they are selectors, and whether
+    tables show them by default.
+
+    >>> metric_names(["centered"]), metric_names(default=True)
+    (('nesum', 'participation_ratio', 'alpha_req'), ('rankme', 'stable_rank', 'nesum', 'participation_ratio'))
+    """
+    wanted = None if needs is None else set(needs)
+    return tuple(n for n, m in METRICS.items()
+                 if (wanted is None or m.needs in wanted) and (selector is None or m.selector == selector)
+                 and (default is None or m.default == default))
+
+
+def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) -> list[str]:
+    """The one check of metric names: returns them (duplicates dropped) or raises naming the valid choices.
+
+    >>> check_metrics(["rankme", "nesum", "rankme"])
+    ['rankme', 'nesum']
+    >>> check_metrics(["rankme", "lidar"], allowed=metric_names(["singular", "centered"]))
+    Traceback (most recent call last):
+    ...
+    ValueError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req
+    """
+    ok = tuple(METRICS) if allowed is None else tuple(allowed)
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(ok)}")
+    bad = [m for m in names if m not in ok]
+    if bad:
+        needs = sorted({METRICS[m].needs for m in bad})
+        raise ValueError(f"metric(s) {bad} need {' and '.join(needs)}, which this path does not have; "
+                         f"choose from {', '.join(ok)}")
+    return list(dict.fromkeys(names))
+
+
+class Spectra:
+    """The raw and centred spectra of one source, each computed at most once (the K×K eigen step is the cost).
+
+    ``source``: an N×K matrix (numpy, torch, anything :func:`rankme.rankme` takes), a
+    :class:`~rankme.core.spectrum.SpectrumAccumulator`, a :class:`~rankme.core.spectrum.Spectrum` (only its own
+    kind is available), or a callable ``spectra(centered) -> Spectrum``. ``estimate``: the fast option.
+
+    >>> import numpy as np
+    >>> sp = Spectra(np.diag([2.0, 1.0, 1.0]))
+    >>> sp(False).singular_values.tolist(), sp(False) is sp(False)
+    ([2.0, 1.0, 1.0], True)
+    """
+
+    def __init__(self, source: Any, *, estimate: bool = False) -> None:
+        self.source, self.estimate = source, estimate
+        self._memo: dict[bool, Spectrum] = {}
+
+    def __call__(self, centered: bool) -> Spectrum:
+        if centered not in self._memo:
+            self._memo[centered] = self._compute(centered)
+        return self._memo[centered]
+
+    def _compute(self, centered: bool) -> Spectrum:
+        src = self.source
+        if isinstance(src, Spectrum):
+            if src.centered != centered:
+                kind = "centred" if centered else "raw"
+                raise ValueError(f"this Spectrum is {'centred' if src.centered else 'raw'}; the metric needs the "
+                                 f"{kind} spectrum: pass the matrix or the accumulator instead")
+            return src
+        if isinstance(src, SpectrumAccumulator):
+            return src.spectrum(centered, estimate=self.estimate)
+        if callable(src):
+            spec: Spectrum = src(centered)
+            return spec
+        if is_torch_tensor(src) or hasattr(src, "shape") or isinstance(src, (list, tuple)):
+            return compute_spectrum(src, center=centered, estimate=self.estimate)
+        raise TypeError(f"cannot read a spectrum from a {type(src).__name__}: pass an N×K matrix, a Spectrum, "
+                        "a SpectrumAccumulator or a callable")
+
+
+def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False) -> dict[str, float]:
+    """Spectral metrics of a source, each spectrum kind computed at most once.
+
+    Args:
+        source: an N×K matrix, a ``Spectrum``, a ``SpectrumAccumulator``, a callable ``spectra(centered)``, or a
+            :class:`Spectra` (to share its memo with other calls).
+        names: spectral metric names of :data:`METRICS`.
+        estimate: the fast option (metrics that are not ``estimable`` refuse an estimated spectrum).
+
+    Returns:
+        ``{name: value}`` in the order given.
+
+    Raises:
+        ValueError: for an unknown or non-spectral name, or a metric that needs the other spectrum kind.
+
+    >>> import numpy as np
+    >>> z = np.diag([2.0, 1.0, 1.0])
+    >>> compute_metrics(z, ["stable_rank"])
+    {'stable_rank': 1.5}
+    >>> acc = SpectrumAccumulator(3); acc.update(z)
+    >>> compute_metrics(acc.spectrum(), ["stable_rank"])
+    {'stable_rank': 1.5}
+    """
+    names = check_metrics(names, metric_names(["singular", "centered"]))
+    spectra = source if isinstance(source, Spectra) else Spectra(source, estimate=estimate)
+    out: dict[str, float] = {}
+    for name in names:
+        m = METRICS[name]
+        spec = spectra(m.centered)
+        if spec.weights is not None and not m.estimable:
+            raise ValueError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe only")
+        out[name] = float(m.fn(spec))
+    return out

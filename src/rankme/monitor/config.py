@@ -1,0 +1,69 @@
+"""One validated configuration for every training-loop integration (Lightning, Hugging Face, plain PyTorch)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rankme.core.guidance import PAPER_SAMPLES
+from rankme.metrics.registry import check_metrics
+from rankme.monitor.alarm import CollapseAlarm
+from rankme.monitor.monitor import LidarViews, RankMeMonitor
+from rankme.monitor.taps import default_forward
+
+__all__ = ["MonitorConfig"]
+
+
+@dataclass
+class MonitorConfig:
+    """What to score, how often, and what to do on collapse; checked when built.
+
+    Args:
+        taps: submodule name(s), or a dict of label → name or callable (see :class:`RankMeMonitor`).
+        every_n_epochs: score every this many epochs (≥ 1).
+        every_n_steps: score every this many training steps instead (≥ 1), or ``None``.
+        samples: probe rows scored (``None``: the whole probe loader; default the paper's 25 600).
+        metrics: names from the metric registry.
+        pool: pooling rule of :func:`~rankme.monitor.taps.pool_output`.
+        forward: how a batch is fed to the model.
+        alarm: a :class:`CollapseAlarm`, or ``None``.
+        stop_on_collapse: stop training when the alarm trips.
+        lidar: how to draw augmented views, for ``lidar``/``invariance``.
+
+    >>> MonitorConfig("projector", every_n_steps=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: every_n_steps must be a positive integer or None, got 0
+    """
+
+    taps: Any = "projector"
+    every_n_epochs: int = 1
+    every_n_steps: int | None = None
+    samples: int | None = PAPER_SAMPLES
+    metrics: list[str] = field(default_factory=lambda: ["rankme"])
+    pool: str = "mean"
+    forward: Callable[[Any, Any], Any] = default_forward
+    alarm: CollapseAlarm | None = None
+    stop_on_collapse: bool = False
+    lidar: LidarViews | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.every_n_epochs, int) or isinstance(self.every_n_epochs, bool) or self.every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be a positive integer, got {self.every_n_epochs!r}")
+        n = self.every_n_steps
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise ValueError(f"every_n_steps must be a positive integer or None, got {n!r}")
+        if self.samples is not None and (not isinstance(self.samples, int) or self.samples < 1):
+            raise ValueError(f"samples must be a positive integer or None, got {self.samples!r}")
+        if self.pool not in ("mean", "cls", "flatten"):
+            raise ValueError(f"pool must be 'mean', 'cls' or 'flatten', got {self.pool!r}")
+        self.metrics = check_metrics(list(self.metrics))
+        if self.stop_on_collapse and self.alarm is None:
+            raise ValueError("stop_on_collapse=True needs an alarm=CollapseAlarm(...) to decide what collapse is")
+
+    def monitor(self, model: Any, probe_loader: Iterable[Any], taps: Any = None) -> RankMeMonitor:
+        """A :class:`RankMeMonitor` of ``model`` with this configuration (``taps`` overrides the configured)."""
+        return RankMeMonitor(model, self.taps if taps is None else taps, probe_loader, samples=self.samples,
+                             metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm,
+                             lidar=self.lidar)

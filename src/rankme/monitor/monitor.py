@@ -1,0 +1,289 @@
+"""Score layers of a model on a fixed, held-out probe set: the plain-PyTorch monitor.
+
+The framework callbacks in :mod:`rankme.integrations` are thin layers over :class:`RankMeMonitor`. The monitor
+never changes the user's training: every submodule's train/eval mode, ``requires_grad`` and the random number
+generators (torch CPU/CUDA, numpy, Python) are as they were after each pass, and no graph is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import random
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rankme.core.distributed import is_distributed, max_dim, world
+from rankme.core.optional import require
+from rankme.core.spectrum import SpectrumAccumulator
+from rankme.metrics.lidar import LIDAR_DELTA, LidarAccumulator
+from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics
+from rankme.monitor.alarm import CollapseAlarm, CollapseWarning
+from rankme.monitor.taps import (
+    TapSpec,
+    batch_rows,
+    capture_hook,
+    default_forward,
+    model_device,
+    pool_output,
+    tap_label,
+    to_device,
+    truncate,
+)
+
+__all__ = ["LidarViews", "RankMeMonitor", "check_tap"]
+
+@dataclass(frozen=True)
+class LidarViews:
+    """How the monitor draws LiDAR's views: ``augment(batch) -> batch`` returns one augmented view of a probe
+    batch (same structure); each of the first ``samples`` probe samples is a surrogate class with ``views`` (q)
+    augmented views. δ and ε are :class:`~rankme.metrics.lidar.LidarAccumulator`'s."""
+
+    augment: Callable[[Any], Any]
+    views: int = 4
+    samples: int | None = 1000
+    delta: float | None = None
+
+    def accumulator(self, dim: int) -> LidarAccumulator:
+        """An empty :class:`~rankme.metrics.lidar.LidarAccumulator` for K = ``dim`` with these views and δ."""
+        return LidarAccumulator(dim, self.views, delta=LIDAR_DELTA if self.delta is None else self.delta)
+
+
+
+class RankMeMonitor:
+    """RankMe (and any metric of the registry) of chosen layers on a fixed probe set, exact under DDP.
+
+    ``taps``: a submodule name (``"projector"``, ``"backbone.layer4"``), a list of them, or a dict mapping a
+    label to a name or to a callable ``(model, batch) -> embeddings``. Each tap's outputs are captured with a
+    forward hook, pooled by :func:`~rankme.monitor.taps.pool_output`, and streamed into one accumulator per tap,
+    all in one pass.
+
+    Under ``torch.distributed`` each rank embeds every ``world_size``-th batch of the probe loader (``shard=True``;
+    pass ``shard=False`` if the loader already yields a per-rank shard), the accumulators are all-reduced, and
+    every rank returns the same values, equal to one process scoring the whole probe set.
+
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+    >>> net[1].eval()                                         # a submodule the user froze in eval mode
+    Dropout(p=0.5, inplace=False)
+    >>> mon = RankMeMonitor(net, "0", [torch.eye(4)])
+    >>> round(mon.compute()["rankme/0"], 2) > 1, net.training, net[1].training   # modes as they were
+    (True, True, False)
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        taps: TapSpec | Sequence[str] | Mapping[str, TapSpec],
+        probe_loader: Iterable[Any],
+        *,
+        samples: int | None = None,
+        metrics: Sequence[str] = ("rankme",),
+        pool: str = "mean",
+        forward: Callable[[Any, Any], Any] = default_forward,
+        shard: bool = True,
+        alarm: CollapseAlarm | None = None,
+        lidar: LidarViews | None = None,
+    ) -> None:
+        if isinstance(taps, str) or callable(taps):
+            taps = {tap_label(taps): taps}
+        elif not isinstance(taps, Mapping):
+            taps = {str(t): t for t in taps}
+        if not taps:
+            raise ValueError("no taps given: name at least one submodule (e.g. 'projector') or pass a callable")
+        if samples is not None and samples < 1:
+            raise ValueError(f"samples must be a positive number of probe rows (or None for all), got {samples}")
+        self.model, self.taps, self.probe_loader = model, dict(taps), probe_loader
+        self.samples, self.pool, self.forward = samples, pool, forward
+        self.metrics = check_metrics(list(metrics))
+        self.shard, self.alarm, self.lidar = shard, alarm, lidar
+        self.last_alarm: str | None = None
+        views = [m for m in self.metrics if METRICS[m].needs == "views"]
+        if views and lidar is None:
+            raise ValueError(f"metric {' and '.join(views)} needs lidar=LidarViews(augment, views=q): the "
+                             "augmentation that makes views")
+        if lidar is not None and not views:
+            self.metrics.append("lidar")
+        for name, tap in self.taps.items():
+            if isinstance(tap, str):
+                check_tap(model, tap)
+            elif not callable(tap):
+                raise TypeError(f"tap {name!r} must be a submodule name or a callable (model, batch) -> tensor")
+
+    def accumulate(self, sink: Callable[[str, Any], None] | None = None) -> dict[str, SpectrumAccumulator]:
+        """One pass over the probe set in eval mode without gradients; returns one reduced accumulator per tap.
+
+        ``sink(tap, embeddings)``, if given, also receives every pooled (B, K) batch (e.g. to keep features for a
+        label oracle)."""
+        torch = require("torch", "torch", "monitoring a model")
+        rank, size = world() if self.shard else (0, 1)
+        accs = {name: SpectrumAccumulator() for name in self.taps}
+        self._lidar_accs: dict[str, LidarAccumulator] = {}
+        captured: dict[str, Any] = {}
+        hooks = [self.model.get_submodule(t).register_forward_hook(capture_hook(captured, name))
+                 for name, t in self.taps.items() if isinstance(t, str)]
+        device = model_device(self.model)
+        modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        seen = 0
+        try:
+            with torch.no_grad(), _host_blas_single_thread(device), _rng_preserved(torch, device):
+                for i, batch in enumerate(self.probe_loader):
+                    rows = batch_rows(batch)
+                    if self.samples is not None:
+                        if seen >= self.samples:
+                            break
+                        if seen + rows > self.samples:
+                            batch, rows = truncate(batch, self.samples - seen), self.samples - seen
+                    seen += rows
+                    if i % size != rank:
+                        continue
+                    batch = to_device(batch, device)
+                    for name, pooled in self._embed(batch, hooks, captured).items():
+                        accs[name].update(pooled)
+                        if sink is not None:
+                            sink(name, pooled)
+                    self._lidar_views(batch, hooks, captured, seen - rows)
+        finally:
+            for h in hooks:
+                h.remove()
+            for module, mode in modes:  # every submodule's own mode (a frozen BatchNorm stays in eval)
+                module.training = mode
+        if is_distributed():
+            for name in self.taps:
+                accs[name] = _with_global_dim(accs[name], name)
+                accs[name].all_reduce()
+        return accs
+
+    def _embed(self, batch: Any, hooks: list[Any], captured: dict[str, Any]) -> dict[str, Any]:
+        """One forward pass: the pooled (B, K) output of every tap."""
+        captured.clear()
+        if hooks:
+            self.forward(self.model, batch)
+        mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
+        return {name: pool_output(tap(self.model, batch) if callable(tap) else captured[name], self.pool, mask)
+                for name, tap in self.taps.items()}
+
+    def _lidar_views(self, batch: Any, hooks: list[Any], captured: dict[str, Any], start: int) -> None:
+        """Add q augmented views of this batch's first samples (up to ``lidar.samples``) to the LiDAR states."""
+        torch = require("torch", "torch", "monitoring a model")
+        spec = self.lidar
+        if spec is None or (spec.samples is not None and start >= spec.samples):
+            return
+        keep = batch_rows(batch) if spec.samples is None else min(batch_rows(batch), spec.samples - start)
+        views = [self._embed(truncate(spec.augment(batch), keep), hooks, captured) for _ in range(spec.views)]
+        for name in self.taps:
+            e = torch.stack([v[name] for v in views], dim=1)  # (B, q, K)
+            if name not in self._lidar_accs:
+                self._lidar_accs[name] = spec.accumulator(int(e.shape[-1]))
+            self._lidar_accs[name].update(e)
+
+    def compute(self) -> dict[str, float]:
+        """``{"<metric>/<tap>": value}`` for every tap and metric; checks the alarm (see ``last_alarm``)."""
+        with _host_blas_single_thread(model_device(self.model)):
+            return self._compute()
+
+    def _compute(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        self.last_alarm = None
+        feats: dict[str, list[Any]] = {name: [] for name in self.taps}
+        want_rows = any(METRICS[m].needs == "rows" for m in self.metrics)
+        accs = self.accumulate(sink=(lambda t, z: feats[t].append(z.double().cpu())) if want_rows else None)
+        spectral = [m for m in self.metrics if METRICS[m].spectral]
+        self.spectra: dict[str, Spectra] = {}
+        for name, acc in accs.items():
+            spectra = self.spectra[name] = Spectra(acc)  # each K×K eigen step at most once
+            for metric, value in compute_metrics(spectra, spectral).items():
+                out[f"{metric}/{name}"] = value
+            lid = None
+            if self.lidar is not None:  # every rank reduces, including one that drew no LiDAR batch
+                lid = (self._lidar_accs.get(name) or self.lidar.accumulator(int(acc.dim or 0))).all_reduce()
+            rows = _gather_rows(feats[name], name) if want_rows else None
+            for metric in self.metrics:
+                need = METRICS[metric].needs
+                if need in ("views", "rows"):
+                    out[f"{metric}/{name}"] = float(METRICS[metric].fn(lid if need == "views" else rows))
+            if self.alarm is not None:
+                rank = out.get(f"rankme/{name}")
+                if rank is None:
+                    rank = compute_metrics(spectra, ["rankme"])["rankme"]
+                reason = self.alarm.check(name, rank, acc.n, int(acc.dim or 0))
+                if reason and self.last_alarm is None:
+                    self.last_alarm = reason
+                    warnings.warn(reason, CollapseWarning, stacklevel=2)
+        return out
+
+
+def check_tap(model: Any, tap: str) -> None:
+    """Raise an ``AttributeError`` naming valid submodules when ``tap`` is not a submodule of ``model``.
+
+    >>> import torch
+    >>> check_tap(torch.nn.Sequential(torch.nn.Linear(2, 2)), "proj")
+    Traceback (most recent call last):
+    ...
+    AttributeError: tap 'proj' is not a submodule of Sequential; valid names include: 0
+    """
+    try:
+        model.get_submodule(tap)
+    except AttributeError:
+        names = [n for n, _ in model.named_modules() if n]
+        shown = ", ".join(names[:25]) + (f", ... ({len(names)} in all)" if len(names) > 25 else "")
+        raise AttributeError(f"tap {tap!r} is not a submodule of {type(model).__name__}; valid names include: "
+                         f"{shown or '(it has no submodules)'}") from None
+
+
+def _gather_rows(chunks: list[Any], name: str) -> np.ndarray:
+    """The pooled probe embeddings of a tap (under DDP: every rank's shard, gathered), as float64 rows."""
+    parts = [np.concatenate([c.numpy() for c in chunks])] if chunks else []
+    if world()[1] > 1:
+        size = world()[1]
+        dist = require("torch.distributed", "torch")
+        gathered: list[Any] = [None] * size
+        dist.all_gather_object(gathered, parts)
+        parts = [p for rank_parts in gathered for p in rank_parts]
+    if not parts:
+        raise ValueError(f"tap {name!r}: no probe rows")
+    return np.concatenate(parts)
+
+
+@contextlib.contextmanager
+def _rng_preserved(torch: Any, device: Any) -> Iterator[None]:
+    """Restore torch's (CPU and the model's CUDA device), numpy's and Python's global generators afterwards:
+    a shuffling probe loader or an augmentation must not move the training run's random stream."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    devices = [device] if getattr(device, "type", "cpu") == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+def _host_blas_single_thread(device: Any) -> Any:
+    """While a CPU model runs, numpy's BLAS (Gram updates, eigen step) gets one thread: after each call its idle
+    threads keep spinning on the cores torch's threads need, which made the monitor's pass 6x slower on 2 cores
+    (bench/bench_monitor.py) and slowed the training step after it. GPU models: no change."""
+    if getattr(device, "type", "cpu") != "cpu":
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    """One threadpoolctl controller per process: finding the loaded BLAS libraries costs ~1.5 ms per call."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _with_global_dim(acc: SpectrumAccumulator, name: str) -> SpectrumAccumulator:
+    """A rank that got no batch must still know K before the all-reduce: take the max over ranks."""
+    k = max_dim(acc.dim)
+    if k == 0:
+        raise ValueError(f"tap {name!r}: the probe set produced no rows on any rank")
+    return SpectrumAccumulator(k, precision=acc.precision) if acc.dim is None else acc

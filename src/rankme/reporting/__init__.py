@@ -1,0 +1,1 @@
+"""Reports: table formatting (terminal, markdown), figures (one helper, one spectrum plot), HTML pages."""

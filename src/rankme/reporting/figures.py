@@ -1,0 +1,93 @@
+"""Figures (matplotlib, PNG): one figure helper and one spectrum plot, shared by every report.
+
+matplotlib is optional (extra ``report``); without it, :func:`plt` raises
+:class:`~rankme.core.optional.MissingExtraError` and callers print their tables without the figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rankme.core.optional import require
+
+__all__ = ["draw_spectra", "figure", "panels", "plot_spectra", "plt"]
+
+
+def plt() -> Any:
+    """``matplotlib.pyplot`` with the non-interactive Agg backend (raises naming the extra when missing)."""
+    matplotlib = require("matplotlib", "report", "figures")
+    matplotlib.use("Agg")
+    return require("matplotlib.pyplot", "report", "figures")
+
+
+def figure(path: str | Path, title: str, draw: Callable[[Any], None], *, legend_size: float | None = 7,
+           size: tuple[float, float] = (7, 4.2)) -> Path:
+    """One panel: ``draw(ax)`` fills it; titled, gridded, saved as PNG at ``path``.
+
+    >>> import tempfile
+    >>> p = figure(Path(tempfile.mkdtemp()) / "f.png", "t", lambda ax: ax.plot([1, 2], label="x"))
+    >>> p.stat().st_size > 0
+    True
+    """
+    pyplot = plt()
+    fig, ax = pyplot.subplots(figsize=size)
+    draw(ax)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if legend_size is not None and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=100)
+    pyplot.close(fig)
+    return out
+
+
+def panels(path: str | Path, titles: Sequence[str], draw: Callable[[Any, int], None], *,
+           width: float = 4.2, height: float = 3.6, columns: int | None = None) -> Path:
+    """A row (or grid, with ``columns``) of panels: ``draw(ax, i)`` fills panel ``i``; saved as PNG."""
+    pyplot = plt()
+    n = max(len(titles), 1)
+    cols = min(n, columns or n)
+    rows = -(-n // cols)
+    fig, axes = pyplot.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(titles):
+            ax.set_visible(False)
+            continue
+        draw(ax, i)
+        ax.set_title(titles[i], fontsize=9)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=100)
+    pyplot.close(fig)
+    return out
+
+
+def draw_spectra(ax: Any, series: Sequence[tuple[str, Sequence[float]]]) -> None:
+    """Normalised singular-value spectra σ_k/‖σ‖₁ against k, log-log, one line per (label, σ) pair."""
+    for label, sv in series:
+        s = [float(v) for v in sv if v > 0]
+        total = sum(s) or 1.0
+        ax.plot(range(1, len(s) + 1), [v / total for v in s], label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("k")
+    ax.set_ylabel("σ_k / ‖σ‖₁")
+
+
+def plot_spectra(series: Sequence[tuple[str, Sequence[float]]], path: str | Path,
+                 title: str = "singular-value spectra") -> Path:
+    """The spectrum plot of every report: one line per (label, singular values).
+
+    >>> import tempfile
+    >>> p = plot_spectra([("a", [3.0, 2.0, 1.0])], Path(tempfile.mkdtemp()) / "s.png")
+    >>> p.suffix
+    '.png'
+    """
+    return figure(path, title, lambda ax: draw_spectra(ax, series), legend_size=6)

@@ -1,0 +1,248 @@
+"""Label-free selection among the user's candidates: embedding files of runs, checkpoints, pretrained encoders,
+and the layers of a model.
+
+Every candidate's spectrum is computed once by the core engine and cached in a SQLite store keyed by (candidate
+fingerprint, data fingerprint, tap, settings): re-running is instant, an interrupted scan resumes, and any metric
+can be recomputed from the cached spectrum. With labels, a linear probe (the oracle) checks the pick.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rankme.core.distributed import world
+from rankme.core.guidance import sample_size_note
+from rankme.core.spectrum import SpectrumAccumulator
+from rankme.core.spectrum_types import Spectrum
+from rankme.core.validation import EmbeddingError
+from rankme.io.files import file_fingerprint, load_embeddings
+from rankme.io.params import runs_params
+from rankme.io.score import accumulate_source, sample_rows
+from rankme.io.store import ResultStore
+from rankme.metrics.registry import METRICS, compute_metrics
+from rankme.models.extract import embed_layers
+from rankme.models.layers import resolve_layers
+from rankme.selection.oracles import linear_probe_accuracy
+
+__all__ = ["Candidate", "score_files", "score_models"]
+
+SPECTRUM_VERSION = 1
+"""Bumped whenever what the cache stores changes meaning."""
+
+
+@dataclass
+class Candidate:
+    """One scored candidate: a run's embedding file, or one layer (``tap``) of a model on the data."""
+
+    name: str
+    tap: str
+    n: int
+    dim: int
+    metrics: dict[str, float]
+    params: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    probe_acc: float | None = None
+    cached: bool = False
+    index: int = 0
+    singular_values: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.name if not self.tap else f"{self.name} [{self.tap}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("singular_values")
+        d.pop("index")
+        return d
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _record(acc: SpectrumAccumulator) -> dict[str, Any]:
+    raw, cen = acc.spectrum(False), acc.spectrum(True)
+    return {"n": acc.n, "dim": int(acc.dim or 0), "input_eps": raw.input_eps,
+            "sv": raw.singular_values.tolist(), "sv_centered": cen.singular_values.tolist()}
+
+
+def _candidate(name: str, tap: str, rec: dict[str, Any], metrics: Sequence[str], params: dict[str, Any],
+               cached: bool) -> Candidate:
+    def spectra(centered: bool) -> Spectrum:
+        sv = np.asarray(rec["sv_centered" if centered else "sv"], dtype=np.float64)
+        return Spectrum(sv, int(rec["n"]), int(rec["dim"]), centered, float(rec["input_eps"]))
+
+    values = compute_metrics(spectra, list(metrics))
+    note = sample_size_note(int(rec["n"]), int(rec["dim"]))
+    return Candidate(name, tap, int(rec["n"]), int(rec["dim"]), values, dict(params), [note] if note else [],
+                     cached=cached, singular_values=list(rec["sv"]))
+
+
+def _probe(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    from sklearn.model_selection import train_test_split
+
+    _, counts = np.unique(labels, return_counts=True)
+    strat = labels if counts.min() >= 2 else None
+    xtr, xte, ytr, yte = train_test_split(features, labels, test_size=0.25, random_state=seed, stratify=strat)
+    return linear_probe_accuracy(xtr, ytr, xte, yte, seed=seed)
+
+
+def _feature_jobs(metrics: Sequence[str], labels: np.ndarray | None, idx: np.ndarray,
+                  seed: int) -> dict[str, tuple[str, Callable[[np.ndarray], float]]]:
+    """Values that need the embeddings themselves: the label oracle (``probe_acc``) and ``cluster``; each with
+    the cache-key part that identifies it."""
+    jobs: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {}
+    if labels is not None:
+        y = labels[idx]
+        jobs["probe_acc"] = (f"probe:{_labels_key(labels)}", lambda f: _probe(f, y, seed))
+    for name in metrics:
+        if METRICS[name].needs == "rows":
+            jobs[name] = (name, functools.partial(_row_metric, name, seed=seed))
+    return jobs
+
+
+def _row_metric(name: str, rows: np.ndarray, seed: int = 0) -> float:
+    return float(METRICS[name].fn(rows, seed=seed))
+
+
+def _lookup(store: ResultStore | None, key: str, jobs: dict[str, Any]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for name, (part, _) in jobs.items():
+        hit = store.get(_key(part, key)) if store is not None else None
+        out[name] = None if hit is None else float(hit["metrics"]["value"])
+    return out
+
+
+def _apply(cand: Candidate, values: dict[str, float | None]) -> None:
+    for name, v in values.items():
+        if name == "probe_acc":
+            cand.probe_acc = v
+        elif v is not None:
+            cand.metrics[name] = v
+
+
+def _labels_key(labels: np.ndarray | None) -> str | None:
+    return None if labels is None else hashlib.sha256(np.asarray(labels).astype(str).tobytes()).hexdigest()
+
+
+def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",), *, samples: int | None = None,
+                seed: int = 0, labels: np.ndarray | None = None, store: ResultStore | None = None,
+                params: Sequence[dict[str, Any]] | None = None, allow_mixed_dim: bool = False,
+                key: str | None = None, progress: bool = True) -> list[Candidate]:
+    """Score each embedding file (one run each); ``params`` defaults to what :mod:`rankme.io.params` reads.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for r in (2, 4): np.save(d / f"rank={r}.npy", np.eye(8)[:, :r] @ np.eye(r, 6))
+    >>> [(c.params["rank"], round(c.metrics["rankme"], 3)) for c in score_files(sorted(d.glob("*.npy")))]
+    [(2, 2.0), (4, 4.0)]
+    """
+    if not paths:
+        raise ValueError("no embedding files to compare")
+    params = list(params) if params is not None else runs_params(paths)
+    sources = [load_embeddings(p, key=key) for p in paths]
+    dims = {s.dim for s in sources}
+    if len(dims) > 1 and not allow_mixed_dim:
+        raise EmbeddingError(
+            f"the files have different embedding widths K ({', '.join(f'{s.name}: {s.dim}' for s in sources)}); "
+            "RankMe is bounded by min(N, K) and compares runs of one model. Pass --allow-mixed-dim to rank them "
+            "anyway (compare the rank/min(N,K) column then)")
+    if labels is not None and any(s.n_rows != len(labels) for s in sources):
+        raise EmbeddingError(f"{len(labels)} labels, but the files have {sorted({s.n_rows for s in sources})} rows; "
+                             "labels must align with the rows of every file")
+    out = []
+    spectral = [m for m in metrics if METRICS[m].spectral]
+    for path, src, prm in zip(paths, sources, params, strict=True):
+        fp = file_fingerprint(path)
+        k = _key("file", SPECTRUM_VERSION, fp, key, samples, seed)
+        rows = sample_rows(src.n_rows, samples, seed)
+        idx = np.arange(src.n_rows) if rows is None else rows
+        jobs = _feature_jobs(metrics, labels, idx, seed)
+        values = _lookup(store, k, jobs)
+        kept: list[np.ndarray] | None = [] if any(v is None for v in values.values()) else None
+        hit = store.get(k) if store is not None else None
+        if hit is None:  # one pass: the rows the probe / cluster need are kept as they stream by
+            keep = None if kept is None else (lambda c, rows=kept: rows.append(np.array(c, dtype=np.float64)))
+            acc = accumulate_source(src, samples=samples, seed=seed, progress=progress, on_chunk=keep)
+            rec = _record(acc)
+            if store is not None:
+                store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, rec)
+        else:
+            rec = hit["metrics"]
+            if kept is not None:
+                kept.append(np.asarray(src.array[idx], dtype=np.float64))
+        cand = _candidate(str(path), "", rec, spectral, prm, cached=hit is not None)
+        cand.notes = src.notes + cand.notes
+        if kept is not None:
+            feats = np.concatenate(kept)
+            for name, (part, fn) in jobs.items():
+                if values[name] is None:
+                    values[name] = fn(feats)
+                    if store is not None:
+                        store.put(_key(part, k), "select-" + name, {}, {"value": values[name]})
+        _apply(cand, values)
+        out.append(cand)
+    return out
+
+
+def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("rankme",), *,
+                 layers: Sequence[str] | str | None = None, samples: int | None = None, seed: int = 0,
+                 batch_size: int = 64, device: str | None = None, labels: np.ndarray | None = None,
+                 store: ResultStore | None = None, params: Sequence[dict[str, Any]] | None = None,
+                 image_size: int = 224, progress: bool = True) -> list[Candidate]:
+    """Embed ``data`` (:class:`rankme.io.inputs.InputData`) with each encoder (:mod:`rankme.models.encoders`) and
+    score its output and each of ``layers`` (``"all"`` → :func:`rankme.models.layers.block_layers`) in one pass.
+
+    Under ``torch.distributed`` (e.g. ``torchrun``) each rank embeds every world-size-th batch and the statistics
+    are all-reduced: every rank returns the same result.
+    """
+    rank, size = world()
+    if (labels is not None or any(METRICS[m].needs == "rows" for m in metrics)) and size > 1:
+        raise ValueError("the label oracle and cluster learnability run in one process; drop them under torchrun")
+    if labels is not None and len(labels) != data.n:
+        raise EmbeddingError(f"{len(labels)} labels for {data.n} samples of {data.name}; need one per sample")
+    rows = sample_rows(data.n, samples, seed)
+    indices = np.arange(data.n) if rows is None else rows
+    jobs = _feature_jobs(metrics, labels, indices, seed)
+    spectral = [m for m in metrics if METRICS[m].spectral]
+    out = []
+    params = list(params) if params is not None else [{} for _ in encoders]
+    for enc, prm in zip(encoders, params, strict=True):
+        taps = [*resolve_layers(enc, layers), "output"]  # forward order
+        keys = {t: _key("model", SPECTRUM_VERSION, enc.fingerprint, data.fingerprint, t, samples, seed, image_size)
+                for t in taps}
+        # every rank reads the store before any rank writes this encoder's results: all take the same branch
+        recs = {t: (store.get(k) if store is not None else None) for t, k in keys.items()}
+        values = {t: _lookup(store, k, jobs) for t, k in keys.items()}
+        need = [t for t in taps if recs[t] is None or any(v is None for v in values[t].values())]
+        cached = {t: recs[t] is not None for t in taps}
+        if need:
+            accs, feats = embed_layers(enc, data, need, indices, batch_size=batch_size, device=device,
+                                       keep_features=bool(jobs), image_size=image_size, progress=progress)
+            for t in need:
+                rec = _record(accs[t])
+                for name, (part, fn) in jobs.items():
+                    values[t][name] = fn(feats[t])
+                    if store is not None and rank == 0:
+                        store.put(_key(part, keys[t]), "select-" + name, {}, {"value": values[t][name]})
+                if store is not None and rank == 0:
+                    store.put(keys[t], "select", {"model": enc.name, "tap": t, "data": data.name,
+                                                  "samples": samples, "seed": seed}, rec)
+                recs[t] = {"metrics": rec}
+        for i, t in enumerate(taps):
+            cand = _candidate(enc.name, t, recs[t]["metrics"], spectral, prm, cached[t])  # type: ignore[index]
+            cand.index = i
+            _apply(cand, values[t])
+            out.append(cand)
+    return out
+
+

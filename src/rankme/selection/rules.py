@@ -1,0 +1,179 @@
+"""Choice rules: which candidate (run, hyperparameter value) a label-free score picks, and the label oracle's.
+
+A sweep varies one hyperparameter; runs with the same value (seeds) are averaged into one point. Selectors:
+every label-free metric of the registry that is a selector (``rankme``, ``stable_rank``, ``nesum``, ``lidar``,
+``alpha_req`` — α closest to 1 —, ...) picks its best :meth:`~rankme.metrics.registry.Metric.score`;
+``rankme_plateau`` is the paper's rule (among values whose RankMe is within ``tol`` of the maximum, the extreme
+hyperparameter value — ``extreme="min"`` by default); ``oracle`` picks the best probe accuracy (uses labels) and
+``random`` is the expected accuracy of a uniform pick (the mean).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rankme.metrics.registry import METRICS, canonical_metrics, metric_names
+from rankme.selection.candidates import Candidate
+from rankme.selection.stats import rank_correlations
+
+__all__ = [
+    "LABEL_FREE",
+    "PLATEAU_TOL",
+    "SELECTORS",
+    "Selection",
+    "SweepPoint",
+    "choose",
+    "picked_accuracy",
+    "select_runs",
+    "sweep_points",
+]
+
+PLATEAU_TOL = 0.01
+"""Relative tolerance of the plateau rule: values within 1% of the maximum RankMe count as reaching it."""
+
+SELECTORS = ("oracle", "rankme", "rankme_plateau", "alpha_req", "random")
+"""The rows of the paper-shaped selection table."""
+LABEL_FREE = metric_names(selector=True)
+"""Label-free scores that select (from the registry)."""
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One hyperparameter value of a sweep: accuracies and label-free ``scores`` averaged over its seeds."""
+
+    value: float
+    acc: float
+    ood_acc: float
+    seeds: int
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rankme(self) -> float:
+        """The point's mean RankMe (NaN when its runs carry none)."""
+        return self.scores.get("rankme", float("nan"))
+
+
+def sweep_points(runs: Iterable[dict[str, Any]], param: str) -> list[SweepPoint]:
+    """Average runs (``{"config": {...}, "metrics": {...}}``) by the value of ``param``, sorted by value.
+
+    >>> runs = [{"config": {"t": t, "seed": s}, "metrics": {"rankme": r, "alpha_req": 1.0, "probe_acc": a,
+    ...          "ood_probe_acc": a}} for t, s, r, a in [(0.1, 0, 5, 60), (0.1, 1, 7, 62), (1.0, 0, 3, 50)]]
+    >>> [(p.value, p.rankme, p.acc, p.seeds) for p in sweep_points(runs, "t")]
+    [(0.1, 6.0, 61.0, 2), (1.0, 3.0, 50.0, 1)]
+    """
+    groups: dict[float, list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        groups[float(r["config"][param])].append(canonical_metrics(r["metrics"]))
+    if not groups:
+        raise ValueError(f"no runs to select from for hyperparameter {param!r}")
+
+    def mean(ms: list[dict[str, Any]], k: str) -> float:
+        vals = [float(m[k]) for m in ms if m.get(k) is not None and not math.isnan(float(m[k]))]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    return [SweepPoint(v, mean(ms, "probe_acc"), mean(ms, "ood_probe_acc"), len(ms),
+                       {k: mean(ms, k) for k in METRICS if any(k in m for m in ms)})
+            for v, ms in sorted(groups.items())]
+
+
+def select_runs(points: Sequence[SweepPoint], by: str, *, tol: float = PLATEAU_TOL,
+                extreme: str = "min") -> SweepPoint | None:
+    """The point a selector picks (``None`` for ``random``, whose value is the mean accuracy).
+
+    >>> pts = [SweepPoint(v, acc, acc, 1, {"rankme": r, "alpha_req": a}) for v, r, a, acc in
+    ...        [(1, 10.0, 1.5, 60), (2, 9.95, 1.0, 65), (3, 4.0, 0.8, 70)]]
+    >>> [select_runs(pts, s).value for s in ("oracle", "rankme", "alpha_req")]
+    [3, 1, 2]
+    >>> select_runs(pts, "rankme_plateau", extreme="max").value   # 9.95 is within 1% of 10
+    2
+    """
+    if by not in ("oracle", "random", "rankme_plateau") and by not in LABEL_FREE:
+        raise ValueError(f"unknown selector {by!r}; choose from oracle, random, rankme_plateau, {', '.join(LABEL_FREE)}")
+    if not points:
+        raise ValueError("no runs to select from")
+    if by == "random":
+        return None
+    if by == "oracle":
+        return max(points, key=lambda p: p.acc)
+    if by != "rankme_plateau":
+        ok = [p for p in points if not math.isnan(p.scores.get(by, float("nan")))]
+        return max(ok, key=lambda p: METRICS[by].score(p.scores[by])) if ok else None
+    top = max(p.rankme for p in points)
+    plateau = [p for p in points if p.rankme >= (1 - tol) * top]
+    if extreme not in ("min", "max"):
+        raise ValueError(f"extreme must be 'min' or 'max', got {extreme!r}")
+    return (min if extreme == "min" else max)(plateau, key=lambda p: p.value)
+
+
+def picked_accuracy(points: Sequence[SweepPoint], by: str, ood: bool = False, **kw: Any) -> float:
+    """Probe accuracy of the point ``by`` picks (mean over points for ``random``)."""
+    acc = (lambda p: p.ood_acc) if ood else (lambda p: p.acc)
+    if by == "random":
+        return float(np.mean([acc(p) for p in points]))
+    p = select_runs(points, by, **kw)
+    return float("nan") if p is None else acc(p)
+
+
+@dataclass
+class Selection:
+    """Candidates ranked by RankMe, the label-free picks and, with labels, how they compare with the oracle."""
+
+    candidates: list[Candidate]
+    best: Candidate
+    plateau: Candidate | None = None
+    param: str | None = None
+    oracle: Candidate | None = None
+    correlations: dict[str, float] | None = None
+    regret: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        c = lambda x: None if x is None else x.label  # noqa: E731
+        return {"candidates": [x.to_dict() for x in self.candidates], "best": c(self.best),
+                "plateau": c(self.plateau), "param": self.param, "oracle": c(self.oracle),
+                "correlations": self.correlations, "regret": self.regret}
+
+
+def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme: str = "min",
+           tol: float | None = None) -> Selection:
+    """Rank by RankMe (descending), pick the argmax and, if ``param`` is named, the paper's plateau pick over it
+    (see :func:`select_runs`); with probe accuracies, add the oracle, Spearman/Kendall and regret.
+
+    >>> cs = [Candidate(f"run{i}", "", 100, 8, {"rankme": r}, {"lr": lr}) for i, (r, lr) in
+    ...       enumerate([(5.0, 0.1), (7.0, 0.3), (6.96, 0.2)])]
+    >>> s = choose(cs, param="lr"); s.best.name, s.plateau.params["lr"]
+    ('run1', 0.2)
+    """
+    if not candidates:
+        raise ValueError("no candidates to choose from")
+    if any("rankme" not in c.metrics for c in candidates):
+        raise ValueError("choose needs the 'rankme' metric of every candidate")
+    ranked = sorted(candidates, key=lambda c: -c.metrics["rankme"])
+    sel = Selection(ranked, ranked[0], param=param)
+    if param is not None:
+        missing = [c.label for c in ranked if param not in c.params]
+        if missing:
+            raise ValueError(f"hyperparameter {param!r} is unknown for {missing[:3]}; known: "
+                             f"{sorted(set().union(*(c.params for c in ranked)))}")
+        try:
+            runs = [{"config": {param: float(c.params[param])}, "metrics": {"rankme": c.metrics["rankme"],
+                     "probe_acc": c.probe_acc if c.probe_acc is not None else math.nan}} for c in ranked]
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"hyperparameter {param!r} must be numeric for the plateau rule") from e
+        point = select_runs(sweep_points(runs, param), "rankme_plateau", tol=PLATEAU_TOL if tol is None else tol,
+                            extreme=extreme)
+        if point is not None:
+            at = [c for c in ranked if float(c.params[param]) == point.value]
+            sel.plateau = max(at, key=lambda c: c.metrics["rankme"])
+    scored = [c for c in ranked if c.probe_acc is not None]
+    if scored:
+        sel.oracle = max(scored, key=lambda c: c.probe_acc or 0.0)
+        sel.correlations = rank_correlations([c.metrics["rankme"] for c in scored],
+                                             [c.probe_acc or 0.0 for c in scored])
+        sel.regret = float((sel.oracle.probe_acc or 0.0) - (sel.best.probe_acc or 0.0))
+    return sel
