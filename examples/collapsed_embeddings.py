@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankme.core.spectrum import compute_spectrum
+from rankme.core.compute import compute_spectrum
 from rankme.metrics.spectral import rankme, stable_rank
 from rankme.reporting.tables import format_table
 

@@ -10,6 +10,7 @@ The package is layered; each folder imports only from the ones above it in this 
 """
 
 from rankme.core import __version__
+from rankme.core.compute import compute_spectrum
 from rankme.core.formula import (
     RANKME_EPS,
     rankme_from_singular_values,
@@ -17,7 +18,7 @@ from rankme.core.formula import (
     spectral_entropy,
 )
 from rankme.core.guidance import isotropic_rankme_fraction, rankme_standard_error, sample_size_note
-from rankme.core.spectrum import SpectrumAccumulator, compute_spectrum
+from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import EmbeddingError, SampleSizeWarning
 from rankme.metrics.lidar import LidarAccumulator, invariance_ratio, lidar

@@ -4,34 +4,44 @@ The state is ``G = Σ zᵀz`` (K×K, float64), ``s = Σ z`` and ``n``. From it, 
 matrix are ``√max(eigvalsh(G), 0)`` (top ``min(n, K)``), and those of the column-centred matrix come from
 ``G − s sᵀ / n``. Sums are exact to float64 rounding, so any chunking, merge order or process split gives the
 same spectrum as one pass over all rows.
+
+Scale: RankMe and every metric here are scale-invariant, so the state may be kept in units of a power of two,
+``2**scale_exp`` (exact: only exponents change). It stays 0 for inputs of ordinary magnitude; when a chunk's
+largest value is outside 2**±240 (float64 state) or 2**±28 (float32 state), the state is rescaled so that G can
+neither overflow nor underflow — any finite float32 or float64 input gives the same value.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
-from scipy.linalg import blas, eigvalsh
+from scipy.linalg import blas
 
 from rankme.core.distributed import all_reduce_max, all_reduce_sum, check_same_dim, is_distributed
 from rankme.core.eigen import state_eigenvalues
 from rankme.core.estimate import quadrature_eigenvalues
 from rankme.core.formula import rankme_from_spectrum
-from rankme.core.optional import is_torch_tensor, loaded_torch, require
+from rankme.core.optional import is_torch_tensor, loaded_torch, require, to_numpy
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import EmbeddingError, check_finite, check_shape, check_state_fits, numpy_dtype_of
+from rankme.core.validation import (
+    EmbeddingError,
+    as_embeddings,
+    check_finite,
+    check_shape,
+    check_state_fits,
+    numpy_dtype_of,
+)
 
-__all__ = [
-    "Spectrum",
-    "SpectrumAccumulator",
-    "accumulate_torch_",
-    "compute_spectrum",
-    "default_chunk_rows",
-]
+__all__ = ["SAFE_EXP", "Precision", "SpectrumAccumulator", "default_chunk_rows", "gram_floor", "input_eps",
+           "iter_chunks", "max_abs"]
 
 Precision = Literal["float64", "float32"]
 _CHUNK_BYTES = 128 * 1024 * 1024
+SAFE_EXP = {"float64": 240, "float32": 28}
+"""|log2| of the largest input value below which the state is not rescaled (G stays far from over/underflow)."""
 
 
 def default_chunk_rows(dim: int) -> int:
@@ -43,27 +53,62 @@ def default_chunk_rows(dim: int) -> int:
     return max(1024, _CHUNK_BYTES // (8 * max(dim, 1)))
 
 
-def _input_eps(dt: np.dtype) -> float:
+def gram_floor(side: int, precision: Precision = "float64") -> float:
+    """Relative level σ/σ_max below which singular values from a Gram matrix of this side are rounding noise.
+
+    The eigen step is backward stable, so eigenvalues of G carry an absolute error of order side·ε·λ_max; a
+    singular value below √(side·ε)·σ_max is not resolved (an exactly zero one reads as ~1e-8·σ_max in float64).
+
+    >>> round(gram_floor(256), 9)
+    2.38e-07
+    """
+    eps = float(np.finfo(np.float64 if precision == "float64" else np.float32).eps)
+    return math.sqrt(max(side, 1) * eps)
+
+
+def input_eps(dt: np.dtype) -> float:
     """Machine epsilon of the input dtype; integers are cast to float64, so theirs is float64's."""
     return float(np.finfo(dt if np.issubdtype(dt, np.floating) else np.float64).eps)
 
 
-def _iter_chunks(z: Any, rows: int) -> Iterator[tuple[int, Any]]:
+def iter_chunks(z: Any, rows: int) -> Iterator[tuple[int, Any]]:
     for start in range(0, int(z.shape[0]), rows):
         yield start, z[start : start + rows]
+
+
+def max_abs(c: Any, row_offset: int) -> float:
+    """Largest |value| of a chunk; raises naming the rows if it holds NaN or Inf (one pass does both)."""
+    if is_torch_tensor(c):
+        m = float(c.abs().max()) if c.numel() else 0.0
+        if not math.isfinite(m):
+            check_finite(to_numpy(c, np.float64), row_offset)
+        return m
+    a = np.asarray(c)
+    if a.size == 0:
+        return 0.0
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        m = float(np.max(np.abs(a)))
+    if not math.isfinite(m):
+        check_finite(a, row_offset)
+    return m
 
 
 class SpectrumAccumulator:
     """Streaming, mergeable sufficient statistics of embeddings (Gram matrix, column sum, row count).
 
-    Accepts numpy arrays or torch tensors of any real dtype; CUDA tensors are accumulated on their device.
+    Accepts numpy arrays, torch tensors, JAX arrays and nested lists of any real dtype; CUDA tensors are
+    accumulated on their device.
 
     ``device=None`` keeps the state in host memory and accumulates with BLAS ``dsyrk`` (the fastest exact
     kernel on CPU), unless the first batch is a CUDA tensor, which puts the state on that device. An explicit
     torch ``device`` (``"cuda:0"``, or ``"cpu"``) keeps the state as torch tensors there.
 
     ``precision="float64"`` (default) is exact to float64 rounding: within 1e-6 relative of a float64 SVD on
-    isotropic, power-law and exactly-low-rank inputs (measured ≤2.8e-7 by ``bench/bench_spectrum.py``).
+    isotropic and power-law inputs. On exactly rank-r input the K − r null singular values read as ~1e-8·σ_max
+    instead of 0 (bound: :func:`gram_floor`), which moves RankMe by up to (K − r)·√(K·ε)·σ_max/‖σ‖₁ relative;
+    a one-shot :func:`~rankme.core.compute.compute_spectrum` of a small matrix detects this and takes an SVD of the data instead.
     ``precision="float32"`` accumulates G in float32 (half the memory, ~1.2× faster at K = 8 192) but measured
     relative errors of 1.9e-2 to 5.9e-2 on rank-64 inputs and ≤4e-9 on isotropic/power-law ones
     (docs/benchmarks.md): use it only where speed matters more than accuracy on collapsed embeddings.
@@ -79,12 +124,15 @@ class SpectrumAccumulator:
     ) -> None:
         if precision not in ("float64", "float32"):
             raise ValueError(f"precision must be 'float64' (exact) or 'float32' (fast), got {precision!r}")
-        if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 1):
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1):
             raise ValueError(f"dim must be a positive integer, got {dim!r}")
         self.precision: Precision = precision
         self.dim: int | None = None if dim is None else int(dim)
         self.n = 0
         self.input_eps = 0.0
+        self.scale_exp: int | None = None
+        """The state is in units of 2**scale_exp (G: 4**scale_exp); ``None`` until a non-zero value is seen."""
+        self._reduced = False
         self._device = device
         self._gram: Any = None  # upper triangle valid; numpy (Fortran order) or torch (device)
         self._sum: Any = None
@@ -108,18 +156,58 @@ class SpectrumAccumulator:
 
     @property
     def on_device(self) -> bool:
-        """True when the state lives in torch memory on an accelerator."""
+        """True when the state lives in torch memory (e.g. on an accelerator)."""
         return self._gram is not None and is_torch_tensor(self._gram)
 
     def reset(self) -> None:
         """Forget all rows seen (keeps ``dim``, precision and device)."""
-        self.n, self.input_eps = 0, 0.0
+        self.n, self.input_eps, self.scale_exp, self._reduced = 0, 0.0, None, False
         if self.dim is not None:
             self._allocate(self.dim, self._device)
 
+    def _rescale_to(self, exp: int) -> None:
+        """Express the state in units of 2**exp (exp ≥ the current one: values only shrink, exactly)."""
+        if self.scale_exp is None or exp == self.scale_exp:
+            self.scale_exp = exp
+            return
+        shift = self.scale_exp - exp
+        if self.on_device:
+            torch = loaded_torch()
+            self._gram.copy_(torch.ldexp(self._gram, torch.tensor(2 * shift, device=self._gram.device)))
+            self._sum.copy_(torch.ldexp(self._sum, torch.tensor(shift, device=self._sum.device)))
+        else:
+            self._gram = np.asfortranarray(np.ldexp(self._gram, 2 * shift))
+            self._sum = np.ldexp(self._sum, shift)
+        self.scale_exp = exp
+
+    def _shift_for(self, peak: float) -> int:
+        """The exponent a chunk whose largest |value| is ``peak`` must be divided by (2**shift)."""
+        if peak > 0.0:
+            exp = math.frexp(peak)[1]
+            window = SAFE_EXP[self.precision]
+            if self.scale_exp is None:
+                self.scale_exp = 0 if abs(exp) <= window else exp
+            elif exp - self.scale_exp > window:
+                self._rescale_to(exp)
+        return self.scale_exp or 0
+
     # -- accumulate ----------------------------------------------------------------------------------------
-    def update(self, z: Any, chunk_rows: int | None = None) -> None:
-        """Add the rows of an N×K batch (numpy array or torch tensor, any real dtype)."""
+    def update(self, z: Any, chunk_rows: int | None = None, *, row_offset: int | None = None) -> None:
+        """Add the rows of an N×K batch (numpy array, torch tensor, JAX array or nested list; any real dtype).
+
+        Args:
+            z: the batch.
+            chunk_rows: rows per BLAS call (default ~128 MB of float64).
+            row_offset: global index of the batch's first row, for error messages (default: rows seen so far).
+
+        Raises:
+            EmbeddingError: on a bad shape or dtype, a width that differs from ``dim``, or NaN/Inf values
+                (naming the first bad row), or after a distributed :meth:`all_reduce` (call :meth:`reset`).
+        """
+        if self._reduced:
+            raise EmbeddingError("this accumulator was all-reduced across processes: adding rows now would mix "
+                                 "the global and a local state; call reset() to start a new pass")
+        z = as_embeddings(z)
         dt = numpy_dtype_of(z)
         n, k = check_shape(tuple(z.shape))
         if self.dim is None:
@@ -130,29 +218,45 @@ class SpectrumAccumulator:
         if n == 0:
             return
         rows = chunk_rows or default_chunk_rows(k)
+        base = self.n if row_offset is None else int(row_offset)
         if self.on_device:
-            self._update_torch(z, rows)
+            torch = require("torch", "torch", "a device state")
+            if not is_torch_tensor(z):
+                z = torch.as_tensor(np.asarray(z))
+            for start, chunk in iter_chunks(z.detach(), rows):
+                shift = self._shift_for(max_abs(chunk, base + start))
+                c = chunk.to(device=self._gram.device, dtype=torch.float64 if shift else self._gram.dtype)
+                if shift:
+                    c = torch.ldexp(c, torch.tensor(-shift, device=c.device)).to(self._gram.dtype)
+                self._gram.addmm_(c.T, c)
+                self._sum += c.sum(dim=0, dtype=self._sum.dtype)
         else:
             if is_torch_tensor(z):
                 z = z.detach()
-            for start, chunk in _iter_chunks(z, rows):
-                self._update_numpy(_to_numpy(chunk, self.precision), self.n + start)
+            work = np.float64 if self.precision == "float64" else np.float32
+            for start, chunk in iter_chunks(z, rows):
+                shift = self._shift_for(max_abs(chunk, base + start))
+                c = to_numpy(chunk, np.float64 if shift else work)
+                if shift:
+                    c = np.ldexp(c, -shift).astype(work, copy=False)
+                # c is C-ordered N×K, so c.T is Fortran K×N and syrk(c.T) = cᵀc without a copy; upper triangle
+                syrk = blas.dsyrk if c.dtype == np.float64 else blas.ssyrk
+                self._gram = syrk(1.0, c.T, beta=1.0, c=self._gram, lower=0, overwrite_c=1)
+                self._sum += c.sum(axis=0, dtype=np.float64)
         self.n += n
-        self.input_eps = max(self.input_eps, _input_eps(dt))
-
-    def _update_numpy(self, c: np.ndarray, row_offset: int) -> None:
-        check_finite(c, row_offset)
-        # c is C-ordered N×K, so c.T is Fortran K×N and syrk(c.T) = cᵀc without a copy; upper triangle only.
-        syrk = blas.dsyrk if c.dtype == np.float64 else blas.ssyrk
-        self._gram = syrk(1.0, c.T, beta=1.0, c=self._gram, lower=0, overwrite_c=1)
-        self._sum += c.sum(axis=0, dtype=np.float64)
-
-    def _update_torch(self, z: Any, rows: int) -> None:
-        accumulate_torch_(self._gram, self._sum, z, rows, self.n)
+        self.input_eps = max(self.input_eps, input_eps(dt))
 
     # -- combine -------------------------------------------------------------------------------------------
     def merge(self, other: SpectrumAccumulator) -> SpectrumAccumulator:
-        """Add another accumulator's rows into this one (exact, order-independent). Returns ``self``."""
+        """Add another accumulator's rows into this one (exact, order-independent). Returns ``self``.
+
+        Raises:
+            TypeError: when ``other`` is not a ``SpectrumAccumulator`` (use :meth:`update` for arrays).
+            EmbeddingError: when the widths differ.
+        """
+        if not isinstance(other, SpectrumAccumulator):
+            raise TypeError(f"merge takes another SpectrumAccumulator, got a {type(other).__name__}; "
+                            "add an array of rows with update()")
         if other.n == 0 and other.dim is None:
             return self
         if self.dim is None and other.dim is not None:
@@ -162,13 +266,19 @@ class SpectrumAccumulator:
         if other.precision != self.precision:
             raise ValueError("cannot merge accumulators of different precision")
         g, s = other._gram, other._sum
+        if other.scale_exp is not None:
+            if self.scale_exp is None or other.scale_exp > self.scale_exp:
+                self._rescale_to(other.scale_exp)
+            shift = other.scale_exp - (self.scale_exp or 0)
+            if shift:
+                g, s = np.ldexp(to_numpy(g), 2 * shift), np.ldexp(to_numpy(s), shift)
         if self.on_device:
             torch = loaded_torch()
             self._gram += torch.as_tensor(g).to(self._gram.device)
             self._sum += torch.as_tensor(s).to(self._sum.device)
         else:
-            self._gram += g.cpu().numpy() if is_torch_tensor(g) else g
-            self._sum += s.cpu().numpy() if is_torch_tensor(s) else s
+            self._gram += to_numpy(g)
+            self._sum += to_numpy(s)
         self.n += other.n
         self.input_eps = max(self.input_eps, other.input_eps)
         return self
@@ -177,135 +287,108 @@ class SpectrumAccumulator:
         """Sum the state over a ``torch.distributed`` group, so every rank holds all ranks' rows. Returns ``self``.
 
         Works with gloo (CPU) and nccl (CUDA) backends; a no-op when torch.distributed is not initialised.
+        Every rank must know ``dim`` (pass ``dim=`` at construction: a rank may see no rows). A second call, or
+        an ``update`` after it, raises: the state is already global (call :meth:`reset` for a new pass).
         """
         if not is_distributed():
             return self
+        if self._reduced:
+            raise EmbeddingError("all_reduce() was already called on this accumulator: a second one would count "
+                                 "every row world-size times; call reset() before a new pass")
         check_same_dim(self.dim, "accumulator", group)
+        exp = all_reduce_max(float(self.scale_exp) if self.scale_exp is not None else -math.inf, group)
+        if math.isfinite(exp):
+            self._rescale_to(int(exp))
         state = self.state_dict()
-        n, colsum, gram = all_reduce_sum([np.array([state["n"]]), state["sum"], state["gram"]], group)
+        n, colsum, gram = all_reduce_sum([np.array([state["n"]]), to_numpy(state["sum"]), to_numpy(state["gram"])],
+                                         group)
         state["n"], state["input_eps"] = round(float(n[0])), all_reduce_max(state["input_eps"], group)
         # every rank's upper triangle is valid (numpy state fills only that), so the sum's upper triangle is exact
         state["sum"], state["gram"] = colsum, np.asfortranarray(gram)
         self.load_state_dict(state)
+        self._reduced = True
         return self
 
     # -- checkpointing -------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The state as plain numpy arrays (picklable, ``torch.save``-able)."""
-        g = self._gram.cpu().numpy() if self.on_device else self._gram
-        s = self._sum.cpu().numpy() if self.on_device else self._sum
+        """The state: numbers, and arrays as torch CPU tensors when torch is imported (so ``torch.save`` /
+        ``torch.load(weights_only=True)`` round-trip), else numpy arrays (``np.savez``-able)."""
+        g = None if self._gram is None else to_numpy(self._gram).copy()
+        s = None if self._sum is None else to_numpy(self._sum).copy()
+        torch = loaded_torch()
+        if torch is not None and g is not None:
+            g, s = torch.from_numpy(np.ascontiguousarray(g)), torch.from_numpy(s)
         return {"dim": self.dim, "n": self.n, "input_eps": self.input_eps, "precision": self.precision,
-                "gram": None if g is None else np.array(g), "sum": None if s is None else np.array(s)}
+                "scale_exp": self.scale_exp, "gram": g, "sum": s}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state produced by :meth:`state_dict` (onto this accumulator's device)."""
-        self.precision = state["precision"]
-        self.n, self.input_eps = int(state["n"]), float(state["input_eps"])
-        self.dim = None if state["dim"] is None else int(state["dim"])
-        if self.dim is None:
-            self._gram = self._sum = None
+        """Restore a state produced by :meth:`state_dict` (onto this accumulator's device).
+
+        Raises:
+            ValueError: when the state is malformed (unknown precision, negative ``n``, arrays of the wrong shape,
+                non-finite values).
+        """
+        precision, dim, n = state.get("precision"), state.get("dim"), state.get("n")
+        if precision not in ("float64", "float32"):
+            raise ValueError(f"not a SpectrumAccumulator state: precision {precision!r}")
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"not a SpectrumAccumulator state: n must be a non-negative integer, got {n!r}")
+        exp = state.get("scale_exp")
+        self.precision = precision
+        self.n, self.input_eps = int(n), float(state.get("input_eps", 0.0))
+        self.scale_exp = None if exp is None else int(exp)
+        self._reduced = False
+        if dim is None:
+            self.dim, self._gram, self._sum = None, None, None
             return
-        self._allocate(self.dim, self._device)
-        other = SpectrumAccumulator(precision=self.precision)
-        other.dim, other._gram, other._sum = self.dim, np.asfortranarray(state["gram"]), state["sum"]
-        n, eps = self.n, self.input_eps
-        self.n = 0
-        self.merge(other)
-        self.n, self.input_eps = n, eps
+        k = int(dim)
+        gram = to_numpy(state["gram"], np.float64)
+        colsum = to_numpy(state["sum"], np.float64)
+        if k < 1 or gram.shape != (k, k) or colsum.shape != (k,):
+            raise ValueError(f"not a SpectrumAccumulator state of K={dim}: gram {gram.shape}, sum {colsum.shape}")
+        if not (np.isfinite(gram).all() and np.isfinite(colsum).all()):
+            raise ValueError("not a SpectrumAccumulator state: it holds NaN or Inf")
+        self._allocate(k, self._device)
+        if self.on_device:
+            torch = loaded_torch()
+            self._gram.copy_(torch.as_tensor(gram))
+            self._sum.copy_(torch.as_tensor(colsum))
+        else:
+            self._gram = np.asfortranarray(gram, dtype=self._gram.dtype)
+            self._sum = colsum.copy()
 
     # -- read out ------------------------------------------------------------------------------------------
-    def eigenvalues(self, center: bool = False) -> np.ndarray:
-        """Eigenvalues of ``ZᵀZ`` (or of the centred scatter matrix), descending, clamped at 0, top min(n, K)."""
+    def _scaled_eigenvalues(self, center: bool) -> np.ndarray:
         if self.n == 0 or self.dim is None:
             raise EmbeddingError("no rows were accumulated: the spectrum of an empty matrix is undefined")
         return state_eigenvalues(self._gram, self._sum, self.n, center)
 
+    def eigenvalues(self, center: bool = False) -> np.ndarray:
+        """Eigenvalues of ``ZᵀZ`` (or of the centred scatter matrix), descending, clamped at 0, top min(n, K).
+
+        Beyond float64's range (inputs near 1e±154 and further) they over/underflow; the metrics never read them
+        in these units (see :meth:`spectrum`)."""
+        out: np.ndarray = np.ldexp(self._scaled_eigenvalues(center), 2 * (self.scale_exp or 0))
+        return out
+
     def singular_values(self, center: bool = False) -> np.ndarray:
         """Singular values of all rows seen (of the column-centred rows when ``center``), descending."""
-        out: np.ndarray = np.sqrt(self.eigenvalues(center))
+        out: np.ndarray = np.ldexp(np.sqrt(self._scaled_eigenvalues(center)), self.scale_exp or 0)
         return out
 
     def spectrum(self, center: bool = False, estimate: bool = False) -> Spectrum:
-        """The :class:`Spectrum` of all rows seen. ``estimate=True`` is the fast option: the statistics stay
-        exact, the K×K eigen step becomes a quadrature of the spectrum (:mod:`rankme.core.estimate`; RankMe only,
-        errors measured 9e-7 to 1.3e-2) when n ≥ K, K is large enough for it to pay off, and the state is on the
-        host (an accelerator's own eigensolver is fast: device state stays exact)."""
+        """The :class:`Spectrum` of all rows seen, in units of ``2**scale_exp``. ``estimate=True`` is the fast
+        option: the statistics stay exact, the K×K eigen step becomes a quadrature of the spectrum
+        (:mod:`rankme.core.estimate`; RankMe only, errors measured 9e-7 to 1.3e-2) when n ≥ K, K is large enough
+        for it to pay off, and the state is on the host (an accelerator's own eigensolver is fast: device state
+        stays exact)."""
+        exp, floor = self.scale_exp or 0, gram_floor(int(self.dim or 1), self.precision)
         if estimate and self.dim is not None and self.n >= self.dim and not self.on_device:
             lam, w = quadrature_eigenvalues(self._gram, self._sum, self.n, center)  # host (numpy) state
-            return Spectrum(np.sqrt(lam), self.n, self.dim, center, self.input_eps, w)
-        return Spectrum(self.singular_values(center), self.n, int(self.dim or 0), center,
-                        self.input_eps)
+            return Spectrum(np.sqrt(lam), self.n, self.dim, center, self.input_eps, w, exp, floor)
+        return Spectrum(np.sqrt(self._scaled_eigenvalues(center)), self.n, int(self.dim or 0), center,
+                        self.input_eps, None, exp, floor)
 
     def rankme(self, **variant: Any) -> float:
         """RankMe of all rows seen; keyword arguments select a documented variant (see :func:`rankme.rankme`)."""
         return rankme_from_spectrum(self.spectrum(bool(variant.pop("center", False))), **variant)
-
-
-def accumulate_torch_(gram: Any, colsum: Any, z: Any, rows: int, row_offset: int = 0, *, check: bool = True) -> None:
-    """Add ``zᵀz`` to ``gram`` and the column sums to ``colsum`` in place (torch tensors, on their device).
-
-    The torch twin of the BLAS path, used by the accumulator's device state and the torchmetrics wrapper.
-    ``check=False`` skips the per-chunk finiteness test, which synchronises with the device (the caller must
-    then check the state).
-    """
-    torch = require("torch", "torch", "a device state")
-    if not is_torch_tensor(z):
-        z = torch.as_tensor(np.asarray(z))
-    for start, chunk in _iter_chunks(z.detach(), rows):
-        c = chunk.to(device=gram.device, dtype=gram.dtype)
-        if check and not bool(torch.isfinite(c).all()):
-            check_finite(c.cpu().numpy(), row_offset + start)
-        gram.addmm_(c.T, c)
-        colsum += c.sum(dim=0, dtype=colsum.dtype)
-
-
-def _to_numpy(chunk: Any, precision: Precision) -> np.ndarray:
-    dtype = np.float64 if precision == "float64" else np.float32
-    if is_torch_tensor(chunk):
-        torch = loaded_torch()
-        tdt = torch.float64 if precision == "float64" else torch.float32
-        host: np.ndarray = chunk.to(device="cpu", dtype=tdt).contiguous().numpy()
-        return host
-    return np.ascontiguousarray(chunk, dtype=dtype)
-
-
-def _gram_rows_side(z: Any, center: bool) -> np.ndarray:
-    """Eigenvalues of the N×N matrix ZZᵀ (double-centred when ``center``), for the N < K case."""
-    n, k = int(z.shape[0]), int(z.shape[1])
-    g = np.zeros((n, n), dtype=np.float64, order="F")
-    cols = default_chunk_rows(n)
-    zz = z.detach() if is_torch_tensor(z) else z
-    for start in range(0, k, cols):
-        c = _to_numpy(zz[:, start : start + cols], "float64")
-        check_finite(c, 0)
-        g = blas.dsyrk(1.0, c, beta=1.0, c=g, lower=0, overwrite_c=1)
-    g = np.triu(g) + np.triu(g, 1).T
-    if center:
-        r = g.mean(axis=1)
-        g = g - r[:, None] - r[None, :] + r.mean()
-    lam = eigvalsh(g, overwrite_a=True, check_finite=False, driver="evd")
-    out: np.ndarray = np.clip(lam[::-1], 0.0, None)
-    return out
-
-
-def compute_spectrum(
-    z: Any, *, center: bool = False, precision: Precision = "float64", chunk_rows: int | None = None,
-    estimate: bool = False,
-) -> Spectrum:
-    """Singular values of an N×K embedding matrix via its smaller Gram side, in float64.
-
-    >>> s = compute_spectrum(np.diag([3.0, 2.0, 1.0]))
-    >>> s.singular_values.round(6).tolist(), s.n, s.dim
-    ([3.0, 2.0, 1.0], 3, 3)
-    """
-    dt = numpy_dtype_of(z)
-    n, k = check_shape(tuple(z.shape))
-    if n == 0:
-        raise EmbeddingError(f"embeddings have no rows (shape {tuple(z.shape)}): nothing to score")
-    on_cpu = not is_torch_tensor(z) or z.device.type == "cpu"
-    if n < k and on_cpu and precision == "float64":
-        lam = _gram_rows_side(z, center)
-        return Spectrum(np.sqrt(lam), n, k, center, _input_eps(dt))
-    acc = SpectrumAccumulator(k, precision=precision, device=None if on_cpu else z.device)
-    acc.update(z, chunk_rows=chunk_rows)
-    return acc.spectrum(center, estimate=estimate)

@@ -14,6 +14,10 @@ class Spectrum:
     """Singular values (descending) of an N×K matrix, with what metrics need to interpret them.
 
     ``input_eps`` is the machine epsilon of the coarsest input dtype seen (for the numerical-rank threshold).
+    The values are in units of ``2**scale_exp`` (0 for inputs of ordinary magnitude; every metric is
+    scale-invariant, so none needs the true σ, :attr:`true_singular_values`). ``rel_floor`` is the relative
+    level σ/σ_max below which the route that produced them cannot resolve a value (the Gram's rounding floor;
+    0 for an SVD of the data).
     """
 
     singular_values: np.ndarray
@@ -23,6 +27,14 @@ class Spectrum:
     input_eps: float = float(np.finfo(np.float32).eps)
     weights: np.ndarray | None = None
     """Multiplicities of the values when the spectrum is estimated (the fast option); ``None``: all 1."""
+    scale_exp: int = 0
+    rel_floor: float = 0.0
+
+    @property
+    def true_singular_values(self) -> np.ndarray:
+        """σ in the input's own units (over/underflows beyond float64's range)."""
+        out: np.ndarray = np.ldexp(self.singular_values, self.scale_exp)
+        return out
 
     @property
     def eigenvalues(self) -> np.ndarray:

@@ -13,6 +13,7 @@ from rankme.core.optional import is_torch_tensor
 __all__ = [
     "EmbeddingError",
     "SampleSizeWarning",
+    "as_embeddings",
     "available_memory_bytes",
     "check_finite",
     "check_shape",
@@ -33,6 +34,54 @@ class SampleSizeWarning(UserWarning):
 _TORCH_OK = {"float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8"}
 
 
+def as_embeddings(z: Any) -> Any:
+    """Embeddings ready for the engine: a numpy array (or memory map), or a dense torch tensor with data.
+
+    Accepts numpy arrays and memory maps, torch tensors, JAX and other array-likes (``__array__``, bfloat16
+    included, read as float32) and nested lists. Refuses with a message saying what to do: masked arrays with
+    masked entries, sparse or meta tensors, ragged lists, and non-numeric, boolean, complex, datetime or
+    timedelta dtypes.
+
+    >>> as_embeddings([[1, 2], [3, 4]]).dtype
+    dtype('int64')
+    >>> as_embeddings(np.ma.masked_array(np.ones((2, 2)), mask=[[0, 1], [0, 0]]))
+    Traceback (most recent call last):
+    ...
+    rankme.core.validation.EmbeddingError: a masked array with 1 masked value(s): the mask would be ignored. Fill them (z.filled(value)) or drop those rows (z[~z.mask.any(axis=1)].data) first
+    """
+    if is_torch_tensor(z):
+        layout = str(z.layout)
+        if layout != "torch.strided":
+            raise EmbeddingError(f"sparse embeddings ({layout}) are not supported: pass z.to_dense()")
+        if z.device.type == "meta":
+            raise EmbeddingError("a tensor on the 'meta' device has no data: materialise it (e.g. run the model "
+                                 "on a real device) before scoring")
+        numpy_dtype_of(z)
+        return z
+    if isinstance(z, np.ma.MaskedArray):
+        masked = int(np.asarray(np.ma.getmaskarray(z)).sum())
+        if masked:
+            raise EmbeddingError(f"a masked array with {masked} masked value(s): the mask would be ignored. Fill "
+                                 "them (z.filled(value)) or drop those rows (z[~z.mask.any(axis=1)].data) first")
+        z = np.asarray(z.data)
+    if not isinstance(z, np.ndarray):
+        if isinstance(z, (list, tuple)) or hasattr(z, "__array__") or hasattr(z, "__array_interface__"):
+            try:
+                z = np.asarray(z)
+            except ValueError as e:  # ragged nested lists
+                raise EmbeddingError(f"cannot read these embeddings as a matrix ({e}): every row needs the same "
+                                     "number of features") from e
+        elif not (hasattr(z, "shape") and hasattr(z, "dtype")):
+            raise EmbeddingError(f"cannot read embeddings from a {type(z).__name__}: pass an N×K numpy array, torch "
+                                 "tensor or nested list")
+    if getattr(z, "dtype", None) is not None and str(z.dtype) == "bfloat16":  # ml_dtypes (JAX): no numpy maths
+        z = np.asarray(z, dtype=np.float32)
+    if isinstance(z, np.ndarray) and z.dtype == object:
+        raise EmbeddingError("embeddings of Python objects (ragged rows or mixed types): pass a numeric N×K array")
+    numpy_dtype_of(z)
+    return z
+
+
 def numpy_dtype_of(z: Any) -> np.dtype:
     """The numpy dtype that describes ``z``'s element type (bf16 maps to float32 for eps purposes).
 
@@ -47,6 +96,9 @@ def numpy_dtype_of(z: Any) -> np.dtype:
             )
         return np.dtype("float32") if name == "bfloat16" else np.dtype(name)
     dt = np.asarray(z).dtype if not hasattr(z, "dtype") else np.dtype(z.dtype)
+    if dt.kind in "mM":
+        raise EmbeddingError(f"embeddings of dtype {dt} are dates or durations, not features: convert them to numbers "
+                             "explicitly (e.g. z.astype('float64') seconds) if that is what you mean")
     if dt == np.bool_:
         raise EmbeddingError("boolean embeddings: cast them explicitly (e.g. z.astype(np.float32)) to score them")
     if np.issubdtype(dt, np.complexfloating):
@@ -84,7 +136,13 @@ def check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def check_finite(chunk: np.ndarray, row_offset: int) -> None:
-    """Raise if ``chunk`` holds NaN or Inf, naming how many and the first (global) row index."""
+    """Raise if ``chunk`` holds NaN or Inf, naming how many and the first (global) row index.
+
+    >>> check_finite(np.array([[1.0, np.nan]]), row_offset=7)
+    Traceback (most recent call last):
+    ...
+    rankme.core.validation.EmbeddingError: embeddings contain non-finite values (1 NaN, 0 Inf) in 1 row(s) of this batch; first bad row index: 7
+    """
     finite = np.isfinite(chunk)
     if finite.all():
         return

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rankme.core.compute import compute_spectrum
 from rankme.core.formula import rankme_from_spectrum, spectral_entropy
 from rankme.core.optional import is_torch_tensor
-from rankme.core.spectrum import SpectrumAccumulator, compute_spectrum
+from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
 from rankme.metrics.cluster import cluster_learnability
 from rankme.metrics.spectral import (
@@ -87,8 +88,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda s: spectral_entropy(s.singular_values, weights=s.weights), estimable=True, selector=False),
     Metric("stable_rank", "stable rank", "singular", "max", "Σσ²/σ₁² of the raw matrix",
            lambda s: stable_rank(s.singular_values), default=True),
-    Metric("numerical_rank", "numerical rank", "singular", "max", "σ > σ_max·max(N,K)·ε_dtype (raw matrix)",
-           lambda s: float(numerical_rank(s.singular_values, s.n, s.dim, s.input_eps)), selector=False),
+    Metric("numerical_rank", "numerical rank", "singular", "max",
+           "σ > σ_max·max(max(N,K)·ε_dtype, rounding floor of the route) (raw matrix)",
+           lambda s: float(numerical_rank(s.singular_values, s.n, s.dim, s.input_eps, s.rel_floor)), selector=False),
     Metric("condition_number", "condition number", "singular", "min", "σ_max/σ_min (raw)",
            lambda s: condition_number(s.singular_values), selector=False),
     Metric("nesum", "NESum", "centered", "max", "Σλ/λ₁ of the centred covariance", lambda s: nesum(s.eigenvalues),

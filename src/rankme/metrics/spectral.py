@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rankme.core.compute import compute_spectrum
 from rankme.core.formula import (
     RANKME_EPS,
     SpectrumKind,
@@ -19,7 +20,6 @@ from rankme.core.formula import (
     nonzero_total,
     rankme_from_spectrum,
 )
-from rankme.core.spectrum import compute_spectrum
 from rankme.core.validation import EmbeddingError, warn_sample_size
 
 __all__ = [
@@ -74,14 +74,18 @@ def stable_rank(singular_values: Any) -> float:
     return float(lam.sum() / max(lam.max(), 0.0)) if lam.max() > 0 else _zero_spectrum("stable rank")
 
 
-def numerical_rank(singular_values: Any, n: int, dim: int, input_eps: float) -> int:
-    """Number of σ above σ_max · max(N, K) · ε_dtype (the threshold of the paper's §3.1).
+def numerical_rank(singular_values: Any, n: int, dim: int, input_eps: float, rel_floor: float = 0.0) -> int:
+    """Number of σ above σ_max · max(max(N, K) · ε_dtype, rel_floor): the paper's §3.1 threshold, raised to the
+    rounding floor of the route that produced σ (``Spectrum.rel_floor``: √(K·ε) for a Gram matrix, 0 for an SVD
+    of the data), below which a value cannot be told from zero.
 
     >>> numerical_rank([1.0, 1e-3, 1e-12], n=100, dim=3, input_eps=1.2e-7)
     2
+    >>> numerical_rank([1.0, 1e-3, 1e-8], n=100, dim=3, input_eps=2.2e-16, rel_floor=2.6e-7)   # Gram noise
+    2
     """
     s = check_values(singular_values, "singular_values")
-    tol = s.max() * max(n, dim) * input_eps
+    tol = s.max() * max(max(n, dim) * input_eps, rel_floor)
     return int((s > tol).sum())
 
 

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from rankme.core.compute import compute_spectrum
 from rankme.core.formula import rankme_from_singular_values
 from rankme.core.guidance import rankme_standard_error
-from rankme.core.spectrum import SpectrumAccumulator, compute_spectrum
+from rankme.core.spectrum import SpectrumAccumulator
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import METRICS, Spectra, compute_metrics
 from rankme.metrics.spectral import alpha_req

@@ -1,0 +1,146 @@
+"""Spectra of whole matrices in one call: the Gram route of the accumulator, the N < K row side, and an SVD of
+the data when the Gram's rounding floor hides the smallest singular values of a small matrix. Also the torch
+accumulation kernel the torchmetrics wrapper uses."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy.linalg import blas, eigvalsh, svdvals
+
+from rankme.core.optional import is_torch_tensor, require, to_numpy
+from rankme.core.spectrum import (
+    SAFE_EXP,
+    Precision,
+    SpectrumAccumulator,
+    default_chunk_rows,
+    gram_floor,
+    input_eps,
+    iter_chunks,
+    max_abs,
+)
+from rankme.core.spectrum_types import Spectrum
+from rankme.core.validation import (
+    EmbeddingError,
+    as_embeddings,
+    check_finite,
+    check_shape,
+    check_state_fits,
+    numpy_dtype_of,
+)
+
+__all__ = ["SVD_MAX_ENTRIES", "accumulate_torch_", "compute_spectrum"]
+
+SVD_MAX_ENTRIES = 1 << 24
+"""One-shot matrices up to this many entries (128 MB in float64) are re-solved by an SVD of the data when the
+Gram route cannot resolve their smallest singular values (exactly low-rank input)."""
+
+
+def accumulate_torch_(gram: Any, colsum: Any, z: Any, rows: int, row_offset: int = 0, *, check: bool = True) -> None:
+    """Add ``zᵀz`` to ``gram`` and the column sums to ``colsum`` in place (torch tensors, on their device).
+
+    The torch twin of the BLAS path without scale tracking, used by the torchmetrics wrapper (float64 state:
+    inputs up to ~1e150 in magnitude). ``check=False`` skips the per-chunk finiteness test, which synchronises
+    with the device (the caller must then check the state).
+    """
+    torch = require("torch", "torch", "a device state")
+    z = as_embeddings(z)
+    if not is_torch_tensor(z):
+        z = torch.as_tensor(np.asarray(z))
+    for start, chunk in iter_chunks(z.detach(), rows):
+        c = chunk.to(device=gram.device, dtype=gram.dtype)
+        if check and not bool(torch.isfinite(c).all()):
+            check_finite(c.cpu().numpy(), row_offset + start)
+        gram.addmm_(c.T, c)
+        colsum += c.sum(dim=0, dtype=colsum.dtype)
+
+
+def _one_shot_exp(z: Any) -> int:
+    """The power of two a whole one-shot matrix is divided by (0 unless its magnitude is extreme)."""
+    peak = max_abs(z, 0)
+    exp = math.frexp(peak)[1] if peak > 0 else 0
+    return exp if abs(exp) > SAFE_EXP["float64"] else 0
+
+
+def _gram_rows_side(z: Any, center: bool, exp: int) -> np.ndarray:
+    """Eigenvalues (units 4**exp) of the N×N matrix ZZᵀ (double-centred when ``center``), for the N < K case."""
+    n, k = int(z.shape[0]), int(z.shape[1])
+    check_state_fits(n)
+    g = np.zeros((n, n), dtype=np.float64, order="F")
+    cols = default_chunk_rows(n)
+    zz = z.detach() if is_torch_tensor(z) else z
+    for start in range(0, k, cols):
+        c = np.ldexp(to_numpy(zz[:, start : start + cols], np.float64), -exp)
+        g = blas.dsyrk(1.0, c, beta=1.0, c=g, lower=0, overwrite_c=1)
+    g = np.triu(g) + np.triu(g, 1).T
+    if center:
+        r = g.mean(axis=1)
+        g = g - r[:, None] - r[None, :] + r.mean()
+    lam = eigvalsh(g, overwrite_a=True, check_finite=False, driver="evd")
+    out: np.ndarray = np.clip(lam[::-1], 0.0, None)
+    return out
+
+
+def _data_singular_values(z: Any, center: bool, exp: int) -> np.ndarray:
+    """σ (units 2**exp) from a float64 SVD of the data itself: exact to float64 rounding, also in the null space."""
+    a = np.ldexp(to_numpy(z, np.float64), -exp)
+    if center:
+        a = a - a.mean(axis=0)
+    out: np.ndarray = svdvals(a, check_finite=False)
+    return out
+
+
+def compute_spectrum(
+    z: Any, *, center: bool = False, precision: Precision = "float64", chunk_rows: int | None = None,
+    estimate: bool = False,
+) -> Spectrum:
+    """Singular values of an N×K embedding matrix, in float64.
+
+    The exact route reads the smaller Gram side (ZᵀZ, or ZZᵀ when N < K). When that cannot resolve the smallest
+    singular values (some read at the Gram's rounding floor, :func:`gram_floor` — exactly low-rank input) and
+    the matrix is small (≤ ``SVD_MAX_ENTRIES`` entries, on the CPU), σ comes from an SVD of the data instead, so
+    the null space reads as 0.
+
+    Args:
+        z: an N×K matrix (numpy, torch, JAX, nested list; any real dtype).
+        center: centre the columns first.
+        precision: ``"float64"`` (exact) or ``"float32"`` (fast Gram, see :class:`SpectrumAccumulator`).
+        chunk_rows: rows per BLAS call.
+        estimate: the fast option (see :meth:`SpectrumAccumulator.spectrum`).
+
+    Returns:
+        The :class:`Spectrum` (top min(N, K) values, descending).
+
+    Raises:
+        EmbeddingError: on empty, non-finite, badly shaped or non-numeric input.
+
+    >>> s = compute_spectrum(np.diag([3.0, 2.0, 1.0]))
+    >>> s.singular_values.round(6).tolist(), s.n, s.dim
+    ([3.0, 2.0, 1.0], 3, 3)
+    >>> z = np.outer(np.arange(1.0, 301.0), np.linspace(1.0, 2.0, 300))   # exactly rank 1
+    >>> sv = compute_spectrum(z).singular_values
+    >>> int((sv > 1e-12 * sv[0]).sum())                                   # the null space reads as ~1e-16
+    1
+    """
+    z = as_embeddings(z)
+    dt = numpy_dtype_of(z)
+    n, k = check_shape(tuple(z.shape))
+    if n == 0:
+        raise EmbeddingError(f"embeddings have no rows (shape {tuple(z.shape)}): nothing to score")
+    on_cpu = not is_torch_tensor(z) or z.device.type == "cpu"
+    small = on_cpu and precision == "float64" and not estimate and n * k <= SVD_MAX_ENTRIES
+    if n < k and on_cpu and precision == "float64":
+        exp = _one_shot_exp(z)
+        sv = np.sqrt(_gram_rows_side(z, center, exp))
+        spec = Spectrum(sv, n, k, center, input_eps(dt), None, exp, gram_floor(n))
+    else:
+        acc = SpectrumAccumulator(k, precision=precision, device=None if on_cpu else z.device)
+        acc.update(z, chunk_rows=chunk_rows)
+        spec = acc.spectrum(center, estimate=estimate)
+    sv = spec.singular_values
+    if small and sv.size and sv[0] > 0 and sv[-1] <= 4.0 * spec.rel_floor * sv[0]:
+        sv = _data_singular_values(z, center, spec.scale_exp)[: min(n, k)]
+        spec = Spectrum(sv, n, k, center, input_eps(dt), None, spec.scale_exp, 0.0)
+    return spec
