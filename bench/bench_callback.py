@@ -26,7 +26,7 @@ from lightning_vicreg import LitVICReg
 from sklearn.datasets import load_digits
 
 from rankme.integrations.lightning import RankMeCallback
-from rankme.paper import augment_digits
+from rankme.paper.augment import augment_digits
 
 
 class EpochClock(L.Callback):

@@ -12,7 +12,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rankme.integrations.lightning import RankMeCallback
 from rankme.monitor import CollapseAlarm
-from rankme.paper import augment_digits, digits_mlp, digits_model, vicreg_loss
+from rankme.paper.augment import augment_digits
+from rankme.paper.losses import vicreg_loss
+from rankme.paper.models import digits_mlp, digits_model
 
 
 class LitVICReg(L.LightningModule):

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import rankme
 from conftest import reference_rankme
 from rankme.monitor import CollapseAlarm, CollapseWarning, RankMeMonitor, pool_output
-from rankme.paper import digits_model
+from rankme.paper.models import digits_model
 
 
 def _model_and_probe(n: int = 300):

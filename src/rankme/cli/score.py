@@ -1,22 +1,47 @@
-"""``rankme score FILE...``: stream embedding files into the engine and print their metrics."""
+"""``rankme score FILE...``: stream embedding files into the engine and print their metrics.
+
+Every file ends as a result or as an error row (``--json``: an object with ``"error"``); the exit status is 1 when
+any file failed. A file's failure never loses the other files' results.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from typing import Any
 
+from rankme.core.optional import MissingExtraError
 from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
 from rankme.io.score import score_source
 from rankme.reporting.tables import format_table
 
-__all__ = ["cmd_score"]
+__all__ = ["cmd_score", "finite_float"]
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    metrics = args.metric or ["rankme"]
-    variant: dict[str, object] = {}
+def finite_float(text: str) -> float:
+    """argparse type: a finite, non-negative float (``--eps``).
+
+    >>> finite_float("1e-5")
+    1e-05
+    >>> finite_float("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a finite number >= 0, got 'nan'
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _variant(args: argparse.Namespace) -> dict[str, Any] | None:
+    variant: dict[str, Any] = {}
     if args.center:
         variant["center"] = True
     if args.eigen:
@@ -25,26 +50,44 @@ def cmd_score(args: argparse.Namespace) -> int:
         variant["eps"] = args.eps
     if args.normalized:
         variant["normalized"] = True
-    results, failed = [], 0
+    return variant or None
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Run ``rankme score`` from parsed arguments; returns the exit status."""
+    metrics = args.metric or ["rankme"]
+    out: list[dict[str, Any]] = []
     for path in args.files:
         try:
-            src = load_embeddings(path, key=args.key, flatten=args.flatten)
+            src = load_embeddings(path, key=args.key, flatten=args.flatten, columns=_split(args.columns) or None,
+                                  exclude=_split(args.exclude))
             res = score_source(src, metrics, samples=args.samples, seed=args.seed, precision=args.precision,
-                               progress=not args.no_progress, variant=variant or None, estimate=args.fast,
+                               progress=not args.no_progress, variant=_variant(args), estimate=args.fast,
                                views=args.views)
-        except (EmbeddingError, ValueError) as e:
-            print(f"rankme: error: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        results.append(res)
-        if not args.json:
-            for note in res.notes:
-                print(f"note: {note}", file=sys.stderr)
+        except (EmbeddingError, ValueError, MissingExtraError) as e:
+            msg = str(e) if str(e).startswith(str(path)) or str(path) == "-" else f"{path}: {e}"
+            out.append({"file": str(path), "error": msg})
+        except Exception as e:  # an unexpected kind of file: report it, keep the other files' results
+            out.append({"file": str(path), "error": f"{path}: could not be scored ({type(e).__name__}: {e})"})
+        else:
+            out.append(res.to_dict())
+            if not args.json:
+                for note in res.notes:
+                    print(f"note: {note}", file=sys.stderr)
+        if "error" in out[-1]:
+            print(f"rankme: error: {out[-1]['error']}", file=sys.stderr)
+    failed = sum("error" in r for r in out)
     if args.json:
-        json.dump([r.to_dict() for r in results], sys.stdout, indent=2)
+        json.dump(out, sys.stdout, indent=2)
         print()
-    elif results:
-        cols = ["file", "N", "K", *results[0].metrics]
-        rows = [{"file": r.name, "N": r.n, "K": r.dim, **r.metrics} for r in results]
+    elif len(out) > failed:
+        names = next(r["metrics"] for r in out if "error" not in r)
+        cols = ["file", "N", "K", *names] + (["error"] if failed else [])
+        rows = [{"file": r["file"], "error": "see above"} if "error" in r else
+                {"file": r["name"], "N": r["n"], "K": r["dim"], **r["metrics"]} for r in out]
         print(format_table(rows, cols))
     return 1 if failed else 0

@@ -58,8 +58,8 @@ def spectral_entropy(values: Any, eps: float = RANKME_EPS, weights: Any = None) 
     (0.693147, 0.693147)
     """
     v = check_values(values)
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
+    if not (np.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
     if weights is None:
         return entropy(v / nonzero_total(v, "spectral values") + eps)
     w = check_values(weights, "weights")

@@ -1,18 +1,19 @@
 """Read embedding matrices from files without loading more than needed, and never executing code.
 
 Formats: ``.npy`` (memory-mapped), ``.npz``, ``.pt``/``.pth`` (``torch.load(weights_only=True)``),
-``.safetensors``, ``.parquet`` (numeric columns, or one list column), ``.csv`` (numeric columns) and ``-`` for
-a ``.npy`` on standard input.
+``.safetensors``, tables (``.parquet``, ``.csv``, ``.tsv``: see :mod:`rankme.io.tabular` for which columns are
+read) and ``-`` for a ``.npy`` on standard input. Only regular files are read.
 """
 
 from __future__ import annotations
 
-import csv
 import io
+import os
 import pickle
+import stat
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,16 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import has_module, require
-from rankme.core.validation import EmbeddingError, check_shape, numpy_dtype_of
+from rankme.core.validation import EmbeddingError, as_embeddings, check_shape, numpy_dtype_of
+from rankme.io.tabular import Column, choose_columns, read_csv
 
 __all__ = ["SUFFIXES", "EmbeddingSource", "file_fingerprint", "load_embeddings", "strip_suffix"]
 
-SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".safetensors", ".parquet", ".csv")
+SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".safetensors", ".parquet", ".csv", ".tsv")
 """Embedding-file suffixes ``rankme score`` reads (the one list; folders are searched for these)."""
+TABLE_SUFFIXES = (".parquet", ".csv", ".tsv")
+"""Tables, read with the column rules of :mod:`rankme.io.tabular`."""
+_NPY_MAGIC = b"\x93NUMPY"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
 """Checkpoint suffixes (``rankme select --factory``)."""
 
@@ -77,6 +82,7 @@ class EmbeddingSource:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.array = as_embeddings(self.array)
         numpy_dtype_of(self.array)
         check_shape(tuple(self.array.shape))
 
@@ -149,6 +155,13 @@ def _flatten(arr: Any, name: str, flatten: bool, notes: list[str]) -> Any:
 
 
 def _load_npy(path: str, data: Any) -> Any:
+    if isinstance(data, str):
+        with open(data, "rb") as fh:
+            head = fh.read(len(_NPY_MAGIC))
+        if not head:
+            raise _fail(path, "is empty (0 bytes): a truncated or corrupt .npy")
+        if head != _NPY_MAGIC:
+            raise _fail(path, f"is not a .npy file (it starts with {head!r}, not the NPY header)")
     try:
         return np.load(data, mmap_mode="r" if isinstance(data, str) else None, allow_pickle=False)
     except (ValueError, OSError, EOFError, pickle.UnpicklingError) as e:
@@ -203,77 +216,115 @@ def _load_safetensors(path: str, key: str | None) -> tuple[str, Any]:
         raise _fail(path, "is not a readable .safetensors file: truncated or corrupt", e) from e
 
 
-def _load_parquet(path: str, key: str | None, notes: list[str]) -> tuple[str, Any]:
-    pa = require("pyarrow", "parquet", f"{path}: reading Parquet files")
+def _arrow_columns(path: str, table: Any) -> list[Column]:
+    """Columns of an Arrow table: numeric ones as values (nulls marked), list columns as rows, others as text."""
+    pa = require("pyarrow", "parquet", f"{path}: reading Arrow data")
+    pc = require("pyarrow.compute", "parquet", f"{path}: reading Arrow data")
+    cols = []
+    for field_ in table.schema:
+        col = table.column(field_.name).combine_chunks()
+        t = field_.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t):
+            nulls = np.asarray(col.is_null())
+            values = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64)
+            cols.append(Column(field_.name, values, nulls if nulls.any() else None))
+        elif (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)) and (
+                pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)):
+            cols.append(Column(field_.name, rows=_list_rows(path, field_.name, col, pc)))
+        else:
+            cols.append(Column(field_.name, text=True))
+    return cols
+
+
+def _list_rows(path: str, name: str, col: Any, pc: Any) -> np.ndarray:
+    if col.null_count:
+        row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
+        raise EmbeddingError(f"{path}: list column {name!r} has {col.null_count} missing row(s), first at row {row}")
+    lengths = np.asarray(pc.list_value_length(col))
+    if lengths.size and (lengths != lengths[0]).any():
+        row = int(np.flatnonzero(lengths != lengths[0])[0])
+        raise EmbeddingError(f"{path}: list column {name!r} has rows of different lengths ({lengths[0]} in row 0, "
+                             f"{lengths[row]} in row {row}); every embedding needs the same width")
+    flat = pc.list_flatten(col)
+    if flat.null_count:
+        pos = int(np.flatnonzero(np.asarray(flat.is_null()))[0])
+        raise EmbeddingError(f"{path}: list column {name!r} has a missing value in row {pos // max(int(lengths[0]), 1)}")
+    out: np.ndarray = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(
+        len(col), int(lengths[0]) if lengths.size else 0)
+    return out
+
+
+def _load_parquet(path: str, key: str | None, notes: list[str], columns: Sequence[str] | None,
+                  exclude: Sequence[str]) -> tuple[str, Any]:
     pq = require("pyarrow.parquet", "parquet", f"{path}: reading Parquet files")
     try:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError for corrupt files
         raise _fail(path, "is not a readable Parquet file", e) from e
-    lists = [f.name for f in table.schema if pa.types.is_list(f.type) or pa.types.is_fixed_size_list(f.type)
-             or pa.types.is_large_list(f.type)]
-    numeric = [f.name for f in table.schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
-    if key is not None or (lists and not numeric):
-        name, _ = _pick(path, {c: None for c in lists}, key)
-        col = table.column(name).combine_chunks()
-        lengths = np.asarray(pa.compute.list_value_length(col))
-        if col.null_count or (lengths.size and (lengths != lengths[0]).any()):
-            raise _fail(path, f"list column {name!r} has missing values or rows of different lengths")
-        flat = np.asarray(pa.compute.list_flatten(col))
-        return name, flat.reshape(len(col), -1 if len(col) else 0)
-    if not numeric:
-        raise _fail(path, "has no numeric columns and no list column")
-    dropped = [f.name for f in table.schema if f.name not in numeric]
-    if dropped:
-        notes.append(f"{path}: ignored non-numeric columns {dropped}")
-    cols = [table.column(c).to_numpy(zero_copy_only=False) for c in numeric]
-    return f"{len(numeric)} columns", np.column_stack(cols).astype(np.float64, copy=False)
+    return choose_columns(path, _arrow_columns(path, table), key=key, columns=columns, exclude=exclude, notes=notes)
 
 
-def _load_csv(path: str, notes: list[str]) -> tuple[str, Any]:
+def _load_csv(path: str, notes: list[str], key: str | None, columns: Sequence[str] | None,
+              exclude: Sequence[str], tab: bool) -> tuple[str, Any]:
     try:
-        with open(path, newline="") as fh:
-            rows = [r for r in csv.reader(fh) if r]
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise _fail(path, "is not a readable CSV text file", e) from e
-    if not rows:
-        raise _fail(path, "is empty")
-
-    def num(x: str) -> float | None:
-        try:
-            return float(x)
-        except ValueError:
-            return None
-
-    header = rows[0] if any(num(x) is None for x in rows[0]) else None
-    body = rows[1:] if header else rows
-    width = len(rows[0])
-    if any(len(r) != width for r in body):
-        raise _fail(path, "rows have different numbers of fields")
-    names = header or [str(i) for i in range(width)]
-    keep = [j for j in range(width) if all(num(r[j]) is not None for r in body)]
-    if not keep:
-        raise _fail(path, "has no numeric columns")
-    if len(keep) < width:
-        notes.append(f"{path}: ignored non-numeric columns {[names[j] for j in range(width) if j not in keep]}")
-    return f"{len(keep)} columns", np.array([[float(r[j]) for j in keep] for r in body], dtype=np.float64)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        raise _fail(path, "is not readable", e) from e
+    cols, line_of = read_csv(path, data, tab=tab, notes=notes)
+    if all(c.text for c in cols):
+        raise _fail(path, f"has no numeric columns (columns: {[c.name for c in cols][:8]}); if its delimiter is not "
+                          "one of , ; tab |, convert it first")
+    return choose_columns(path, cols, key=key, columns=columns, exclude=exclude, notes=notes, line_of=line_of)
 
 
-def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool = False) -> EmbeddingSource:
+def _check_regular(p: str) -> None:
+    """Refuse what is not a regular file (a FIFO blocks forever, /dev/zero never ends)."""
+    try:
+        st = os.stat(p)
+    except OSError as e:
+        raise EmbeddingError(f"{p}: cannot open ({e.strerror})") from e
+    if stat.S_ISDIR(st.st_mode):
+        raise EmbeddingError(f"{p}: is a directory, not an embedding file")
+    if not stat.S_ISREG(st.st_mode):
+        raise EmbeddingError(f"{p}: is not a regular file (a pipe, device or socket); rankme reads files, or a .npy "
+                             "on standard input with '-'")
+
+
+def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool = False,
+                    columns: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> EmbeddingSource:
     """Open an embedding file as an :class:`EmbeddingSource` (``.npy`` stays memory-mapped).
 
-    ``key`` picks an array in multi-array files; ``flatten`` reshapes >2-D arrays to (N, -1).
+    Args:
+        path: a file (suffix in :data:`SUFFIXES`), or ``"-"`` for a ``.npy`` on standard input.
+        key: the array (``.npz``, ``.pt``, ``.safetensors``) or list column (tables) to read.
+        flatten: reshape >2-D arrays to (N, -1) instead of refusing them.
+        columns: tables: exactly these numeric columns.
+        exclude: tables: leave these columns out.
+
+    Returns:
+        The source, with notes on anything excluded or changed.
+
+    Raises:
+        EmbeddingError: naming the file and what to do, for any file that cannot be read as embeddings.
     """
     p = str(path)
     notes: list[str] = []
+    if key is not None and (columns or exclude):
+        raise EmbeddingError(f"{p}: --key picks one list column; it cannot be combined with --columns/--exclude")
     if p == "-":
-        arr = _load_npy("<stdin>", io.BytesIO(sys.stdin.buffer.read()))
+        data = sys.stdin.buffer.read()
+        if not data.startswith(_NPY_MAGIC):
+            raise EmbeddingError("<stdin>: standard input does not hold a .npy array (it starts with "
+                                 f"{data[:8]!r}); 'rankme score -' reads .npy only: save other formats to a file")
+        arr = _load_npy("<stdin>", io.BytesIO(data))
         return EmbeddingSource("<stdin>", _flatten(arr, "<stdin>", flatten, notes), notes)
     if not Path(p).exists():
         raise EmbeddingError(f"{p}: no such file")
-    if Path(p).is_dir():
-        raise EmbeddingError(f"{p}: is a directory, not an embedding file")
+    _check_regular(p)
     suffix = Path(p).suffix.lower()
+    if (columns or exclude) and suffix not in TABLE_SUFFIXES:
+        raise EmbeddingError(f"{p}: --columns/--exclude apply to tables ({', '.join(TABLE_SUFFIXES)})")
     name: str | None = None
     if suffix == ".npy":
         arr = _load_npy(p, p)
@@ -284,11 +335,13 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
     elif suffix == ".safetensors":
         name, arr = _load_safetensors(p, key)
     elif suffix == ".parquet":
-        name, arr = _load_parquet(p, key, notes)
-    elif suffix == ".csv":
-        name, arr = _load_csv(p, notes)
+        name, arr = _load_parquet(p, key, notes, columns, exclude)
+    elif suffix in (".csv", ".tsv"):
+        name, arr = _load_csv(p, notes, key, columns, exclude, tab=suffix == ".tsv")
     else:
         raise EmbeddingError(f"{p}: unknown file type {suffix!r}; supported: {', '.join(SUFFIXES)} and '-' (stdin)")
+    if key is not None and suffix == ".npy":
+        notes.append(f"{p}: --key {key!r} ignored: a .npy holds one array")
     label = p if name is None or name in ("tensor",) else f"{p}[{name}]"
     try:
         return EmbeddingSource(label, _flatten(arr, label, flatten, notes), notes)

@@ -65,9 +65,18 @@ def accumulate_source(source: EmbeddingSource, *, samples: int | None = None, se
     n = source.n_rows if rows is None else len(rows)
     step = chunk_rows or default_chunk_rows(source.dim)
     acc = SpectrumAccumulator(source.dim, precision=precision)
+    done = 0
     with tqdm(total=n, unit="rows", desc=source.name, delay=2.0, disable=not progress, leave=False) as bar:
         for chunk in source.chunks(step, rows):
-            acc.update(chunk, chunk_rows=step)
+            try:
+                acc.update(chunk, chunk_rows=step, row_offset=done)
+            except EmbeddingError as e:
+                where = ""
+                if rows is not None and "non-finite" in str(e):  # name the row of the file, not of the subsample
+                    bad = np.flatnonzero(~np.isfinite(np.asarray(chunk, dtype=np.float64)).all(axis=1))
+                    where = f" (that is row {int(rows[done + int(bad[0])])} of the file)" if bad.size else ""
+                raise EmbeddingError(f"{source.name}: {e}{where}") from e
+            done += int(chunk.shape[0])
             if on_chunk is not None:
                 on_chunk(chunk)
             bar.update(int(chunk.shape[0]))
@@ -144,6 +153,8 @@ def score_source(
                             progress=progress, on_chunk=on_chunk if lid is not None or kept is not None else None)
     n = acc.n
     notes = list(source.notes)
+    if samples is not None and samples >= source.n_rows:
+        notes.append(f"--samples {samples} is not below the {source.n_rows} rows of {source.name}: all rows scored")
     if samples is None and source.n_rows > PAPER_SAMPLES:
         notes.append(
             f"scored all {source.n_rows} rows; the paper uses {PAPER_SAMPLES} (pass --samples {PAPER_SAMPLES} "

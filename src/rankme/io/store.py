@@ -1,33 +1,55 @@
 """A SQLite results store: every finished run is committed as it completes, so an interrupted sweep resumes
-without re-running or losing anything, and re-running a finished sweep is instant."""
+without re-running or losing anything, and re-running a finished sweep is instant.
+
+Several processes may share one store: a process *claims* a run before training it, so two ``rankme demo``
+commands on one folder split the work instead of doing it twice. A claim whose process has died (same machine)
+is taken over.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResultStore"]
+__all__ = ["ResultStore", "StoreError"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    key TEXT PRIMARY KEY,
-    sweep TEXT NOT NULL,
-    config TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    finished REAL NOT NULL
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        key TEXT PRIMARY KEY, sweep TEXT NOT NULL, config TEXT NOT NULL, metrics TEXT NOT NULL, finished REAL NOT NULL
+    )""",
+    "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, since REAL)",
 )
-"""
+_OWNER = (socket.gethostname(), os.getpid())
+
+
+class StoreError(ValueError):
+    """A results store or cache file is damaged or is not one; the message says which file and what to do."""
+
+
+def _alive(host: str, pid: int) -> bool:
+    if host != socket.gethostname():
+        return True  # another machine: trust its claim
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class ResultStore:
     """Runs keyed by their config hash; ``put`` commits immediately (WAL journal, safe to interrupt).
 
-    >>> import tempfile, os
-    >>> store = ResultStore(os.path.join(tempfile.mkdtemp(), "r.sqlite"))
+    >>> import tempfile
+    >>> store = ResultStore(Path(tempfile.mkdtemp()) / "r.sqlite")
     >>> store.put("k1", "demo", {"lr": 0.1}, {"rankme": 3.0})
     >>> store.get("k1")["metrics"], len(store)
     ({'rankme': 3.0}, 1)
@@ -36,29 +58,47 @@ class ResultStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(self.path)
+        with self._guard():
+            self._db = sqlite3.connect(self.path, timeout=60)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                self._db.execute(statement)
             self._db.commit()
-        except sqlite3.DatabaseError as e:
-            raise ValueError(f"{self.path}: not a rankme results store ({e})") from e
+            self._db.execute("SELECT key, sweep, config, metrics, finished FROM runs LIMIT 1").fetchall()
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn a damaged file's low-level errors into one line naming the file and the fix."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise StoreError(f"{self.path}: busy (another process holds a lock for over a minute): retry, or "
+                                 "stop the other process") from e
+            raise StoreError(f"{self.path}: damaged or not a rankme results store ({type(e).__name__}: {e}); move "
+                             f"it aside (mv {self.path} {self.path}.bad) and re-run: finished runs are recomputed") \
+                from e
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        with self._guard():
+            return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     def __contains__(self, key: str) -> bool:
-        return self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone() is not None
+        with self._guard():
+            return self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone() is not None
 
     def put(self, key: str, sweep: str, config: dict[str, Any], metrics: dict[str, Any]) -> None:
-        """Store one finished run and commit (an existing key is replaced)."""
-        with self._db:
+        """Store one finished run and commit (an existing key is replaced); releases this process's claim."""
+        with self._guard(), self._db:
             self._db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)",
                              (key, sweep, json.dumps(config, sort_keys=True), json.dumps(metrics), time.time()))
+            self._db.execute("DELETE FROM claims WHERE key = ? AND host = ? AND pid = ?", (key, *_OWNER))
 
     def get(self, key: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT key, sweep, config, metrics FROM runs WHERE key = ?", (key,)).fetchone()
-        return None if row is None else self._row(row)
+        """The stored run (``key``, ``sweep``, ``config``, ``metrics``), or ``None``."""
+        with self._guard():
+            row = self._db.execute("SELECT key, sweep, config, metrics FROM runs WHERE key = ?", (key,)).fetchone()
+            return None if row is None else self._row(row)
 
     def runs(self, sweep: str | None = None) -> Iterator[dict[str, Any]]:
         """All stored runs (of one sweep), oldest first."""
@@ -66,12 +106,47 @@ class ResultStore:
         args: tuple[Any, ...] = ()
         if sweep is not None:
             q, args = q + " WHERE sweep = ?", (sweep,)
-        for row in self._db.execute(q + " ORDER BY finished", args):
-            yield self._row(row)
+        with self._guard():
+            rows = self._db.execute(q + " ORDER BY finished", args).fetchall()
+            out = [self._row(row) for row in rows]
+        yield from out
+
+    def claim(self, key: str) -> bool:
+        """Claim a run before training it: True when this process may train it (nobody else alive holds it).
+
+        >>> import tempfile
+        >>> s = ResultStore(Path(tempfile.mkdtemp()) / "r.sqlite")
+        >>> s.claim("k"), s.claim("k"), s.claimed_elsewhere(["k"])
+        (True, True, [])
+        """
+        with self._guard(), self._db:
+            if self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone() is not None:
+                return False
+            row = self._db.execute("SELECT host, pid FROM claims WHERE key = ?", (key,)).fetchone()
+            if row is not None and (row[0], row[1]) != _OWNER and _alive(row[0], int(row[1])):
+                return False
+            self._db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)", (key, *_OWNER, time.time()))
+            return True
+
+    def release(self, key: str) -> None:
+        """Give up this process's claim on a run (it was interrupted, or failed)."""
+        with self._guard(), self._db:
+            self._db.execute("DELETE FROM claims WHERE key = ? AND host = ? AND pid = ?", (key, *_OWNER))
+
+    def claimed_elsewhere(self, keys: list[str]) -> list[str]:
+        """The keys (not stored yet) that another live process has claimed."""
+        out = []
+        with self._guard():
+            for key in keys:
+                row = self._db.execute("SELECT host, pid FROM claims WHERE key = ?", (key,)).fetchone()
+                if row is not None and (row[0], row[1]) != _OWNER and _alive(row[0], int(row[1])) and key not in self:
+                    out.append(key)
+        return out
 
     @staticmethod
     def _row(row: tuple[str, str, str, str]) -> dict[str, Any]:
         return {"key": row[0], "sweep": row[1], "config": json.loads(row[2]), "metrics": json.loads(row[3])}
 
     def close(self) -> None:
+        """Close the database connection."""
         self._db.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rankme.paper.train import RunConfig
+from rankme.paper.config import RunConfig
 
 __all__ = ["DEMO_SWEEPS", "FULL_SWEEPS", "LONG_CHECKPOINTS", "LONG_EPOCHS", "LONG_SEEDS", "LONG_SWEEPS", "Sweep"]
 

@@ -3,8 +3,12 @@ runs in flight, and re-running resumes."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -15,28 +19,66 @@ from rankme.paper.train import RunConfig, train_and_evaluate
 __all__ = ["run_sweeps", "sweep_runs"]
 
 
-def _one_thread() -> None:
-    """Worker initializer: one BLAS/OpenMP/torch thread per worker, so ``workers`` processes share the cores."""
+def _worker_init() -> None:
+    """Worker initializer: one BLAS/OpenMP/torch thread per worker (``workers`` processes share the cores), and a
+    watchdog that ends the worker when its parent dies (kill -9 included), so no orphan keeps training."""
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     threadpool_limits(1)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="rankme-parent-watch", daemon=True).start()
+
+
+def _call(job: tuple[Callable[[RunConfig], dict[str, Any]], int, RunConfig]) -> tuple[int, dict[str, Any]]:
+    train, index, cfg = job
+    return index, train(cfg)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (e.g. ``kill``) stops like Ctrl-C: workers are ended and finished runs are already stored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int] = (0,),
                log: Callable[[str], None] = print,
                train: Callable[[RunConfig], dict[str, Any]] = train_and_evaluate,
-               workers: int = 1) -> dict[str, float]:
+               workers: int = 1, poll_seconds: float = 5.0) -> dict[str, float]:
     """Run every (sweep, value, seed) not already in ``store``; each finished run is committed at once.
 
     ``workers > 1`` trains that many runs at a time in separate processes with one thread each (small models use
-    cores better that way); ``train`` must then be picklable (a module-level function). Results are stored by
-    this process as they arrive, so an interruption loses only the runs in flight.
-    Returns counts: runs done now, runs found in the store, and wall seconds.
+    cores better that way); ``train`` must then be picklable (a module-level function). Each run is claimed in
+    the store before it is trained, so processes sharing a store split the work; runs another live process
+    holds are waited for. Ctrl-C or SIGTERM stops at once: workers are ended, every finished run is already
+    stored, and re-running resumes. Workers end by themselves if this process is killed.
+
+    Returns:
+        Counts: runs trained now (``ran``), found in the store (``cached``), finished by other processes
+        (``elsewhere``), and wall ``seconds``.
     """
     t0, done = time.perf_counter(), 0
-    todo, seen, total = [], set(), 0
+    todo: list[tuple[Sweep, RunConfig]] = []
+    seen: set[str] = set()
+    total = 0
     for sweep in sweeps:
         for cfg in sweep.configs(seeds):
             total += 1
@@ -52,21 +94,43 @@ def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int]
             f"RankMe {metrics['rankme']:.1f}, probe {metrics['probe_acc']:.1f}% "
             f"({metrics.get('train_seconds', 0):.0f} s train, {metrics.get('eval_seconds', 0):.0f} s eval)")
 
-    if workers <= 1 or len(todo) <= 1:
-        for sweep, cfg in todo:
-            finish(sweep, cfg, train(cfg))
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    pending, waited = list(todo), False
+    with _sigterm_as_interrupt():
+        while pending:
+            mine = [(sw, cfg) for sw, cfg in pending if store.claim(cfg.key())]
+            try:
+                _train_all(mine, train, workers, finish)
+            finally:
+                for _, cfg in mine:
+                    store.release(cfg.key())  # no-op for stored runs; frees runs cut short
+            pending = [(sw, cfg) for sw, cfg in pending if cfg.key() not in store]
+            if pending:
+                if not waited:
+                    log(f"{len(pending)} run(s) are being trained by another process on this store; waiting for them")
+                    waited = True
+                time.sleep(poll_seconds)
+    elsewhere = len(todo) - done
+    return {"ran": done, "cached": total - len(todo), "elsewhere": elsewhere, "seconds": time.perf_counter() - t0}
 
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_one_thread)
-        try:
-            futures = {pool.submit(train, cfg): (sweep, cfg) for sweep, cfg in todo}
-            for fut in as_completed(futures):
-                finish(*futures[fut], fut.result())
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return {"ran": done, "cached": total - len(todo), "seconds": time.perf_counter() - t0}
+
+def _train_all(jobs: list[tuple[Sweep, RunConfig]], train: Callable[[RunConfig], dict[str, Any]], workers: int,
+               finish: Callable[[Sweep, RunConfig, dict[str, Any]], None]) -> None:
+    if workers <= 1 or len(jobs) <= 1:
+        for sweep, cfg in jobs:
+            finish(sweep, cfg, train(cfg))
+        return
+    import multiprocessing as mp
+
+    pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_worker_init)
+    try:
+        for index, metrics in pool.imap_unordered(_call, [(train, i, cfg) for i, (_, cfg) in enumerate(jobs)]):
+            finish(*jobs[index], metrics)
+        pool.close()
+    except BaseException:
+        pool.terminate()  # Ctrl-C / SIGTERM / a failed run: stop the workers now, not after their runs
+        raise
+    finally:
+        pool.join()
 
 
 def sweep_runs(runs: Sequence[dict[str, Any]], sweep: Sweep) -> list[dict[str, Any]]:

@@ -7,12 +7,9 @@ unlabeled training samples; the probes use representations (backbone output), as
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +23,7 @@ from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import METRICS, Spectra, compute_metrics
 from rankme.metrics.spectral import alpha_req
 from rankme.paper.augment import augment_digits
+from rankme.paper.config import METHODS, RunConfig
 from rankme.paper.data import Dataset, augment_1d, load_digits_data, load_mnist1d_data
 from rankme.paper.losses import dino_loss, info_nce_loss, vicreg_loss
 from rankme.paper.models import DinoModel, SSLModel, digits_model, mnist1d_model
@@ -33,40 +31,7 @@ from rankme.selection.oracles import knn_accuracy, linear_probe_accuracy
 
 __all__ = ["METHODS", "RunConfig", "evaluate_run", "load_dataset", "train_and_evaluate", "train_ssl"]
 
-METHODS = ("simclr", "vicreg", "dino")
 LIDAR_SAMPLES, LIDAR_VIEWS = 1000, 4
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines a run; ``key()`` hashes it for the results store."""
-
-    method: str = "simclr"
-    dataset: str = "mnist1d"
-    num_samples: int = 12_000
-    epochs: int = 15
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "constant"  # or "cosine": linear warmup over the first epoch, then cosine decay to 0
-    seed: int = 0
-    temperature: float = 0.1  # SimCLR
-    inv: float = 25.0  # VICReg
-    var: float = 25.0
-    cov: float = 1.0
-    teacher_temp: float = 0.04  # DINO
-    student_temp: float = 0.1
-    momentum: float = 0.99
-    center_momentum: float = 0.9
-    prototypes: int = 256
-    embedding_dim: int | None = None  # projector width; None: the model's default (digits 128, MNIST-1D 256)
-    rank_samples: int = 4096  # unlabeled training rows RankMe is computed on
-
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
-
-    def with_(self, **changes: Any) -> RunConfig:
-        return replace(self, **changes)
 
 
 _DATA_CACHE: dict[tuple[str, int, int], Dataset] = {}
