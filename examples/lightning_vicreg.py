@@ -24,8 +24,7 @@ class LitVICReg(L.LightningModule):
                  mlp: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.model = digits_mlp() if mlp else digits_model()
-        self.backbone, self.projector = self.model.backbone, self.model.projector  # tap names
+        self.model = digits_mlp() if mlp else digits_model()  # taps "projector"/"backbone" find model.projector/...
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -68,3 +68,28 @@ def test_trainer_stops_on_alarm(tmp_path):
         warnings.simplefilter("ignore")
         trainer.train()
     assert cb.stop_reason is not None and trainer.state.global_step == 2
+
+
+def test_bad_configuration_and_taps_fail_before_training(tmp_path):
+    probe = DataLoader(_Tokens(32, 2, labels=False), batch_size=16)
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="every_n_steps must be a positive integer"):
+            RankMeTrainerCallback(probe, taps="bert.encoder", every_n_steps=bad)
+    trainer = _trainer(tmp_path)
+    RankMeTrainerCallback(probe, taps="bert.encoder.layer.9").attach(trainer)
+    with pytest.raises(AttributeError, match="not a submodule"):
+        trainer.train()
+    assert trainer.state.global_step == 0
+
+
+def test_callback_leaves_submodule_modes_as_found(tmp_path):
+    probe = DataLoader(_Tokens(32, 2, labels=False), batch_size=16)
+    trainer = _trainer(tmp_path)
+    model = trainer.model
+    model.train()
+    model.bert.embeddings.eval()  # a frozen part
+    modes = [m.training for m in model.modules()]
+    cb = RankMeTrainerCallback(probe, taps="bert.encoder.layer.1").attach(trainer)
+    cb.on_train_begin(trainer.args, trainer.state, trainer.control, model=model)
+    cb._evaluate(trainer.state, trainer.control, model)
+    assert [m.training for m in model.modules()] == modes and cb.history[-1]["rankme/bert.encoder.layer.1"] > 1

@@ -127,3 +127,39 @@ def test_two_process_ddp_logs_equal_values_on_both_ranks(tmp_path):
         # same rows, Gram summed in another order: equal to float64 rounding, which on these near-low-rank
         # embeddings (RankMe ≈ 5 of 128) is the engine's documented 1e-6 accuracy floor
         assert r["value"] == pytest.approx(r["offline"], rel=1e-6)
+
+
+def test_no_validation_loader_still_logs_and_a_wrong_tap_fails_before_training(tmp_path):
+    torch.manual_seed(0)
+    train, _, probe = digits_loaders(probe_size=256)
+    cb = RankMeCallback(probe, taps="projector")  # resolves to model.projector: no alias needed
+    module = LitVICReg()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _trainer(tmp_path / "a", cb, 2).fit(module, train)  # SSL pretraining without a validation loader
+    rows = list(csv.DictReader(open(next(Path(tmp_path / "a").rglob("metrics.csv")))))
+    logged = [float(r["rankme/projector"]) for r in rows if r.get("rankme/projector")]
+    assert len(logged) == 2 and logged[-1] == pytest.approx(rankme.rankme(_probe_embeddings(module, probe)), rel=1e-9)
+    bad = RankMeCallback(probe, taps="projektor")
+    trainer = _trainer(tmp_path / "b", bad, 2)
+    with pytest.raises(AttributeError, match=r"'projektor' is not a submodule.*model\.projector"):
+        trainer.fit(LitVICReg(), train)
+    assert trainer.global_step == 0  # refused at fit start, not after an epoch
+
+
+def test_callback_evaluation_leaves_every_submodule_mode_as_found(tmp_path):
+    _, _, probe = digits_loaders(probe_size=128)
+    module = LitVICReg()
+    module.train()
+    module.model.backbone[1].eval()  # a BatchNorm the user froze
+    modes = [m.training for m in module.modules()]
+    cb = RankMeCallback(probe, taps="backbone")
+    trainer = _trainer(tmp_path, cb, 1)
+    trainer.strategy.connect(module)  # what fit() does before any hook
+    cb.on_fit_start(trainer, module)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cb._evaluate(trainer, module)
+    assert [m.training for m in module.modules()] == modes
+    with pytest.raises(ValueError, match="every_n_steps must be a positive integer"):
+        RankMeCallback(probe, every_n_steps=0)

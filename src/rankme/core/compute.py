@@ -20,6 +20,7 @@ from rankme.core.spectrum import (
     input_eps,
     iter_chunks,
     max_abs,
+    upper_frobenius,
 )
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import (
@@ -64,8 +65,9 @@ def _one_shot_exp(z: Any) -> int:
     return exp if abs(exp) > SAFE_EXP["float64"] else 0
 
 
-def _gram_rows_side(z: Any, center: bool, exp: int) -> np.ndarray:
-    """Eigenvalues (units 4**exp) of the N×N matrix ZZᵀ (double-centred when ``center``), for the N < K case."""
+def _gram_rows_side(z: Any, center: bool, exp: int) -> tuple[np.ndarray, float]:
+    """Eigenvalues (units 4**exp) of the N×N matrix ZZᵀ (double-centred when ``center``), for the N < K case,
+    and their relative rounding floor (centring ZZᵀ costs precision in proportion to ‖ZZᵀ‖)."""
     n, k = int(z.shape[0]), int(z.shape[1])
     check_state_fits(n)
     g = np.zeros((n, n), dtype=np.float64, order="F")
@@ -74,13 +76,17 @@ def _gram_rows_side(z: Any, center: bool, exp: int) -> np.ndarray:
     for start in range(0, k, cols):
         c = np.ldexp(to_numpy(zz[:, start : start + cols], np.float64), -exp)
         g = blas.dsyrk(1.0, c, beta=1.0, c=g, lower=0, overwrite_c=1)
+    frob = upper_frobenius(g)
     g = np.triu(g) + np.triu(g, 1).T
     if center:
         r = g.mean(axis=1)
         g = g - r[:, None] - r[None, :] + r.mean()
     lam = eigvalsh(g, overwrite_a=True, check_finite=False, driver="evd")
     out: np.ndarray = np.clip(lam[::-1], 0.0, None)
-    return out
+    floor = gram_floor(n)
+    if center and out.size and out[0] > 0:
+        floor *= max(1.0, math.sqrt(frob / float(out[0])))
+    return out, floor
 
 
 def _data_singular_values(z: Any, center: bool, exp: int) -> np.ndarray:
@@ -133,8 +139,8 @@ def compute_spectrum(
     small = on_cpu and precision == "float64" and not estimate and n * k <= SVD_MAX_ENTRIES
     if n < k and on_cpu and precision == "float64":
         exp = _one_shot_exp(z)
-        sv = np.sqrt(_gram_rows_side(z, center, exp))
-        spec = Spectrum(sv, n, k, center, input_eps(dt), None, exp, gram_floor(n))
+        lam, floor = _gram_rows_side(z, center, exp)
+        spec = Spectrum(np.sqrt(lam), n, k, center, input_eps(dt), None, exp, floor)
     else:
         acc = SpectrumAccumulator(k, precision=precision, device=None if on_cpu else z.device)
         acc.update(z, chunk_rows=chunk_rows)

@@ -13,7 +13,8 @@ import numpy as np
 from rankme.core.optional import loaded_torch, require
 from rankme.core.validation import EmbeddingError
 
-__all__ = ["all_reduce_max", "all_reduce_sum", "check_same_dim", "comm_device", "is_distributed", "max_dim", "world"]
+__all__ = ["all_reduce_max", "all_reduce_sum", "check_same_dim", "comm_device", "is_distributed", "max_dim",
+           "raise_if_any_rank_failed", "world"]
 
 
 def _dist() -> Any:
@@ -138,3 +139,26 @@ def max_dim(dim: int | None, group: Any = None) -> int:
     t = torch.tensor([d], dtype=torch.int64, device=comm_device(group))
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
     return int(t.cpu()[0])
+
+
+def raise_if_any_rank_failed(error: BaseException | None, group: Any = None) -> None:
+    """Under distribution, a rank that failed before a collective would leave the others waiting forever:
+    every rank calls this after its local work; if any rank failed, all raise (the failing rank its own error,
+    the others one naming that rank and its message). Without a process group, re-raises ``error`` if set.
+
+    >>> raise_if_any_rank_failed(None)
+    """
+    if not is_distributed():
+        if error is not None:
+            raise error
+        return
+    dist = _dist()
+    size = int(dist.get_world_size(group))
+    messages: list[Any] = [None] * size
+    dist.all_gather_object(messages, None if error is None else f"{type(error).__name__}: {error}", group=group)
+    if error is not None:
+        raise error
+    failed = [(r, m) for r, m in enumerate(messages) if m is not None]
+    if failed:
+        rank, message = failed[0]
+        raise EmbeddingError(f"rank {rank} failed, so this rank stops too: {message}")

@@ -36,7 +36,7 @@ from rankme.core.validation import (
 )
 
 __all__ = ["SAFE_EXP", "Precision", "SpectrumAccumulator", "default_chunk_rows", "gram_floor", "input_eps",
-           "iter_chunks", "max_abs"]
+           "iter_chunks", "max_abs", "upper_frobenius"]
 
 Precision = Literal["float64", "float32"]
 _CHUNK_BYTES = 128 * 1024 * 1024
@@ -64,6 +64,15 @@ def gram_floor(side: int, precision: Precision = "float64") -> float:
     """
     eps = float(np.finfo(np.float64 if precision == "float64" else np.float32).eps)
     return math.sqrt(max(side, 1) * eps)
+
+
+def upper_frobenius(g: np.ndarray) -> float:
+    """‖G‖_F of a symmetric matrix of which only the upper triangle is valid.
+
+    >>> upper_frobenius(np.array([[3.0, 4.0], [-99.0, 0.0]]))
+    6.4031242374328485
+    """
+    return math.sqrt(float(np.sum(np.square(np.diag(g)))) + 2.0 * float(np.sum(np.square(np.triu(g, 1)))))
 
 
 def input_eps(dt: np.dtype) -> float:
@@ -382,12 +391,22 @@ class SpectrumAccumulator:
         (:mod:`rankme.core.estimate`; RankMe only, errors measured 9e-7 to 1.3e-2) when n ≥ K, K is large enough
         for it to pay off, and the state is on the host (an accelerator's own eigensolver is fast: device state
         stays exact)."""
-        exp, floor = self.scale_exp or 0, gram_floor(int(self.dim or 1), self.precision)
+        exp = self.scale_exp or 0
         if estimate and self.dim is not None and self.n >= self.dim and not self.on_device:
             lam, w = quadrature_eigenvalues(self._gram, self._sum, self.n, center)  # host (numpy) state
-            return Spectrum(np.sqrt(lam), self.n, self.dim, center, self.input_eps, w, exp, floor)
-        return Spectrum(np.sqrt(self._scaled_eigenvalues(center)), self.n, int(self.dim or 0), center,
-                        self.input_eps, None, exp, floor)
+            return Spectrum(np.sqrt(lam), self.n, self.dim, center, self.input_eps, w, exp, self._floor(lam, center))
+        lam = self._scaled_eigenvalues(center)
+        return Spectrum(np.sqrt(lam), self.n, int(self.dim or 0), center, self.input_eps, None, exp,
+                        self._floor(lam, center))
+
+    def _floor(self, lam: np.ndarray, center: bool) -> float:
+        """The relative rounding floor of these singular values: √(K·ε) for the raw Gram; centred ones are
+        computed as G − s sᵀ/n, so their absolute error scales with ‖G‖ (a large mean costs precision)."""
+        floor = gram_floor(int(self.dim or 1), self.precision)
+        if center and lam.size and lam[0] > 0:
+            g = to_numpy(self._gram, np.float64)
+            floor *= max(1.0, math.sqrt(upper_frobenius(g) / float(lam[0])))
+        return floor
 
     def rankme(self, **variant: Any) -> float:
         """RankMe of all rows seen; keyword arguments select a documented variant (see :func:`rankme.rankme`)."""

@@ -92,6 +92,8 @@ def _row_metric_states(source: EmbeddingSource, metrics: Sequence[str], samples:
     lid = None
     if "views" in needs:
         which = [m for m in metrics if METRICS[m].needs == "views"]
+        if views is not None and views < 2:
+            raise ValueError(f"--views must be at least 2 (each sample's augmented views), got {views}")
         if views is None:
             raise ValueError(f"metric {' and '.join(which)} needs views (--views q): the rows are samples × q "
                              "augmented views, each sample's views contiguous")

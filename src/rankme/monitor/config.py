@@ -10,7 +10,7 @@ from rankme.core.guidance import PAPER_SAMPLES
 from rankme.metrics.registry import check_metrics
 from rankme.monitor.alarm import CollapseAlarm
 from rankme.monitor.monitor import LidarViews, RankMeMonitor
-from rankme.monitor.taps import default_forward
+from rankme.monitor.taps import POOLS, default_forward
 
 __all__ = ["MonitorConfig"]
 
@@ -56,8 +56,8 @@ class MonitorConfig:
             raise ValueError(f"every_n_steps must be a positive integer or None, got {n!r}")
         if self.samples is not None and (not isinstance(self.samples, int) or self.samples < 1):
             raise ValueError(f"samples must be a positive integer or None, got {self.samples!r}")
-        if self.pool not in ("mean", "cls", "flatten"):
-            raise ValueError(f"pool must be 'mean', 'cls' or 'flatten', got {self.pool!r}")
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}")
         self.metrics = check_metrics(list(self.metrics))
         if self.stop_on_collapse and self.alarm is None:
             raise ValueError("stop_on_collapse=True needs an alarm=CollapseAlarm(...) to decide what collapse is")

@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.distributed import is_distributed, max_dim, world
+from rankme.core.distributed import is_distributed, max_dim, raise_if_any_rank_failed, world
 from rankme.core.optional import require
 from rankme.core.spectrum import SpectrumAccumulator
+from rankme.core.validation import warn_sample_size
 from rankme.metrics.lidar import LIDAR_DELTA, LidarAccumulator
 from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics
 from rankme.monitor.alarm import CollapseAlarm, CollapseWarning
 from rankme.monitor.taps import (
+    POOLS,
     TapSpec,
     batch_rows,
     capture_hook,
@@ -93,6 +95,8 @@ class RankMeMonitor:
             taps = {tap_label(taps): taps}
         elif not isinstance(taps, Mapping):
             taps = {str(t): t for t in taps}
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
         if not taps:
             raise ValueError("no taps given: name at least one submodule (e.g. 'projector') or pass a callable")
         if samples is not None and samples < 1:
@@ -110,7 +114,7 @@ class RankMeMonitor:
             self.metrics.append("lidar")
         for name, tap in self.taps.items():
             if isinstance(tap, str):
-                check_tap(model, tap)
+                self.taps[name] = check_tap(model, tap)
             elif not callable(tap):
                 raise TypeError(f"tap {name!r} must be a submodule name or a callable (model, batch) -> tensor")
 
@@ -130,6 +134,7 @@ class RankMeMonitor:
         modes = [(m, m.training) for m in self.model.modules()]
         self.model.eval()
         seen = 0
+        error: BaseException | None = None
         try:
             with torch.no_grad(), _host_blas_single_thread(device), _rng_preserved(torch, device):
                 for i, batch in enumerate(self.probe_loader):
@@ -144,15 +149,18 @@ class RankMeMonitor:
                         continue
                     batch = to_device(batch, device)
                     for name, pooled in self._embed(batch, hooks, captured).items():
-                        accs[name].update(pooled)
+                        accs[name].update(pooled, row_offset=seen - rows)  # global probe row (DDP too)
                         if sink is not None:
                             sink(name, pooled)
                     self._lidar_views(batch, hooks, captured, seen - rows)
+        except Exception as e:  # under DDP the other ranks must not wait forever in the all-reduce below
+            error = e
         finally:
             for h in hooks:
                 h.remove()
             for module, mode in modes:  # every submodule's own mode (a frozen BatchNorm stays in eval)
                 module.training = mode
+        raise_if_any_rank_failed(error)
         if is_distributed():
             for name in self.taps:
                 accs[name] = _with_global_dim(accs[name], name)
@@ -196,6 +204,7 @@ class RankMeMonitor:
         spectral = [m for m in self.metrics if METRICS[m].spectral]
         self.spectra: dict[str, Spectra] = {}
         for name, acc in accs.items():
+            warn_sample_size(acc.n, int(acc.dim or 0), stacklevel=4)  # probe set smaller than K: biased low
             spectra = self.spectra[name] = Spectra(acc)  # each K×K eigen step at most once
             for metric, value in compute_metrics(spectra, spectral).items():
                 out[f"{metric}/{name}"] = value
@@ -218,10 +227,17 @@ class RankMeMonitor:
         return out
 
 
-def check_tap(model: Any, tap: str) -> None:
-    """Raise an ``AttributeError`` naming valid submodules when ``tap`` is not a submodule of ``model``.
+def check_tap(model: Any, tap: str) -> str:
+    """The full name of submodule ``tap`` of ``model``: the name itself, or the one submodule whose name ends with
+    ``.<tap>`` (so ``"projector"`` finds ``model.projector`` inside a LightningModule without an alias).
+
+    Raises:
+        AttributeError: when no submodule matches (naming valid ones) or several do (naming them).
 
     >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+    >>> check_tap(net, "0.0"), check_tap(net, "0")
+    ('0.0', '0')
     >>> check_tap(torch.nn.Sequential(torch.nn.Linear(2, 2)), "proj")
     Traceback (most recent call last):
     ...
@@ -229,11 +245,19 @@ def check_tap(model: Any, tap: str) -> None:
     """
     try:
         model.get_submodule(tap)
+        return tap
     except AttributeError:
-        names = [n for n, _ in model.named_modules() if n]
-        shown = ", ".join(names[:25]) + (f", ... ({len(names)} in all)" if len(names) > 25 else "")
-        raise AttributeError(f"tap {tap!r} is not a submodule of {type(model).__name__}; valid names include: "
-                         f"{shown or '(it has no submodules)'}") from None
+        pass
+    names = [n for n, _ in model.named_modules() if n]
+    found = [n for n in names if n.endswith("." + tap)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise AttributeError(f"tap {tap!r} matches several submodules of {type(model).__name__}: {found}; give the "
+                             "full name")
+    shown = ", ".join(names[:25]) + (f", ... ({len(names)} in all)" if len(names) > 25 else "")
+    raise AttributeError(f"tap {tap!r} is not a submodule of {type(model).__name__}; valid names include: "
+                         f"{shown or '(it has no submodules)'}")
 
 
 def _gather_rows(chunks: list[Any], name: str) -> np.ndarray:

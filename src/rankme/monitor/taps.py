@@ -11,8 +11,11 @@ from typing import Any
 
 from rankme.core.optional import require
 
-__all__ = ["TapSpec", "batch_rows", "capture_hook", "default_forward", "model_device", "pool_output", "tap_label",
+__all__ = ["POOLS", "TapSpec", "batch_rows", "capture_hook", "default_forward", "model_device", "pool_output", "tap_label",
            "to_device", "truncate"]
+
+POOLS = ("mean", "cls", "flatten")
+"""The pooling rules of :func:`pool_output`."""
 
 TapSpec = str | Callable[[Any, Any], Any]
 """A tap: a submodule name (``"backbone.layer4"``) or a callable ``(model, batch) -> embeddings``."""
@@ -61,11 +64,11 @@ def pool_output(out: Any, pool: str = "mean", mask: Any = None) -> Any:
     >>> pool_output(torch.ones(2, 3, 4)).shape, pool_output(torch.ones(2, 5, 7, 7)).shape
     (torch.Size([2, 4]), torch.Size([2, 5]))
     """
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
     t = _first_tensor(out).detach()
     if pool == "flatten" or t.dim() == 2:
         return t.reshape(t.shape[0], -1)
-    if pool not in ("mean", "cls"):
-        raise ValueError(f"pool must be 'mean', 'cls' or 'flatten', got {pool!r}")
     if t.dim() == 1:
         return t.reshape(-1, 1)
     if t.dim() == 3:

@@ -37,11 +37,6 @@ def _worker_init() -> None:
     threading.Thread(target=watch, name="rankme-parent-watch", daemon=True).start()
 
 
-def _call(job: tuple[Callable[[RunConfig], dict[str, Any]], int, RunConfig]) -> tuple[int, dict[str, Any]]:
-    train, index, cfg = job
-    return index, train(cfg)
-
-
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (e.g. ``kill``) stops like Ctrl-C: workers are ended and finished runs are already stored."""
@@ -97,12 +92,7 @@ def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int]
     pending, waited = list(todo), False
     with _sigterm_as_interrupt():
         while pending:
-            mine = [(sw, cfg) for sw, cfg in pending if store.claim(cfg.key())]
-            try:
-                _train_all(mine, train, workers, finish)
-            finally:
-                for _, cfg in mine:
-                    store.release(cfg.key())  # no-op for stored runs; frees runs cut short
+            _train_claimed(store, pending, train, workers, finish)
             pending = [(sw, cfg) for sw, cfg in pending if cfg.key() not in store]
             if pending:
                 if not waited:
@@ -113,23 +103,42 @@ def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int]
     return {"ran": done, "cached": total - len(todo), "elsewhere": elsewhere, "seconds": time.perf_counter() - t0}
 
 
-def _train_all(jobs: list[tuple[Sweep, RunConfig]], train: Callable[[RunConfig], dict[str, Any]], workers: int,
-               finish: Callable[[Sweep, RunConfig, dict[str, Any]], None]) -> None:
-    if workers <= 1 or len(jobs) <= 1:
-        for sweep, cfg in jobs:
-            finish(sweep, cfg, train(cfg))
+def _train_claimed(store: ResultStore, jobs: list[tuple[Sweep, RunConfig]],
+                   train: Callable[[RunConfig], dict[str, Any]], workers: int,
+                   finish: Callable[[Sweep, RunConfig, dict[str, Any]], None]) -> None:
+    """Train the jobs this process can claim, claiming each one just before it starts (so processes sharing the
+    store split the work); claims of runs cut short are released."""
+    queue = list(jobs)
+    if workers <= 1:
+        for sweep, cfg in queue:
+            if store.claim(cfg.key()):
+                try:
+                    finish(sweep, cfg, train(cfg))
+                finally:
+                    store.release(cfg.key())  # no-op once stored
         return
     import multiprocessing as mp
 
-    pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_worker_init)
+    pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)
+    inflight: dict[Any, tuple[Sweep, RunConfig]] = {}
     try:
-        for index, metrics in pool.imap_unordered(_call, [(train, i, cfg) for i, (_, cfg) in enumerate(jobs)]):
-            finish(*jobs[index], metrics)
+        while queue or inflight:
+            while queue and len(inflight) < workers:
+                sweep, cfg = queue.pop(0)
+                if store.claim(cfg.key()):
+                    inflight[pool.apply_async(train, (cfg,))] = (sweep, cfg)
+            for result in [r for r in inflight if r.ready()]:
+                sweep, cfg = inflight.pop(result)
+                finish(sweep, cfg, result.get())
+            if inflight:
+                time.sleep(0.05)
         pool.close()
     except BaseException:
         pool.terminate()  # Ctrl-C / SIGTERM / a failed run: stop the workers now, not after their runs
         raise
     finally:
+        for _, cfg in inflight.values():
+            store.release(cfg.key())
         pool.join()
 
 
