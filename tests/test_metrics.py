@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -59,13 +60,21 @@ def test_bounded_by_min_n_k(n, k, seed):
     assert value == pytest.approx(reference_rankme(z), rel=1e-8)
 
 
-class _no_warning:
-    def __enter__(self):
-        return self
+def _no_warning():
+    """Asserts that no SampleSizeWarning is emitted (it is turned into an error)."""
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.simplefilter("error", SampleSizeWarning)
 
-    def __exit__(self, *exc):
-        return False
+    class _Exit:
+        def __enter__(self):
+            return self
 
+        def __exit__(self, *exc):
+            ctx.__exit__(*exc)
+            return False
+
+    return _Exit()
 
 @pytest.mark.parametrize("kind", ["isotropic", "powerlaw", "lowrank"])
 @pytest.mark.parametrize("shape", [(3000, 256), (200, 700), (2048, 2048)])

@@ -6,12 +6,16 @@ import itertools
 import math
 import warnings
 
+import numpy as np
 import pytest
 
 pytest.importorskip("mnist1d")
 pytest.importorskip("matplotlib")
 
+from conftest import reference_rankme
+
 from rankme.io.store import ResultStore
+from scipy.stats import spearmanr
 from rankme.paper.protocols import Sweep
 from rankme.paper.reproduce import run_reproduction
 from rankme.paper.runner import run_sweeps
@@ -52,10 +56,20 @@ def test_tiny_sweep_end_to_end_with_interruption_and_resume(tmp_path):
                              train=lambda cfg: pytest.fail("a finished run was trained again"))
     assert again["counts"]["ran"] == 0 and again["counts"]["cached"] == 6
     assert len(result["sweeps"]) == 2
-    for row in result["sweeps"]:
-        assert row["id_oracle"] >= row["id_rankme"] and row["id_oracle"] >= row["id_random"]
-        assert row["regret_rankme"] == pytest.approx(row["id_oracle"] - row["id_rankme"])
-        assert row["runs"] == 3 and -1.0 <= row["corr_id"]["spearman"] <= 1.0
+    stored = list(ResultStore(tmp_path / "results.sqlite").runs())
+    for row, sweep in zip(result["sweeps"], SWEEPS, strict=True):
+        # recompute the table straight from the stored runs (one seed: a value is one run)
+        mine = {r["config"][sweep.param]: r["metrics"] for r in stored
+                if r["config"]["method"] == sweep.base.method and r["config"][sweep.param] in sweep.values}
+        acc = {v: m["probe_acc"] for v, m in mine.items()}
+        by_rank = max(mine, key=lambda v: mine[v]["rankme"])
+        assert row["pick_oracle"] == max(acc, key=acc.get) and row["id_oracle"] == max(acc.values())
+        assert row["pick_rankme"] == by_rank and row["id_rankme"] == acc[by_rank]
+        assert row["id_random"] == pytest.approx(sum(acc.values()) / 3)
+        assert row["regret_rankme"] == pytest.approx(max(acc.values()) - acc[by_rank])
+        values = sorted(mine)
+        rho = spearmanr([mine[v]["rankme"] for v in values], [acc[v] for v in values]).statistic
+        assert row["runs"] == 3 and row["corr_id"]["spearman"] == pytest.approx(rho)
     html = (tmp_path / "report.html").read_text()
     assert "oracle (labels)" in html and html.count("data:image/png;base64,") == 2
     assert "RankMe (argmax)" in result["text"] and "Mean regret" in result["text"]
@@ -64,14 +78,36 @@ def test_tiny_sweep_end_to_end_with_interruption_and_resume(tmp_path):
     assert set(agreement) >= {"rankme", "alpha_req", "lidar", "nesum", "stable_rank", "participation_ratio", "cluster"}
 
 
-def test_run_metrics_are_complete_and_sane():
+def test_run_metrics_equal_independent_references():
+    """Every label-free score of a run equals the same quantity computed here from the run's own embeddings."""
+    import torch
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from rankme.paper.train import _embed, evaluate_run, load_dataset, train_ssl
+
+    cfg = RunConfig(method="dino", **TINY)
+    data = load_dataset(cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = train_and_evaluate(RunConfig(method="dino", **TINY))
-    assert 1.0 <= m["rankme"] <= 256 and m["n_rank"] == 256 and m["dim"] == 256
-    assert 0 <= m["probe_acc"] <= 100 and 0 <= m["ood_probe_acc"] <= 100 and 0 <= m["knn_acc"] <= 100
-    assert len(m["singular_values"]) == 256 and math.isfinite(m["alpha_req"])
-    assert m["lidar"] >= 1.0 and 0 <= m["cluster"] <= 1 and m["nesum"] >= 1.0
+        model = train_ssl(cfg, data)
+        m = evaluate_run(cfg, model, data)
+    rows = np.random.default_rng(cfg.seed).permutation(len(data.x_train))[: cfg.rank_samples]
+    emb = _embed(model, data.x_train[rows], "embedding")
+    sv = np.linalg.svd(emb, compute_uv=False)
+    cov = np.linalg.eigvalsh(np.cov(emb, rowvar=False))[::-1]
+    assert m["n_rank"] == 256 and m["dim"] == 256
+    np.testing.assert_allclose(m["singular_values"], sv, rtol=1e-6, atol=1e-9 * sv[0])
+    assert m["rankme"] == pytest.approx(reference_rankme(emb), rel=1e-9)
+    assert m["stable_rank"] == pytest.approx((sv**2).sum() / sv[0] ** 2, rel=1e-9)
+    assert m["nesum"] == pytest.approx(cov.sum() / cov[0], rel=1e-8)
+    assert m["rankme_repr"] == pytest.approx(reference_rankme(_embed(model, data.x_train[rows], "representation")),
+                                            rel=1e-9)
+    rtr, rte = _embed(model, data.x_train, "representation"), _embed(model, data.x_test, "representation")
+    knn = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=20, metric="cosine"))
+    assert m["knn_acc"] == pytest.approx(100 * knn.fit(rtr, data.y_train.numpy()).score(rte, data.y_test.numpy()))
+    assert torch.is_tensor(data.x_train) and math.isfinite(m["alpha_req"])
 
 
 def test_selectors_on_a_hand_made_table():

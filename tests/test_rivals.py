@@ -113,3 +113,22 @@ def test_cluster_learnability_separates_structure_from_noise():
     assert cluster_learnability(noise, n_clusters=8) < cluster_learnability(blobs, n_clusters=8)
     with pytest.raises(EmbeddingError, match="too few"):
         cluster_learnability(noise[:10], n_clusters=8)
+
+
+def test_cluster_learnability_equals_a_second_implementation():
+    """k-means from scikit-learn, then the documented split and a brute-force k-NN vote written here."""
+    from sklearn.cluster import KMeans
+    from sklearn.model_selection import train_test_split
+
+    from rankme.metrics.cluster import cluster_learnability
+
+    rng = np.random.default_rng(3)
+    z = np.repeat(rng.standard_normal((5, 6)), 40, axis=0) + rng.standard_normal((200, 6))  # overlapping clusters
+    labels = KMeans(n_clusters=5, n_init=4, random_state=0).fit_predict(z)
+    xtr, xte, ytr, yte = train_test_split(z, labels, test_size=0.5, random_state=0)
+    d = ((xte[:, None, :] - xtr[None, :, :]) ** 2).sum(-1)
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :10]
+    votes = np.array([np.bincount(ytr[row], minlength=5).argmax() for row in nearest])
+    expected = float((votes == yte).mean())
+    assert 0.5 < expected < 1.0  # a case where the answer is not trivially 0 or 1
+    assert cluster_learnability(z, n_clusters=5, n_neighbors=10, seed=0) == pytest.approx(expected, abs=1e-12)

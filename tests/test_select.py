@@ -225,7 +225,7 @@ def test_image_folder_layer_scan_with_folder_labels(tmp_path):
     labels = load_labels("folders", data.n, data)
     cands = score_models([enc], data, layers="all", labels=labels, image_size=8, progress=False)
     assert [c.tap for c in cands] == ["0", "1", "2", "3", "4", "output"]
-    assert all(c.probe_acc is not None and c.probe_acc >= 50 for c in cands)
+    assert all(c.probe_acc is not None and c.probe_acc >= 95 for c in cands)  # red vs blue: separable
     out = {c.tap: c.metrics["rankme"] for c in cands}
     assert out["4"] == pytest.approx(out["output"], rel=1e-9)  # the last layer is the output
 
