@@ -12,10 +12,10 @@ import pytest
 pytest.importorskip("mnist1d")
 pytest.importorskip("matplotlib")
 
-from conftest import reference_rankme
-
-from rankme.io.store import ResultStore
 from scipy.stats import spearmanr
+
+from conftest import reference_rankme
+from rankme.io.store import ResultStore
 from rankme.paper.protocols import Sweep
 from rankme.paper.reproduce import run_reproduction
 from rankme.paper.runner import run_sweeps
