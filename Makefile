@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-fast lint demo reproduce bench bench-stream bench-gpu clean
+.PHONY: setup test test-fast lint docs demo reproduce bench bench-stream bench-gpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,7 +20,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(STAMP) lint
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d build/site
+
+test: $(STAMP) lint docs
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

@@ -4,9 +4,10 @@ The package is layered; each folder imports only from the ones above it in this 
 ``core`` (engine) → ``metrics`` (formulas and the registry) → ``io`` / ``monitor`` / ``models`` → ``selection`` →
 ``reporting`` → ``cli`` / ``integrations`` / ``paper``.
 
->>> import numpy as np, rankme
->>> round(rankme.rankme(np.eye(4)), 4)
-4.0
+Examples:
+    >>> import numpy as np, rankme
+    >>> round(rankme.rankme(np.eye(4)), 4)
+    4.0
 """
 
 from rankme.core import __version__

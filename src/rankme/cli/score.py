@@ -24,12 +24,13 @@ __all__ = ["cmd_score", "finite_float"]
 def finite_float(text: str) -> float:
     """argparse type: a finite, non-negative float (``--eps``).
 
-    >>> finite_float("1e-5")
-    1e-05
-    >>> finite_float("nan")
-    Traceback (most recent call last):
-    ...
-    argparse.ArgumentTypeError: must be a finite number >= 0, got 'nan'
+    Examples:
+        >>> finite_float("1e-5")
+        1e-05
+        >>> finite_float("nan")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: must be a finite number >= 0, got 'nan'
     """
     try:
         value = float(text)

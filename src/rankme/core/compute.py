@@ -122,13 +122,14 @@ def compute_spectrum(
     Raises:
         EmbeddingError: on empty, non-finite, badly shaped or non-numeric input.
 
-    >>> s = compute_spectrum(np.diag([3.0, 2.0, 1.0]))
-    >>> s.singular_values.round(6).tolist(), s.n, s.dim
-    ([3.0, 2.0, 1.0], 3, 3)
-    >>> z = np.outer(np.arange(1.0, 301.0), np.linspace(1.0, 2.0, 300))   # exactly rank 1
-    >>> sv = compute_spectrum(z).singular_values
-    >>> int((sv > 1e-12 * sv[0]).sum())                                   # the null space reads as ~1e-16
-    1
+    Examples:
+        >>> s = compute_spectrum(np.diag([3.0, 2.0, 1.0]))
+        >>> s.singular_values.round(6).tolist(), s.n, s.dim
+        ([3.0, 2.0, 1.0], 3, 3)
+        >>> z = np.outer(np.arange(1.0, 301.0), np.linspace(1.0, 2.0, 300))   # exactly rank 1
+        >>> sv = compute_spectrum(z).singular_values
+        >>> int((sv > 1e-12 * sv[0]).sum())                                   # the null space reads as ~1e-16
+        1
     """
     z = as_embeddings(z)
     dt = numpy_dtype_of(z)

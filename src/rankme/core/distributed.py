@@ -24,8 +24,9 @@ def _dist() -> Any:
 def is_distributed() -> bool:
     """True when torch is loaded and a ``torch.distributed`` process group is initialised.
 
-    >>> is_distributed() in (True, False)
-    True
+    Examples:
+        >>> is_distributed() in (True, False)
+        True
     """
     if loaded_torch() is None:
         return False
@@ -36,8 +37,9 @@ def is_distributed() -> bool:
 def world() -> tuple[int, int]:
     """``(rank, world size)`` of the initialised process group, else ``(0, 1)``.
 
-    >>> world()
-    (0, 1)
+    Examples:
+        >>> world()
+        (0, 1)
     """
     if not is_distributed():
         return 0, 1
@@ -63,8 +65,9 @@ def all_reduce_sum(arrays: list[np.ndarray], group: Any = None) -> list[np.ndarr
     Returns:
         The summed arrays, same shapes (copies of the inputs when no process group is initialised).
 
-    >>> [a.tolist() for a in all_reduce_sum([np.ones(2), np.array([[3.0]])])]
-    [[1.0, 1.0], [[3.0]]]
+    Examples:
+        >>> [a.tolist() for a in all_reduce_sum([np.ones(2), np.array([[3.0]])])]
+        [[1.0, 1.0], [[3.0]]]
     """
     if not is_distributed():
         return [np.array(a, dtype=np.float64) for a in arrays]
@@ -85,8 +88,9 @@ def all_reduce_sum(arrays: list[np.ndarray], group: Any = None) -> list[np.ndarr
 def all_reduce_max(value: float, group: Any = None) -> float:
     """The maximum of a float over ``group`` (the value itself when not distributed).
 
-    >>> all_reduce_max(2.5)
-    2.5
+    Examples:
+        >>> all_reduce_max(2.5)
+        2.5
     """
     if not is_distributed():
         return float(value)
@@ -129,8 +133,9 @@ def check_same_dim(dim: int | None, what: str, group: Any = None) -> int:
 def max_dim(dim: int | None, group: Any = None) -> int:
     """The largest width over ranks (0 when no rank knows one): a rank that saw no rows learns K from the others.
 
-    >>> max_dim(7)
-    7
+    Examples:
+        >>> max_dim(7)
+        7
     """
     d = 0 if dim is None else int(dim)
     if not is_distributed():
@@ -146,7 +151,8 @@ def raise_if_any_rank_failed(error: BaseException | None, group: Any = None) -> 
     every rank calls this after its local work; if any rank failed, all raise (the failing rank its own error,
     the others one naming that rank and its message). Without a process group, re-raises ``error`` if set.
 
-    >>> raise_if_any_rank_failed(None)
+    Examples:
+        >>> raise_if_any_rank_failed(None)
     """
     if not is_distributed():
         if error is not None:

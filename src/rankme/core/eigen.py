@@ -22,9 +22,10 @@ def state_eigenvalues(gram: Any, colsum: Any, n: int, center: bool = False) -> n
     ``center`` uses the scatter matrix G − Σz Σzᵀ / n. Accepts numpy or torch state; torch state is
     eigen-decomposed on its own device in float64.
 
-    >>> g = np.array([[4.0, 0.0], [0.0, 1.0]])
-    >>> state_eigenvalues(g, np.zeros(2), n=5).tolist()
-    [4.0, 1.0]
+    Examples:
+        >>> g = np.array([[4.0, 0.0], [0.0, 1.0]])
+        >>> state_eigenvalues(g, np.zeros(2), n=5).tolist()
+        [4.0, 1.0]
     """
     dim = int(gram.shape[0])
     m = min(int(n), dim)

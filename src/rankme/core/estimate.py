@@ -53,12 +53,13 @@ def quadrature_eigenvalues(gram_upper: np.ndarray, colsum: np.ndarray, n: int, c
     """Eigenvalues of G (its upper triangle given) as (values, weights): descending values ≥ 0 whose weights
     (multiplicities) sum to K. Small matrices (see ``EXACT_BELOW``) are solved exactly: weights 1, top min(n, K).
 
-    >>> rng = np.random.default_rng(0)
-    >>> z = rng.standard_normal((6000, 2500))
-    >>> vals, w = quadrature_eigenvalues(z.T @ z, z.sum(0), 6000, top=64, probes=8, steps=24)
-    >>> nuclear = np.linalg.svd(z, compute_uv=False).sum()
-    >>> round(float(w.sum())), bool(abs((np.sqrt(vals) * w).sum() / nuclear - 1) < 1e-2)
-    (2500, True)
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> z = rng.standard_normal((6000, 2500))
+        >>> vals, w = quadrature_eigenvalues(z.T @ z, z.sum(0), 6000, top=64, probes=8, steps=24)
+        >>> nuclear = np.linalg.svd(z, compute_uv=False).sum()
+        >>> round(float(w.sum())), bool(abs((np.sqrt(vals) * w).sum() / nuclear - 1) < 1e-2)
+        (2500, True)
     """
     k = int(gram_upper.shape[0])
     if k <= max(EXACT_BELOW, 2 * (top + probes * steps)):

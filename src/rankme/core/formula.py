@@ -54,8 +54,9 @@ def spectral_entropy(values: Any, eps: float = RANKME_EPS, weights: Any = None) 
     """Entropy (nats) of p_k = v_k/‖v‖₁ + ε, the quantity RankMe exponentiates. ``weights`` are multiplicities
     of the values (an estimated spectrum, see :mod:`rankme.core.estimate`): −Σ w_k p_k log p_k, ‖v‖₁ = Σ w_k v_k.
 
-    >>> round(spectral_entropy([1.0, 1.0]), 6), round(spectral_entropy([1.0], weights=[2.0]), 6)
-    (0.693147, 0.693147)
+    Examples:
+        >>> round(spectral_entropy([1.0, 1.0]), 6), round(spectral_entropy([1.0], weights=[2.0]), 6)
+        (0.693147, 0.693147)
     """
     v = check_values(values)
     if not (np.isfinite(eps) and eps >= 0):
@@ -84,10 +85,11 @@ def rankme_from_singular_values(
     ``eps`` changes ε (stable-pretraining's torch callback uses 1e-5); ``normalized`` divides by the number of
     values, min(N, K) (as lightly's DSE regulariser does). ``weights``: multiplicities of an estimated spectrum.
 
-    >>> round(rankme_from_singular_values([2.0, 2.0, 2.0, 0.0]), 4)
-    3.0
-    >>> round(rankme_from_singular_values([1.0, 1.0]), 9)  # ε = 1e-7 shifts it just below 2
-    1.999999877
+    Examples:
+        >>> round(rankme_from_singular_values([2.0, 2.0, 2.0, 0.0]), 4)
+        3.0
+        >>> round(rankme_from_singular_values([1.0, 1.0]), 9)  # ε = 1e-7 shifts it just below 2
+        1.999999877
     """
     v = check_values(singular_values, "singular_values")
     if spectrum == "eigen":

@@ -52,10 +52,11 @@ def isotropic_rankme_fraction(n: int, k: int) -> float:
 
     Large N gives 1 (RankMe → K); N = K gives about 0.80.
 
-    >>> round(isotropic_rankme_fraction(1024, 1024) * 1024)
-    824
-    >>> round(isotropic_rankme_fraction(10**9, 1024), 3)
-    1.0
+    Examples:
+        >>> round(isotropic_rankme_fraction(1024, 1024) * 1024)
+        824
+        >>> round(isotropic_rankme_fraction(10**9, 1024), 3)
+        1.0
     """
     if n < 1 or k < 1:
         raise ValueError(f"n and k must be positive, got n={n}, k={k}")
@@ -65,8 +66,9 @@ def isotropic_rankme_fraction(n: int, k: int) -> float:
 def sample_size_note(n: int, k: int) -> str | None:
     """A sentence on how far RankMe at N samples may sit from its large-N value, or ``None`` when N ≥ 2K.
 
-    >>> sample_size_note(1024, 1024)
-    'N=1024 < 2K=2048: even isotropic embeddings read about 824 here instead of 1024 (19.5% low); score more samples (the paper uses 25 600)'
+    Examples:
+        >>> sample_size_note(1024, 1024)
+        'N=1024 < 2K=2048: even isotropic embeddings read about 824 here instead of 1024 (19.5% low); score more samples (the paper uses 25 600)'
     """
     if n >= 2 * k:
         return None
@@ -87,10 +89,11 @@ def rankme_standard_error(z: Any, groups: int = JACKKNIFE_GROUPS) -> float:
     SE = √((g − 1)/g · Σ (θ₋ᵢ − θ̄)²). It measures how much RankMe would move on another sample of the same
     size from the same distribution — not training noise (another seed).
 
-    >>> rng = np.random.default_rng(0)
-    >>> se = rankme_standard_error(rng.standard_normal((2000, 16)))
-    >>> 0.0 < se < 0.05
-    True
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> se = rankme_standard_error(rng.standard_normal((2000, 16)))
+        >>> 0.0 < se < 0.05
+        True
     """
     n = int(z.shape[0])
     if groups < 2 or n < 2 * groups:

@@ -35,12 +35,13 @@ def require(module: str, extra: str, what: str = "this feature") -> ModuleType:
     Raises:
         MissingExtraError: when the import fails.
 
-    >>> require("json", "none").__name__
-    'json'
-    >>> require("no_such_module_xyz", "demo", "cluster learnability")
-    Traceback (most recent call last):
-    ...
-    rankme.core.optional.MissingExtraError: cluster learnability needs 'no_such_module_xyz': pip install 'rankme[demo]'
+    Examples:
+        >>> require("json", "none").__name__
+        'json'
+        >>> require("no_such_module_xyz", "demo", "cluster learnability")
+        Traceback (most recent call last):
+        ...
+        rankme.core.optional.MissingExtraError: cluster learnability needs 'no_such_module_xyz': pip install 'rankme[demo]'
     """
     try:
         return importlib.import_module(module)
@@ -51,8 +52,9 @@ def require(module: str, extra: str, what: str = "this feature") -> ModuleType:
 def has_module(module: str) -> bool:
     """True when ``module`` can be imported (without importing it).
 
-    >>> has_module("json"), has_module("no_such_module_xyz")
-    (True, False)
+    Examples:
+        >>> has_module("json"), has_module("no_such_module_xyz")
+        (True, False)
     """
     try:
         return importlib.util.find_spec(module) is not None
@@ -68,8 +70,9 @@ def loaded_torch() -> Any:
 def is_torch_tensor(z: Any) -> bool:
     """True for a ``torch.Tensor``, without importing torch when it is not loaded.
 
-    >>> is_torch_tensor(np.zeros(2))
-    False
+    Examples:
+        >>> is_torch_tensor(np.zeros(2))
+        False
     """
     torch = loaded_torch()
     return torch is not None and isinstance(z, torch.Tensor)
@@ -78,8 +81,9 @@ def is_torch_tensor(z: Any) -> bool:
 def to_numpy(z: Any, dtype: Any = None) -> np.ndarray:
     """A host numpy array from a numpy array or a torch tensor (detached, moved to the CPU), cast to ``dtype``.
 
-    >>> to_numpy([[1, 2]], np.float64).dtype
-    dtype('float64')
+    Examples:
+        >>> to_numpy([[1, 2]], np.float64).dtype
+        dtype('float64')
     """
     if is_torch_tensor(z):
         t = z.detach()

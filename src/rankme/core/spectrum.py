@@ -47,8 +47,9 @@ SAFE_EXP = {"float64": 240, "float32": 28}
 def default_chunk_rows(dim: int) -> int:
     """Rows per chunk so that one float64 chunk is ~128 MB (at least 1 024 rows).
 
-    >>> default_chunk_rows(2048)
-    8192
+    Examples:
+        >>> default_chunk_rows(2048)
+        8192
     """
     return max(1024, _CHUNK_BYTES // (8 * max(dim, 1)))
 
@@ -59,8 +60,9 @@ def gram_floor(side: int, precision: Precision = "float64") -> float:
     The eigen step is backward stable, so eigenvalues of G carry an absolute error of order side·ε·λ_max; a
     singular value below √(side·ε)·σ_max is not resolved (an exactly zero one reads as ~1e-8·σ_max in float64).
 
-    >>> round(gram_floor(256), 9)
-    2.38e-07
+    Examples:
+        >>> round(gram_floor(256), 9)
+        2.38e-07
     """
     eps = float(np.finfo(np.float64 if precision == "float64" else np.float32).eps)
     return math.sqrt(max(side, 1) * eps)
@@ -69,8 +71,9 @@ def gram_floor(side: int, precision: Precision = "float64") -> float:
 def upper_frobenius(g: np.ndarray) -> float:
     """‖G‖_F of a symmetric matrix of which only the upper triangle is valid.
 
-    >>> upper_frobenius(np.array([[3.0, 4.0], [-99.0, 0.0]]))
-    6.4031242374328485
+    Examples:
+        >>> upper_frobenius(np.array([[3.0, 4.0], [-99.0, 0.0]]))
+        6.4031242374328485
     """
     return math.sqrt(float(np.sum(np.square(np.diag(g)))) + 2.0 * float(np.sum(np.square(np.triu(g, 1)))))
 
@@ -122,10 +125,11 @@ class SpectrumAccumulator:
     relative errors of 1.9e-2 to 5.9e-2 on rank-64 inputs and ≤4e-9 on isotropic/power-law ones
     (docs/benchmarks.md): use it only where speed matters more than accuracy on collapsed embeddings.
 
-    >>> acc = SpectrumAccumulator(dim=3)
-    >>> acc.update(np.eye(3)[:2]); acc.update(np.eye(3)[2:])
-    >>> acc.n, round(acc.rankme(), 4)
-    (3, 3.0)
+    Examples:
+        >>> acc = SpectrumAccumulator(dim=3)
+        >>> acc.update(np.eye(3)[:2]); acc.update(np.eye(3)[2:])
+        >>> acc.n, round(acc.rankme(), 4)
+        (3, 3.0)
     """
 
     def __init__(

@@ -42,12 +42,13 @@ def as_embeddings(z: Any) -> Any:
     masked entries, sparse or meta tensors, ragged lists, and non-numeric, boolean, complex, datetime or
     timedelta dtypes.
 
-    >>> as_embeddings([[1, 2], [3, 4]]).dtype
-    dtype('int64')
-    >>> as_embeddings(np.ma.masked_array(np.ones((2, 2)), mask=[[0, 1], [0, 0]]))
-    Traceback (most recent call last):
-    ...
-    rankme.core.validation.EmbeddingError: a masked array with 1 masked value(s): the mask would be ignored. Fill them (z.filled(value)) or drop those rows (z[~z.mask.any(axis=1)].data) first
+    Examples:
+        >>> as_embeddings([[1, 2], [3, 4]]).dtype
+        dtype('int64')
+        >>> as_embeddings(np.ma.masked_array(np.ones((2, 2)), mask=[[0, 1], [0, 0]]))
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.EmbeddingError: a masked array with 1 masked value(s): the mask would be ignored. Fill them (z.filled(value)) or drop those rows (z[~z.mask.any(axis=1)].data) first
     """
     if is_torch_tensor(z):
         layout = str(z.layout)
@@ -85,8 +86,9 @@ def as_embeddings(z: Any) -> Any:
 def numpy_dtype_of(z: Any) -> np.dtype:
     """The numpy dtype that describes ``z``'s element type (bf16 maps to float32 for eps purposes).
 
-    >>> numpy_dtype_of(np.zeros((2, 2), dtype=np.int16))
-    dtype('int16')
+    Examples:
+        >>> numpy_dtype_of(np.zeros((2, 2), dtype=np.int16))
+        dtype('int16')
     """
     if is_torch_tensor(z):
         name = str(z.dtype).removeprefix("torch.")
@@ -111,12 +113,13 @@ def numpy_dtype_of(z: Any) -> np.dtype:
 def check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     """Return ``(N, K)`` for a 2-D shape, or raise an ``EmbeddingError`` that says how to fix it.
 
-    >>> check_shape((10, 4))
-    (10, 4)
-    >>> check_shape((10,))
-    Traceback (most recent call last):
-    ...
-    rankme.core.validation.EmbeddingError: embeddings must be a 2-D (samples x features) matrix, got 1-D shape (10,): use z.reshape(-1, 1) for 10 samples of a 1-d embedding, or z.reshape(1, -1) for one sample
+    Examples:
+        >>> check_shape((10, 4))
+        (10, 4)
+        >>> check_shape((10,))
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.EmbeddingError: embeddings must be a 2-D (samples x features) matrix, got 1-D shape (10,): use z.reshape(-1, 1) for 10 samples of a 1-d embedding, or z.reshape(1, -1) for one sample
     """
     if len(shape) == 1:
         raise EmbeddingError(
@@ -138,10 +141,11 @@ def check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
 def check_finite(chunk: np.ndarray, row_offset: int) -> None:
     """Raise if ``chunk`` holds NaN or Inf, naming how many and the first (global) row index.
 
-    >>> check_finite(np.array([[1.0, np.nan]]), row_offset=7)
-    Traceback (most recent call last):
-    ...
-    rankme.core.validation.EmbeddingError: embeddings contain non-finite values (1 NaN, 0 Inf) in 1 row(s) of this batch; first bad row index: 7
+    Examples:
+        >>> check_finite(np.array([[1.0, np.nan]]), row_offset=7)
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.EmbeddingError: embeddings contain non-finite values (1 NaN, 0 Inf) in 1 row(s) of this batch; first bad row index: 7
     """
     finite = np.isfinite(chunk)
     if finite.all():
@@ -174,10 +178,11 @@ def available_memory_bytes() -> int:
 def check_state_fits(dim: int, itemsize: int = 8, limit_bytes: int | None = None) -> None:
     """Refuse, before allocating, a K×K state (plus eigen workspace) that would not fit in memory.
 
-    >>> check_state_fits(1_000_000, limit_bytes=1 << 30)
-    Traceback (most recent call last):
-    ...
-    rankme.core.validation.EmbeddingError: K=1000000 features need a 1000000x1000000 float64 Gram state of 8000.0 GB (about 16000.0 GB with the eigen step); only 1.1 GB is available. Reduce the embedding width (e.g. pool or project) or score a subset of features
+    Examples:
+        >>> check_state_fits(1_000_000, limit_bytes=1 << 30)
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.EmbeddingError: K=1000000 features need a 1000000x1000000 float64 Gram state of 8000.0 GB (about 16000.0 GB with the eigen step); only 1.1 GB is available. Reduce the embedding width (e.g. pool or project) or score a subset of features
     """
     state = dim * dim * itemsize
     need = 2 * state

@@ -1,6 +1,7 @@
 """Hugging Face ``RankMeTrainerCallback``: RankMe of chosen layers, reported through ``Trainer.log``.
 
->>> cb = RankMeTrainerCallback(probe_loader, taps="bert.encoder.layer.1").attach(trainer)  # doctest: +SKIP
+Examples:
+    >>> cb = RankMeTrainerCallback(probe_loader, taps="bert.encoder.layer.1").attach(trainer)  # doctest: +SKIP
 """
 
 from __future__ import annotations

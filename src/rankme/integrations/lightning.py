@@ -1,7 +1,8 @@
 """Lightning ``RankMeCallback``: RankMe of chosen layers on a held-out probe set, logged like any metric.
 
->>> from rankme.integrations.lightning import RankMeCallback  # doctest: +SKIP
->>> trainer = L.Trainer(callbacks=[RankMeCallback(probe_loader, taps="projector")])  # doctest: +SKIP
+Examples:
+    >>> from rankme.integrations.lightning import RankMeCallback  # doctest: +SKIP
+    >>> trainer = L.Trainer(callbacks=[RankMeCallback(probe_loader, taps="projector")])  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -4,17 +4,18 @@
 torch tensor) or a :class:`~rankme.SpectrumAccumulator`. ``report(step, embeddings)`` scores intermediate
 embeddings, reports the value to Optuna and prunes. Every score comes from rankme's float64 engine.
 
->>> import numpy as np, optuna
->>> from rankme.integrations.optuna import create_study, rankme_objective
->>> optuna.logging.set_verbosity(optuna.logging.WARNING)
->>> def train(trial, report):
-...     r = trial.suggest_int("rank", 1, 8)
-...     return np.diag([1.0] * r + [0.0] * (8 - r))   # embeddings of rank r: RankMe = r
->>> study = create_study("doc", storage=optuna.storages.InMemoryStorage(),
-...                      sampler=optuna.samplers.GridSampler({"rank": [2, 5, 3]}))
->>> study.optimize(rankme_objective(train), n_trials=3)
->>> study.best_params, round(study.best_value, 3), study.best_trial.user_attrs["n"]
-({'rank': 5}, 5.0, 8)
+Examples:
+    >>> import numpy as np, optuna
+    >>> from rankme.integrations.optuna import create_study, rankme_objective
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> def train(trial, report):
+    ...     r = trial.suggest_int("rank", 1, 8)
+    ...     return np.diag([1.0] * r + [0.0] * (8 - r))   # embeddings of rank r: RankMe = r
+    >>> study = create_study("doc", storage=optuna.storages.InMemoryStorage(),
+    ...                      sampler=optuna.samplers.GridSampler({"rank": [2, 5, 3]}))
+    >>> study.optimize(rankme_objective(train), n_trials=3)
+    >>> study.best_params, round(study.best_value, 3), study.best_trial.user_attrs["n"]
+    ({'rank': 5}, 5.0, 8)
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ def score(
     ``samples`` scores a reproducible subsample of that many rows (chosen with ``seed``) of an array or tensor;
     an accumulator is scored as it is (its rows are already summed).
 
-    >>> v = score(np.eye(4), ["rankme", "stable_rank"])
-    >>> round(v["rankme"], 4), v["stable_rank"], v["n"], v["dim"]
-    (4.0, 4.0, 4, 4)
+    Examples:
+        >>> v = score(np.eye(4), ["rankme", "stable_rank"])
+        >>> round(v["rankme"], 4), v["stable_rank"], v["n"], v["dim"]
+        (4.0, 4.0, 4, 4)
     """
     names = check_metrics(list(metrics), SPECTRAL)
     if isinstance(z, SpectrumAccumulator):
@@ -110,17 +112,18 @@ def rankme_objective(
     trial's user attributes. ``samples``/``seed`` score a reproducible subsample of an array's rows.
     Use the study's direction ``"maximize"`` for RankMe (and compare runs of one method only).
 
-    >>> import optuna
-    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
-    >>> def train(trial, report):
-    ...     for epoch in range(3):
-    ...         report(epoch, np.eye(6)[:, : 2 + epoch])      # prunable intermediate scores
-    ...     return None                                       # the final value is the last report's
-    >>> study = optuna.create_study(direction="maximize")
-    >>> study.optimize(rankme_objective(train, metrics=["stable_rank"]), n_trials=1)
-    >>> t = study.trials[0]
-    >>> round(t.value, 3), t.intermediate_values[0] > 1.99, sorted(t.user_attrs)
-    (4.0, True, ['dim', 'metric', 'n', 'rankme', 'stable_rank'])
+    Examples:
+        >>> import optuna
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> def train(trial, report):
+        ...     for epoch in range(3):
+        ...         report(epoch, np.eye(6)[:, : 2 + epoch])      # prunable intermediate scores
+        ...     return None                                       # the final value is the last report's
+        >>> study = optuna.create_study(direction="maximize")
+        >>> study.optimize(rankme_objective(train, metrics=["stable_rank"]), n_trials=1)
+        >>> t = study.trials[0]
+        >>> round(t.value, 3), t.intermediate_values[0] > 1.99, sorted(t.user_attrs)
+        (4.0, True, ['dim', 'metric', 'n', 'rankme', 'stable_rank'])
     """
     names = check_metrics([metric, *metrics], SPECTRAL)
 
@@ -176,10 +179,11 @@ def create_study(
     survives interruption: run the same call again and ``load_if_exists`` resumes it. SQLite connections wait
     up to ``sqlite_timeout`` seconds for a lock, so a few processes on one machine can share one file.
 
-    >>> import optuna
-    >>> study = create_study("doc", optuna.storages.InMemoryStorage())
-    >>> study.study_name, study.direction.name
-    ('doc', 'MAXIMIZE')
+    Examples:
+        >>> import optuna
+        >>> study = create_study("doc", optuna.storages.InMemoryStorage())
+        >>> study.study_name, study.direction.name
+        ('doc', 'MAXIMIZE')
     """
     if storage is None or isinstance(storage, (str, Path)):
         url = DEFAULT_STORAGE if storage is None else str(storage)

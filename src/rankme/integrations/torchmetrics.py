@@ -1,9 +1,10 @@
 """``RankMe`` as a torchmetrics ``Metric``: the sufficient statistics are its states, summed across processes.
 
->>> import torch
->>> m = RankMe(dim=4)
->>> m.update(torch.eye(4)); round(float(m.compute()), 4)
-4.0
+Examples:
+    >>> import torch
+    >>> m = RankMe(dim=4)
+    >>> m.update(torch.eye(4)); round(float(m.compute()), 4)
+    4.0
 """
 
 from __future__ import annotations

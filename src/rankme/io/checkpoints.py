@@ -24,8 +24,9 @@ __all__ = ["load_checkpoint", "load_factory"]
 def load_factory(spec: str) -> Callable[[], Any]:
     """Import ``module:function`` (the current folder is importable) and return the function.
 
-    >>> load_factory("collections:OrderedDict")().__class__.__name__
-    'OrderedDict'
+    Examples:
+        >>> load_factory("collections:OrderedDict")().__class__.__name__
+        'OrderedDict'
     """
     mod_name, sep, fn_name = spec.partition(":")
     if not sep or not mod_name or not fn_name:
@@ -60,11 +61,12 @@ def load_checkpoint(model: Any, path: str | Path, *, trust_code: bool = False) -
     into ``model``; keys may sit under ``state_dict``/``model`` and carry one common prefix (e.g. Lightning's
     ``model.``). Returns the model.
 
-    >>> import torch, tempfile
-    >>> p = tempfile.mkdtemp() + "/w.pt"; torch.save({"state_dict": {"model.weight": torch.ones(2, 3),
-    ...     "model.bias": torch.zeros(2)}}, p)
-    >>> float(load_checkpoint(torch.nn.Linear(3, 2), p).weight.detach().sum())
-    6.0
+    Examples:
+        >>> import torch, tempfile
+        >>> p = tempfile.mkdtemp() + "/w.pt"; torch.save({"state_dict": {"model.weight": torch.ones(2, 3),
+        ...     "model.bias": torch.zeros(2)}}, p)
+        >>> float(load_checkpoint(torch.nn.Linear(3, 2), p).weight.detach().sum())
+        6.0
     """
     torch = require("torch", "torch", "loading checkpoints")
     path = str(path)

@@ -38,8 +38,9 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
 def strip_suffix(name: str) -> str:
     """A file name without a known embedding or checkpoint suffix.
 
-    >>> strip_suffix("lr=0.1.npy"), strip_suffix("epoch=3.ckpt"), strip_suffix("lr=0.5")
-    ('lr=0.1', 'epoch=3', 'lr=0.5')
+    Examples:
+        >>> strip_suffix("lr=0.1.npy"), strip_suffix("epoch=3.ckpt"), strip_suffix("lr=0.5")
+        ('lr=0.1', 'epoch=3', 'lr=0.5')
     """
     for suffix in (*SUFFIXES, *CHECKPOINT_SUFFIXES):
         if name.endswith(suffix):
@@ -50,10 +51,11 @@ def strip_suffix(name: str) -> str:
 def file_fingerprint(path: str | Path, full_hash_limit: int = 1 << 30) -> str:
     """A content hash of a file (files over ``full_hash_limit`` bytes: path, size and mtime), for cache keys.
 
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_text("hi")
-    >>> file_fingerprint(p)[:12]
-    '8f434346648f'
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_text("hi")
+        >>> file_fingerprint(p)[:12]
+        '8f434346648f'
     """
     import hashlib
 
@@ -72,9 +74,10 @@ def file_fingerprint(path: str | Path, full_hash_limit: int = 1 << 30) -> str:
 class EmbeddingSource:
     """A 2-D embedding array (possibly memory-mapped) with its name and notes from loading.
 
-    >>> src = EmbeddingSource("x", np.ones((5, 2)))
-    >>> src.n_rows, src.dim, [c.shape for c in src.chunks(chunk_rows=2)]
-    (5, 2, [(2, 2), (2, 2), (1, 2)])
+    Examples:
+        >>> src = EmbeddingSource("x", np.ones((5, 2)))
+        >>> src.n_rows, src.dim, [c.shape for c in src.chunks(chunk_rows=2)]
+        (5, 2, [(2, 2), (2, 2), (1, 2)])
     """
 
     name: str

@@ -90,10 +90,11 @@ def load_inputs(path: str | Path) -> InputData:
     """Open unlabeled data: a folder → images, ``.txt``/``.md`` → one text sample per non-empty line, an array
     file (``.npy`` memory-mapped, ``.npz``, ``.pt``, ``.safetensors``) → rows.
 
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "docs.txt"; _ = p.write_text("first line\\n\\nsecond line\\n")
-    >>> d = load_inputs(p); d.kind, d.n, d.get([1])
-    ('text', 2, ['second line'])
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "docs.txt"; _ = p.write_text("first line\\n\\nsecond line\\n")
+        >>> d = load_inputs(p); d.kind, d.n, d.get([1])
+        ('text', 2, ['second line'])
     """
     p = Path(path)
     if not p.exists():
@@ -112,10 +113,11 @@ def load_labels(spec: str | Path, n: int, data: InputData | None = None) -> np.n
     """Labels for the oracle: ``folders`` (image sub-folder names), a ``.npy`` array, or a text file with one
     label per line; there must be exactly ``n``.
 
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "y.txt"; _ = p.write_text("cat\\ndog\\ncat\\n")
-    >>> load_labels(p, 3).tolist()
-    ['cat', 'dog', 'cat']
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "y.txt"; _ = p.write_text("cat\\ndog\\ncat\\n")
+        >>> load_labels(p, 3).tolist()
+        ['cat', 'dog', 'cat']
     """
     if str(spec) == "folders":
         if data is None or data.folder_labels is None:

@@ -41,10 +41,11 @@ def _value(text: str) -> Any:
 def parse_name_params(name: str) -> dict[str, Any]:
     """``key=value`` pairs in one file or folder name.
 
-    >>> parse_name_params("lr=0.1_weight_decay=1e-4,temp=0.5.npy")
-    {'lr': 0.1, 'weight_decay': 0.0001, 'temp': 0.5}
-    >>> parse_name_params("baseline")
-    {}
+    Examples:
+        >>> parse_name_params("lr=0.1_weight_decay=1e-4,temp=0.5.npy")
+        {'lr': 0.1, 'weight_decay': 0.0001, 'temp': 0.5}
+        >>> parse_name_params("baseline")
+        {}
     """
     name = strip_suffix(name)
     out: dict[str, Any] = {}
@@ -82,11 +83,12 @@ def _read_mapping(path: Path) -> dict[str, Any]:
 def run_params(path: str | Path, root: str | Path | None = None) -> dict[str, Any]:
     """Hyperparameters of the run whose file is ``path`` (names below ``root`` are parsed too).
 
-    >>> import tempfile
-    >>> d = Path(tempfile.mkdtemp()) / "lr=0.5"; d.mkdir(); f = d / "emb.npy"; _ = f.write_bytes(b"")
-    >>> _ = (d / "emb.json").write_text('{"temp": 0.2}')
-    >>> run_params(f, root=d.parent)
-    {'lr': 0.5, 'temp': 0.2}
+    Examples:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()) / "lr=0.5"; d.mkdir(); f = d / "emb.npy"; _ = f.write_bytes(b"")
+        >>> _ = (d / "emb.json").write_text('{"temp": 0.2}')
+        >>> run_params(f, root=d.parent)
+        {'lr': 0.5, 'temp': 0.2}
     """
     p = Path(path)
     base = Path(root) if root is not None else p.parent

@@ -38,10 +38,11 @@ class ScoreResult:
 def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | None:
     """Sorted row indices of a reproducible subsample without replacement (``None`` = all rows).
 
-    >>> sample_rows(10, 3, seed=0).tolist()
-    [5, 6, 9]
-    >>> sample_rows(10, None, seed=0) is None
-    True
+    Examples:
+        >>> sample_rows(10, 3, seed=0).tolist()
+        [5, 6, 9]
+        >>> sample_rows(10, None, seed=0) is None
+        True
     """
     if samples is None or samples >= n_rows:
         return None
@@ -56,8 +57,9 @@ def accumulate_source(source: EmbeddingSource, *, samples: int | None = None, se
                       progress: bool = True, on_chunk: Callable[[Any], None] | None = None) -> SpectrumAccumulator:
     """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) into one accumulator.
 
-    >>> accumulate_source(EmbeddingSource("eye", np.eye(3)), progress=False).n
-    3
+    Examples:
+        >>> accumulate_source(EmbeddingSource("eye", np.eye(3)), progress=False).n
+        3
     """
     from tqdm.auto import tqdm
 
@@ -134,9 +136,10 @@ def score_source(
     pass (rows are samples × ``views`` augmented views, each sample's views contiguous), ``cluster`` keeps the
     scored rows in memory for :func:`rankme.metrics.cluster.cluster_learnability`.
 
-    >>> res = score_source(EmbeddingSource("eye", np.eye(4)), ["rankme"], progress=False)
-    >>> res.n, round(res.metrics["rankme"], 4)
-    (4, 4.0)
+    Examples:
+        >>> res = score_source(EmbeddingSource("eye", np.eye(4)), ["rankme"], progress=False)
+        >>> res.n, round(res.metrics["rankme"], 4)
+        (4, 4.0)
     """
     t0 = time.perf_counter()
     metrics = check_metrics(metrics)

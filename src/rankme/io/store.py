@@ -48,11 +48,12 @@ def _alive(host: str, pid: int) -> bool:
 class ResultStore:
     """Runs keyed by their config hash; ``put`` commits immediately (WAL journal, safe to interrupt).
 
-    >>> import tempfile
-    >>> store = ResultStore(Path(tempfile.mkdtemp()) / "r.sqlite")
-    >>> store.put("k1", "demo", {"lr": 0.1}, {"rankme": 3.0})
-    >>> store.get("k1")["metrics"], len(store)
-    ({'rankme': 3.0}, 1)
+    Examples:
+        >>> import tempfile
+        >>> store = ResultStore(Path(tempfile.mkdtemp()) / "r.sqlite")
+        >>> store.put("k1", "demo", {"lr": 0.1}, {"rankme": 3.0})
+        >>> store.get("k1")["metrics"], len(store)
+        ({'rankme': 3.0}, 1)
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -114,10 +115,11 @@ class ResultStore:
     def claim(self, key: str) -> bool:
         """Claim a run before training it: True when this process may train it (nobody else alive holds it).
 
-        >>> import tempfile
-        >>> s = ResultStore(Path(tempfile.mkdtemp()) / "r.sqlite")
-        >>> s.claim("k"), s.claim("k"), s.claimed_elsewhere(["k"])
-        (True, True, [])
+        Examples:
+            >>> import tempfile
+            >>> s = ResultStore(Path(tempfile.mkdtemp()) / "r.sqlite")
+            >>> s.claim("k"), s.claim("k"), s.claimed_elsewhere(["k"])
+            (True, True, [])
         """
         with self._guard(), self._db:
             if self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone() is not None:

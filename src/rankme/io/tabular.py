@@ -71,11 +71,12 @@ def choose_columns(path: str, cols: Sequence[Column], *, key: str | None = None,
                    line_of: Any = lambda row: "") -> tuple[str, np.ndarray]:
     """Pick the embedding columns of a table by the rules of this module; returns (label, N×K float64 array).
 
-    >>> cols = [Column("Unnamed: 0", np.arange(3.0)), Column("a", np.array([1.0, 2.0, 4.0])),
-    ...         Column("b", np.array([0.0, 1.0, 1.0]))]
-    >>> notes = []; label, z = choose_columns("t.csv", cols, notes=notes)
-    >>> label, z.shape, notes
-    ('2 columns', (3, 2), ["t.csv: excluded column(s) ['Unnamed: 0'] (a pandas default index (0..N-1)); pass --columns to choose columns yourself"])
+    Examples:
+        >>> cols = [Column("Unnamed: 0", np.arange(3.0)), Column("a", np.array([1.0, 2.0, 4.0])),
+        ...         Column("b", np.array([0.0, 1.0, 1.0]))]
+        >>> notes = []; label, z = choose_columns("t.csv", cols, notes=notes)
+        >>> label, z.shape, notes
+        ('2 columns', (3, 2), ["t.csv: excluded column(s) ['Unnamed: 0'] (a pandas default index (0..N-1)); pass --columns to choose columns yourself"])
     """
     notes = [] if notes is None else notes
     by_name = {c.name: c for c in cols}
@@ -147,9 +148,10 @@ def read_csv(path: str, data: bytes, *, tab: bool = False, notes: list[str] | No
 
     Returns the columns and ``line_of(row)`` (the text line of a data row, for messages).
 
-    >>> cols, _ = read_csv("x.csv", "\\ufeff1;2\\n3;4\\n".encode())
-    >>> [(c.name, c.values.tolist()) for c in cols]
-    [('0', [1.0, 3.0]), ('1', [2.0, 4.0])]
+    Examples:
+        >>> cols, _ = read_csv("x.csv", "\\ufeff1;2\\n3;4\\n".encode())
+        >>> [(c.name, c.values.tolist()) for c in cols]
+        [('0', [1.0, 3.0]), ('1', [2.0, 4.0])]
     """
     notes = [] if notes is None else notes
     try:

@@ -21,10 +21,11 @@ def cluster_learnability(z: Any, n_clusters: int = 10, n_neighbors: int = 10, se
                          test_fraction: float = 0.5) -> float:
     """k-NN accuracy (held-out ``test_fraction`` of rows) at predicting k-means cluster labels of ``z``.
 
-    >>> rng = np.random.default_rng(0)
-    >>> blobs = np.repeat(np.eye(4) * 10, 50, axis=0) + rng.standard_normal((200, 4))
-    >>> cluster_learnability(blobs, n_clusters=4)
-    1.0
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> blobs = np.repeat(np.eye(4) * 10, 50, axis=0) + rng.standard_normal((200, 4))
+        >>> cluster_learnability(blobs, n_clusters=4)
+        1.0
     """
     KMeans = require("sklearn.cluster", "demo", "cluster learnability").KMeans
     train_test_split = require("sklearn.model_selection", "demo", "cluster learnability").train_test_split

@@ -48,12 +48,13 @@ def _as_views(e: Any, views: int) -> np.ndarray:
 class LidarAccumulator:
     """Streaming LiDAR state. ``update`` takes (n, q, K) or (n·q, K) with each sample's q views contiguous.
 
-    >>> rng = np.random.default_rng(0)
-    >>> means = np.eye(5)                              # 5 surrogate classes, orthogonal means, exact-copy views
-    >>> acc = LidarAccumulator(dim=5, views=2)
-    >>> acc.update(np.repeat(means[:, None, :], 2, axis=1))
-    >>> round(acc.lidar(), 2)                          # n − 1 = 4 directions between classes
-    4.0
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> means = np.eye(5)                              # 5 surrogate classes, orthogonal means, exact-copy views
+        >>> acc = LidarAccumulator(dim=5, views=2)
+        >>> acc.update(np.repeat(means[:, None, :], 2, axis=1))
+        >>> round(acc.lidar(), 2)                          # n − 1 = 4 directions between classes
+        4.0
     """
 
     def __init__(self, dim: int, views: int, *, delta: float = LIDAR_DELTA, eps: float = RANKME_EPS) -> None:
@@ -150,10 +151,11 @@ class LidarAccumulator:
 def lidar(embeddings: Any, views: int, *, delta: float = LIDAR_DELTA, eps: float = RANKME_EPS) -> float:
     """LiDAR of (n, q, K) embeddings (or n·q rows, each sample's q views contiguous).
 
-    >>> rng = np.random.default_rng(0)
-    >>> e = rng.standard_normal((50, 1, 8)) + 0.1 * rng.standard_normal((50, 4, 8))   # tight views
-    >>> 6.0 < lidar(e, views=4) <= 8.0
-    True
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> e = rng.standard_normal((50, 1, 8)) + 0.1 * rng.standard_normal((50, 4, 8))   # tight views
+        >>> 6.0 < lidar(e, views=4) <= 8.0
+        True
     """
     e = _as_views(embeddings, views)
     acc = LidarAccumulator(e.shape[2], views, delta=delta, eps=eps)
@@ -165,9 +167,10 @@ def invariance_ratio(embeddings: Any, views: int) -> float:
     """View-to-view variance over total variance of (n, q, K) embeddings (or n·q rows, each sample's q views
     contiguous): 0 = perfectly augmentation-invariant, 1 = views as different as different samples.
 
-    >>> e = np.repeat(np.eye(4)[:, None, :], 3, axis=1)        # 4 samples, 3 identical views each
-    >>> invariance_ratio(e, views=3)
-    0.0
+    Examples:
+        >>> e = np.repeat(np.eye(4)[:, None, :], 3, axis=1)        # 4 samples, 3 identical views each
+        >>> invariance_ratio(e, views=3)
+        0.0
     """
     e = _as_views(embeddings, views)
     acc = LidarAccumulator(e.shape[2], views)

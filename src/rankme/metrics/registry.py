@@ -70,8 +70,9 @@ class Metric:
     def score(self, value: float) -> float:
         """``value`` turned so that higher is better (``min``: −v; ``one``: −|v − 1|).
 
-        >>> METRICS["alpha_req"].score(1.5), METRICS["rankme"].score(3.0)
-        (-0.5, 3.0)
+        Examples:
+            >>> METRICS["alpha_req"].score(1.5), METRICS["rankme"].score(3.0)
+            (-0.5, 3.0)
         """
         v = float(value)
         return v if self.direction == "max" else (-v if self.direction == "min" else -abs(v - 1.0))
@@ -116,8 +117,9 @@ LEGACY_NAMES = {"alpha": "alpha_req"}
 def canonical_metrics(values: dict[str, Any]) -> dict[str, Any]:
     """A stored metrics dict with legacy names mapped to the registry's (values unchanged).
 
-    >>> canonical_metrics({"alpha": 1.2, "rankme": 3.0})
-    {'alpha_req': 1.2, 'rankme': 3.0}
+    Examples:
+        >>> canonical_metrics({"alpha": 1.2, "rankme": 3.0})
+        {'alpha_req': 1.2, 'rankme': 3.0}
     """
     return {LEGACY_NAMES.get(k, k): v for k, v in values.items()}
 
@@ -127,8 +129,9 @@ def metric_names(needs: Iterable[str] | None = None, *, selector: bool | None = 
     """Registry names, in registry order, filtered by what they need, whether they are selectors, and whether
     tables show them by default.
 
-    >>> metric_names(["centered"]), metric_names(default=True)
-    (('nesum', 'participation_ratio', 'alpha_req'), ('rankme', 'stable_rank', 'nesum', 'participation_ratio'))
+    Examples:
+        >>> metric_names(["centered"]), metric_names(default=True)
+        (('nesum', 'participation_ratio', 'alpha_req'), ('rankme', 'stable_rank', 'nesum', 'participation_ratio'))
     """
     wanted = None if needs is None else set(needs)
     return tuple(n for n, m in METRICS.items()
@@ -139,12 +142,13 @@ def metric_names(needs: Iterable[str] | None = None, *, selector: bool | None = 
 def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) -> list[str]:
     """The one check of metric names: returns them (duplicates dropped) or raises naming the valid choices.
 
-    >>> check_metrics(["rankme", "nesum", "rankme"])
-    ['rankme', 'nesum']
-    >>> check_metrics(["rankme", "lidar"], allowed=metric_names(["singular", "centered"]))
-    Traceback (most recent call last):
-    ...
-    ValueError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req
+    Examples:
+        >>> check_metrics(["rankme", "nesum", "rankme"])
+        ['rankme', 'nesum']
+        >>> check_metrics(["rankme", "lidar"], allowed=metric_names(["singular", "centered"]))
+        Traceback (most recent call last):
+        ...
+        ValueError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req
     """
     ok = tuple(METRICS) if allowed is None else tuple(allowed)
     unknown = [m for m in names if m not in METRICS]
@@ -165,10 +169,11 @@ class Spectra:
     :class:`~rankme.core.spectrum.SpectrumAccumulator`, a :class:`~rankme.core.spectrum.Spectrum` (only its own
     kind is available), or a callable ``spectra(centered) -> Spectrum``. ``estimate``: the fast option.
 
-    >>> import numpy as np
-    >>> sp = Spectra(np.diag([2.0, 1.0, 1.0]))
-    >>> sp(False).singular_values.tolist(), sp(False) is sp(False)
-    ([2.0, 1.0, 1.0], True)
+    Examples:
+        >>> import numpy as np
+        >>> sp = Spectra(np.diag([2.0, 1.0, 1.0]))
+        >>> sp(False).singular_values.tolist(), sp(False) is sp(False)
+        ([2.0, 1.0, 1.0], True)
     """
 
     def __init__(self, source: Any, *, estimate: bool = False) -> None:
@@ -214,13 +219,14 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
     Raises:
         ValueError: for an unknown or non-spectral name, or a metric that needs the other spectrum kind.
 
-    >>> import numpy as np
-    >>> z = np.diag([2.0, 1.0, 1.0])
-    >>> compute_metrics(z, ["stable_rank"])
-    {'stable_rank': 1.5}
-    >>> acc = SpectrumAccumulator(3); acc.update(z)
-    >>> compute_metrics(acc.spectrum(), ["stable_rank"])
-    {'stable_rank': 1.5}
+    Examples:
+        >>> import numpy as np
+        >>> z = np.diag([2.0, 1.0, 1.0])
+        >>> compute_metrics(z, ["stable_rank"])
+        {'stable_rank': 1.5}
+        >>> acc = SpectrumAccumulator(3); acc.update(z)
+        >>> compute_metrics(acc.spectrum(), ["stable_rank"])
+        {'stable_rank': 1.5}
     """
     names = check_metrics(names, metric_names(["singular", "centered"]))
     spectra = source if isinstance(source, Spectra) else Spectra(source, estimate=estimate)

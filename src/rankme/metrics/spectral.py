@@ -52,12 +52,13 @@ def rankme(
     quadrature (:mod:`rankme.core.estimate`; measured 9e-7 to 1.3e-2 relative error, ~2x faster at K = 8 192).
     ``precision="float32"`` accumulates G in float32 instead (see ``SpectrumAccumulator``).
 
-    >>> round(rankme(np.eye(8)), 4)
-    8.0
-    >>> rng = np.random.default_rng(0)
-    >>> z = rng.standard_normal((500, 3)) @ rng.standard_normal((3, 64))   # rank 3
-    >>> rankme(z) <= 3.0
-    True
+    Examples:
+        >>> round(rankme(np.eye(8)), 4)
+        8.0
+        >>> rng = np.random.default_rng(0)
+        >>> z = rng.standard_normal((500, 3)) @ rng.standard_normal((3, 64))   # rank 3
+        >>> rankme(z) <= 3.0
+        True
     """
     spec = compute_spectrum(z, center=center, precision=precision, estimate=estimate)
     warn_sample_size(spec.n, spec.dim)
@@ -67,8 +68,9 @@ def rankme(
 def stable_rank(singular_values: Any) -> float:
     """Stable rank ‖Z‖_F² / ‖Z‖₂² = Σσ² / σ₁².
 
-    >>> stable_rank([2.0, 1.0, 1.0])
-    1.5
+    Examples:
+        >>> stable_rank([2.0, 1.0, 1.0])
+        1.5
     """
     lam = np.square(check_values(singular_values, "singular_values"))
     return float(lam.sum() / max(lam.max(), 0.0)) if lam.max() > 0 else _zero_spectrum("stable rank")
@@ -79,10 +81,11 @@ def numerical_rank(singular_values: Any, n: int, dim: int, input_eps: float, rel
     rounding floor of the route that produced σ (``Spectrum.rel_floor``: √(K·ε) for a Gram matrix, 0 for an SVD
     of the data), below which a value cannot be told from zero.
 
-    >>> numerical_rank([1.0, 1e-3, 1e-12], n=100, dim=3, input_eps=1.2e-7)
-    2
-    >>> numerical_rank([1.0, 1e-3, 1e-8], n=100, dim=3, input_eps=2.2e-16, rel_floor=2.6e-7)   # Gram noise
-    2
+    Examples:
+        >>> numerical_rank([1.0, 1e-3, 1e-12], n=100, dim=3, input_eps=1.2e-7)
+        2
+        >>> numerical_rank([1.0, 1e-3, 1e-8], n=100, dim=3, input_eps=2.2e-16, rel_floor=2.6e-7)   # Gram noise
+        2
     """
     s = check_values(singular_values, "singular_values")
     tol = s.max() * max(max(n, dim) * input_eps, rel_floor)
@@ -92,8 +95,9 @@ def numerical_rank(singular_values: Any, n: int, dim: int, input_eps: float, rel
 def nesum(eigenvalues: Any) -> float:
     """NESum (He & Ozay 2022): Σ λ_i / λ_1 over covariance eigenvalues.
 
-    >>> nesum([4.0, 2.0, 2.0])
-    2.0
+    Examples:
+        >>> nesum([4.0, 2.0, 2.0])
+        2.0
     """
     lam = check_values(eigenvalues, "eigenvalues")
     return float(lam.sum() / lam.max()) if lam.max() > 0 else _zero_spectrum("NESum")
@@ -102,8 +106,9 @@ def nesum(eigenvalues: Any) -> float:
 def participation_ratio(eigenvalues: Any) -> float:
     """Participation ratio (Σλ)² / Σλ² of covariance eigenvalues.
 
-    >>> participation_ratio([1.0, 1.0, 1.0, 1.0])
-    4.0
+    Examples:
+        >>> participation_ratio([1.0, 1.0, 1.0, 1.0])
+        4.0
     """
     lam = check_values(eigenvalues, "eigenvalues")
     sq = float(np.square(lam).sum())
@@ -113,8 +118,9 @@ def participation_ratio(eigenvalues: Any) -> float:
 def condition_number(singular_values: Any) -> float:
     """σ_max / σ_min over the top min(N, K) singular values (``inf`` when σ_min = 0).
 
-    >>> condition_number([4.0, 2.0])
-    2.0
+    Examples:
+        >>> condition_number([4.0, 2.0])
+        2.0
     """
     s = check_values(singular_values, "singular_values")
     if s.max() == 0:
@@ -130,10 +136,11 @@ def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100)) -> tuple
     spectrum's length; zero eigenvalues are left out. R² is the unweighted R² of log λ over the same points.
     Arguments are never modified.
 
-    >>> i = np.arange(1, 201.0)
-    >>> a, r2 = alpha_req(i ** -1.5)
-    >>> round(a, 6), round(r2, 6)
-    (1.5, 1.0)
+    Examples:
+        >>> i = np.arange(1, 201.0)
+        >>> a, r2 = alpha_req(i ** -1.5)
+        >>> round(a, 6), round(r2, 6)
+        (1.5, 1.0)
     """
     lam = check_values(eigenvalues, "eigenvalues")
     first, last = int(fit_range[0]), min(int(fit_range[1]), lam.size)
@@ -159,8 +166,9 @@ def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100)) -> tuple
 def lidar_effective_rank(eigenvalues: Any, eps: float = RANKME_EPS) -> float:
     """LiDAR's entropy form (Thilak et al. 2024): exp(−Σ p log p) with p_i = (λ_i + ε) / Σ_j (λ_j + ε).
 
-    >>> round(lidar_effective_rank([1.0, 1.0, 1.0, 0.0]), 4)
-    3.0
+    Examples:
+        >>> round(lidar_effective_rank([1.0, 1.0, 1.0, 0.0]), 4)
+        3.0
     """
     lam = check_values(eigenvalues, "eigenvalues")
     shifted = lam + eps

@@ -78,10 +78,11 @@ def Encoder(net: Any, *, name: str, modality: str, call: Callable[[Any, Any], An
     ``pick(output, batch)`` returns the (B, K) embedding (default: :func:`rankme.monitor.pool_output`),
     ``prepare(raw_samples)`` turns a list/array of raw samples into a batch (default: a float tensor).
 
-    >>> import torch
-    >>> enc = Encoder(torch.nn.Linear(3, 2), name="lin", modality="array")
-    >>> enc(enc.prepare([[1.0, 2.0, 3.0]])).shape
-    torch.Size([1, 2])
+    Examples:
+        >>> import torch
+        >>> enc = Encoder(torch.nn.Linear(3, 2), name="lin", modality="array")
+        >>> enc(enc.prepare([[1.0, 2.0, 3.0]])).shape
+        torch.Size([1, 2])
     """
     torch = _torch()
 
@@ -175,12 +176,13 @@ def _load_timm(name: str, spec: str) -> Any:
 def load_encoder(spec: str, *, trust_code: bool = False, image_size: int = 224) -> Any:
     """Load an encoder from a spec (``hf:``, ``sentence-transformers:``/``st:``, ``timm:``, ``torch:``).
 
-    >>> load_encoder("torch:torch.nn:Identity").modality
-    'array'
-    >>> load_encoder("onnx:model")
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown model spec 'onnx:model'; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, timm:<name> or torch:<module:function>
+    Examples:
+        >>> load_encoder("torch:torch.nn:Identity").modality
+        'array'
+        >>> load_encoder("onnx:model")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown model spec 'onnx:model'; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, timm:<name> or torch:<module:function>
     """
     scheme, sep, ident = spec.partition(":")
     if not sep or not ident:

@@ -59,15 +59,16 @@ def embed_layers(encoder: Any, data: Any, taps: Sequence[str], indices: np.ndarr
     """Accumulators (and, with ``keep_features``, the pooled (n, K) features) of ``taps`` — ``"output"`` for the
     encoder's embedding, else layer names of ``encoder.net`` — over the samples ``indices`` of ``data``.
 
-    >>> import torch
-    >>> from rankme.models.encoders import Encoder
-    >>> from rankme.io.inputs import InputData
-    >>> enc = Encoder(torch.nn.Sequential(torch.nn.Identity()), name="id", modality="array")
-    >>> x = np.eye(5, dtype=np.float32)
-    >>> data = InputData("x", "array", 5, lambda idx: x[idx], "fp")
-    >>> accs, _ = embed_layers(enc, data, ["output", "0"], np.arange(5), batch_size=2, progress=False)
-    >>> round(accs["output"].rankme(), 4), accs["0"].n
-    (5.0, 5)
+    Examples:
+        >>> import torch
+        >>> from rankme.models.encoders import Encoder
+        >>> from rankme.io.inputs import InputData
+        >>> enc = Encoder(torch.nn.Sequential(torch.nn.Identity()), name="id", modality="array")
+        >>> x = np.eye(5, dtype=np.float32)
+        >>> data = InputData("x", "array", 5, lambda idx: x[idx], "fp")
+        >>> accs, _ = embed_layers(enc, data, ["output", "0"], np.arange(5), batch_size=2, progress=False)
+        >>> round(accs["output"].rankme(), 4), accs["0"].n
+        (5.0, 5)
     """
     torch = require("torch", "torch", "embedding data with a model")
     if batch_size < 1:

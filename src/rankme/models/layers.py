@@ -14,10 +14,11 @@ def block_layers(model: Any) -> list[str]:
     """The layers ``--layers all`` scans: the top-level children of ``model`` plus every block of its longest
     ``ModuleList``/``Sequential`` (a transformer's layers, a CNN's stages), in forward order.
 
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
-    >>> block_layers(net)
-    ['0', '1', '2']
+    Examples:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+        >>> block_layers(net)
+        ['0', '1', '2']
     """
     torch = require("torch", "torch", "layer discovery")
     containers = [(n, m) for n, m in model.named_modules()
@@ -34,11 +35,12 @@ def resolve_layers(encoder: Any, layers: Sequence[str] | str | None) -> list[str
     """Layer names of ``encoder.net`` to scan: ``None`` → none, ``"all"`` → :func:`block_layers`,
     else the given names (each must exist).
 
-    >>> import torch
-    >>> from rankme.models.encoders import Encoder
-    >>> enc = Encoder(torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Tanh()), name="m", modality="array")
-    >>> resolve_layers(enc, "all"), resolve_layers(enc, ["1"])
-    (['0', '1'], ['1'])
+    Examples:
+        >>> import torch
+        >>> from rankme.models.encoders import Encoder
+        >>> enc = Encoder(torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Tanh()), name="m", modality="array")
+        >>> resolve_layers(enc, "all"), resolve_layers(enc, ["1"])
+        (['0', '1'], ['1'])
     """
     if layers is None:
         return []

@@ -17,9 +17,10 @@ def image_transform(size: int | tuple[int, int], mean: Sequence[float] | None = 
     """A batch transform: PIL images → float tensor (B, 3, H, W) resized (bicubic) and scaled to [0, 1], then
     normalised by ``mean``/``std`` when given.
 
-    >>> from PIL import Image
-    >>> image_transform(4)([Image.new("RGB", (8, 6), (255, 0, 0))])[0, :, 0, 0].tolist()
-    [1.0, 0.0, 0.0]
+    Examples:
+        >>> from PIL import Image
+        >>> image_transform(4)([Image.new("RGB", (8, 6), (255, 0, 0))])[0, :, 0, 0].tolist()
+        [1.0, 0.0, 0.0]
     """
     torch = require("torch", "torch", "image preprocessing")
     hw = (size, size) if isinstance(size, int) else tuple(size)

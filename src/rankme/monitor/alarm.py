@@ -16,9 +16,10 @@ class CollapseAlarm:
     """Trips when a tap's RankMe is below ``threshold``, below ``fraction`` · min(N, K), or drops by more than
     ``relative_drop`` (e.g. 0.5 = halves) since the previous evaluation.
 
-    >>> alarm = CollapseAlarm(fraction=0.1)
-    >>> alarm.check("proj", 3.0, n=1000, dim=128)
-    'rankme/proj = 3.00 is below 0.1 x min(N, K) = 12.80 (collapse)'
+    Examples:
+        >>> alarm = CollapseAlarm(fraction=0.1)
+        >>> alarm.check("proj", 3.0, n=1000, dim=128)
+        'rankme/proj = 3.00 is below 0.1 x min(N, K) = 12.80 (collapse)'
     """
 
     threshold: float | None = None

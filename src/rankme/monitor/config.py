@@ -31,10 +31,11 @@ class MonitorConfig:
         stop_on_collapse: stop training when the alarm trips.
         lidar: how to draw augmented views, for ``lidar``/``invariance``.
 
-    >>> MonitorConfig("projector", every_n_steps=0)
-    Traceback (most recent call last):
-    ...
-    ValueError: every_n_steps must be a positive integer or None, got 0
+    Examples:
+        >>> MonitorConfig("projector", every_n_steps=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: every_n_steps must be a positive integer or None, got 0
     """
 
     taps: Any = "projector"

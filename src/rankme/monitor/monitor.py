@@ -68,13 +68,14 @@ class RankMeMonitor:
     pass ``shard=False`` if the loader already yields a per-rank shard), the accumulators are all-reduced, and
     every rank returns the same values, equal to one process scoring the whole probe set.
 
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
-    >>> net[1].eval()                                         # a submodule the user froze in eval mode
-    Dropout(p=0.5, inplace=False)
-    >>> mon = RankMeMonitor(net, "0", [torch.eye(4)])
-    >>> round(mon.compute()["rankme/0"], 2) > 1, net.training, net[1].training   # modes as they were
-    (True, True, False)
+    Examples:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+        >>> net[1].eval()                                         # a submodule the user froze in eval mode
+        Dropout(p=0.5, inplace=False)
+        >>> mon = RankMeMonitor(net, "0", [torch.eye(4)])
+        >>> round(mon.compute()["rankme/0"], 2) > 1, net.training, net[1].training   # modes as they were
+        (True, True, False)
     """
 
     def __init__(
@@ -234,14 +235,15 @@ def check_tap(model: Any, tap: str) -> str:
     Raises:
         AttributeError: when no submodule matches (naming valid ones) or several do (naming them).
 
-    >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(2, 2)))
-    >>> check_tap(net, "0.0"), check_tap(net, "0")
-    ('0.0', '0')
-    >>> check_tap(torch.nn.Sequential(torch.nn.Linear(2, 2)), "proj")
-    Traceback (most recent call last):
-    ...
-    AttributeError: tap 'proj' is not a submodule of Sequential; valid names include: 0
+    Examples:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+        >>> check_tap(net, "0.0"), check_tap(net, "0")
+        ('0.0', '0')
+        >>> check_tap(torch.nn.Sequential(torch.nn.Linear(2, 2)), "proj")
+        Traceback (most recent call last):
+        ...
+        AttributeError: tap 'proj' is not a submodule of Sequential; valid names include: 0
     """
     try:
         model.get_submodule(tap)

@@ -60,9 +60,10 @@ def pool_output(out: Any, pool: str = "mean", mask: Any = None) -> Any:
     ``pool="cls"``; 4-D and higher (B, C, H, W, ...) are averaged over the spatial dims. ``pool="flatten"``
     reshapes anything to (B, -1) instead.
 
-    >>> import torch
-    >>> pool_output(torch.ones(2, 3, 4)).shape, pool_output(torch.ones(2, 5, 7, 7)).shape
-    (torch.Size([2, 4]), torch.Size([2, 5]))
+    Examples:
+        >>> import torch
+        >>> pool_output(torch.ones(2, 3, 4)).shape, pool_output(torch.ones(2, 5, 7, 7)).shape
+        (torch.Size([2, 4]), torch.Size([2, 5]))
     """
     if pool not in POOLS:
         raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")

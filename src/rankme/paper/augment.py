@@ -11,8 +11,9 @@ def augment_digits(x: torch.Tensor, generator: torch.Generator | None = None, ma
                    noise: float = 0.1, jitter: float = 0.2) -> torch.Tensor:
     """Random integer shifts (zero-filled), intensity jitter and Gaussian noise on a (B, 1, H, W) batch.
 
-    >>> augment_digits(torch.ones(3, 1, 8, 8), torch.Generator().manual_seed(0)).shape
-    torch.Size([3, 1, 8, 8])
+    Examples:
+        >>> augment_digits(torch.ones(3, 1, 8, 8), torch.Generator().manual_seed(0)).shape
+        torch.Size([3, 1, 8, 8])
     """
     b, _, h, w = x.shape
     pad = torch.nn.functional.pad(x, (max_shift,) * 4)

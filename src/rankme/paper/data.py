@@ -45,9 +45,10 @@ def load_digits_data(seed: int = 0) -> Dataset:
     """sklearn's 1 797 8×8 digits, 1 300 / 497 split; OOD: the same images shifted by one pixel, inverted in
     intensity and with Gaussian noise (σ = 0.15), split the same way.
 
-    >>> d = load_digits_data()
-    >>> tuple(d.x_train.shape), tuple(d.x_test.shape)
-    ((1300, 1, 8, 8), (497, 1, 8, 8))
+    Examples:
+        >>> d = load_digits_data()
+        >>> tuple(d.x_train.shape), tuple(d.x_test.shape)
+        ((1300, 1, 8, 8), (497, 1, 8, 8))
     """
     from sklearn.datasets import load_digits
 
@@ -80,9 +81,10 @@ def load_mnist1d_data(num_samples: int = 12_000, seed: int = 0) -> Dataset:
     """MNIST-1D generated offline (length 40, standardised by the generator), 80/20 split; OOD: a harder
     generation (seed + 1, iid noise 0.1, correlated noise 0.5, shear 1.2, scale 0.6) of 4 000 samples.
 
-    >>> d = load_mnist1d_data(num_samples=500)
-    >>> tuple(d.x_train.shape), tuple(d.x_test.shape)
-    ((400, 1, 40), (100, 1, 40))
+    Examples:
+        >>> d = load_mnist1d_data(num_samples=500)
+        >>> tuple(d.x_train.shape), tuple(d.x_test.shape)
+        ((400, 1, 40), (100, 1, 40))
     """
     x, y = _mnist1d(num_samples, 42 + seed, harder=False)
     xo, yo = _mnist1d(max(num_samples // 3, 500), 43 + seed, harder=True)
@@ -94,8 +96,9 @@ def augment_1d(x: torch.Tensor, generator: torch.Generator | None = None, max_sh
                scale: tuple[float, float] = (0.8, 1.2), noise: float = 0.15, dropout: float = 0.1) -> torch.Tensor:
     """MNIST-1D views: circular shift ±``max_shift``, amplitude scale, Gaussian noise, point dropout.
 
-    >>> augment_1d(torch.ones(4, 1, 40), torch.Generator().manual_seed(0)).shape
-    torch.Size([4, 1, 40])
+    Examples:
+        >>> augment_1d(torch.ones(4, 1, 40), torch.Generator().manual_seed(0)).shape
+        torch.Size([4, 1, 40])
     """
     b, _, length = x.shape
     shifts = torch.randint(-max_shift, max_shift + 1, (b,), generator=generator)

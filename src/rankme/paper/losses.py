@@ -12,9 +12,10 @@ def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, inv: float = 25.0, var: floa
                 gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
     """VICReg: ``inv``·MSE(z1, z2) + ``var``·hinge on per-dim std + ``cov``·off-diagonal covariance².
 
-    >>> z = torch.randn(64, 8)
-    >>> float(vicreg_loss(z, z, var=0.0, cov=0.0))
-    0.0
+    Examples:
+        >>> z = torch.randn(64, 8)
+        >>> float(vicreg_loss(z, z, var=0.0, cov=0.0))
+        0.0
     """
     n, d = z1.shape
     loss = inv * F.mse_loss(z1, z2)
@@ -31,9 +32,10 @@ def vicreg_loss(z1: torch.Tensor, z2: torch.Tensor, inv: float = 25.0, var: floa
 def info_nce_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
     """SimCLR's NT-Xent over 2N views: each view's positive is its pair, the other 2N−2 are negatives.
 
-    >>> z = torch.nn.functional.one_hot(torch.arange(4), 4).float()
-    >>> float(info_nce_loss(z, z, temperature=0.01)) < 1e-6
-    True
+    Examples:
+        >>> z = torch.nn.functional.one_hot(torch.arange(4), 4).float()
+        >>> float(info_nce_loss(z, z, temperature=0.01)) < 1e-6
+        True
     """
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     n = z1.shape[0]
@@ -47,9 +49,10 @@ def dino_loss(student: list[torch.Tensor], teacher: list[torch.Tensor], center: 
               student_temp: float = 0.1, teacher_temp: float = 0.04) -> torch.Tensor:
     """Cross-entropy between sharpened, centred teacher outputs and student outputs of the *other* views.
 
-    >>> s = [torch.zeros(2, 4), torch.zeros(2, 4)]
-    >>> round(float(dino_loss(s, s, torch.zeros(4))), 4)   # uniform vs uniform: log 4
-    1.3863
+    Examples:
+        >>> s = [torch.zeros(2, 4), torch.zeros(2, 4)]
+        >>> round(float(dino_loss(s, s, torch.zeros(4))), 4)   # uniform vs uniform: log 4
+        1.3863
     """
     targets = [F.softmax((t - center) / teacher_temp, dim=-1).detach() for t in teacher]
     total, pairs = torch.zeros((), device=center.device), 0

@@ -11,9 +11,10 @@ __all__ = ["DinoModel", "SSLModel", "digits_mlp", "digits_model", "mnist1d_model
 class SSLModel(nn.Module):
     """``backbone`` → representation, ``projector`` → embedding; ``forward`` returns the embedding.
 
-    >>> m = digits_model(embedding_dim=32)
-    >>> m(torch.zeros(5, 1, 8, 8)).shape, m.represent(torch.zeros(5, 1, 8, 8)).shape
-    (torch.Size([5, 32]), torch.Size([5, 64]))
+    Examples:
+        >>> m = digits_model(embedding_dim=32)
+        >>> m(torch.zeros(5, 1, 8, 8)).shape, m.represent(torch.zeros(5, 1, 8, 8)).shape
+        (torch.Size([5, 32]), torch.Size([5, 64]))
     """
 
     def __init__(self, backbone: nn.Module, projector: nn.Module) -> None:
@@ -44,8 +45,9 @@ def digits_model(representation_dim: int = 64, embedding_dim: int = 128, hidden:
 def digits_mlp(representation_dim: int = 64, embedding_dim: int = 128) -> SSLModel:
     """A BatchNorm-free MLP for 8×8 digits: nothing but the loss keeps it from collapsing (tests use that).
 
-    >>> digits_mlp()(torch.zeros(2, 1, 8, 8)).shape
-    torch.Size([2, 128])
+    Examples:
+        >>> digits_mlp()(torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 128])
     """
     backbone = nn.Sequential(nn.Flatten(), nn.Linear(64, representation_dim), nn.ReLU())
     projector = nn.Sequential(nn.Linear(representation_dim, embedding_dim), nn.ReLU(),
@@ -56,8 +58,9 @@ def digits_mlp(representation_dim: int = 64, embedding_dim: int = 128) -> SSLMod
 def mnist1d_model(representation_dim: int = 128, embedding_dim: int = 256, hidden: int = 32) -> SSLModel:
     """1-D CNN for MNIST-1D (conv 32-64-64 → 128-d representation), projector 128→256 (BN, ReLU)→256.
 
-    >>> mnist1d_model()(torch.zeros(3, 1, 40)).shape
-    torch.Size([3, 256])
+    Examples:
+        >>> mnist1d_model()(torch.zeros(3, 1, 40)).shape
+        torch.Size([3, 256])
     """
     backbone = nn.Sequential(
         nn.Conv1d(1, hidden, 5, padding=2), nn.BatchNorm1d(hidden), nn.ReLU(),
@@ -76,9 +79,10 @@ class DinoModel(nn.Module):
     """DINO student/teacher network: backbone → projector (the embedding RankMe reads) → L2-normalised
     bottleneck → weight-normalised prototype layer (``prototypes`` logits).
 
-    >>> m = DinoModel(digits_model(embedding_dim=32), prototypes=16)
-    >>> m(torch.zeros(4, 1, 8, 8)).shape, m.embed(torch.zeros(4, 1, 8, 8)).shape
-    (torch.Size([4, 16]), torch.Size([4, 32]))
+    Examples:
+        >>> m = DinoModel(digits_model(embedding_dim=32), prototypes=16)
+        >>> m(torch.zeros(4, 1, 8, 8)).shape, m.embed(torch.zeros(4, 1, 8, 8)).shape
+        (torch.Size([4, 16]), torch.Size([4, 32]))
     """
 
     def __init__(self, base: SSLModel, prototypes: int = 256) -> None:

@@ -26,10 +26,11 @@ def figure(path: str | Path, title: str, draw: Callable[[Any], None], *, legend_
            size: tuple[float, float] = (7, 4.2)) -> Path:
     """One panel: ``draw(ax)`` fills it; titled, gridded, saved as PNG at ``path``.
 
-    >>> import tempfile
-    >>> p = figure(Path(tempfile.mkdtemp()) / "f.png", "t", lambda ax: ax.plot([1, 2], label="x"))
-    >>> p.stat().st_size > 0
-    True
+    Examples:
+        >>> import tempfile
+        >>> p = figure(Path(tempfile.mkdtemp()) / "f.png", "t", lambda ax: ax.plot([1, 2], label="x"))
+        >>> p.stat().st_size > 0
+        True
     """
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=size)
@@ -85,9 +86,10 @@ def plot_spectra(series: Sequence[tuple[str, Sequence[float]]], path: str | Path
                  title: str = "singular-value spectra") -> Path:
     """The spectrum plot of every report: one line per (label, singular values).
 
-    >>> import tempfile
-    >>> p = plot_spectra([("a", [3.0, 2.0, 1.0])], Path(tempfile.mkdtemp()) / "s.png")
-    >>> p.suffix
-    '.png'
+    Examples:
+        >>> import tempfile
+        >>> p = plot_spectra([("a", [3.0, 2.0, 1.0])], Path(tempfile.mkdtemp()) / "s.png")
+        >>> p.suffix
+        '.png'
     """
     return figure(path, title, lambda ax: draw_spectra(ax, series), legend_size=6)

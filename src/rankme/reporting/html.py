@@ -39,12 +39,13 @@ def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str
     The page needs nothing outside itself; a small inline script marks on ``<body>`` how many images and
     tables rendered (``data-images-loaded``, ``data-images-total``, ``data-tables``) once it has loaded.
 
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     page = write_report(Path(d) / "r.html", "t", [("Scores", "| a | b |\n|---|---|\n| 1 | 2 |")], [])
-    ...     text = page.read_text(encoding="utf-8")
-    >>> '<table class="rankme-table">' in text and "<td>2</td>" in text and "data-images-loaded" in text
-    True
+    Examples:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     page = write_report(Path(d) / "r.html", "t", [("Scores", "| a | b |\n|---|---|\n| 1 | 2 |")], [])
+        ...     text = page.read_text(encoding="utf-8")
+        >>> '<table class="rankme-table">' in text and "<td>2</td>" in text and "data-images-loaded" in text
+        True
     """
     parts = [f"<h1>{html.escape(title)}</h1>"]
     for heading, body in sections:

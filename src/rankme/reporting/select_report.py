@@ -19,10 +19,11 @@ __all__ = ["selection_rows", "write_select_report"]
 def selection_rows(sel: Selection, metrics: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows (best first) and column names of the ranked table.
 
-    >>> from rankme.selection.rules import choose
-    >>> rows, cols = selection_rows(choose([Candidate("a", "", 10, 4, {"rankme": 3.0})]), ["rankme"])
-    >>> cols, rows[0]["pick"]
-    (['#', 'candidate', 'N', 'K', 'rankme', 'rank/min(N,K)', 'pick', 'note'], 'argmax')
+    Examples:
+        >>> from rankme.selection.rules import choose
+        >>> rows, cols = selection_rows(choose([Candidate("a", "", 10, 4, {"rankme": 3.0})]), ["rankme"])
+        >>> cols, rows[0]["pick"]
+        (['#', 'candidate', 'N', 'K', 'rankme', 'rank/min(N,K)', 'pick', 'note'], 'argmax')
     """
     params = sorted(set().union(*(c.params for c in sel.candidates)))
     has_probe = any(c.probe_acc is not None for c in sel.candidates)

@@ -13,8 +13,9 @@ def fmt(v: Any) -> str:
     """The one number format of tables: integers as integers, else 4 decimals (4 significant digits when very
     large or small); strings as they are.
 
-    >>> fmt(3.0), fmt(2.345678), fmt(1.5e-5), fmt(float("nan")), fmt("x")
-    ('3', '2.3457', '1.5e-05', 'nan', 'x')
+    Examples:
+        >>> fmt(3.0), fmt(2.345678), fmt(1.5e-5), fmt(float("nan")), fmt("x")
+        ('3', '2.3457', '1.5e-05', 'nan', 'x')
     """
     if not isinstance(v, float):
         return str(v)
@@ -28,9 +29,10 @@ def fmt(v: Any) -> str:
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """Plain aligned text table.
 
-    >>> print(format_table([{"a": "x", "b": 1.5}], ["a", "b"]))
-    a  b
-    x  1.5000
+    Examples:
+        >>> print(format_table([{"a": "x", "b": 1.5}], ["a", "b"]))
+        a  b
+        x  1.5000
     """
     cells = [[str(c) for c in columns]]
     for r in rows:
@@ -42,10 +44,11 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 def to_markdown(rows: Sequence[dict[str, Any]], cols: Sequence[str]) -> str:
     """A markdown table.
 
-    >>> print(to_markdown([{"a": 1, "b": 0.5}], ["a", "b"]))
-    | a | b |
-    |---|---|
-    | 1 | 0.5000 |
+    Examples:
+        >>> print(to_markdown([{"a": 1, "b": 0.5}], ["a", "b"]))
+        | a | b |
+        |---|---|
+        | 1 | 0.5000 |
     """
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(fmt(r.get(c, "")).replace("|", "/") for c in cols) + " |" for r in rows]
@@ -55,8 +58,9 @@ def to_markdown(rows: Sequence[dict[str, Any]], cols: Sequence[str]) -> str:
 def short_name(name: str, width: int = 48) -> str:
     """A long path shortened for tables and legends (the full name stays in JSON).
 
-    >>> short_name("st:/usr/lib/python3/site-packages/pkg/model", width=20)
-    'st:…/pkg/model'
+    Examples:
+        >>> short_name("st:/usr/lib/python3/site-packages/pkg/model", width=20)
+        'st:…/pkg/model'
     """
     if len(name) <= width or "/" not in name:
         return name

@@ -140,11 +140,12 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
                 key: str | None = None, progress: bool = True) -> list[Candidate]:
     """Score each embedding file (one run each); ``params`` defaults to what :mod:`rankme.io.params` reads.
 
-    >>> import tempfile
-    >>> d = Path(tempfile.mkdtemp())
-    >>> for r in (2, 4): np.save(d / f"rank={r}.npy", np.eye(8)[:, :r] @ np.eye(r, 6))
-    >>> [(c.params["rank"], round(c.metrics["rankme"], 3)) for c in score_files(sorted(d.glob("*.npy")))]
-    [(2, 2.0), (4, 4.0)]
+    Examples:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for r in (2, 4): np.save(d / f"rank={r}.npy", np.eye(8)[:, :r] @ np.eye(r, 6))
+        >>> [(c.params["rank"], round(c.metrics["rankme"], 3)) for c in score_files(sorted(d.glob("*.npy")))]
+        [(2, 2.0), (4, 4.0)]
     """
     if not paths:
         raise ValueError("no embedding files to compare")

@@ -23,10 +23,11 @@ def linear_probe_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, 
     """Test accuracy (%) of a standardised multinomial logistic regression whose C is chosen on a validation
     split of the training set, then refit on the whole training set.
 
-    >>> rng = np.random.default_rng(0)
-    >>> x = rng.standard_normal((300, 5)); y = (x[:, 0] > 0).astype(int)
-    >>> linear_probe_accuracy(x[:200], y[:200], x[200:], y[200:]) > 95
-    True
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.standard_normal((300, 5)); y = (x[:, 0] > 0).astype(int)
+        >>> linear_probe_accuracy(x[:200], y[:200], x[200:], y[200:]) > 95
+        True
     """
     import warnings
 
@@ -52,9 +53,10 @@ def linear_probe_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, 
 def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 20) -> float:
     """Test accuracy (%) of a k-NN classifier (cosine distance on standardised features).
 
-    >>> x = np.r_[np.zeros((20, 2)), np.ones((20, 2))] + [1, -1]; y = np.r_[np.zeros(20), np.ones(20)]
-    >>> knn_accuracy(x, y, x, y, k=3)
-    100.0
+    Examples:
+        >>> x = np.r_[np.zeros((20, 2)), np.ones((20, 2))] + [1, -1]; y = np.r_[np.zeros(20), np.ones(20)]
+        >>> knn_accuracy(x, y, x, y, k=3)
+        100.0
     """
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline

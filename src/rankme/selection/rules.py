@@ -62,10 +62,11 @@ class SweepPoint:
 def sweep_points(runs: Iterable[dict[str, Any]], param: str) -> list[SweepPoint]:
     """Average runs (``{"config": {...}, "metrics": {...}}``) by the value of ``param``, sorted by value.
 
-    >>> runs = [{"config": {"t": t, "seed": s}, "metrics": {"rankme": r, "alpha_req": 1.0, "probe_acc": a,
-    ...          "ood_probe_acc": a}} for t, s, r, a in [(0.1, 0, 5, 60), (0.1, 1, 7, 62), (1.0, 0, 3, 50)]]
-    >>> [(p.value, p.rankme, p.acc, p.seeds) for p in sweep_points(runs, "t")]
-    [(0.1, 6.0, 61.0, 2), (1.0, 3.0, 50.0, 1)]
+    Examples:
+        >>> runs = [{"config": {"t": t, "seed": s}, "metrics": {"rankme": r, "alpha_req": 1.0, "probe_acc": a,
+        ...          "ood_probe_acc": a}} for t, s, r, a in [(0.1, 0, 5, 60), (0.1, 1, 7, 62), (1.0, 0, 3, 50)]]
+        >>> [(p.value, p.rankme, p.acc, p.seeds) for p in sweep_points(runs, "t")]
+        [(0.1, 6.0, 61.0, 2), (1.0, 3.0, 50.0, 1)]
     """
     groups: dict[float, list[dict[str, Any]]] = defaultdict(list)
     for r in runs:
@@ -86,12 +87,13 @@ def select_runs(points: Sequence[SweepPoint], by: str, *, tol: float = PLATEAU_T
                 extreme: str = "min") -> SweepPoint | None:
     """The point a selector picks (``None`` for ``random``, whose value is the mean accuracy).
 
-    >>> pts = [SweepPoint(v, acc, acc, 1, {"rankme": r, "alpha_req": a}) for v, r, a, acc in
-    ...        [(1, 10.0, 1.5, 60), (2, 9.95, 1.0, 65), (3, 4.0, 0.8, 70)]]
-    >>> [select_runs(pts, s).value for s in ("oracle", "rankme", "alpha_req")]
-    [3, 1, 2]
-    >>> select_runs(pts, "rankme_plateau", extreme="max").value   # 9.95 is within 1% of 10
-    2
+    Examples:
+        >>> pts = [SweepPoint(v, acc, acc, 1, {"rankme": r, "alpha_req": a}) for v, r, a, acc in
+        ...        [(1, 10.0, 1.5, 60), (2, 9.95, 1.0, 65), (3, 4.0, 0.8, 70)]]
+        >>> [select_runs(pts, s).value for s in ("oracle", "rankme", "alpha_req")]
+        [3, 1, 2]
+        >>> select_runs(pts, "rankme_plateau", extreme="max").value   # 9.95 is within 1% of 10
+        2
     """
     if by not in ("oracle", "random", "rankme_plateau") and by not in LABEL_FREE:
         raise ValueError(f"unknown selector {by!r}; choose from oracle, random, rankme_plateau, {', '.join(LABEL_FREE)}")
@@ -144,10 +146,11 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
     """Rank by RankMe (descending), pick the argmax and, if ``param`` is named, the paper's plateau pick over it
     (see :func:`select_runs`); with probe accuracies, add the oracle, Spearman/Kendall and regret.
 
-    >>> cs = [Candidate(f"run{i}", "", 100, 8, {"rankme": r}, {"lr": lr}) for i, (r, lr) in
-    ...       enumerate([(5.0, 0.1), (7.0, 0.3), (6.96, 0.2)])]
-    >>> s = choose(cs, param="lr"); s.best.name, s.plateau.params["lr"]
-    ('run1', 0.2)
+    Examples:
+        >>> cs = [Candidate(f"run{i}", "", 100, 8, {"rankme": r}, {"lr": lr}) for i, (r, lr) in
+        ...       enumerate([(5.0, 0.1), (7.0, 0.3), (6.96, 0.2)])]
+        >>> s = choose(cs, param="lr"); s.best.name, s.plateau.params["lr"]
+        ('run1', 0.2)
     """
     if not candidates:
         raise ValueError("no candidates to choose from")

@@ -14,9 +14,10 @@ def rank_correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000
                       seed: int = 0) -> dict[str, float]:
     """Spearman ρ and Kendall τ of x vs y with bootstrap 95% CIs (resampling pairs).
 
-    >>> r = rank_correlations([1, 2, 3, 4, 5], [2, 4, 5, 8, 9])
-    >>> round(r["spearman"], 9), round(r["kendall"], 9)
-    (1.0, 1.0)
+    Examples:
+        >>> r = rank_correlations([1, 2, 3, 4, 5], [2, 4, 5, 8, 9])
+        >>> round(r["spearman"], 9), round(r["kendall"], 9)
+        (1.0, 1.0)
     """
     xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = ~(np.isnan(xa) | np.isnan(ya))
