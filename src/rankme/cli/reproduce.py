@@ -34,7 +34,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
           f"of SSL on MNIST-1D; finished runs are stored in {out}/results.sqlite (re-running resumes).",
           flush=True)
     result = run_reproduction(out, sweeps, seeds, log=lambda m: print(m, flush=True), workers=args.workers,
-                              train=train)
+                              train=train, checkpoints=LONG_CHECKPOINTS if protocol == "long" else ())
     print()
     print(result["text"])
     return 0

@@ -56,6 +56,8 @@ class Metric:
     selector: bool = True
     default: bool = False
     """Shown by default in ``rankme select``'s table."""
+    secondary: bool = False
+    """A secondary spectral score whose pick the ``disagreement`` warning compares with RankMe's."""
 
     @property
     def spectral(self) -> bool:
@@ -88,14 +90,14 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("spectral_entropy", "spectral entropy", "singular", "max", "log RankMe: entropy of σ/‖σ‖₁+ε (nats)",
            lambda s: spectral_entropy(s.singular_values, weights=s.weights), estimable=True, selector=False),
     Metric("stable_rank", "stable rank", "singular", "max", "Σσ²/σ₁² of the raw matrix",
-           lambda s: stable_rank(s.singular_values), default=True),
+           lambda s: stable_rank(s.singular_values), default=True, secondary=True),
     Metric("numerical_rank", "numerical rank", "singular", "max",
            "σ > σ_max·max(max(N,K)·ε_dtype, rounding floor of the route) (raw matrix)",
            lambda s: float(numerical_rank(s.singular_values, s.n, s.dim, s.input_eps, s.rel_floor)), selector=False),
     Metric("condition_number", "condition number", "singular", "min", "σ_max/σ_min (raw)",
            lambda s: condition_number(s.singular_values), selector=False),
     Metric("nesum", "NESum", "centered", "max", "Σλ/λ₁ of the centred covariance", lambda s: nesum(s.eigenvalues),
-           default=True),
+           default=True, secondary=True),
     Metric("participation_ratio", "participation ratio", "centered", "max", "(Σλ)²/Σλ² of the centred covariance",
            lambda s: participation_ratio(s.eigenvalues), default=True),
     Metric("alpha_req", "α-ReQ (α closest to 1)", "centered", "one",
@@ -125,7 +127,7 @@ def canonical_metrics(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def metric_names(needs: Iterable[str] | None = None, *, selector: bool | None = None,
-                 default: bool | None = None) -> tuple[str, ...]:
+                 default: bool | None = None, secondary: bool | None = None) -> tuple[str, ...]:
     """Registry names, in registry order, filtered by what they need, whether they are selectors, and whether
     tables show them by default.
 
@@ -136,7 +138,7 @@ def metric_names(needs: Iterable[str] | None = None, *, selector: bool | None = 
     wanted = None if needs is None else set(needs)
     return tuple(n for n, m in METRICS.items()
                  if (wanted is None or m.needs in wanted) and (selector is None or m.selector == selector)
-                 and (default is None or m.default == default))
+                 and (default is None or m.default == default) and (secondary is None or m.secondary == secondary))
 
 
 def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) -> list[str]:

@@ -3,6 +3,7 @@ agreement of every label-free metric of the registry with accuracy."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -13,38 +14,72 @@ from rankme.paper.protocols import Sweep
 from rankme.paper.runner import sweep_runs
 from rankme.selection.rules import LABEL_FREE, SELECTORS, picked_accuracy, select_runs, sweep_points
 from rankme.selection.stats import rank_correlations
+from rankme.selection.warnings import SECONDARY, selection_warnings
 
-__all__ = ["format_agreement", "format_correlations", "format_selection", "selection_tables"]
+__all__ = ["format_agreement", "format_correlations", "format_picks", "format_runs", "format_selection", "selection_tables"]
 
 
-def selection_tables(store: ResultStore, sweeps: Sequence[Sweep]) -> dict[str, Any]:
-    """Per sweep: the accuracy each selector's pick reaches (in-distribution and OOD), regrets, correlations."""
-    out: dict[str, Any] = {"sweeps": []}
-    all_runs = [{**r, "metrics": canonical_metrics(r["metrics"])} for r in store.runs()]
+def selection_tables(runs: ResultStore | Sequence[dict[str, Any]], sweeps: Sequence[Sweep], *,
+                     tie: float | None = None) -> dict[str, Any]:
+    """Per sweep: the value and accuracy each selector picks (in-distribution and OOD), regrets, correlations, the
+    agreement of every label-free score, and the selection warnings of RankMe's pick.
+
+    Args:
+        runs: a results store, or stored runs (``{"config", "metrics"}`` dicts, e.g. one checkpoint epoch's).
+        sweeps: the sweeps to tabulate (runs are matched to a sweep by config).
+        tie: a regret at most this large counts as a tie (``tie_regret_rankme``); ``None``: no tie rule.
+
+    Returns:
+        ``{"sweeps": [row, ...], "mean_regret_rankme": ..., ...}``.
+    """
+    out: dict[str, Any] = {"sweeps": [], "tie": tie}
+    stored = runs.runs() if isinstance(runs, ResultStore) else runs
+    all_runs = [{**r, "metrics": canonical_metrics(r["metrics"])} for r in stored]
     for sweep in sweeps:
-        runs = sweep_runs(all_runs, sweep)
-        if not runs:
+        mine = sweep_runs(all_runs, sweep)
+        if not mine:
             continue
-        pts = sweep_points(runs, sweep.param)
+        pts = sweep_points(mine, sweep.param)
         row: dict[str, Any] = {"sweep": sweep.name, "param": sweep.param, "points": [asdict(p) for p in pts],
-                               "runs": len(runs)}
+                               "runs": len(mine)}
         for sel in SELECTORS:
             row[f"id_{sel}"] = picked_accuracy(pts, sel)
             row[f"ood_{sel}"] = picked_accuracy(pts, sel, ood=True)
             pick = select_runs(pts, sel) if sel != "random" else None
             row[f"pick_{sel}"] = None if pick is None else pick.value
-        ranks = [float(r["metrics"]["rankme"]) for r in runs]
-        row["corr_id"] = rank_correlations(ranks, [float(r["metrics"]["probe_acc"]) for r in runs])
-        row["corr_ood"] = rank_correlations(ranks, [float(r["metrics"]["ood_probe_acc"]) for r in runs])
-        row["agreement"] = _agreement(runs, pts, row["id_oracle"])
+        ranks = [float(r["metrics"]["rankme"]) for r in mine]
+        row["corr_id"] = rank_correlations(ranks, [float(r["metrics"]["probe_acc"]) for r in mine])
+        row["corr_ood"] = rank_correlations(ranks, [float(r["metrics"]["ood_probe_acc"]) for r in mine])
+        row["agreement"] = _agreement(mine, pts, row["id_oracle"])
         row["regret_rankme"] = row["id_oracle"] - row["id_rankme"]
         row["regret_alpha_req"] = row["id_oracle"] - row["id_alpha_req"]
+        if tie is not None:
+            row["tie_regret_rankme"] = 0.0 if row["regret_rankme"] <= tie else row["regret_rankme"]
+        row["warnings"] = [str(w) for w in _warnings(mine, pts, sweep.param)]
         out["sweeps"].append(row)
     regrets = [r["regret_rankme"] for r in out["sweeps"]]
     out["mean_regret_rankme"] = sum(regrets) / len(regrets) if regrets else float("nan")
+    if tie is not None:
+        ties = [r["tie_regret_rankme"] for r in out["sweeps"]]
+        out["mean_tie_regret_rankme"] = sum(ties) / len(ties) if ties else float("nan")
     ar = [r["regret_alpha_req"] for r in out["sweeps"] if r["regret_alpha_req"] == r["regret_alpha_req"]]
     out["mean_regret_alpha_req"] = sum(ar) / len(ar) if ar else float("nan")
     return out
+
+
+def _warnings(runs: list[dict[str, Any]], pts: list[Any], param: str) -> list[Any]:
+    """The selection warnings of RankMe's pick among the sweep's values (seeds averaged: the standard error of a
+    mean of seeds combines the runs' jackknife errors)."""
+    se: list[float | None] = []
+    for p in pts:
+        errs = [r["metrics"].get("rankme_se") for r in runs if float(r["config"][param]) == p.value]
+        se.append(None if not errs or any(e is None for e in errs) else
+                  math.sqrt(sum(float(e) ** 2 for e in errs)) / len(errs))
+    inv = [p.scores.get("invariance") for p in pts]
+    return selection_warnings(
+        [p.rankme for p in pts], labels=[f"{param}={p.value:g}" for p in pts], values=[p.value for p in pts],
+        param=param, se=se, secondary={k: [p.scores.get(k, math.nan) for p in pts] for k in SECONDARY},
+        invariance=None if any(v is None for v in inv) else [float(v) for v in inv if v is not None])
 
 
 AGREEMENT_METRICS = LABEL_FREE
@@ -117,4 +152,38 @@ def format_correlations(tables: dict[str, Any]) -> str:
                      f"{o['spearman']:.2f} | {r['regret_rankme']:.1f} | {r['regret_alpha_req']:.1f} |")
     lines.append(f"\nMean regret over {len(tables['sweeps'])} sweeps: RankMe {tables['mean_regret_rankme']:.2f} "
                  f"points, α-ReQ {tables['mean_regret_alpha_req']:.2f} points.")
+    return "\n".join(lines)
+
+
+def format_picks(tables: dict[str, Any]) -> str:
+    """Per sweep: the value each selector picked, its accuracy, the regret of RankMe's pick, and its warnings."""
+    tie = tables.get("tie")
+    head = ["sweep", "oracle (labels)", "RankMe (argmax)", "plateau rule", "α-ReQ", "regret of RankMe"]
+    head += ["tie-adjusted"] if tie is not None else []
+    head += ["warnings on RankMe's pick"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in tables["sweeps"]:
+        def pick(sel: str, r: dict[str, Any] = r) -> str:
+            v = r.get(f"pick_{sel}")
+            return "—" if v is None else f"{r['param']}={v:g} ({r[f'id_{sel}']:.1f}%)"
+
+        cells = [r["sweep"], pick("oracle"), pick("rankme"), pick("rankme_plateau"), pick("alpha_req"),
+                 f"{r['regret_rankme']:.1f}"]
+        cells += [f"{r['tie_regret_rankme']:.1f}"] if tie is not None else []
+        cells += ["; ".join(w.split("]")[0].lstrip("[") for w in r["warnings"]) or "none"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_runs(tables: dict[str, Any]) -> str:
+    """Every value of every sweep: the label-free scores (seeds averaged) next to the probe accuracies."""
+    names = [m for m, spec in METRICS.items() if (spec.selector or spec.needs == "views")
+             and any(m in p["scores"] for r in tables["sweeps"] for p in r["points"])]
+    head = ["sweep", "value", "seeds", *(METRICS[m].label for m in names), "probe ID (%)", "probe OOD (%)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in tables["sweeps"]:
+        for p in r["points"]:
+            scores = [f"{p['scores'][m]:.3g}" if m in p["scores"] else "—" for m in names]
+            lines.append("| " + " | ".join([r["sweep"], f"{r['param']}={p['value']:g}", str(p["seeds"]), *scores,
+                                            f"{p['acc']:.1f}", f"{p['ood_acc']:.1f}"]) + " |")
     return "\n".join(lines)

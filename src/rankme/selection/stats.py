@@ -22,7 +22,7 @@ def rank_correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000
     xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = ~(np.isnan(xa) | np.isnan(ya))
     xa, ya = xa[keep], ya[keep]
-    if len(xa) < 3:
+    if len(xa) < 3 or np.ptp(xa) == 0 or np.ptp(ya) == 0:  # undefined: too few points, or a constant score
         nan = float("nan")
         return {"spearman": nan, "spearman_lo": nan, "spearman_hi": nan, "kendall": nan, "kendall_lo": nan,
                 "kendall_hi": nan, "n": float(len(xa))}

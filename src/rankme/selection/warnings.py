@@ -1,0 +1,113 @@
+"""When not to trust a label-free pick: warnings from the paper's own cautions, none fitted to any sweep.
+
+Pre-registered in docs/reproduction.md before the long protocol ran, and measured there (how often each fires on
+bad picks and on good ones):
+
+1. ``edge`` — the pick is the smallest or largest value swept (≥ 3 values). RankMe is known to favour the
+   least-constrained setting: high rank is necessary, not sufficient.
+2. ``no_signal`` — the spread of RankMe over the candidates, max − min, is at most 2·√(se₁² + se₂²), se being the
+   row-sampling standard errors (grouped jackknife) of those two candidates: nothing to pick on.
+3. ``disagreement`` — neither stable rank's nor NESum's best candidate is RankMe's (both computed from the same
+   spectra).
+4. ``least_invariant`` — with augmented views, the pick is the candidate whose embeddings vary most between
+   views of one sample (largest view-to-view / total variance, ≥ 3 candidates).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rankme.metrics.registry import METRICS, metric_names
+
+__all__ = ["SECONDARY", "WARNINGS", "SelectionWarning", "selection_warnings"]
+
+WARNINGS = ("edge", "no_signal", "disagreement", "least_invariant")
+SECONDARY = metric_names(secondary=True)
+"""The spectral scores the ``disagreement`` warning compares RankMe's pick with (stable rank and NESum)."""
+
+
+@dataclass(frozen=True)
+class SelectionWarning:
+    """One reason to doubt a pick: its ``code`` (one of :data:`WARNINGS`) and a sentence for the reader."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+def _argbest(name: str, values: Sequence[float]) -> int | None:
+    scored = [(METRICS[name].score(v), i) for i, v in enumerate(values) if v is not None and not math.isnan(v)]
+    return max(scored)[1] if scored else None
+
+
+def selection_warnings(rankme: Sequence[float], *, labels: Sequence[str] | None = None,
+                       values: Sequence[float] | None = None, param: str = "the hyperparameter",
+                       se: Sequence[float | None] | None = None, secondary: Mapping[str, Sequence[float]] | None = None,
+                       invariance: Sequence[float] | None = None) -> list[SelectionWarning]:
+    """The warnings that apply to RankMe's pick (its argmax) among candidates.
+
+    Args:
+        rankme: RankMe of each candidate.
+        labels: names for the messages (default ``#1``, ``#2``, ...).
+        values: the swept hyperparameter value of each candidate (enables ``edge``).
+        param: the hyperparameter's name, for the messages.
+        se: RankMe's row-sampling standard error of each candidate (enables ``no_signal``).
+        secondary: other registry scores of each candidate, e.g. ``{"stable_rank": [...], "nesum": [...]}``
+            (enables ``disagreement``, which uses those of :data:`SECONDARY` present).
+        invariance: view-to-view / total variance of each candidate (enables ``least_invariant``).
+
+    Returns:
+        The warnings that fire, in the order of :data:`WARNINGS`.
+
+    Examples:
+        >>> w = selection_warnings([10.0, 12.0, 30.0], values=[1.0, 5.0, 25.0], param="lr")
+        >>> [x.code for x in w]
+        ['edge']
+        >>> [x.code for x in selection_warnings([40.0, 41.0, 40.5], se=[0.4, 0.4, 0.4])]
+        ['no_signal']
+    """
+    n = len(rankme)
+    if n == 0:
+        raise ValueError("no candidates")
+    names = list(labels) if labels is not None else [f"#{i + 1}" for i in range(n)]
+    for what, seq in (("labels", labels), ("values", values), ("se", se), ("invariance", invariance),
+                      *((k, v) for k, v in (secondary or {}).items())):
+        if seq is not None and len(seq) != n:
+            raise ValueError(f"{what} has {len(seq)} entries for {n} candidates")
+    pick = max(range(n), key=lambda i: rankme[i])
+    out: list[SelectionWarning] = []
+    if values is not None and len(set(values)) >= 3:
+        lo, hi = min(values), max(values)
+        if values[pick] in (lo, hi):
+            side = "smallest" if values[pick] == lo else "largest"
+            out.append(SelectionWarning("edge", (
+                f"RankMe picks the {side} {param} swept ({values[pick]:g}), at the edge of the range. RankMe is known "
+                "to favour the least-constrained setting (high rank is necessary, not sufficient): extend the range "
+                "past it, or check the pick with another criterion")))
+    if se is not None and n >= 2:
+        lo_i = min(range(n), key=lambda i: rankme[i])
+        a, b = se[pick], se[lo_i]
+        if a is not None and b is not None:
+            spread, noise = rankme[pick] - rankme[lo_i], 2.0 * math.hypot(a, b)
+            if spread <= noise:
+                out.append(SelectionWarning("no_signal", (
+                    f"RankMe spans only {spread:.3g} across the candidates, within twice its sampling noise "
+                    f"({noise:.3g}): there is no signal to pick on")))
+    present = {k: v for k, v in (secondary or {}).items() if k in SECONDARY}
+    if present:
+        picks = {k: _argbest(k, v) for k, v in present.items()}
+        if all(p is not None and p != pick for p in picks.values()):
+            others = ", ".join(f"{METRICS[k].label} picks {names[p]}" for k, p in picks.items() if p is not None)
+            out.append(SelectionWarning("disagreement", f"{others}, not RankMe's {names[pick]}"))
+    if invariance is not None and n >= 3:
+        worst = max(range(n), key=lambda i: invariance[i])
+        if worst == pick:
+            out.append(SelectionWarning("least_invariant", (
+                f"the pick {names[pick]} is the least augmentation-invariant candidate (view-to-view / total variance "
+                f"{invariance[pick]:.2f}, others {min(invariance):.2f}–{sorted(invariance)[-2]:.2f}): its rank may "
+                "come from variation the augmentations should remove")))
+    return out
