@@ -56,10 +56,12 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def render_dom(html_path: str | Path) -> str:
-    """The DOM of ``html_path`` as Chromium serialises it after the page loaded and its scripts ran."""
+def render_dom(html_path: str | Path, width: int | None = None) -> str:
+    """The DOM of ``html_path`` as Chromium serialises it after the page loaded and its scripts ran (laid out in a
+    window ``width`` pixels wide when given)."""
     url = Path(html_path).resolve().as_uri()
-    dom = _run(["--dump-dom", "--virtual-time-budget=10000", url]).stdout
+    size = [f"--window-size={width},900"] if width else []
+    dom = _run(["--dump-dom", "--virtual-time-budget=10000", *size, url]).stdout
     assert "<body" in dom, f"chromium printed no DOM for {url}"
     return dom
 
@@ -91,6 +93,14 @@ def body_counts(dom: str) -> dict[str, int]:
     body = re.search(r"<body\b([^>]*)>", dom)
     assert body, "no <body> in the rendered DOM"
     return {k: int(v) for k, v in re.findall(r'data-(images-loaded|images-total|tables)="(\d+)"', body.group(1))}
+
+
+def layout(dom: str) -> dict[str, int]:
+    """The viewport width, the page's horizontal overflow and the right edge of its widest table (pixels), as the
+    report's load script measured them."""
+    body = re.search(r"<body\b([^>]*)>", dom)
+    assert body, "no <body> in the rendered DOM"
+    return {k: int(v) for k, v in re.findall(r'data-(viewport|overflow|table-right)="(\d+)"', body.group(1))}
 
 
 def with_probe(html_path: str | Path, out_path: str | Path) -> Path:

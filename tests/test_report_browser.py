@@ -113,3 +113,35 @@ def test_select_report_renders_table_and_plots_in_chromium(tmp_path):
     assert not list(tmp_path.glob("*.png"))  # plots are embedded, not left beside the report
     _no_external_resources(report.read_text())
     assert_not_blank(screenshot(report, tmp_path / "shot.png"))
+
+
+def test_select_report_of_a_long_layer_scan_fits_1280_px(tmp_path):
+    """Long model names, many layers and every default metric: the main table must not overflow a 1 280 px window."""
+    import numpy as np
+    import torch
+
+    from browser import layout
+    from rankme.io.inputs import InputData
+    from rankme.models.encoders import Encoder
+    from rankme.reporting.select_report import write_select_report
+    from rankme.selection.candidates import score_models
+    from rankme.selection.rules import choose
+
+    require_chromium()
+    x = np.random.default_rng(0).standard_normal((60, 10)).astype(np.float32)  # N < K for the wide layers
+    data = InputData("x", "array", 60, lambda idx: x[idx], "fp-x")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(*[torch.nn.Sequential(torch.nn.Linear(10 if i == 0 else 96, 96), torch.nn.GELU())
+                                for i in range(6)], torch.nn.Linear(96, 32))
+    name = "torch:/home/someone/very/long/path/to/a/project/checkpoints/encoder_factory_module:build_the_model"
+    enc = Encoder(net, name=name, modality="array")
+    sel = choose(score_models([enc], data, ["rankme", "stable_rank", "nesum", "participation_ratio"], layers="all",
+                              progress=False))
+    report = write_select_report(sel, tmp_path / "report.html", ["rankme", "stable_rank", "nesum",
+                                                                 "participation_ratio"])
+    box = layout(render_dom(report, width=1280))
+    assert box["viewport"] == 1280
+    assert box["overflow"] == 0 and box["table-right"] <= 1280, box
+    text = report.read_text(encoding="utf-8")
+    assert "compares runs of one method" in text and "reads ~" in text  # the caveat and the N < K under-read
+    assert "/home/someone" not in text.split("<h2>Notes")[0].split("<table")[1]  # short names in the table

@@ -35,6 +35,16 @@ from rankme.metrics.spectral import (
     stable_rank,
 )
 
+
+def __getattr__(name: str) -> object:
+    """``rankme.select`` is imported on first use: it pulls in the selection and reporting layers."""
+    if name == "select":
+        from rankme.reporting.select_api import select
+
+        return select
+    raise AttributeError(f"module 'rankme' has no attribute {name!r}")
+
+
 __all__ = [
     "METRICS",
     "RANKME_EPS",
@@ -60,6 +70,7 @@ __all__ = [
     "rankme_from_spectrum",
     "rankme_standard_error",
     "sample_size_note",
+    "select",
     "spectral_entropy",
     "stable_rank",
 ]

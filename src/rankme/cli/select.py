@@ -11,21 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from rankme.core.distributed import world
+from rankme.core.optional import MissingExtraError, require
 from rankme.core.validation import EmbeddingError
-from rankme.io.files import SUFFIXES, load_embeddings
-from rankme.io.inputs import load_inputs, load_labels
-from rankme.io.params import runs_params
-from rankme.io.store import ResultStore
 from rankme.metrics.registry import metric_names
-from rankme.models.encoders import factory_encoders, load_encoder
-from rankme.reporting.select_report import selection_rows, write_select_report
-from rankme.reporting.tables import format_table
-from rankme.selection.candidates import score_files, score_models
-from rankme.selection.rules import choose
+from rankme.reporting.select_api import DEFAULT_METRICS, select
 
-__all__ = ["DEFAULT_METRICS", "add_select_parser"]
-
-DEFAULT_METRICS = metric_names(default=True)
+__all__ = ["add_select_parser", "run_select"]
 
 
 def add_select_parser(sub: Any) -> None:
@@ -58,36 +49,22 @@ def add_select_parser(sub: Any) -> None:
     s.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     s.add_argument("--image-size", type=int, default=224, help="image side for models without a processor")
     s.add_argument("--key", default=None, help="array name inside multi-array embedding files")
+    s.add_argument("--views", type=int, default=None,
+                   help="embedding files hold samples × this many augmented views (each sample's views contiguous): "
+                        "adds each candidate's view invariance and the least-invariant warning")
     s.add_argument("--allow-mixed-dim", action="store_true", help="rank embedding files of different widths K")
     s.add_argument("--trust-code", action="store_true",
                    help="DANGEROUS: allow pickled checkpoints and hub model code to run; only for files you trust")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars (also the model libraries' own)")
     s.set_defaults(func=run_select)
-
-
-def _embedding_files(sources: list[str]) -> list[str]:
-    files: list[str] = []
-    for src in sources:
-        p = Path(src)
-        if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.suffix in SUFFIXES and f.is_file())
-            if not found:
-                raise EmbeddingError(f"{p}: no embedding files ({' '.join(SUFFIXES)}) in this folder")
-            files += found
-        elif not p.exists():
-            raise EmbeddingError(f"{p}: no such file or folder")
-        else:
-            files.append(str(p))
-    return files
 
 
 def _init_distributed() -> bool:
     """Join the process group ``torchrun`` describes (gloo on CPU, nccl on GPU), if any; True if joined here."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
-    import torch
-    import torch.distributed as dist
-
+    torch = require("torch", "torch", "rankme select under torchrun")
+    dist = require("torch.distributed", "torch", "rankme select under torchrun")
     if dist.is_initialized():
         return False
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -96,86 +73,41 @@ def _init_distributed() -> bool:
 
 def _leave_distributed() -> None:
     """Wait for every rank, then tear the group down: a rank exiting with gloo threads alive can abort."""
-    import torch.distributed as dist
-
+    dist = require("torch.distributed", "torch", "rankme select under torchrun")
     dist.barrier()
     dist.destroy_process_group()
 
 
 def run_select(args: argparse.Namespace) -> int:
-    """Run ``rankme select`` from parsed arguments."""
-    metrics = list(dict.fromkeys(["rankme", *(args.metric or DEFAULT_METRICS)]))
-    progress = not args.no_progress and not args.json
+    """Run ``rankme select`` from parsed arguments (a thin layer over :func:`rankme.select`)."""
+    quiet = args.no_progress or args.json
+    if quiet:  # also the model libraries' own download / loading bars
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    command = "rankme select " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     try:
-        if not args.sources and not args.model:
-            raise EmbeddingError("nothing to compare: give embedding files, --model SPEC, or --factory with checkpoints")
-        if (args.model or args.factory) and not args.data:
-            raise EmbeddingError("models need --data (a folder of images, a .txt file, or an array file)")
-        if args.samples is not None and args.samples < 1:
-            raise EmbeddingError(f"--samples must be positive, got {args.samples}")
         joined = _init_distributed()
         rank, _ = world()
-        store = None if args.no_cache else ResultStore(Path(args.out) / "cache.sqlite")
-        if args.model or args.factory:
-            cands = _score_models(args, metrics, store, progress)
-        else:
-            labels = None
-            files = _embedding_files(args.sources)
-            if args.labels:
-                labels = load_labels(args.labels, load_embeddings(files[0], key=args.key).n_rows)
-            cands = score_files(files, metrics, samples=args.samples, seed=args.seed, labels=labels, store=store,
-                                allow_mixed_dim=args.allow_mixed_dim, key=args.key, progress=progress)
-        sel = choose(cands, param=args.param, extreme=args.extreme, tol=args.tol)
-    except (EmbeddingError, ValueError, ImportError) as e:
+        result = select(args.sources, model=args.model, factory=args.factory, data=args.data, layers=args.layers,
+                        param=args.param, extreme=args.extreme, tol=args.tol, metrics=args.metric,
+                        samples=args.samples, seed=args.seed, labels=args.labels, views=args.views, key=args.key,
+                        cache=None if args.no_cache else Path(args.out) / "cache.sqlite",
+                        allow_mixed_dim=args.allow_mixed_dim, trust_code=args.trust_code,
+                        batch_size=args.batch_size, device=args.device, image_size=args.image_size,
+                        progress=not quiet, command=command)
+    except (EmbeddingError, ValueError, MissingExtraError) as e:
         print(f"rankme: error: {e}", file=sys.stderr)
         return 2
     if rank == 0:
-        _print(sel, metrics, args)
+        report = None if args.no_report else result.to_html(Path(args.out) / "report.html")
+        if args.json:
+            json.dump({**result.to_dict(), "report": None if report is None else str(report)}, sys.stdout, indent=2,
+                      default=str)
+            print()
+        else:
+            print(result)
+            if report is not None:
+                print(f"report: {report}")
     if joined:
         _leave_distributed()
     return 0
-
-
-def _score_models(args: argparse.Namespace, metrics: list[str], store: Any, progress: bool) -> list[Any]:
-    data = load_inputs(args.data)
-    encoders = [load_encoder(m, trust_code=args.trust_code) for m in args.model]
-    params: list[dict[str, Any]] = [{} for _ in encoders]
-    if args.factory:
-        if not args.sources:
-            raise EmbeddingError("--factory needs checkpoint files")
-        encoders += factory_encoders(args.factory, args.sources, trust_code=args.trust_code)
-        params += runs_params(args.sources)
-    elif args.sources:
-        raise EmbeddingError("embedding files cannot be mixed with --model; score them in a separate run")
-    labels = load_labels(args.labels, data.n, data) if args.labels else None
-    return score_models(encoders, data, metrics, layers=args.layers, samples=args.samples, seed=args.seed,
-                        batch_size=args.batch_size, device=args.device, labels=labels, store=store, params=params,
-                        image_size=args.image_size, progress=progress)
-
-
-def _print(sel: Any, metrics: list[str], args: argparse.Namespace) -> None:
-    report = None
-    if not args.no_report:
-        cmd = "rankme select " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
-        report = write_select_report(sel, Path(args.out) / "report.html", metrics, cmd)
-    if args.json:
-        out = sel.to_dict()
-        out["report"] = None if report is None else str(report)
-        json.dump(out, sys.stdout, indent=2, default=str)
-        print()
-        return
-    rows, cols = selection_rows(sel, metrics)
-    print(format_table(rows, cols))
-    print()
-    print(f"argmax RankMe: {sel.best.label}")
-    if sel.plateau is not None:
-        print(f"plateau rule over {sel.param} ({args.extreme}): {sel.plateau.label}")
-    if sel.oracle is not None and sel.correlations is not None:
-        c = sel.correlations
-        print(f"label oracle: {sel.oracle.label} ({sel.oracle.probe_acc:.2f}%); regret of the RankMe pick "
-              f"{sel.regret:.2f} points; Spearman {c['spearman']:.2f}, Kendall {c['kendall']:.2f}")
-    cached = sum(c.cached for c in sel.candidates)
-    if cached:
-        print(f"{cached} of {len(sel.candidates)} results from the cache {Path(args.out) / 'cache.sqlite'}")
-    if report is not None:
-        print(f"report: {report}")

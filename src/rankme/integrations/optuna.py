@@ -28,18 +28,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from rankme.core.optional import is_torch_tensor, require
+from rankme.core.guidance import JACKKNIFE_GROUPS, rankme_standard_error
+from rankme.core.optional import is_torch_tensor, require, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import warn_sample_size
 from rankme.io.score import sample_rows
 from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics, metric_names
+from rankme.selection.candidates import SE_MAX_ENTRIES
+from rankme.selection.warnings import SECONDARY, SelectionWarning, selection_warnings
 
 _optuna = require("optuna", "optuna", "the Optuna integration")
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["DEFAULT_STORAGE", "Report", "create_study", "rankme_objective", "score"]
+__all__ = ["DEFAULT_STORAGE", "Report", "create_study", "rankme_objective", "score", "study_warnings"]
 
 DEFAULT_STORAGE = "sqlite:///rankme-optuna.db"
 """Where :func:`create_study` keeps a study when no storage is given (a file in the working directory)."""
@@ -81,6 +84,9 @@ def score(
         )
     spectra = Spectra(z)
     values: dict[str, Any] = dict(compute_metrics(spectra, names))
+    if not isinstance(z, SpectrumAccumulator) and z.ndim == 2 and int(z.shape[0]) >= 2 * JACKKNIFE_GROUPS \
+            and int(z.shape[0]) * int(z.shape[1]) <= SE_MAX_ENTRIES:
+        values["rankme_se"] = rankme_standard_error(to_numpy(z, np.float64))  # for the no-signal warning
     spec = spectra(METRICS[names[0]].centered) if names else spectra(False)
     warn_sample_size(spec.n, spec.dim, stacklevel=4)
     values["n"], values["dim"] = spec.n, spec.dim
@@ -123,9 +129,9 @@ def rankme_objective(
         >>> study.optimize(rankme_objective(train, metrics=["stable_rank"]), n_trials=1)
         >>> t = study.trials[0]
         >>> round(t.value, 3), t.intermediate_values[0] > 1.99, sorted(t.user_attrs)
-        (4.0, True, ['dim', 'metric', 'n', 'rankme', 'stable_rank'])
+        (4.0, True, ['dim', 'metric', 'n', 'nesum', 'rankme', 'stable_rank'])
     """
-    names = check_metrics([metric, *metrics], SPECTRAL)
+    names = check_metrics([metric, *metrics, *SECONDARY], SPECTRAL)  # SECONDARY: for study_warnings
 
     def objective(trial: optuna.Trial) -> float:
         last: dict[str, Any] = {}
@@ -210,3 +216,35 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any], attempts: int = 5) -> 
         except SQLAlchemyError:
             time.sleep(0.1 * (attempt + 1))
     return _optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+
+
+def study_warnings(study: optuna.Study, param: str | None = None) -> list[SelectionWarning]:
+    """The selection warnings on a RankMe study's best trial (see :mod:`rankme.selection.warnings`), from the
+    values :func:`rankme_objective` stored on each completed trial: ``edge`` over ``param`` (a numeric
+    hyperparameter of the trials), ``no_signal`` (RankMe's sampling noise, when the objective scored an array),
+    ``disagreement`` (stable rank and NESum are always stored).
+
+    Examples:
+        >>> import optuna
+        >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+        >>> def train(trial, report):
+        ...     lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        ...     r = {1e-4: 8, 1e-3: 6, 1e-2: 4, 1e-1: 2}[lr]   # the smallest lr gets the highest rank
+        ...     return np.random.default_rng(0).standard_normal((200, 8)) @ np.diag([1.0] * r + [0.0] * (8 - r))
+        >>> study = optuna.create_study(direction="maximize", sampler=optuna.samplers.GridSampler(
+        ...     {"lr": [1e-4, 1e-3, 1e-2, 1e-1]}))
+        >>> study.optimize(rankme_objective(train), n_trials=4)
+        >>> [w.code for w in study_warnings(study, "lr")]
+        ['edge']
+    """
+    trials = [t for t in study.trials if t.state.name == "COMPLETE" and "rankme" in t.user_attrs]
+    if not trials:
+        raise ValueError("no completed trial scored by rankme_objective")
+    if param is not None and any(param not in t.params for t in trials):
+        raise ValueError(f"{param!r} is not a hyperparameter of every trial; trials have {sorted(trials[0].params)}")
+    attrs = [t.user_attrs for t in trials]
+    return selection_warnings(
+        [float(a["rankme"]) for a in attrs], labels=[f"trial {t.number}" for t in trials],
+        values=[float(t.params[param]) for t in trials] if param is not None else None, param=param or "",
+        se=[a.get("rankme_se") for a in attrs],
+        secondary={k: [float(a[k]) for a in attrs] for k in SECONDARY if all(k in a for a in attrs)})

@@ -202,12 +202,17 @@ def load_encoder(spec: str, *, trust_code: bool = False, image_size: int = 224) 
                      "timm:<name> or torch:<module:function>")
 
 
-def factory_encoders(factory: str, checkpoints: Sequence[str | Path], *, trust_code: bool = False) -> list[Any]:
-    """One encoder per checkpoint: ``factory()`` (``module:function``) with the checkpoint's weights loaded."""
-    fn = load_factory(factory)
+def factory_encoders(factory: str | Callable[[], Any], checkpoints: Sequence[str | Path], *,
+                     trust_code: bool = False) -> list[Any]:
+    """One encoder per checkpoint: ``factory()`` (a ``"module:function"`` string or a callable) with the checkpoint's
+    weights loaded."""
+    fn = load_factory(factory) if isinstance(factory, str) else factory
+    if not callable(fn):
+        raise ValueError(f"factory must be 'module:function' or a callable, got {type(factory).__name__}")
+    ident = factory if isinstance(factory, str) else f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', fn)}"
     out = []
     for ckpt in checkpoints:
         net = load_checkpoint(fn(), ckpt, trust_code=trust_code)
-        fp = hashlib.sha256(f"{factory}|{file_fingerprint(ckpt)}".encode()).hexdigest()
+        fp = hashlib.sha256(f"{ident}|{file_fingerprint(ckpt)}".encode()).hexdigest()
         out.append(Encoder(net, name=str(ckpt), modality="array", fingerprint=fp))
     return out

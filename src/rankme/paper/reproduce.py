@@ -29,7 +29,6 @@ from rankme.paper.report import (
     plot_training_length,
 )
 from rankme.paper.runner import run_sweeps, sweep_runs
-from rankme.paper.train import train_and_evaluate
 from rankme.paper.tables import (
     format_agreement,
     format_correlations,
@@ -38,6 +37,7 @@ from rankme.paper.tables import (
     format_selection,
     selection_tables,
 )
+from rankme.paper.train import train_and_evaluate
 from rankme.reporting.html import write_report
 
 __all__ = ["analyse", "run_reproduction"]

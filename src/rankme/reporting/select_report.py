@@ -7,17 +7,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rankme.core.guidance import isotropic_rankme_fraction
+from rankme.core.optional import MissingExtraError
 from rankme.reporting.figures import figure, plot_spectra
 from rankme.reporting.html import write_report
 from rankme.reporting.tables import short_name, to_markdown
 from rankme.selection.candidates import Candidate
 from rankme.selection.rules import Selection
 
-__all__ = ["selection_rows", "write_select_report"]
+__all__ = ["selection_rows", "selection_text", "write_select_report"]
+
+
+def _note(c: Candidate) -> str:
+    """A short note for the table (the full sentences go under it)."""
+    out = []
+    if c.n < 2 * c.dim:
+        frac = isotropic_rankme_fraction(c.n, c.dim) * min(c.n, c.dim) / c.dim
+        out.append(f"N{'<' if c.n < c.dim else '<2'}K: reads ~{100 * (1 - frac):.0f}% low")
+    if c.merged:
+        out.append("= " + ", ".join(c.merged))
+    if c.warnings:
+        out.append("⚠ " + ", ".join(w.split("]")[0].lstrip("[") for w in c.warnings))
+    return "; ".join(out)
 
 
 def selection_rows(sel: Selection, metrics: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows (best first) and column names of the ranked table.
+    """Rows (ranked within each width K, best first) and column names of the ranked table.
 
     Examples:
         >>> from rankme.selection.rules import choose
@@ -28,26 +43,50 @@ def selection_rows(sel: Selection, metrics: Sequence[str]) -> tuple[list[dict[st
     params = sorted(set().union(*(c.params for c in sel.candidates)))
     has_probe = any(c.probe_acc is not None for c in sel.candidates)
     has_layers = any(c.tap for c in sel.candidates)
+    has_inv = any(c.invariance is not None for c in sel.candidates)
+    mixed = len(sel.picks) > 1
     cols = ["#", "candidate", *(["layer"] if has_layers else []), *params, "N", "K", *metrics, "rank/min(N,K)"]
+    cols += ["view invariance"] if has_inv else []
     cols += ["probe acc (%)"] if has_probe else []
     cols += ["pick", "note"]
     rows = []
-    for i, c in enumerate(sel.candidates, 1):
+    position: dict[int, int] = {}
+    for c in sel.candidates:
+        position[c.dim] = position.get(c.dim, 0) + 1
         picks = [name for name, p in (("argmax", sel.best), ("plateau", sel.plateau), ("oracle", sel.oracle))
                  if p is c]
-        row: dict[str, Any] = {"#": i, "candidate": short_name(c.name), "layer": c.tap, "N": c.n, "K": c.dim,
-                               **c.params,
-                               **{m: float(c.metrics[m]) for m in metrics},
+        if mixed and sel.picks.get(c.dim) is c and c is not sel.best:
+            picks.insert(0, f"best of K={c.dim}")
+        row: dict[str, Any] = {"#": f"K={c.dim} #{position[c.dim]}" if mixed else position[c.dim],
+                               "candidate": short_name(c.name, 40), "layer": c.tap, "N": c.n, "K": c.dim,
+                               **c.params, **{m: float(c.metrics[m]) for m in metrics},
                                "rank/min(N,K)": float(c.metrics["rankme"]) / max(min(c.n, c.dim), 1),
-                               "pick": ", ".join(picks), "note": "; ".join(_short(n) for n in c.notes)}
+                               "pick": ", ".join(picks), "note": _note(c)}
+        if has_inv:
+            row["view invariance"] = float("nan") if c.invariance is None else float(c.invariance)
         if has_probe:
             row["probe acc (%)"] = float("nan") if c.probe_acc is None else float(c.probe_acc)
         rows.append(row)
     return rows, cols
 
 
-def _short(note: str) -> str:
-    return note.split(":")[0]
+def selection_text(sel: Selection) -> list[str]:
+    """The picks, the warnings on the pick and the caveats, one sentence each (what the CLI prints under the table
+    and the report shows above it)."""
+    lines = [f"pick ({sel.best_rule}): {sel.best.label} (RankMe {sel.best.metrics['rankme']:.2f})"]
+    if len(sel.picks) > 1:
+        lines += [f"best of width K={k}: {c.label} (RankMe {c.metrics['rankme']:.2f})" for k, c in sel.picks.items()]
+    if sel.plateau is not None:
+        lines.append(f"plateau rule over {sel.param}: {sel.plateau.label}")
+    if sel.oracle is not None and sel.correlations is not None:
+        c = sel.correlations
+        lines.append(f"label oracle (linear probe): {sel.oracle.label} ({sel.oracle.probe_acc:.2f}%); regret of the "
+                     f"RankMe pick {sel.regret:.2f} points; Spearman {c['spearman']:.2f} [{c['spearman_lo']:.2f}, "
+                     f"{c['spearman_hi']:.2f}], Kendall {c['kendall']:.2f} (bootstrap 95% CIs)")
+    lines += [f"warning {w}" for w in sel.warnings] or ["no warning on this pick (edge, no signal, disagreement, "
+                                                         "least invariant were checked where their inputs exist)"]
+    lines += [f"caveat: {c}" for c in sel.caveats]
+    return lines
 
 
 def _plot_spectra(cands: Sequence[Candidate], path: Path) -> Path:
@@ -60,7 +99,7 @@ def _plot_layers(cands: Sequence[Candidate], path: Path) -> Path:
     def draw(ax: Any) -> None:
         for name in dict.fromkeys(c.name for c in cands):
             mine = [c for c in cands if c.name == name]
-            ax.plot(range(len(mine)), [c.metrics["rankme"] for c in mine], marker="o", label=name)
+            ax.plot(range(len(mine)), [c.metrics["rankme"] for c in mine], marker="o", label=short_name(name, 32))
             ax.set_xticks(range(len(mine)), [c.tap for c in mine], rotation=60, ha="right", fontsize=7)
         ax.set_ylabel("RankMe")
 
@@ -85,31 +124,33 @@ def _plot_param(cands: Sequence[Candidate], param: str, path: Path) -> Path:
 
 
 def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str], command: str = "") -> Path:
-    """A self-contained HTML report of a selection (table, picks, oracle check, plots embedded)."""
+    """A self-contained HTML report of a selection: picks, warnings and caveats, the ranked table (fits 1 280 px),
+    every note in full, the command, and figures (spectra, RankMe per layer, RankMe vs the hyperparameter).
+    Without matplotlib the report is written without figures and says which extra to install."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows, cols = selection_rows(sel, metrics)
-    picks = [f"argmax RankMe: {sel.best.label} (RankMe {sel.best.metrics['rankme']:.2f})"]
-    if sel.plateau is not None:
-        picks.append(f"plateau rule over {sel.param}: {sel.plateau.label}")
-    if sel.oracle is not None and sel.correlations is not None:
-        c = sel.correlations
-        picks.append(f"label oracle (linear probe): {sel.oracle.label} ({sel.oracle.probe_acc:.2f}%); regret of the "
-                     f"RankMe pick {sel.regret:.2f} points; Spearman {c['spearman']:.2f} "
-                     f"[{c['spearman_lo']:.2f}, {c['spearman_hi']:.2f}], Kendall {c['kendall']:.2f} "
-                     f"[{c['kendall_lo']:.2f}, {c['kendall_hi']:.2f}] (bootstrap 95% CIs)")
-    sections = [("Candidates ranked by RankMe", to_markdown(rows, cols)), ("Picks", "\n\n".join(picks))]
+    notes = "\n\n".join(f"{c.label}: " + "; ".join(c.notes) for c in sel.candidates if c.notes)
+    sections = [("Picks, warnings and caveats", "\n\n".join(selection_text(sel))),
+                ("Candidates ranked by RankMe" + (" (within each width K)" if len(sel.picks) > 1 else ""),
+                 to_markdown(rows, cols))]
+    if notes:
+        sections.append(("Notes", notes))
     if command:
         sections.append(("Command", command))
     stem = out.with_suffix("")
-    images = [("Singular-value spectra", _plot_spectra(sel.candidates, Path(f"{stem}-spectra.png")))]
-    ordered = sorted(sel.candidates, key=lambda c: (c.name, c.index))
-    if any(c.tap not in ("", "output") for c in sel.candidates):
-        images.append(("RankMe per layer", _plot_layers(ordered, Path(f"{stem}-layers.png"))))
-    if sel.param is not None:
-        images.append((f"RankMe vs {sel.param}", _plot_param(sel.candidates, sel.param, Path(f"{stem}-param.png"))))
+    images: list[tuple[str, Path]] = []
+    try:
+        images.append(("Singular-value spectra", _plot_spectra(sel.candidates, Path(f"{stem}-spectra.png"))))
+        ordered = sorted(sel.candidates, key=lambda c: (c.name, c.index))
+        if any(c.tap not in ("", "output") for c in sel.candidates):
+            images.append(("RankMe per layer", _plot_layers(ordered, Path(f"{stem}-layers.png"))))
+        if sel.param is not None:
+            images.append((f"RankMe vs {sel.param}", _plot_param(sel.candidates, sel.param,
+                                                                 Path(f"{stem}-param.png"))))
+    except MissingExtraError as e:
+        sections.append(("Figures", f"not drawn: {e}"))
     write_report(out, "rankme select", sections, images)
     for _, png in images:
         png.unlink(missing_ok=True)
     return out
-

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.distributed import world
-from rankme.core.guidance import sample_size_note
+from rankme.core.guidance import JACKKNIFE_GROUPS, rankme_standard_error, sample_size_note
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import EmbeddingError
@@ -27,15 +27,22 @@ from rankme.io.files import file_fingerprint, load_embeddings
 from rankme.io.params import runs_params
 from rankme.io.score import accumulate_source, sample_rows
 from rankme.io.store import ResultStore
+from rankme.metrics.lidar import invariance_ratio
 from rankme.metrics.registry import METRICS, compute_metrics
 from rankme.models.extract import embed_layers
 from rankme.models.layers import resolve_layers
 from rankme.selection.oracles import linear_probe_accuracy
+from rankme.selection.warnings import SECONDARY
 
-__all__ = ["Candidate", "score_files", "score_models"]
+__all__ = ["Candidate", "merge_identical", "score_files", "score_models"]
 
-SPECTRUM_VERSION = 1
-"""Bumped whenever what the cache stores changes meaning."""
+SPECTRUM_VERSION = 2
+"""Bumped whenever what the cache stores changes meaning (2: scale exponent and rounding floors)."""
+SE_MAX_ENTRIES = 1 << 26
+"""RankMe's sampling noise (jackknife over rows, for the ``no_signal`` warning) is estimated when the scored rows
+hold at most this many values (N·K; 256 MB as float32): the rows are kept while they stream by."""
+MODEL_SE_MAX_ROWS = 10_000
+"""For models, the noise is estimated up to this many samples (every scanned layer's features are kept)."""
 
 
 @dataclass
@@ -53,12 +60,21 @@ class Candidate:
     cached: bool = False
     index: int = 0
     singular_values: list[float] = field(default_factory=list, repr=False)
+    rankme_se: float | None = None
+    """RankMe's row-sampling standard error (grouped jackknife), when it was estimated."""
+    invariance: float | None = None
+    """View-to-view / total variance of augmented views, when views were given."""
+    merged: list[str] = field(default_factory=list)
+    """Other taps whose output was this same tensor (counted once)."""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
+        """The candidate's name, with its layer when it is one."""
         return self.name if not self.tap else f"{self.name} [{self.tap}]"
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (without the singular values)."""
         d = asdict(self)
         d.pop("singular_values")
         d.pop("index")
@@ -71,17 +87,19 @@ def _key(*parts: Any) -> str:
 
 def _record(acc: SpectrumAccumulator) -> dict[str, Any]:
     raw, cen = acc.spectrum(False), acc.spectrum(True)
-    return {"n": acc.n, "dim": int(acc.dim or 0), "input_eps": raw.input_eps,
-            "sv": raw.singular_values.tolist(), "sv_centered": cen.singular_values.tolist()}
+    return {"n": acc.n, "dim": int(acc.dim or 0), "input_eps": raw.input_eps, "scale_exp": raw.scale_exp,
+            "sv": raw.singular_values.tolist(), "sv_centered": cen.singular_values.tolist(),
+            "floor": raw.rel_floor, "floor_centered": cen.rel_floor}
 
 
 def _candidate(name: str, tap: str, rec: dict[str, Any], metrics: Sequence[str], params: dict[str, Any],
                cached: bool) -> Candidate:
     def spectra(centered: bool) -> Spectrum:
         sv = np.asarray(rec["sv_centered" if centered else "sv"], dtype=np.float64)
-        return Spectrum(sv, int(rec["n"]), int(rec["dim"]), centered, float(rec["input_eps"]))
+        return Spectrum(sv, int(rec["n"]), int(rec["dim"]), centered, float(rec["input_eps"]), None,
+                        int(rec["scale_exp"]), float(rec["floor_centered" if centered else "floor"]))
 
-    values = compute_metrics(spectra, list(metrics))
+    values = compute_metrics(spectra, list(dict.fromkeys([*metrics, *SECONDARY])))  # warnings read SECONDARY
     note = sample_size_note(int(rec["n"]), int(rec["dim"]))
     return Candidate(name, tap, int(rec["n"]), int(rec["dim"]), values, dict(params), [note] if note else [],
                      cached=cached, singular_values=list(rec["sv"]))
@@ -96,10 +114,11 @@ def _probe(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
     return linear_probe_accuracy(xtr, ytr, xte, yte, seed=seed)
 
 
-def _feature_jobs(metrics: Sequence[str], labels: np.ndarray | None, idx: np.ndarray,
-                  seed: int) -> dict[str, tuple[str, Callable[[np.ndarray], float]]]:
-    """Values that need the embeddings themselves: the label oracle (``probe_acc``) and ``cluster``; each with
-    the cache-key part that identifies it."""
+def _feature_jobs(metrics: Sequence[str], labels: np.ndarray | None, idx: np.ndarray, seed: int, noise: bool,
+                  views: int | None = None) -> dict[str, tuple[str, Callable[[np.ndarray], float]]]:
+    """Values that need the embeddings themselves, each with the cache-key part that identifies it: the label
+    oracle (``probe_acc``), row metrics (``cluster``), with ``noise`` RankMe's sampling noise (``rankme_se``) and,
+    with ``views``, the view invariance."""
     jobs: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {}
     if labels is not None:
         y = labels[idx]
@@ -107,6 +126,10 @@ def _feature_jobs(metrics: Sequence[str], labels: np.ndarray | None, idx: np.nda
     for name in metrics:
         if METRICS[name].needs == "rows":
             jobs[name] = (name, functools.partial(_row_metric, name, seed=seed))
+    if noise and len(idx) >= 2 * JACKKNIFE_GROUPS:
+        jobs["rankme_se"] = ("rankme_se", rankme_standard_error)
+    if views is not None:
+        jobs["invariance"] = (f"invariance:{views}", lambda f: invariance_ratio(f, views))
     return jobs
 
 
@@ -124,8 +147,8 @@ def _lookup(store: ResultStore | None, key: str, jobs: dict[str, Any]) -> dict[s
 
 def _apply(cand: Candidate, values: dict[str, float | None]) -> None:
     for name, v in values.items():
-        if name == "probe_acc":
-            cand.probe_acc = v
+        if name in ("probe_acc", "rankme_se", "invariance"):
+            setattr(cand, name, v)
         elif v is not None:
             cand.metrics[name] = v
 
@@ -137,8 +160,11 @@ def _labels_key(labels: np.ndarray | None) -> str | None:
 def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",), *, samples: int | None = None,
                 seed: int = 0, labels: np.ndarray | None = None, store: ResultStore | None = None,
                 params: Sequence[dict[str, Any]] | None = None, allow_mixed_dim: bool = False,
-                key: str | None = None, progress: bool = True) -> list[Candidate]:
+                key: str | None = None, progress: bool = True, views: int | None = None) -> list[Candidate]:
     """Score each embedding file (one run each); ``params`` defaults to what :mod:`rankme.io.params` reads.
+
+    With ``views`` = q, each file's rows are samples × q augmented views (each sample's views contiguous): RankMe is
+    scored on all rows, and the view invariance of each candidate is measured for the ``least_invariant`` warning.
 
     Examples:
         >>> import tempfile
@@ -157,6 +183,14 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
             f"the files have different embedding widths K ({', '.join(f'{s.name}: {s.dim}' for s in sources)}); "
             "RankMe is bounded by min(N, K) and compares runs of one model. Pass --allow-mixed-dim to rank them "
             "anyway (compare the rank/min(N,K) column then)")
+    if views is not None:
+        if views < 2:
+            raise ValueError(f"--views must be at least 2 (augmented views per sample), got {views}")
+        if samples is not None:
+            raise ValueError("--views keeps every sample's views together: drop --samples")
+        odd = [s.name for s in sources if s.n_rows % views]
+        if odd:
+            raise EmbeddingError(f"{odd[0]}: its rows are not a whole number of samples × {views} views")
     if labels is not None and any(s.n_rows != len(labels) for s in sources):
         raise EmbeddingError(f"{len(labels)} labels, but the files have {sorted({s.n_rows for s in sources})} rows; "
                              "labels must align with the rows of every file")
@@ -167,12 +201,12 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
         k = _key("file", SPECTRUM_VERSION, fp, key, samples, seed)
         rows = sample_rows(src.n_rows, samples, seed)
         idx = np.arange(src.n_rows) if rows is None else rows
-        jobs = _feature_jobs(metrics, labels, idx, seed)
+        jobs = _feature_jobs(metrics, labels, idx, seed, len(idx) * src.dim <= SE_MAX_ENTRIES, views)
         values = _lookup(store, k, jobs)
         kept: list[np.ndarray] | None = [] if any(v is None for v in values.values()) else None
         hit = store.get(k) if store is not None else None
         if hit is None:  # one pass: the rows the probe / cluster need are kept as they stream by
-            keep = None if kept is None else (lambda c, rows=kept: rows.append(np.array(c, dtype=np.float64)))
+            keep = None if kept is None else (lambda c, rows=kept: rows.append(np.array(c, dtype=np.float32)))
             acc = accumulate_source(src, samples=samples, seed=seed, progress=progress, on_chunk=keep)
             rec = _record(acc)
             if store is not None:
@@ -180,7 +214,7 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
         else:
             rec = hit["metrics"]
             if kept is not None:
-                kept.append(np.asarray(src.array[idx], dtype=np.float64))
+                kept.append(np.asarray(src.array[idx], dtype=np.float32))
         cand = _candidate(str(path), "", rec, spectral, prm, cached=hit is not None)
         cand.notes = src.notes + cand.notes
         if kept is not None:
@@ -213,12 +247,13 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
         raise EmbeddingError(f"{len(labels)} labels for {data.n} samples of {data.name}; need one per sample")
     rows = sample_rows(data.n, samples, seed)
     indices = np.arange(data.n) if rows is None else rows
-    jobs = _feature_jobs(metrics, labels, indices, seed)
     spectral = [m for m in metrics if METRICS[m].spectral]
     out = []
     params = list(params) if params is not None else [{} for _ in encoders]
     for enc, prm in zip(encoders, params, strict=True):
         taps = [*resolve_layers(enc, layers), "output"]  # forward order
+        # the features are kept in one process only; the noise estimate up to MODEL_SE_MAX_ROWS rows
+        jobs = _feature_jobs(metrics, labels, indices, seed, len(indices) <= MODEL_SE_MAX_ROWS) if size == 1 else {}
         keys = {t: _key("model", SPECTRUM_VERSION, enc.fingerprint, data.fingerprint, t, samples, seed, image_size)
                 for t in taps}
         # every rank reads the store before any rank writes this encoder's results: all take the same branch
@@ -239,11 +274,37 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
                     store.put(keys[t], "select", {"model": enc.name, "tap": t, "data": data.name,
                                                   "samples": samples, "seed": seed}, rec)
                 recs[t] = {"metrics": rec}
+        mine = []
         for i, t in enumerate(taps):
             cand = _candidate(enc.name, t, recs[t]["metrics"], spectral, prm, cached[t])  # type: ignore[index]
             cand.index = i
             _apply(cand, values[t])
-            out.append(cand)
+            mine.append(cand)
+        out += merge_identical(mine)
     return out
+
+
+def merge_identical(cands: list[Candidate]) -> list[Candidate]:
+    """Count each distinct output once: taps whose spectra are identical (a wrapper module whose output is another
+    layer's tensor, a normalisation the output repeats) become one candidate named by the most specific module
+    path (``output`` when it is one of them); the others are listed in ``merged``.
+
+    Examples:
+        >>> a, b, c = (Candidate("m", t, 10, 4, {"rankme": 3.0}, singular_values=[2.0, 1.0]) for t in ("0", "0.enc.5", "1"))
+        >>> [(x.tap, x.merged) for x in merge_identical([a, b, c])]
+        [('0.enc.5', ['0', '1'])]
+    """
+    groups: dict[tuple[Any, ...], list[Candidate]] = {}
+    for c in cands:
+        groups.setdefault((c.n, c.dim, tuple(c.singular_values)), []).append(c)
+    out = []
+    for same in groups.values():
+        keep = next((c for c in same if c.tap == "output"), None) or max(same, key=lambda c: (c.tap.count("."),
+                                                                                              len(c.tap)))
+        keep.merged = [c.tap for c in same if c is not keep]
+        if keep.merged:
+            keep.notes.append(f"same output as {', '.join(keep.merged)} (counted once)")
+        out.append(keep)
+    return sorted(out, key=lambda c: c.index)
 
 

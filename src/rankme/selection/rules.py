@@ -21,8 +21,10 @@ import numpy as np
 from rankme.metrics.registry import METRICS, canonical_metrics, metric_names
 from rankme.selection.candidates import Candidate
 from rankme.selection.stats import rank_correlations
+from rankme.selection.warnings import SECONDARY, SelectionWarning, selection_warnings
 
 __all__ = [
+    "CAVEAT",
     "LABEL_FREE",
     "PLATEAU_TOL",
     "SELECTORS",
@@ -122,9 +124,14 @@ def picked_accuracy(points: Sequence[SweepPoint], by: str, ood: bool = False, **
     return float("nan") if p is None else acc(p)
 
 
+CAVEAT = ("RankMe compares runs of one method scored on the same data and the same N (the paper's own caution); "
+          "high rank is necessary, not sufficient")
+
+
 @dataclass
 class Selection:
-    """Candidates ranked by RankMe, the label-free picks and, with labels, how they compare with the oracle."""
+    """Candidates ranked by RankMe within groups of one embedding width K, the label-free picks, the warnings on the
+    pick and, with labels, how it compares with the oracle."""
 
     candidates: list[Candidate]
     best: Candidate
@@ -133,31 +140,59 @@ class Selection:
     oracle: Candidate | None = None
     correlations: dict[str, float] | None = None
     regret: float | None = None
+    picks: dict[int, Candidate] = field(default_factory=dict)
+    """The RankMe argmax of each width K (RankMe is bounded by min(N, K): widths are ranked apart)."""
+    best_rule: str = "argmax RankMe"
+    warnings: list[SelectionWarning] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-able summary: ranked candidates, picks, warnings, caveats and the oracle check."""
         c = lambda x: None if x is None else x.label  # noqa: E731
         return {"candidates": [x.to_dict() for x in self.candidates], "best": c(self.best),
+                "best_rule": self.best_rule, "picks_by_dim": {str(k): c(v) for k, v in self.picks.items()},
                 "plateau": c(self.plateau), "param": self.param, "oracle": c(self.oracle),
-                "correlations": self.correlations, "regret": self.regret}
+                "correlations": self.correlations, "regret": self.regret,
+                "warnings": [{"code": w.code, "message": w.message} for w in self.warnings],
+                "caveats": self.caveats}
 
 
 def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme: str = "min",
            tol: float | None = None) -> Selection:
-    """Rank by RankMe (descending), pick the argmax and, if ``param`` is named, the paper's plateau pick over it
-    (see :func:`select_runs`); with probe accuracies, add the oracle, Spearman/Kendall and regret.
+    """Rank by RankMe within each width K, pick the argmax and, if ``param`` is named, the paper's plateau pick over
+    it (see :func:`select_runs`); attach the selection warnings of the pick; with probe accuracies, add the oracle,
+    Spearman/Kendall and regret.
+
+    When candidates have different widths K (the layers of a CNN), RankMe is bounded by min(N, K), so each width is
+    ranked on its own (``picks``) and the overall pick uses the documented normalisation RankMe / min(N, K)
+    (``best_rule`` says so); nothing is mixed silently.
 
     Examples:
         >>> cs = [Candidate(f"run{i}", "", 100, 8, {"rankme": r}, {"lr": lr}) for i, (r, lr) in
         ...       enumerate([(5.0, 0.1), (7.0, 0.3), (6.96, 0.2)])]
-        >>> s = choose(cs, param="lr"); s.best.name, s.plateau.params["lr"]
-        ('run1', 0.2)
+        >>> s = choose(cs, param="lr"); s.best.name, s.plateau.params["lr"], [w.code for w in s.warnings]
+        ('run1', 0.2, ['edge'])
     """
     if not candidates:
         raise ValueError("no candidates to choose from")
     if any("rankme" not in c.metrics for c in candidates):
         raise ValueError("choose needs the 'rankme' metric of every candidate")
-    ranked = sorted(candidates, key=lambda c: -c.metrics["rankme"])
-    sel = Selection(ranked, ranked[0], param=param)
+    dims = sorted({c.dim for c in candidates}, reverse=True)
+    groups = {k: sorted((c for c in candidates if c.dim == k), key=lambda c: -c.metrics["rankme"]) for k in dims}
+    ranked = [c for k in dims for c in groups[k]]
+    picks = {k: g[0] for k, g in groups.items()}
+    if len(dims) == 1:
+        best, rule = ranked[0], "argmax RankMe"
+    else:
+        best = max(picks.values(), key=lambda c: c.metrics["rankme"] / max(min(c.n, c.dim), 1))
+        rule = "argmax RankMe / min(N, K) over the widths' own picks (widths differ: RankMe is bounded by min(N, K))"
+    sel = Selection(ranked, best, param=param, picks=picks, best_rule=rule, caveats=[CAVEAT])
+    if len(dims) > 1:
+        sel.caveats.append(f"{len(dims)} embedding widths K ({', '.join(map(str, dims))}): each width is ranked on its "
+                           "own; across widths only RankMe / min(N, K) is compared")
+    if any(c.n < c.dim for c in candidates):
+        sel.caveats.append("some candidates have fewer samples than features (N < K): their RankMe is at most N and "
+                           "reads low (see each note); score at least 2K samples where you can")
     if param is not None:
         missing = [c.label for c in ranked if param not in c.params]
         if missing:
@@ -165,14 +200,23 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
                              f"{sorted(set().union(*(c.params for c in ranked)))}")
         try:
             runs = [{"config": {param: float(c.params[param])}, "metrics": {"rankme": c.metrics["rankme"],
-                     "probe_acc": c.probe_acc if c.probe_acc is not None else math.nan}} for c in ranked]
+                     "probe_acc": c.probe_acc if c.probe_acc is not None else math.nan}} for c in groups[best.dim]]
         except (TypeError, ValueError) as e:
             raise ValueError(f"hyperparameter {param!r} must be numeric for the plateau rule") from e
         point = select_runs(sweep_points(runs, param), "rankme_plateau", tol=PLATEAU_TOL if tol is None else tol,
                             extreme=extreme)
         if point is not None:
-            at = [c for c in ranked if float(c.params[param]) == point.value]
+            at = [c for c in groups[best.dim] if float(c.params[param]) == point.value]
             sel.plateau = max(at, key=lambda c: c.metrics["rankme"])
+    group = groups[best.dim]
+    sel.warnings = selection_warnings(
+        [c.metrics["rankme"] for c in group], labels=[c.label for c in group],
+        values=[float(c.params[param]) for c in group] if param is not None else None, param=param or "",
+        se=[c.rankme_se for c in group],
+        secondary={k: [c.metrics[k] for c in group] for k in SECONDARY if all(k in c.metrics for c in group)},
+        invariance=[float(c.invariance) for c in group if c.invariance is not None]
+        if all(c.invariance is not None for c in group) else None)
+    best.warnings = [str(w) for w in sel.warnings]
     scored = [c for c in ranked if c.probe_acc is not None]
     if scored:
         sel.oracle = max(scored, key=lambda c: c.probe_acc or 0.0)
