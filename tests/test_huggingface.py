@@ -62,7 +62,7 @@ def test_trainer_logs_rankme_on_evaluate(tmp_path):
 def test_trainer_stops_on_alarm(tmp_path):
     trainer = _trainer(tmp_path, steps=6)
     probe = DataLoader(_Tokens(64, 2, labels=False), batch_size=32)
-    cb = RankMeTrainerCallback(probe, taps="bert.pooler", alarm=CollapseAlarm(threshold=1e6),
+    cb = RankMeTrainerCallback(probe, taps="bert.pooler", alarm=CollapseAlarm(threshold=1e6, warmup=0, patience=1),
                                stop_on_collapse=True).attach(trainer)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -56,7 +56,7 @@ def test_callback_logs_through_csv_logger_and_matches_offline(tmp_path):
 def test_collapsing_run_trips_the_alarm_and_stops(tmp_path, collapse):
     torch.manual_seed(0)
     train, val, probe = digits_loaders(probe_size=256)
-    cb = RankMeCallback(probe, taps="projector", alarm=CollapseAlarm(threshold=2.0), stop_on_collapse=True)
+    cb = RankMeCallback(probe, taps="projector", alarm=CollapseAlarm(threshold=2.0, warmup=0, patience=1), stop_on_collapse=True)
     trainer = _trainer(tmp_path, cb, 3)
     weights = {"var": 0.0, "cov": 0.0} if collapse else {}  # invariance only collapses the BN-free MLP
     with warnings.catch_warnings():

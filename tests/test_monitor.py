@@ -73,11 +73,23 @@ def test_pooling_rules():
 
 
 def test_collapse_alarm_rules():
-    a = CollapseAlarm(threshold=2.0)
+    a = CollapseAlarm(threshold=2.0, warmup=0, patience=1)
     assert a.check("p", 1.5, 100, 10) and not a.check("p", 3.0, 100, 10)
-    b = CollapseAlarm(relative_drop=0.5)
+    b = CollapseAlarm(relative_drop=0.5, warmup=0, patience=1)
     assert b.check("p", 10.0, 100, 10) is None
     assert "fell from 10.00 to 4.00" in (b.check("p", 4.0, 100, 10) or "")
+
+
+def test_default_alarm_lets_a_healthy_run_dip_early_and_needs_a_streak():
+    """A healthy run's RankMe often falls from its random-init value in the first evaluations."""
+    alarm = CollapseAlarm(relative_drop=0.5)  # warm-up 1, patience 2
+    healthy = [120.0, 40.0, 45.0, 60.0, 70.0]  # one big early drop, then recovery: never stops
+    assert [alarm.check("p", v, 1000, 128) for v in healthy] == [None] * 5
+    collapsing = CollapseAlarm(threshold=5.0)
+    out = [collapsing.check("q", v, 1000, 128) for v in (60.0, 4.0, 3.0, 2.0)]
+    assert out[:2] == [None, None] and "2 evaluations in a row" in out[2]
+    with pytest.raises(ValueError, match="patience"):
+        CollapseAlarm(patience=0)
 
 
 def test_monitor_alarm_warns_on_collapsed_model():
@@ -85,7 +97,7 @@ def test_monitor_alarm_warns_on_collapsed_model():
     with torch.no_grad():
         model[0].weight.zero_()  # every input maps to the bias: rank 1
     probe = DataLoader(TensorDataset(torch.randn(64, 4)), batch_size=16)
-    mon = RankMeMonitor(model, {"out": "0"}, probe, alarm=CollapseAlarm(fraction=0.1))
+    mon = RankMeMonitor(model, {"out": "0"}, probe, alarm=CollapseAlarm(fraction=0.1, warmup=0, patience=1))
     with pytest.warns(CollapseWarning, match="collapse"):
         mon.compute()
     assert mon.last_alarm is not None

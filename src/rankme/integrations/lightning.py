@@ -88,10 +88,13 @@ class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
     def state_dict(self) -> dict[str, Any]:
         alarm = self.config.alarm
         return {"history": self.history, "stop_reason": self.stop_reason,
-                "alarm_previous": dict(alarm.previous) if alarm else {}}
+                "alarm_previous": dict(alarm.previous) if alarm else {},
+                "alarm_seen": dict(alarm.seen) if alarm else {}, "alarm_streak": dict(alarm.streak) if alarm else {}}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
         self.stop_reason = state_dict.get("stop_reason")
         if self.config.alarm is not None:
             self.config.alarm.previous.update(state_dict.get("alarm_previous", {}))
+            self.config.alarm.seen.update(state_dict.get("alarm_seen", {}))
+            self.config.alarm.streak.update(state_dict.get("alarm_streak", {}))
