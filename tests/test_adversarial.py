@@ -369,3 +369,18 @@ def test_rankme_equals_float64_svd_over_shapes_dtypes_scales_layouts(n, k, dtype
     f = acc.spectrum(center).rel_floor
     bound = max(1e-6, 2 * min(n, k) * f * (1 + np.log(1 / f)))
     assert streamed == pytest.approx(expected, rel=bound)
+
+
+def test_score_plot_draws_every_file(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    for i in range(2):
+        np.save(tmp_path / f"z{i}.npy", Z * (i + 1))
+    out = tmp_path / "s.png"
+    assert main(["score", str(tmp_path / "z0.npy"), str(tmp_path / "z1.npy"), "--plot", str(out), "--no-progress"]) == 0
+    assert out.stat().st_size > 1000 and "plot:" in capsys.readouterr().err
+
+
+def test_bfloat16_arrays_from_jax_style_libraries():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    z = Z.astype(ml_dtypes.bfloat16)  # what jax.numpy bfloat16 arrays are when converted
+    assert rankme.rankme(z) == pytest.approx(reference_rankme(z.astype(np.float32)), rel=1e-6)

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fast", action="store_true",
                    help="estimate the spectrum (exact statistics; RankMe only; 1e-6 to 1e-2 error; ~2x faster at K=8192)")
     s.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    s.add_argument("--plot", metavar="OUT.png", default=None,
+                   help="also draw every file's normalised singular-value spectrum into this PNG (extra: report)")
     s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     v = s.add_argument_group("RankMe variants (add a rankme[...] column; the default stays the paper's)")
     v.add_argument("--center", action="store_true", help="centre the columns first (MONAI, reptrix)")

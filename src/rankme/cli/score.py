@@ -16,7 +16,9 @@ from rankme.core.optional import MissingExtraError
 from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
 from rankme.io.score import score_source
-from rankme.reporting.tables import format_table
+from rankme.metrics.registry import split_available
+from rankme.reporting.figures import plot_spectra
+from rankme.reporting.tables import format_table, short_name
 
 __all__ = ["cmd_score", "finite_float"]
 
@@ -60,8 +62,13 @@ def _split(values: list[str] | None) -> list[str]:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Run ``rankme score`` from parsed arguments; returns the exit status."""
-    metrics = args.metric or ["rankme"]
+    metrics, skipped = split_available(args.metric or ["rankme"])
+    for note in skipped:
+        print(f"rankme: {note}", file=sys.stderr)
+    if not metrics:
+        return 2
     out: list[dict[str, Any]] = []
+    results = []
     for path in args.files:
         try:
             src = load_embeddings(path, key=args.key, flatten=args.flatten, columns=_split(args.columns) or None,
@@ -76,12 +83,20 @@ def cmd_score(args: argparse.Namespace) -> int:
             out.append({"file": str(path), "error": f"{path}: could not be scored ({type(e).__name__}: {e})"})
         else:
             out.append(res.to_dict())
+            results.append(res)
             if not args.json:
                 for note in res.notes:
                     print(f"note: {note}", file=sys.stderr)
         if "error" in out[-1]:
             print(f"rankme: error: {out[-1]['error']}", file=sys.stderr)
     failed = sum("error" in r for r in out)
+    if args.plot and len(out) > failed:
+        try:
+            plot_spectra([(short_name(r.name, 40), r.singular_values) for r in results], args.plot,
+                         "singular-value spectra (normalised)")
+            print(f"plot: {args.plot}", file=sys.stderr)
+        except MissingExtraError as e:
+            print(f"rankme: {e} (the --plot was skipped)", file=sys.stderr)
     if args.json:
         json.dump(out, sys.stdout, indent=2)
         print()

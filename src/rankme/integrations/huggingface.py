@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rankme.core.optional import require
+from rankme.integrations.loggers import log_spectra
 from rankme.monitor.config import MonitorConfig
 from rankme.monitor.monitor import RankMeMonitor
 
@@ -58,6 +59,9 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
         self.history.append({"step": float(state.global_step), **values})
         if self.trainer is not None:
             self.trainer.log(dict(values))
+            if self.config.log_spectra and state.is_world_process_zero:
+                for target in _report_targets(self.trainer):
+                    log_spectra(target, monitor.spectra, int(state.global_step))
         if monitor.last_alarm:
             self.stop_reason = monitor.last_alarm
             if self.config.stop_on_collapse:
@@ -71,3 +75,16 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
         n = self.config.every_n_steps
         if n is not None and state.global_step % n == 0:
             self._evaluate(state, control, model)
+
+
+def _report_targets(trainer: Any) -> list[Any]:
+    """The TensorBoard writers and W&B runs of the trainer's ``report_to`` integrations (once they started)."""
+    out = []
+    for cb in trainer.callback_handler.callbacks:
+        writer = getattr(cb, "tb_writer", None)
+        if writer is not None:
+            out.append(writer)
+        run = getattr(getattr(cb, "_wandb", None), "run", None)
+        if run is not None and getattr(cb, "_initialized", False):
+            out.append(run)
+    return out

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rankme.core.optional import MissingExtraError, require
+from rankme.integrations.loggers import log_spectra
 from rankme.monitor.config import MonitorConfig
 from rankme.monitor.monitor import RankMeMonitor
 
@@ -61,6 +62,9 @@ class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
             pl_module.log(key, torch.tensor(value, dtype=torch.float64), on_step=per_step, on_epoch=not per_step,
                           sync_dist=False, rank_zero_only=False)
         self.history.append({"epoch": float(trainer.current_epoch), "step": float(trainer.global_step), **values})
+        if self.config.log_spectra and trainer.is_global_zero:
+            for lg in trainer.loggers:  # TensorBoard / W&B get the spectra as histograms and figures
+                log_spectra(lg.experiment, monitor.spectra, trainer.global_step)
         self._scored_epoch = trainer.current_epoch
         if monitor.last_alarm:
             self.stop_reason = monitor.last_alarm

@@ -30,9 +30,14 @@ class ScoreResult:
     metrics: dict[str, float]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    singular_values: list[float] = field(default_factory=list, repr=False)
+    """The raw spectrum (in units of 2**scale_exp; for plots), left out of :meth:`to_dict`."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A JSON-able dict (without the spectrum)."""
+        d = asdict(self)
+        d.pop("singular_values")
+        return d
 
 
 def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | None:
@@ -179,4 +184,5 @@ def score_source(
     note = sample_size_note(n, source.dim)
     if note:
         notes.append(note)
-    return ScoreResult(source.name, n, source.dim, values, notes, time.perf_counter() - t0)
+    return ScoreResult(source.name, n, source.dim, values, notes, time.perf_counter() - t0,
+                       spectra(False).singular_values.tolist())

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from rankme.core.compute import compute_spectrum
 from rankme.core.formula import rankme_from_spectrum, spectral_entropy
-from rankme.core.optional import is_torch_tensor
+from rankme.core.optional import has_module, is_torch_tensor
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
 from rankme.metrics.cluster import cluster_learnability
@@ -28,7 +28,7 @@ from rankme.metrics.spectral import (
 )
 
 __all__ = ["LEGACY_NAMES", "METRICS", "Metric", "Spectra", "canonical_metrics", "check_metrics", "compute_metrics",
-           "metric_names"]
+           "metric_names", "split_available"]
 
 Needs = Literal["singular", "centered", "rows", "views"]
 """What a metric reads: the raw spectrum, the centred spectrum, the rows themselves, or augmented views."""
@@ -58,6 +58,8 @@ class Metric:
     """Shown by default in ``rankme select``'s table."""
     secondary: bool = False
     """A secondary spectral score whose pick the ``disagreement`` warning compares with RankMe's."""
+    requires: tuple[str, str] | None = None
+    """(module, extra) it needs beyond the core install, e.g. ``("sklearn", "demo")``."""
 
     @property
     def spectral(self) -> bool:
@@ -108,7 +110,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            "view-to-view variance / total variance of augmented views (0 = invariant)",
            lambda state: state.invariance(), selector=False),
     Metric("cluster", "cluster learnability", "rows", "max", "k-NN accuracy on k-means pseudo-labels",
-           cluster_learnability),
+           cluster_learnability, requires=("sklearn", "demo")),
 )}
 
 
@@ -139,6 +141,23 @@ def metric_names(needs: Iterable[str] | None = None, *, selector: bool | None = 
     return tuple(n for n, m in METRICS.items()
                  if (wanted is None or m.needs in wanted) and (selector is None or m.selector == selector)
                  and (default is None or m.default == default) and (secondary is None or m.secondary == secondary))
+
+
+def split_available(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The metrics this install can compute, and a one-line note for each it cannot (naming the extra).
+
+    Examples:
+        >>> split_available(["rankme"])
+        (['rankme'], [])
+    """
+    ok, notes = [], []
+    for name in names:
+        req = METRICS[name].requires
+        if req is not None and not has_module(req[0]):
+            notes.append(f"--metric {name} needs {req[0]!r}: pip install 'rankme[{req[1]}]' (skipped)")
+        else:
+            ok.append(name)
+    return ok, notes
 
 
 def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) -> list[str]:

@@ -30,6 +30,8 @@ class MonitorConfig:
         alarm: a :class:`CollapseAlarm`, or ``None``.
         stop_on_collapse: stop training when the alarm trips.
         lidar: how to draw augmented views, for ``lidar``/``invariance``.
+        log_spectra: also log each tap's singular-value spectrum (histogram and figure) to the TensorBoard and
+            W&B loggers the training loop has.
 
     Examples:
         >>> MonitorConfig("projector", every_n_steps=0)
@@ -48,6 +50,7 @@ class MonitorConfig:
     alarm: CollapseAlarm | None = None
     stop_on_collapse: bool = False
     lidar: LidarViews | None = None
+    log_spectra: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.every_n_epochs, int) or isinstance(self.every_n_epochs, bool) or self.every_n_epochs < 1:

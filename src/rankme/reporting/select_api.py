@@ -23,7 +23,7 @@ from rankme.io.files import SUFFIXES, load_embeddings
 from rankme.io.inputs import load_inputs, load_labels
 from rankme.io.params import runs_params
 from rankme.io.store import ResultStore
-from rankme.metrics.registry import check_metrics, metric_names
+from rankme.metrics.registry import check_metrics, metric_names, split_available
 from rankme.models.encoders import factory_encoders, load_encoder
 from rankme.reporting.select_report import selection_rows, selection_text, write_select_report
 from rankme.reporting.tables import format_table
@@ -147,6 +147,8 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     """
     srcs = [sources] if isinstance(sources, (str, Path)) else list(sources)
     names = check_metrics(["rankme", *(metrics or DEFAULT_METRICS)], metric_names(["singular", "centered", "rows"]))
+    names, skipped = split_available(names)
+    notes: list[str] = [f"note: {n}" for n in skipped]
     if not srcs and not model:
         raise EmbeddingError("nothing to compare: give embedding files, --model SPEC (model=), or --factory (factory=) with checkpoints")
     if (model or factory) and data is None:
@@ -156,7 +158,6 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     if views is not None and (model or factory):
         raise ValueError("--views applies to embedding files (samples × views rows); models embed their data once")
     store = None if cache is None else ResultStore(cache)
-    notes: list[str] = []
     try:
         if model or factory:
             if srcs and not factory:
