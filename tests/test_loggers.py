@@ -13,7 +13,7 @@ import pytest
 import torch
 
 pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
 @pytest.fixture(autouse=True)
@@ -88,8 +88,9 @@ def test_plain_monitor_spectra_to_a_summary_writer(tmp_path):
 def test_lightning_tensorboard_and_wandb_loggers_receive_the_spectra(tmp_path, monkeypatch):
     pytest.importorskip("lightning")
     pytest.importorskip("wandb")
-    import lightning as L
     import sys
+
+    import lightning as L
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
     from lightning_vicreg import LitVICReg, digits_loaders
@@ -124,8 +125,8 @@ def test_huggingface_report_to_tensorboard_and_wandb(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     from torch.utils.data import DataLoader
 
-    from test_huggingface import _Tokens
     from rankme.integrations.huggingface import RankMeTrainerCallback
+    from test_huggingface import _Tokens
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
