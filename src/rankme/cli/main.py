@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tables: score exactly these numeric columns (default: every numeric column but a pandas "
                         "index and id columns, or the one list column)")
     s.add_argument("--exclude", action="append", metavar="A,B,...", help="tables: leave these columns out")
+    s.add_argument("--as-one", action="store_true",
+                   help="score all the files (directories and globs are expanded) as ONE matrix of their rows: "
+                        "shards of one embedding set; --samples draws uniformly over all their rows")
+    s.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="with --as-one: compute on a Dask cluster (tcp://scheduler:8786, or 'local' for a "
+                        "2-worker LocalCluster); one K×K state per shard crosses the network (extra: dask)")
     s.add_argument("--precision", choices=["float64", "float32"], default="float64",
                    help="Gram precision: float64 (exact, default) or float32 (fast; measured 2-6%% error on "
                         "collapsed, rank-64 input)")

@@ -16,6 +16,7 @@ from rankme.core.optional import MissingExtraError
 from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
 from rankme.io.score import score_source
+from rankme.io.shards import open_shards
 from rankme.metrics.registry import split_available
 from rankme.reporting.figures import plot_spectra
 from rankme.reporting.tables import format_table, short_name
@@ -60,6 +61,24 @@ def _split(values: list[str] | None) -> list[str]:
     return [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
 
 
+def _score_on_dask(args: argparse.Namespace, paths: list[str], metrics: list[str], load: dict[str, Any]) -> Any:
+    from rankme.core.optional import require
+
+    require("distributed", "dask", "--dask")
+    # imported here: the Dask engine is an optional dependency (the rest of the CLI works without it)
+    from rankme.integrations.dask import connect, score_shards
+
+    client = connect(args.dask)
+    try:
+        return score_shards(paths, metrics, client=client, samples=args.samples, seed=args.seed,
+                            precision=args.precision, variant=_variant(args), **load)
+    finally:
+        cluster = client.cluster if args.dask == "local" else None
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     """Run ``rankme score`` from parsed arguments; returns the exit status."""
     metrics, skipped = split_available(args.metric or ["rankme"])
@@ -69,13 +88,20 @@ def cmd_score(args: argparse.Namespace) -> int:
         return 2
     out: list[dict[str, Any]] = []
     results = []
-    for path in args.files:
+    load = {"key": args.key, "flatten": args.flatten, "columns": _split(args.columns) or None,
+            "exclude": _split(args.exclude)}
+    if args.dask and not args.as_one:
+        print("rankme: error: --dask scores shards of one matrix: add --as-one", file=sys.stderr)
+        return 2
+    for path in ([args.files] if args.as_one else args.files):
         try:
-            src = load_embeddings(path, key=args.key, flatten=args.flatten, columns=_split(args.columns) or None,
-                                  exclude=_split(args.exclude))
-            res = score_source(src, metrics, samples=args.samples, seed=args.seed, precision=args.precision,
-                               progress=not args.no_progress, variant=_variant(args), estimate=args.fast,
-                               views=args.views)
+            if args.dask:
+                res = _score_on_dask(args, path, metrics, load)
+            else:
+                src = open_shards(path, **load) if args.as_one else load_embeddings(path, **load)
+                res = score_source(src, metrics, samples=args.samples, seed=args.seed, precision=args.precision,
+                                   progress=not args.no_progress, variant=_variant(args), estimate=args.fast,
+                                   views=args.views)
         except (EmbeddingError, ValueError, MissingExtraError) as e:
             msg = str(e) if str(e).startswith(str(path)) or str(path) == "-" else f"{path}: {e}"
             out.append({"file": str(path), "error": msg})

@@ -1,8 +1,10 @@
 """Read embedding matrices from files without loading more than needed, and never executing code.
 
 Formats: ``.npy`` (memory-mapped), ``.npz``, ``.pt``/``.pth`` (``torch.load(weights_only=True)``),
-``.safetensors``, tables (``.parquet``, ``.csv``, ``.tsv``: see :mod:`rankme.io.tabular` for which columns are
-read) and ``-`` for a ``.npy`` on standard input. Only regular files are read.
+``.safetensors``, tables (``.parquet``, ``.csv``, ``.tsv``, Arrow IPC / Feather: see :mod:`rankme.io.tabular` for
+which columns are read), stores read by chunks (HDF5, Zarr, Hugging Face ``datasets`` directories, Lance tables,
+FAISS indexes: :mod:`rankme.io.stores`) and ``-`` for a ``.npy`` on standard input. Only regular files (and those
+store directories) are read.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ import numpy as np
 
 from rankme.core.optional import has_module, require
 from rankme.core.validation import EmbeddingError, as_embeddings, check_shape, numpy_dtype_of
-from rankme.io.tabular import Column, choose_columns, read_csv
+from rankme.io.stores import directory_format, read_faiss, read_hdf5, read_hf_dataset, read_lance, read_zarr
+from rankme.io.tabular import choose_columns, read_arrow, read_csv
 
 __all__ = ["SUFFIXES", "EmbeddingSource", "file_fingerprint", "load_embeddings", "strip_suffix"]
 
-SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".safetensors", ".parquet", ".csv", ".tsv")
+SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".safetensors", ".parquet", ".csv", ".tsv", ".h5", ".hdf5", ".arrow",
+            ".feather", ".ipc", ".faiss")
 """Embedding-file suffixes ``rankme score`` reads (the one list; folders are searched for these)."""
-TABLE_SUFFIXES = (".parquet", ".csv", ".tsv")
+TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".arrow", ".feather", ".ipc")
 """Tables, read with the column rules of :mod:`rankme.io.tabular`."""
 _NPY_MAGIC = b"\x93NUMPY"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
@@ -219,54 +223,6 @@ def _load_safetensors(path: str, key: str | None) -> tuple[str, Any]:
         raise _fail(path, "is not a readable .safetensors file: truncated or corrupt", e) from e
 
 
-def _arrow_columns(path: str, table: Any) -> list[Column]:
-    """Columns of an Arrow table: numeric ones as values (nulls marked), list columns as rows, others as text."""
-    pa = require("pyarrow", "parquet", f"{path}: reading Arrow data")
-    pc = require("pyarrow.compute", "parquet", f"{path}: reading Arrow data")
-    cols = []
-    for field_ in table.schema:
-        col = table.column(field_.name).combine_chunks()
-        t = field_.type
-        if pa.types.is_integer(t) or pa.types.is_floating(t):
-            nulls = np.asarray(col.is_null())
-            values = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64)
-            cols.append(Column(field_.name, values, nulls if nulls.any() else None))
-        elif (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)) and (
-                pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)):
-            cols.append(Column(field_.name, rows=_list_rows(path, field_.name, col, pc)))
-        else:
-            cols.append(Column(field_.name, text=True))
-    return cols
-
-
-def _list_rows(path: str, name: str, col: Any, pc: Any) -> np.ndarray:
-    if col.null_count:
-        row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
-        raise EmbeddingError(f"{path}: list column {name!r} has {col.null_count} missing row(s), first at row {row}")
-    lengths = np.asarray(pc.list_value_length(col))
-    if lengths.size and (lengths != lengths[0]).any():
-        row = int(np.flatnonzero(lengths != lengths[0])[0])
-        raise EmbeddingError(f"{path}: list column {name!r} has rows of different lengths ({lengths[0]} in row 0, "
-                             f"{lengths[row]} in row {row}); every embedding needs the same width")
-    flat = pc.list_flatten(col)
-    if flat.null_count:
-        pos = int(np.flatnonzero(np.asarray(flat.is_null()))[0])
-        raise EmbeddingError(f"{path}: list column {name!r} has a missing value in row {pos // max(int(lengths[0]), 1)}")
-    out: np.ndarray = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(
-        len(col), int(lengths[0]) if lengths.size else 0)
-    return out
-
-
-def _load_parquet(path: str, key: str | None, notes: list[str], columns: Sequence[str] | None,
-                  exclude: Sequence[str]) -> tuple[str, Any]:
-    pq = require("pyarrow.parquet", "parquet", f"{path}: reading Parquet files")
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises ArrowInvalid / OSError for corrupt files
-        raise _fail(path, "is not a readable Parquet file", e) from e
-    return choose_columns(path, _arrow_columns(path, table), key=key, columns=columns, exclude=exclude, notes=notes)
-
-
 def _load_csv(path: str, notes: list[str], key: str | None, columns: Sequence[str] | None,
               exclude: Sequence[str], tab: bool) -> tuple[str, Any]:
     try:
@@ -324,11 +280,23 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
         return EmbeddingSource("<stdin>", _flatten(arr, "<stdin>", flatten, notes), notes)
     if not Path(p).exists():
         raise EmbeddingError(f"{p}: no such file")
-    _check_regular(p)
     suffix = Path(p).suffix.lower()
-    if (columns or exclude) and suffix not in TABLE_SUFFIXES:
-        raise EmbeddingError(f"{p}: --columns/--exclude apply to tables ({', '.join(TABLE_SUFFIXES)})")
     name: str | None = None
+    if Path(p).is_dir():
+        kind = directory_format(Path(p))
+        if kind is None:
+            raise EmbeddingError(f"{p}: is a directory, not an embedding store (Zarr, Hugging Face dataset, Lance); "
+                                 "to score the files in it as one matrix pass --as-one")
+        if kind == "zarr":
+            name, arr = read_zarr(p, key)
+        elif kind == "hf-dataset":
+            name, arr = read_hf_dataset(p, key, notes, columns, exclude)
+        else:
+            name, arr = read_lance(p, key, notes)
+        return _source(p, name, arr, flatten, notes)
+    _check_regular(p)
+    if (columns or exclude) and suffix not in TABLE_SUFFIXES and not Path(p).is_dir():
+        raise EmbeddingError(f"{p}: --columns/--exclude apply to tables ({', '.join(TABLE_SUFFIXES)})")
     if suffix == ".npy":
         arr = _load_npy(p, p)
     elif suffix == ".npz":
@@ -338,13 +306,23 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
     elif suffix == ".safetensors":
         name, arr = _load_safetensors(p, key)
     elif suffix == ".parquet":
-        name, arr = _load_parquet(p, key, notes, columns, exclude)
+        name, arr = read_arrow(p, "parquet", key, notes, columns, exclude)
     elif suffix in (".csv", ".tsv"):
         name, arr = _load_csv(p, notes, key, columns, exclude, tab=suffix == ".tsv")
+    elif suffix in (".arrow", ".feather", ".ipc"):
+        name, arr = read_arrow(p, "arrow", key, notes, columns, exclude)
+    elif suffix in (".h5", ".hdf5"):
+        name, arr = read_hdf5(p, key)
+    elif suffix == ".faiss":
+        name, arr = read_faiss(p)
     else:
         raise EmbeddingError(f"{p}: unknown file type {suffix!r}; supported: {', '.join(SUFFIXES)} and '-' (stdin)")
-    if key is not None and suffix == ".npy":
-        notes.append(f"{p}: --key {key!r} ignored: a .npy holds one array")
+    if key is not None and suffix in (".npy", ".faiss"):
+        notes.append(f"{p}: --key {key!r} ignored: a {suffix} holds one array")
+    return _source(p, name, arr, flatten, notes)
+
+
+def _source(p: str, name: str | None, arr: Any, flatten: bool, notes: list[str]) -> EmbeddingSource:
     label = p if name is None or name in ("tensor",) else f"{p}[{name}]"
     try:
         return EmbeddingSource(label, _flatten(arr, label, flatten, notes), notes)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -13,11 +13,25 @@ from rankme.core.formula import rankme_from_spectrum
 from rankme.core.guidance import PAPER_SAMPLES, sample_size_note
 from rankme.core.spectrum import Precision, SpectrumAccumulator, default_chunk_rows
 from rankme.core.validation import EmbeddingError, available_memory_bytes
-from rankme.io.files import EmbeddingSource
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics
 
-__all__ = ["ScoreResult", "accumulate_source", "sample_rows", "score_source"]
+__all__ = ["RowSource", "ScoreResult", "accumulate_source", "result_from_state", "sample_rows", "score_source"]
+
+
+class RowSource(Protocol):
+    """What the scorers read: a name, a shape, notes, and row blocks (one file, or shards as one)."""
+
+    name: str
+    notes: list[str]
+
+    @property
+    def n_rows(self) -> int: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def chunks(self, chunk_rows: int, rows: np.ndarray | None = None) -> Iterator[Any]: ...
 
 
 @dataclass
@@ -57,7 +71,7 @@ def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | Non
     return np.sort(rng.choice(n_rows, size=samples, replace=False))
 
 
-def accumulate_source(source: EmbeddingSource, *, samples: int | None = None, seed: int = 0,
+def accumulate_source(source: RowSource, *, samples: int | None = None, seed: int = 0,
                       precision: Precision = "float64", chunk_rows: int | None = None,
                       progress: bool = True, on_chunk: Callable[[Any], None] | None = None) -> SpectrumAccumulator:
     """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) into one accumulator.
@@ -92,7 +106,7 @@ def accumulate_source(source: EmbeddingSource, *, samples: int | None = None, se
     return acc
 
 
-def _row_metric_states(source: EmbeddingSource, metrics: Sequence[str], samples: int | None,
+def _row_metric_states(source: RowSource, metrics: Sequence[str], samples: int | None,
                        views: int | None) -> tuple[LidarAccumulator | None, list[Any] | None]:
     """The extra states of metrics that need more than the spectrum (registry ``needs``: views, rows)."""
     needs = {METRICS[m].needs for m in metrics}
@@ -121,7 +135,7 @@ def _row_metric_states(source: EmbeddingSource, metrics: Sequence[str], samples:
 
 
 def score_source(
-    source: EmbeddingSource,
+    source: RowSource,
     metrics: Sequence[str] = ("rankme",),
     *,
     samples: int | None = None,
@@ -161,6 +175,25 @@ def score_source(
 
     acc = accumulate_source(source, samples=samples, seed=seed, precision=precision, chunk_rows=step,
                             progress=progress, on_chunk=on_chunk if lid is not None or kept is not None else None)
+    extra: dict[str, Any] = {}
+    rows = np.concatenate(kept) if kept else None
+    for m in metrics:
+        need = METRICS[m].needs
+        if need in ("views", "rows"):
+            extra[m] = lid if need == "views" else rows
+    return result_from_state(source, acc, metrics, samples=samples, variant=variant, estimate=estimate,
+                             extra=extra, t0=t0)
+
+
+def result_from_state(source: Any, acc: SpectrumAccumulator, metrics: Sequence[str], *, samples: int | None = None,
+                      variant: dict[str, Any] | None = None, estimate: bool = False,
+                      extra: dict[str, Any] | None = None, t0: float | None = None) -> ScoreResult:
+    """The :class:`ScoreResult` of a source from its accumulated state (how ``score_source`` and the distributed
+    engines finish): the metrics, the variant column, and the notes on sample size.
+
+    ``extra`` maps a row or view metric to what its function reads (the kept rows, the LiDAR state).
+    """
+    start = time.perf_counter() if t0 is None else t0
     n = acc.n
     notes = list(source.notes)
     if samples is not None and samples >= source.n_rows:
@@ -172,11 +205,8 @@ def score_source(
         )
     spectra = Spectra(acc, estimate=estimate)  # each spectrum kind at most once
     values = compute_metrics(spectra, [m for m in metrics if METRICS[m].spectral])
-    rows = np.concatenate(kept) if kept else None
-    for m in metrics:
-        need = METRICS[m].needs
-        if need in ("views", "rows"):
-            values[m] = float(METRICS[m].fn(lid if need == "views" else rows))
+    for m, arg in (extra or {}).items():
+        values[m] = float(METRICS[m].fn(arg))
     if variant:
         opts = dict(variant)
         label = "rankme[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"
@@ -184,5 +214,5 @@ def score_source(
     note = sample_size_note(n, source.dim)
     if note:
         notes.append(note)
-    return ScoreResult(source.name, n, source.dim, values, notes, time.perf_counter() - t0,
+    return ScoreResult(source.name, n, source.dim, values, notes, time.perf_counter() - start,
                        spectra(False).singular_values.tolist())

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.optional import require
 from rankme.core.validation import EmbeddingError
 
-__all__ = ["Column", "choose_columns", "read_csv"]
+__all__ = ["Column", "arrow_columns", "choose_columns", "read_arrow", "read_csv"]
 
 _ID_NAME = re.compile(r"^(id|idx|index|uuid|key|row|row_id|.*[_\-\s]id)$", re.IGNORECASE)
 _INDEX_NAMES = ("", "Unnamed: 0", "index")
@@ -197,3 +198,59 @@ def read_csv(path: str, data: bytes, *, tab: bool = False, notes: list[str] | No
                      "tab or |, convert it first")
     offset = 1 + (header is not None)
     return cols, (lambda row: f" (line {row + offset})")
+
+
+def arrow_columns(path: str, table: Any) -> list[Column]:
+    """Columns of an Arrow table: numeric ones as values (nulls marked), list columns as rows, others as text."""
+    pa = require("pyarrow", "parquet", f"{path}: reading Arrow data")
+    pc = require("pyarrow.compute", "parquet", f"{path}: reading Arrow data")
+    cols = []
+    for field_ in table.schema:
+        col = table.column(field_.name).combine_chunks()
+        t = field_.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t):
+            nulls = np.asarray(col.is_null())
+            values = np.asarray(col.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.float64)
+            cols.append(Column(field_.name, values, nulls if nulls.any() else None))
+        elif (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)) and (
+                pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)):
+            cols.append(Column(field_.name, rows=_list_rows(path, field_.name, col, pc)))
+        else:
+            cols.append(Column(field_.name, text=True))
+    return cols
+
+
+def _list_rows(path: str, name: str, col: Any, pc: Any) -> np.ndarray:
+    if col.null_count:
+        row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
+        raise EmbeddingError(f"{path}: list column {name!r} has {col.null_count} missing row(s), first at row {row}")
+    lengths = np.asarray(pc.list_value_length(col))
+    if lengths.size and (lengths != lengths[0]).any():
+        row = int(np.flatnonzero(lengths != lengths[0])[0])
+        raise EmbeddingError(f"{path}: list column {name!r} has rows of different lengths ({lengths[0]} in row 0, "
+                             f"{lengths[row]} in row {row}); every embedding needs the same width")
+    flat = pc.list_flatten(col)
+    if flat.null_count:
+        pos = int(np.flatnonzero(np.asarray(flat.is_null()))[0])
+        raise EmbeddingError(f"{path}: list column {name!r} has a missing value in row {pos // max(int(lengths[0]), 1)}")
+    out: np.ndarray = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(
+        len(col), int(lengths[0]) if lengths.size else 0)
+    return out
+
+
+def read_arrow(path: str, kind: str, key: str | None, notes: list[str], columns: Sequence[str] | None,
+               exclude: Sequence[str]) -> tuple[str, Any]:
+    """A table in an Arrow-family file (``parquet``, ``arrow`` IPC / Feather, memory-mapped), with the column rules
+    of this module."""
+    name = {"parquet": "Parquet", "arrow": "Arrow IPC / Feather"}[kind]
+    try:
+        if kind == "parquet":
+            table = require("pyarrow.parquet", "parquet", f"{path}: reading {name} files").read_table(path)
+        else:
+            feather = require("pyarrow.feather", "parquet", f"{path}: reading {name} files")
+            table = feather.read_table(path, memory_map=True)
+    except EmbeddingError:
+        raise
+    except Exception as e:  # pyarrow raises ArrowInvalid / OSError for corrupt files
+        raise EmbeddingError(f"{path}: is not a readable {name} file ({type(e).__name__}: {e})") from e
+    return choose_columns(path, arrow_columns(path, table), key=key, columns=columns, exclude=exclude, notes=notes)
