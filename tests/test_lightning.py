@@ -163,3 +163,17 @@ def test_callback_evaluation_leaves_every_submodule_mode_as_found(tmp_path):
     assert [m.training for m in module.modules()] == modes
     with pytest.raises(ValueError, match="every_n_steps must be a positive integer"):
         RankMeCallback(probe, every_n_steps=0)
+
+
+@pytest.mark.parametrize("every_n_steps", [None, 5])
+def test_history_steps_equal_the_logger_steps(tmp_path, every_n_steps):
+    torch.manual_seed(0)
+    train, val, probe = digits_loaders(probe_size=128)
+    cb = RankMeCallback(probe, taps="projector", every_n_steps=every_n_steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _trainer(tmp_path, cb, 2).fit(LitVICReg(), train, val)
+    rows = list(csv.DictReader(open(next(Path(tmp_path).rglob("metrics.csv")))))
+    logged = [(int(r["step"]), float(r["rankme/projector"])) for r in rows if r.get("rankme/projector")]
+    assert logged == [(int(h["step"]), pytest.approx(h["rankme/projector"], rel=1e-6)) for h in cb.history]
+    assert len(logged) == (2 if every_n_steps is None else 4)  # logged where computed, never repeated

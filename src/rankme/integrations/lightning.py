@@ -57,14 +57,18 @@ class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
         monitor = self._monitor if self._monitor is not None and self._monitor.model is pl_module else \
             self.config.monitor(pl_module, self.probe_dataloader)
         values = monitor.compute()
-        per_step = self.config.every_n_steps is not None
-        for key, value in values.items():  # a float64 tensor: Lightning would round a Python float to float32
-            pl_module.log(key, torch.tensor(value, dtype=torch.float64), on_step=per_step, on_epoch=not per_step,
-                          sync_dist=False, rank_zero_only=False)
-        self.history.append({"epoch": float(trainer.current_epoch), "step": float(trainer.global_step), **values})
+        step = max(int(trainer.global_step) - 1, 0)  # the step Lightning's loggers give this point
+        if self.config.every_n_steps is None:
+            for key, value in values.items():  # float64 tensors: Lightning would round a Python float to float32
+                pl_module.log(key, torch.tensor(value, dtype=torch.float64), on_step=False, on_epoch=True,
+                              sync_dist=False, rank_zero_only=False)
+        else:  # straight to the loggers: self.log(on_step=True) here would repeat the value at every later step
+            for lg in trainer.loggers:
+                lg.log_metrics(dict(values), step=step)
+        self.history.append({"epoch": float(trainer.current_epoch), "step": float(step), **values})
         if self.config.log_spectra and trainer.is_global_zero:
             for lg in trainer.loggers:  # TensorBoard / W&B get the spectra as histograms and figures
-                log_spectra(lg.experiment, monitor.spectra, trainer.global_step)
+                log_spectra(lg.experiment, monitor.spectra, step)
         self._scored_epoch = trainer.current_epoch
         if monitor.last_alarm:
             self.stop_reason = monitor.last_alarm
