@@ -109,7 +109,7 @@ def test_select_report_renders_table_and_plots_in_chromium(tmp_path):
     dom = render_dom(report)
     assert body_counts(dom) == {"images-total": 3, "images-loaded": 3, "tables": 1}
     cells = _cell_texts(dom)
-    assert "width=6" in cells and "output" in cells and "argmax" in " ".join(cells)
+    assert "width=6" in cells and "= output" in cells and "argmax" in " ".join(cells)  # layer 2 is the output
     assert not list(tmp_path.glob("*.png"))  # plots are embedded, not left beside the report
     _no_external_resources(report.read_text())
     assert_not_blank(screenshot(report, tmp_path / "shot.png"))

@@ -189,16 +189,16 @@ def test_checkpoints_into_a_factory_and_pickle_refusal(tmp_path, capsys):
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)
     # widths differ (backbone 32, projector 8): each width is ranked on its own, never mixed silently
-    assert res["picks_by_dim"] == {"32": f"{ckpts[0]} [backbone]", "8": f"{ckpts[0]} [output]"}
+    assert res["picks_by_dim"] == {"32": f"{ckpts[0]} [backbone]", "8": f"{ckpts[0]} [projector]"}
     assert "min(N, K)" in res["best_rule"] and any("2 embedding widths" in c for c in res["caveats"])
     by = {(c["name"], c["tap"]): c for c in res["candidates"]}
-    assert by[(str(ckpts[0]), "output")]["merged"] == ["projector"]  # the same tensor, counted once
+    assert by[(str(ckpts[0]), "projector")]["merged"] == ["output"]  # the same tensor, counted once
     ref = select_models.mlp()
     load_checkpoint(ref, ckpts[0])
     with torch.no_grad():
         z = ref(torch.from_numpy(x)).double().numpy()
-    assert by[(str(ckpts[0]), "output")]["metrics"]["rankme"] == pytest.approx(reference_rankme(z), rel=1e-6)
-    assert by[(str(ckpts[1]), "output")]["metrics"]["rankme"] < 1.5
+    assert by[(str(ckpts[0]), "projector")]["metrics"]["rankme"] == pytest.approx(reference_rankme(z), rel=1e-6)
+    assert by[(str(ckpts[1]), "projector")]["metrics"]["rankme"] < 1.5
 
     evil = tmp_path / "evil.pt"
     torch.save({"state_dict": select_models.mlp().state_dict(), "extra": select_models.Payload()}, evil)
@@ -226,8 +226,8 @@ def test_image_folder_layer_scan_with_folder_labels(tmp_path):
     assert block_layers(enc.net) == ["0", "1", "2", "3", "4"]
     labels = load_labels("folders", data.n, data)
     cands = score_models([enc], data, layers="all", labels=labels, image_size=8, progress=False)
-    assert [c.tap for c in cands] == ["0", "1", "2", "3", "output"]  # layer 4 is the output: counted once
-    assert cands[-1].merged == ["4"] and any("same output as 4" in n for n in cands[-1].notes)
+    assert [c.tap for c in cands] == ["0", "1", "2", "3", "4"]  # layer 4 is the output: counted once
+    assert cands[-1].merged == ["output"] and any("same output as output" in n for n in cands[-1].notes)
     assert all(c.probe_acc is not None and c.probe_acc >= 95 for c in cands)  # red vs blue: separable
 
 
@@ -283,11 +283,11 @@ def test_hf_layer_scan_equals_core_engine_on_hidden_states(tmp_path):
     with torch.no_grad():
         out = enc.net(**batch, output_hidden_states=True)
     m = batch["attention_mask"].unsqueeze(-1).double()
-    for i, tap in enumerate(["encoder.layer.0", "encoder.layer.1", "output"]):
+    for i, tap in enumerate(["encoder.layer.0", "encoder.layer.1", "encoder.layer.2"]):
         h = out.hidden_states[i + 1].double()
         assert got[tap] == pytest.approx(reference_rankme((h * m).sum(1) / m.sum(1)), rel=1e-5)
-    # the encoder and its last layer output the same tensor as the model: one candidate, the others merged into it
-    assert sorted(next(c for c in cands if c.tap == "output").merged) == ["encoder", "encoder.layer.2"]
+    # the encoder and the model output are the last layer's tensor: one candidate, named by the layer
+    assert sorted(next(c for c in cands if c.tap == "encoder.layer.2").merged) == ["encoder", "output"]
 
 
 @pytest.mark.slow

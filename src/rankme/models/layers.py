@@ -7,7 +7,24 @@ from typing import Any
 
 from rankme.core.optional import require
 
-__all__ = ["block_layers", "resolve_layers"]
+__all__ = ["block_layers", "block_paths", "resolve_layers"]
+
+
+def block_paths(model: Any) -> list[str]:
+    """The blocks of ``model``'s longest ``ModuleList``/``Sequential`` (a transformer's layers, a CNN's stages).
+
+    Examples:
+        >>> import torch
+        >>> block_paths(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.ReLU())))
+        ['0', '1']
+    """
+    torch = require("torch", "torch", "layer discovery")
+    containers = [(n, m) for n, m in model.named_modules()
+                  if isinstance(m, (torch.nn.ModuleList, torch.nn.Sequential)) and len(m) > 0]
+    if not containers:
+        return []
+    cname, longest = max(containers, key=lambda nm: len(nm[1]))
+    return [f"{cname}.{i}" if cname else str(i) for i in range(len(longest))]
 
 
 def block_layers(model: Any) -> list[str]:
@@ -20,13 +37,7 @@ def block_layers(model: Any) -> list[str]:
         >>> block_layers(net)
         ['0', '1', '2']
     """
-    torch = require("torch", "torch", "layer discovery")
-    containers = [(n, m) for n, m in model.named_modules()
-                  if isinstance(m, (torch.nn.ModuleList, torch.nn.Sequential)) and len(m) > 0]
-    names = [n for n, _ in model.named_children()]
-    if containers:
-        cname, longest = max(containers, key=lambda nm: len(nm[1]))
-        names += [f"{cname}.{i}" if cname else str(i) for i in range(len(longest))]
+    names = [n for n, _ in model.named_children()] + block_paths(model)
     order = {n: i for i, (n, _) in enumerate(model.named_modules())}
     return sorted(dict.fromkeys(names), key=lambda n: order.get(n, 0))
 

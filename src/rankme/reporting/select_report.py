@@ -57,6 +57,9 @@ def selection_rows(sel: Selection, metrics: Sequence[str]) -> tuple[list[dict[st
                  if p is c]
         if mixed and sel.picks.get(c.dim) is c and c is not sel.best:
             picks.insert(0, f"best of K={c.dim}")
+        if c.tap == "output" and c not in sel.picks.values() and any(o.tap not in ("", "output")
+                                                                     for o in sel.candidates if o.name == c.name):
+            picks.append("reference")
         row: dict[str, Any] = {"#": f"K={c.dim} #{position[c.dim]}" if mixed else position[c.dim],
                                "candidate": short_name(c.name, 40), "layer": c.tap, "N": c.n, "K": c.dim,
                                **c.params, **{m: float(c.metrics[m]) for m in metrics},

@@ -30,7 +30,7 @@ from rankme.io.store import ResultStore
 from rankme.metrics.lidar import invariance_ratio
 from rankme.metrics.registry import METRICS, compute_metrics
 from rankme.models.extract import embed_layers
-from rankme.models.layers import resolve_layers
+from rankme.models.layers import block_paths, resolve_layers
 from rankme.selection.oracles import linear_probe_accuracy
 from rankme.selection.warnings import SECONDARY
 
@@ -280,27 +280,36 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
             cand.index = i
             _apply(cand, values[t])
             mine.append(cand)
-        out += merge_identical(mine)
+        # a layer asked for by name, or a block of the model with --layers all, names a merged group; a
+        # top-level wrapper (sentence-transformers' Normalize) does not
+        preferred = block_paths(enc.net) if layers == "all" else resolve_layers(enc, layers)
+        out += merge_identical(mine, blocks=preferred)
     return out
 
 
-def merge_identical(cands: list[Candidate]) -> list[Candidate]:
+def merge_identical(cands: list[Candidate], blocks: Sequence[str] = ()) -> list[Candidate]:
     """Count each distinct output once: taps whose spectra are identical (a wrapper module whose output is another
-    layer's tensor, a normalisation the output repeats) become one candidate named by the most specific module
-    path (``output`` when it is one of them); the others are listed in ``merged``.
+    layer's tensor, the model output when it is the last block's) become one candidate, named by a block of the
+    model (``blocks``: its transformer layers / CNN stages) when one is among them, else ``output``, else the most
+    specific module path; the other names are listed in ``merged``.
 
     Examples:
-        >>> a, b, c = (Candidate("m", t, 10, 4, {"rankme": 3.0}, singular_values=[2.0, 1.0]) for t in ("0", "0.enc.5", "1"))
-        >>> [(x.tap, x.merged) for x in merge_identical([a, b, c])]
-        [('0.enc.5', ['0', '1'])]
+        >>> a, b, c = (Candidate("m", t, 10, 4, {"rankme": 3.0}, singular_values=[2.0, 1.0]) for t in ("0", "0.enc.5", "output"))
+        >>> [(x.tap, x.merged) for x in merge_identical([a, b, c], blocks=["0.enc.5"])]
+        [('0.enc.5', ['0', 'output'])]
+        >>> d, e = (Candidate("m", t, 10, 4, {"rankme": 3.0}, singular_values=[1.0]) for t in ("2", "output"))
+        >>> [(x.tap, x.merged) for x in merge_identical([d, e], blocks=["0.enc.5"])]
+        [('output', ['2'])]
     """
     groups: dict[tuple[Any, ...], list[Candidate]] = {}
     for c in cands:
         groups.setdefault((c.n, c.dim, tuple(c.singular_values)), []).append(c)
     out = []
     for same in groups.values():
-        keep = next((c for c in same if c.tap == "output"), None) or max(same, key=lambda c: (c.tap.count("."),
-                                                                                              len(c.tap)))
+        inside = [c for c in same if c.tap in blocks]
+        out_tap = [c for c in same if c.tap == "output"]
+        keep = (max(inside, key=lambda c: (c.tap.count("."), len(c.tap))) if inside else out_tap[0] if out_tap
+                else max(same, key=lambda c: (c.tap.count("."), len(c.tap))))
         keep.merged = [c.tap for c in same if c is not keep]
         if keep.merged:
             keep.notes.append(f"same output as {', '.join(keep.merged)} (counted once)")

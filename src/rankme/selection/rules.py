@@ -177,9 +177,16 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
         raise ValueError("no candidates to choose from")
     if any("rankme" not in c.metrics for c in candidates):
         raise ValueError("choose needs the 'rankme' metric of every candidate")
-    dims = sorted({c.dim for c in candidates}, reverse=True)
-    groups = {k: sorted((c for c in candidates if c.dim == k), key=lambda c: -c.metrics["rankme"]) for k in dims}
-    ranked = [c for k in dims for c in groups[k]]
+    # in a layer scan, a model output that is no layer's tensor (pooled, normalised) is shown for reference only
+    reference = [c for c in candidates if c.tap == "output" and any(
+        o.name == c.name and o.tap not in ("", "output") for o in candidates)]
+    for c in reference:
+        c.notes.append("the model's output after its own post-processing (pooling, normalisation): shown for "
+                       "reference, not a layer, so not picked")
+    eligible = [c for c in candidates if c not in reference] or list(candidates)
+    dims = sorted({c.dim for c in eligible}, reverse=True)
+    groups = {k: sorted((c for c in eligible if c.dim == k), key=lambda c: -c.metrics["rankme"]) for k in dims}
+    ranked = [c for k in dims for c in groups[k]] + sorted(reference, key=lambda c: -c.metrics["rankme"])
     picks = {k: g[0] for k, g in groups.items()}
     if len(dims) == 1:
         best, rule = ranked[0], "argmax RankMe"
