@@ -54,6 +54,17 @@ def spectral_entropy(values: Any, eps: float = RANKME_EPS, weights: Any = None) 
     """Entropy (nats) of p_k = v_k/‖v‖₁ + ε, the quantity RankMe exponentiates. ``weights`` are multiplicities
     of the values (an estimated spectrum, see :mod:`rankme.core.estimate`): −Σ w_k p_k log p_k, ‖v‖₁ = Σ w_k v_k.
 
+    Args:
+        values: non-negative spectral values v.
+        eps: ε added to each p_k (finite, ≥ 0).
+        weights: multiplicities of the values, or ``None``.
+
+    Returns:
+        The entropy in nats.
+
+    Raises:
+        ValueError: on malformed values, weights or ``eps``.
+
     Examples:
         >>> round(spectral_entropy([1.0, 1.0]), 6), round(spectral_entropy([1.0], weights=[2.0]), 6)
         (0.693147, 0.693147)
@@ -84,6 +95,20 @@ def rankme_from_singular_values(
     Variants (never defaults): ``spectrum="eigen"`` uses σ² (covariance eigenvalues, as reptrix/α-ReQ code do);
     ``eps`` changes ε (stable-pretraining's torch callback uses 1e-5); ``normalized`` divides by the number of
     values, min(N, K) (as lightly's DSE regulariser does). ``weights``: multiplicities of an estimated spectrum.
+
+    Args:
+        singular_values: σ, any order, non-negative.
+        eps: ε added to each p_k.
+        spectrum: ``"singular"`` or ``"eigen"``.
+        normalized: divide by the number of values.
+        weights: multiplicities of the values (an estimated spectrum), or ``None``.
+
+    Returns:
+        RankMe of the values.
+
+    Raises:
+        ValueError: on values that are not a 1-D array of finite non-negative numbers, or a bad ``eps``.
+        EmbeddingError: when every value is zero (complete collapse).
 
     Examples:
         >>> round(rankme_from_singular_values([2.0, 2.0, 2.0, 0.0]), 4)

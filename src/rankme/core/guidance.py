@@ -52,6 +52,13 @@ def isotropic_rankme_fraction(n: int, k: int) -> float:
 
     Large N gives 1 (RankMe → K); N = K gives about 0.80.
 
+    Args:
+        n: samples N.
+        k: features K.
+
+    Returns:
+        The expected RankMe / min(N, K).
+
     Examples:
         >>> round(isotropic_rankme_fraction(1024, 1024) * 1024)
         824
@@ -65,6 +72,13 @@ def isotropic_rankme_fraction(n: int, k: int) -> float:
 
 def sample_size_note(n: int, k: int) -> str | None:
     """A sentence on how far RankMe at N samples may sit from its large-N value, or ``None`` when N ≥ 2K.
+
+    Args:
+        n: samples N.
+        k: features K.
+
+    Returns:
+        The note, or ``None``.
 
     Examples:
         >>> sample_size_note(1024, 1024)
@@ -88,6 +102,16 @@ def rankme_standard_error(z: Any, groups: int = JACKKNIFE_GROUPS) -> float:
     RankMe is recomputed with each group left out, from the exact state minus that group's state, and
     SE = √((g − 1)/g · Σ (θ₋ᵢ − θ̄)²). It measures how much RankMe would move on another sample of the same
     size from the same distribution — not training noise (another seed).
+
+    Args:
+        z: the scored N×K rows.
+        groups: jackknife groups (≥ 2, each with ≥ 2 rows).
+
+    Returns:
+        The standard error of RankMe.
+
+    Raises:
+        ValueError: with too few rows for the groups.
 
     Examples:
         >>> rng = np.random.default_rng(0)

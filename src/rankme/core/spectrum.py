@@ -302,6 +302,15 @@ class SpectrumAccumulator:
         Works with gloo (CPU) and nccl (CUDA) backends; a no-op when torch.distributed is not initialised.
         Every rank must know ``dim`` (pass ``dim=`` at construction: a rank may see no rows). A second call, or
         an ``update`` after it, raises: the state is already global (call :meth:`reset` for a new pass).
+
+        Args:
+            group: a ``torch.distributed`` group (default: the world).
+
+        Returns:
+            ``self``.
+
+        Raises:
+            EmbeddingError: when ranks disagree on ``dim``, or on a second call.
         """
         if not is_distributed():
             return self
@@ -380,12 +389,32 @@ class SpectrumAccumulator:
         """Eigenvalues of ``ZᵀZ`` (or of the centred scatter matrix), descending, clamped at 0, top min(n, K).
 
         Beyond float64's range (inputs near 1e±154 and further) they over/underflow; the metrics never read them
-        in these units (see :meth:`spectrum`)."""
+        in these units (see :meth:`spectrum`).
+
+        Args:
+            center: of the centred scatter matrix.
+
+        Returns:
+            The eigenvalues, descending.
+
+        Raises:
+            EmbeddingError: when no rows were accumulated.
+        """
         out: np.ndarray = np.ldexp(self._scaled_eigenvalues(center), 2 * (self.scale_exp or 0))
         return out
 
     def singular_values(self, center: bool = False) -> np.ndarray:
-        """Singular values of all rows seen (of the column-centred rows when ``center``), descending."""
+        """Singular values of all rows seen (of the column-centred rows when ``center``), descending.
+
+        Args:
+            center: of the column-centred rows.
+
+        Returns:
+            The singular values, descending.
+
+        Raises:
+            EmbeddingError: when no rows were accumulated.
+        """
         out: np.ndarray = np.ldexp(np.sqrt(self._scaled_eigenvalues(center)), self.scale_exp or 0)
         return out
 
@@ -394,7 +423,18 @@ class SpectrumAccumulator:
         option: the statistics stay exact, the K×K eigen step becomes a quadrature of the spectrum
         (:mod:`rankme.core.estimate`; RankMe only, errors measured 9e-7 to 1.3e-2) when n ≥ K, K is large enough
         for it to pay off, and the state is on the host (an accelerator's own eigensolver is fast: device state
-        stays exact)."""
+        stays exact).
+
+        Args:
+            center: the centred spectrum.
+            estimate: the fast option.
+
+        Returns:
+            The spectrum.
+
+        Raises:
+            EmbeddingError: when no rows were accumulated.
+        """
         exp = self.scale_exp or 0
         if estimate and self.dim is not None and self.n >= self.dim and not self.on_device:
             lam, w = quadrature_eigenvalues(self._gram, self._sum, self.n, center)  # host (numpy) state

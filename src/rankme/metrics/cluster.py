@@ -21,6 +21,20 @@ def cluster_learnability(z: Any, n_clusters: int = 10, n_neighbors: int = 10, se
                          test_fraction: float = 0.5) -> float:
     """k-NN accuracy (held-out ``test_fraction`` of rows) at predicting k-means cluster labels of ``z``.
 
+    Args:
+        z: N×K embeddings.
+        n_clusters: k-means clusters.
+        n_neighbors: k of the k-NN classifier.
+        seed: seed of k-means and of the split.
+        test_fraction: held-out fraction of the rows.
+
+    Returns:
+        The accuracy, in [0, 1].
+
+    Raises:
+        EmbeddingError: with too few rows, or NaN/Inf.
+        MissingExtraError: without scikit-learn (extra ``demo``).
+
     Examples:
         >>> rng = np.random.default_rng(0)
         >>> blobs = np.repeat(np.eye(4) * 10, 50, axis=0) + rng.standard_normal((200, 4))

@@ -151,6 +151,18 @@ class LidarAccumulator:
 def lidar(embeddings: Any, views: int, *, delta: float = LIDAR_DELTA, eps: float = RANKME_EPS) -> float:
     """LiDAR of (n, q, K) embeddings (or n·q rows, each sample's q views contiguous).
 
+    Args:
+        embeddings: (n, q, K) or (n·q, K) embeddings.
+        views: q, the views per sample (≥ 2).
+        delta: δ added to Σ_w.
+        eps: ε of the entropy.
+
+    Returns:
+        LiDAR.
+
+    Raises:
+        EmbeddingError: when the rows are not whole samples × views, or hold NaN/Inf.
+
     Examples:
         >>> rng = np.random.default_rng(0)
         >>> e = rng.standard_normal((50, 1, 8)) + 0.1 * rng.standard_normal((50, 4, 8))   # tight views
@@ -166,6 +178,13 @@ def lidar(embeddings: Any, views: int, *, delta: float = LIDAR_DELTA, eps: float
 def invariance_ratio(embeddings: Any, views: int) -> float:
     """View-to-view variance over total variance of (n, q, K) embeddings (or n·q rows, each sample's q views
     contiguous): 0 = perfectly augmentation-invariant, 1 = views as different as different samples.
+
+    Args:
+        embeddings: (n, q, K) or (n·q, K) embeddings.
+        views: q, the views per sample.
+
+    Returns:
+        The ratio, in [0, 1].
 
     Examples:
         >>> e = np.repeat(np.eye(4)[:, None, :], 3, axis=1)        # 4 samples, 3 identical views each

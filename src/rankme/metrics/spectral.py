@@ -52,6 +52,21 @@ def rankme(
     quadrature (:mod:`rankme.core.estimate`; measured 9e-7 to 1.3e-2 relative error, ~2x faster at K = 8 192).
     ``precision="float32"`` accumulates G in float32 instead (see ``SpectrumAccumulator``).
 
+    Args:
+        z: an N×K matrix: numpy array, torch tensor (any device), JAX array or nested list; any real dtype.
+        center: centre the columns first (a variant).
+        spectrum: ``"singular"`` (the paper) or ``"eigen"`` (σ², a variant).
+        eps: ε added to each p_k (the paper: 1e-7).
+        normalized: divide by min(N, K) (a variant).
+        precision: ``"float64"`` (exact) or ``"float32"`` Gram.
+        estimate: the fast option.
+
+    Returns:
+        RankMe, between 1 and min(N, K).
+
+    Raises:
+        EmbeddingError: on empty, non-finite, all-zero, badly shaped or non-numeric input.
+
     Examples:
         >>> round(rankme(np.eye(8)), 4)
         8.0
@@ -68,6 +83,12 @@ def rankme(
 def stable_rank(singular_values: Any) -> float:
     """Stable rank ‖Z‖_F² / ‖Z‖₂² = Σσ² / σ₁².
 
+    Args:
+        singular_values: σ of the matrix.
+
+    Returns:
+        The stable rank, between 1 and the number of values.
+
     Examples:
         >>> stable_rank([2.0, 1.0, 1.0])
         1.5
@@ -80,6 +101,16 @@ def numerical_rank(singular_values: Any, n: int, dim: int, input_eps: float, rel
     """Number of σ above σ_max · max(max(N, K) · ε_dtype, rel_floor): the paper's §3.1 threshold, raised to the
     rounding floor of the route that produced σ (``Spectrum.rel_floor``: √(K·ε) for a Gram matrix, 0 for an SVD
     of the data), below which a value cannot be told from zero.
+
+    Args:
+        singular_values: σ of the matrix.
+        n: rows N.
+        dim: columns K.
+        input_eps: machine epsilon of the input dtype.
+        rel_floor: the rounding floor of the route that produced σ (``Spectrum.rel_floor``).
+
+    Returns:
+        The number of singular values above the threshold.
 
     Examples:
         >>> numerical_rank([1.0, 1e-3, 1e-12], n=100, dim=3, input_eps=1.2e-7)
@@ -95,6 +126,12 @@ def numerical_rank(singular_values: Any, n: int, dim: int, input_eps: float, rel
 def nesum(eigenvalues: Any) -> float:
     """NESum (He & Ozay 2022): Σ λ_i / λ_1 over covariance eigenvalues.
 
+    Args:
+        eigenvalues: covariance eigenvalues λ.
+
+    Returns:
+        NESum, between 1 and the number of values.
+
     Examples:
         >>> nesum([4.0, 2.0, 2.0])
         2.0
@@ -105,6 +142,12 @@ def nesum(eigenvalues: Any) -> float:
 
 def participation_ratio(eigenvalues: Any) -> float:
     """Participation ratio (Σλ)² / Σλ² of covariance eigenvalues.
+
+    Args:
+        eigenvalues: covariance eigenvalues λ.
+
+    Returns:
+        The participation ratio, between 1 and the number of values.
 
     Examples:
         >>> participation_ratio([1.0, 1.0, 1.0, 1.0])
@@ -117,6 +160,12 @@ def participation_ratio(eigenvalues: Any) -> float:
 
 def condition_number(singular_values: Any) -> float:
     """σ_max / σ_min over the top min(N, K) singular values (``inf`` when σ_min = 0).
+
+    Args:
+        singular_values: σ of the matrix.
+
+    Returns:
+        σ_max/σ_min (``inf`` when σ_min is 0).
 
     Examples:
         >>> condition_number([4.0, 2.0])
@@ -135,6 +184,16 @@ def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100)) -> tuple
     ``fit_range = (first, last)`` inclusive (default 11..100, their ``np.arange(10, 100)``), clipped to the
     spectrum's length; zero eigenvalues are left out. R² is the unweighted R² of log λ over the same points.
     Arguments are never modified.
+
+    Args:
+        eigenvalues: covariance eigenvalues λ, descending.
+        fit_range: 1-based (first, last) ranks of the fit, inclusive.
+
+    Returns:
+        (α, R²).
+
+    Raises:
+        ValueError: when the range selects fewer than 3 positive eigenvalues.
 
     Examples:
         >>> i = np.arange(1, 201.0)
@@ -165,6 +224,13 @@ def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100)) -> tuple
 
 def lidar_effective_rank(eigenvalues: Any, eps: float = RANKME_EPS) -> float:
     """LiDAR's entropy form (Thilak et al. 2024): exp(−Σ p log p) with p_i = (λ_i + ε) / Σ_j (λ_j + ε).
+
+    Args:
+        eigenvalues: LiDAR's generalised eigenvalues.
+        eps: ε added to each eigenvalue.
+
+    Returns:
+        The effective rank.
 
     Examples:
         >>> round(lidar_effective_rank([1.0, 1.0, 1.0, 0.0]), 4)
