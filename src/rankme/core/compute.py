@@ -10,11 +10,9 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas, eigvalsh, svdvals
 
-from rankme.core.optional import is_torch_tensor, require, to_numpy
-from rankme.core.spectrum import (
+from rankme.core.numerics import (
     SAFE_EXP,
     Precision,
-    SpectrumAccumulator,
     default_chunk_rows,
     gram_floor,
     input_eps,
@@ -22,6 +20,8 @@ from rankme.core.spectrum import (
     max_abs,
     upper_frobenius,
 )
+from rankme.core.optional import is_torch_tensor, require, to_numpy
+from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import (
     EmbeddingError,

@@ -17,7 +17,9 @@ from scipy.integrate import quad
 
 from rankme.core.eigen import state_eigenvalues
 from rankme.core.formula import rankme_from_singular_values
+from rankme.core.optional import to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
+from rankme.core.validation import EmbeddingError
 
 __all__ = ["JACKKNIFE_GROUPS", "PAPER_SAMPLES", "isotropic_rankme_fraction", "rankme_standard_error",
            "sample_size_note"]
@@ -108,7 +110,7 @@ def rankme_standard_error(z: Any, groups: int = JACKKNIFE_GROUPS) -> float:
         groups: jackknife groups (≥ 2, each with ≥ 2 rows).
 
     Returns:
-        The standard error of RankMe.
+        The standard error of RankMe (NaN when it is undefined: leaving one group out leaves only zeros).
 
     Raises:
         ValueError: with too few rows for the groups.
@@ -128,10 +130,22 @@ def rankme_standard_error(z: Any, groups: int = JACKKNIFE_GROUPS) -> float:
         acc = SpectrumAccumulator(int(z.shape[1]))
         acc.update(z[a:b])
         states.append(acc.state_dict())
-    gram = sum(st["gram"] for st in states)
-    colsum = sum(st["sum"] for st in states)
-    thetas = np.array([
-        rankme_from_singular_values(np.sqrt(state_eigenvalues(gram - st["gram"], colsum - st["sum"], n - st["n"])))
-        for st in states
-    ])
+    exps = [st["scale_exp"] for st in states if st["scale_exp"] is not None]
+    if not exps:
+        return float("nan")  # all-zero rows: RankMe itself is undefined
+    top = max(exps)  # every group's state in the same power-of-two units
+
+    def aligned(st: dict[str, Any], key: str, power: int) -> np.ndarray:
+        shift = (top if st["scale_exp"] is None else st["scale_exp"]) - top
+        out: np.ndarray = np.ldexp(to_numpy(st[key], np.float64), power * shift)
+        return out
+
+    grams = [aligned(st, "gram", 2) for st in states]
+    sums = [aligned(st, "sum", 1) for st in states]
+    gram, colsum = sum(grams), sum(sums)
+    try:
+        thetas = np.array([rankme_from_singular_values(np.sqrt(state_eigenvalues(gram - g, colsum - s, n - st["n"])))
+                           for g, s, st in zip(grams, sums, states, strict=True)])
+    except EmbeddingError:  # a group holds every non-zero row: leaving it out leaves nothing to score
+        return float("nan")
     return float(np.sqrt((groups - 1) / groups * np.square(thetas - thetas.mean()).sum()))

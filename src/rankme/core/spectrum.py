@@ -14,8 +14,7 @@ neither overflow nor underflow — any finite float32 or float64 input gives the
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from scipy.linalg import blas
@@ -24,88 +23,27 @@ from rankme.core.distributed import all_reduce_max, all_reduce_sum, check_same_d
 from rankme.core.eigen import state_eigenvalues
 from rankme.core.estimate import quadrature_eigenvalues
 from rankme.core.formula import rankme_from_spectrum
+from rankme.core.numerics import (
+    SAFE_EXP,
+    Precision,
+    default_chunk_rows,
+    gram_floor,
+    input_eps,
+    iter_chunks,
+    max_abs,
+    upper_frobenius,
+)
 from rankme.core.optional import is_torch_tensor, loaded_torch, require, to_numpy
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import (
     EmbeddingError,
     as_embeddings,
-    check_finite,
     check_shape,
     check_state_fits,
     numpy_dtype_of,
 )
 
-__all__ = ["SAFE_EXP", "Precision", "SpectrumAccumulator", "default_chunk_rows", "gram_floor", "input_eps",
-           "iter_chunks", "max_abs", "upper_frobenius"]
-
-Precision = Literal["float64", "float32"]
-_CHUNK_BYTES = 128 * 1024 * 1024
-SAFE_EXP = {"float64": 240, "float32": 28}
-"""|log2| of the largest input value below which the state is not rescaled (G stays far from over/underflow)."""
-
-
-def default_chunk_rows(dim: int) -> int:
-    """Rows per chunk so that one float64 chunk is ~128 MB (at least 1 024 rows).
-
-    Examples:
-        >>> default_chunk_rows(2048)
-        8192
-    """
-    return max(1024, _CHUNK_BYTES // (8 * max(dim, 1)))
-
-
-def gram_floor(side: int, precision: Precision = "float64") -> float:
-    """Relative level σ/σ_max below which singular values from a Gram matrix of this side are rounding noise.
-
-    The eigen step is backward stable, so eigenvalues of G carry an absolute error of order side·ε·λ_max; a
-    singular value below √(side·ε)·σ_max is not resolved (an exactly zero one reads as ~1e-8·σ_max in float64).
-
-    Examples:
-        >>> round(gram_floor(256), 9)
-        2.38e-07
-    """
-    eps = float(np.finfo(np.float64 if precision == "float64" else np.float32).eps)
-    return math.sqrt(max(side, 1) * eps)
-
-
-def upper_frobenius(g: np.ndarray) -> float:
-    """‖G‖_F of a symmetric matrix of which only the upper triangle is valid.
-
-    Examples:
-        >>> upper_frobenius(np.array([[3.0, 4.0], [-99.0, 0.0]]))
-        6.4031242374328485
-    """
-    return math.sqrt(float(np.sum(np.square(np.diag(g)))) + 2.0 * float(np.sum(np.square(np.triu(g, 1)))))
-
-
-def input_eps(dt: np.dtype) -> float:
-    """Machine epsilon of the input dtype; integers are cast to float64, so theirs is float64's."""
-    return float(np.finfo(dt if np.issubdtype(dt, np.floating) else np.float64).eps)
-
-
-def iter_chunks(z: Any, rows: int) -> Iterator[tuple[int, Any]]:
-    for start in range(0, int(z.shape[0]), rows):
-        yield start, z[start : start + rows]
-
-
-def max_abs(c: Any, row_offset: int) -> float:
-    """Largest |value| of a chunk; raises naming the rows if it holds NaN or Inf (one pass does both)."""
-    if is_torch_tensor(c):
-        m = float(c.abs().max()) if c.numel() else 0.0
-        if not math.isfinite(m):
-            check_finite(to_numpy(c, np.float64), row_offset)
-        return m
-    a = np.asarray(c)
-    if a.size == 0:
-        return 0.0
-    if not np.issubdtype(a.dtype, np.floating):
-        a = a.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        m = float(np.max(np.abs(a)))
-    if not math.isfinite(m):
-        check_finite(a, row_offset)
-    return m
-
+__all__ = ["SpectrumAccumulator"]
 
 class SpectrumAccumulator:
     """Streaming, mergeable sufficient statistics of embeddings (Gram matrix, column sum, row count).

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.numerics import Precision
 from rankme.core.optional import require, to_numpy
-from rankme.core.spectrum import Precision, SpectrumAccumulator
+from rankme.core.spectrum import SpectrumAccumulator
 from rankme.io.files import load_embeddings
 from rankme.io.score import ScoreResult, result_from_state, sample_rows
 from rankme.io.shards import open_shards

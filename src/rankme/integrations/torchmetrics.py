@@ -15,8 +15,8 @@ from rankme.core.compute import accumulate_torch_
 from rankme.core.distributed import check_same_dim
 from rankme.core.eigen import state_eigenvalues
 from rankme.core.formula import rankme_from_singular_values
+from rankme.core.numerics import default_chunk_rows
 from rankme.core.optional import require
-from rankme.core.spectrum import default_chunk_rows
 from rankme.core.validation import EmbeddingError, check_shape, check_state_fits
 
 _tm = require("torchmetrics", "torchmetrics", "the torchmetrics RankMe metric")

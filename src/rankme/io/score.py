@@ -11,7 +11,8 @@ import numpy as np
 
 from rankme.core.formula import rankme_from_spectrum
 from rankme.core.guidance import PAPER_SAMPLES, sample_size_note
-from rankme.core.spectrum import Precision, SpectrumAccumulator, default_chunk_rows
+from rankme.core.numerics import Precision, default_chunk_rows
+from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import EmbeddingError, available_memory_bytes
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics
@@ -77,6 +78,7 @@ def accumulate_source(source: RowSource, *, samples: int | None = None, seed: in
     """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) into one accumulator.
 
     Examples:
+        >>> from rankme.io.files import EmbeddingSource
         >>> accumulate_source(EmbeddingSource("eye", np.eye(3)), progress=False).n
         3
     """
@@ -156,6 +158,7 @@ def score_source(
     scored rows in memory for :func:`rankme.metrics.cluster.cluster_learnability`.
 
     Examples:
+        >>> from rankme.io.files import EmbeddingSource
         >>> res = score_source(EmbeddingSource("eye", np.eye(4)), ["rankme"], progress=False)
         >>> res.n, round(res.metrics["rankme"], 4)
         (4, 4.0)
