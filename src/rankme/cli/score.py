@@ -12,7 +12,7 @@ import math
 import sys
 from typing import Any
 
-from rankme.core.optional import MissingExtraError
+from rankme.core.optional import MissingExtraError, require
 from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
 from rankme.io.score import score_source
@@ -62,8 +62,6 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def _score_on_dask(args: argparse.Namespace, paths: list[str], metrics: list[str], load: dict[str, Any]) -> Any:
-    from rankme.core.optional import require
-
     require("distributed", "dask", "--dask")
     # imported here: the Dask engine is an optional dependency (the rest of the CLI works without it)
     from rankme.integrations.dask import connect, score_shards
@@ -103,10 +101,12 @@ def cmd_score(args: argparse.Namespace) -> int:
                                    progress=not args.no_progress, variant=_variant(args), estimate=args.fast,
                                    views=args.views)
         except (EmbeddingError, ValueError, MissingExtraError) as e:
-            msg = str(e) if str(e).startswith(str(path)) or str(path) == "-" else f"{path}: {e}"
-            out.append({"file": str(path), "error": msg})
+            name = " ".join(map(str, path)) if args.as_one else str(path)
+            msg = str(e) if str(e).startswith(str(path[0] if args.as_one else path)) or name == "-" else f"{name}: {e}"
+            out.append({"file": name, "error": msg})
         except Exception as e:  # an unexpected kind of file: report it, keep the other files' results
-            out.append({"file": str(path), "error": f"{path}: could not be scored ({type(e).__name__}: {e})"})
+            name = " ".join(map(str, path)) if args.as_one else str(path)
+            out.append({"file": name, "error": f"{name}: could not be scored ({type(e).__name__}: {e})"})
         else:
             out.append(res.to_dict())
             results.append(res)
