@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.numerics import Precision
+from rankme.core.numerics import Precision, default_chunk_rows
 from rankme.core.optional import require, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.io.files import load_embeddings
@@ -54,7 +54,7 @@ def partial_state(path: str, rows: np.ndarray | None = None, load: dict[str, Any
     """Runs on a worker: the state of one shard file (or of its ``rows``), as plain numpy arrays."""
     src = load_embeddings(path, **(load or {}))
     acc = SpectrumAccumulator(src.dim, precision=precision)
-    for chunk in src.chunks(65536 if src.dim <= 1024 else 8192, rows):
+    for chunk in src.chunks(default_chunk_rows(src.dim), rows):  # ~128 MB of float64 at a time
         acc.update(chunk)
     return _state(acc)
 

@@ -72,14 +72,14 @@ def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int]
     """
     t0, done = time.perf_counter(), 0
     todo: list[tuple[Sweep, RunConfig]] = []
-    seen: set[str] = set()
-    total = 0
+    distinct: set[str] = set()
     for sweep in sweeps:
         for cfg in sweep.configs(seeds):
-            total += 1
-            if cfg.key() not in store and cfg.key() not in seen:  # a method's default value is shared: once
-                seen.add(cfg.key())
-                todo.append((sweep, cfg))
+            if cfg.key() not in distinct:  # a method's default value is shared by its sweeps: once
+                distinct.add(cfg.key())
+                if cfg.key() not in store:
+                    todo.append((sweep, cfg))
+    total = len(distinct)
 
     def finish(sweep: Sweep, cfg: RunConfig, metrics: dict[str, Any]) -> None:
         nonlocal done
