@@ -33,7 +33,7 @@ def test_hdf5_dataset_by_path(tmp_path):
     assert _score(tmp_path / "e.h5") == pytest.approx(REF, rel=1e-9)  # the one 2-D dataset
     with h5py.File(tmp_path / "e.h5", "a") as fh:
         fh.create_dataset("model/logits", data=np.zeros((600, 3)))
-    with pytest.raises(EmbeddingError, match="several datasets.*--key"):
+    with pytest.raises(EmbeddingError, match=r"several datasets.*--key"):
         load_embeddings(tmp_path / "e.h5")
     assert _score(tmp_path / "e.h5", key="model/emb") == pytest.approx(REF, rel=1e-9)
     with h5py.File(tmp_path / "one.hdf5", "w") as fh:
@@ -104,7 +104,7 @@ def test_faiss_flat_and_ivf_flat_reconstruct_and_compressed_indexes_are_refused(
     pq.train(Z)
     pq.add(Z)
     faiss.write_index(pq, str(tmp_path / "pq.faiss"))
-    with pytest.raises(EmbeddingError, match="compressed codes.*approximate"):
+    with pytest.raises(EmbeddingError, match=r"compressed codes.*approximate"):
         load_embeddings(tmp_path / "pq.faiss")
 
 
