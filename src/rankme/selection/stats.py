@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import kendalltau, rankdata, spearmanr
 
 __all__ = ["rank_correlations"]
 
@@ -27,16 +27,30 @@ def rank_correlations(x: Sequence[float], y: Sequence[float], n_boot: int = 1000
         return {"spearman": nan, "spearman_lo": nan, "spearman_hi": nan, "kendall": nan, "kendall_lo": nan,
                 "kendall_hi": nan, "n": float(len(xa))}
     rng = np.random.default_rng(seed)
-    boots: dict[str, list[float]] = {"spearman": [], "kendall": []}
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(xa), len(xa))
-        if np.ptp(xa[idx]) == 0 or np.ptp(ya[idx]) == 0:
-            continue
-        boots["spearman"].append(float(spearmanr(xa[idx], ya[idx]).statistic))
-        boots["kendall"].append(float(kendalltau(xa[idx], ya[idx]).statistic))
+    idx = np.array([rng.integers(0, len(xa), len(xa)) for _ in range(n_boot)], dtype=np.intp).reshape(n_boot, len(xa))
+    bx, by = xa[idx], ya[idx]
+    ok = (np.ptp(bx, axis=1) > 0) & (np.ptp(by, axis=1) > 0)  # a constant resample has no correlation: skipped
+    boots = {"spearman": _spearman_rows(bx[ok], by[ok]), "kendall": _kendall_rows(bx[ok], by[ok])}
     out = {"spearman": float(spearmanr(xa, ya).statistic), "kendall": float(kendalltau(xa, ya).statistic),
            "n": float(len(xa))}
     for k, vals in boots.items():
-        lo, hi = np.percentile(vals, [2.5, 97.5]) if vals else (float("nan"), float("nan"))
+        lo, hi = np.percentile(vals, [2.5, 97.5]) if vals.size else (float("nan"), float("nan"))
         out[f"{k}_lo"], out[f"{k}_hi"] = float(lo), float(hi)
     return out
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman ρ of each row pair (average ranks for ties), as :func:`scipy.stats.spearmanr` computes it."""
+    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    return np.asarray((rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1)))
+
+
+def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall τ-b of each row pair, as :func:`scipy.stats.kendalltau` computes it (ties in x or y excluded)."""
+    sx = np.sign(x[:, :, None] - x[:, None, :])
+    sy = np.sign(y[:, :, None] - y[:, None, :])
+    num = (sx * sy).sum(axis=(1, 2))
+    den = np.sqrt(np.abs(sx).sum(axis=(1, 2)) * np.abs(sy).sum(axis=(1, 2)))
+    return np.asarray(num / den)
