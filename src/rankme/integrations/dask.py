@@ -10,7 +10,7 @@ K×K state per partition crosses the network, never rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +72,12 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return _state(acc.merge(other))
 
 
-def _tree(client: Any, futures: list[Any]) -> Any:
-    """Pairwise reduction on the cluster: log2(partitions) rounds, states merged where they are."""
-    while len(futures) > 1:
-        nxt = [client.submit(_merge, futures[i], futures[i + 1], pure=False) for i in range(0, len(futures) - 1, 2)]
-        futures = nxt + ([futures[-1]] if len(futures) % 2 else [])
-    return futures[0]
+def _tree(states: list[Any], merge: Callable[[Any, Any], Any]) -> Any:
+    """Pairwise reduction (futures or delayed states): log2(partitions) rounds, states merged where they are."""
+    while len(states) > 1:
+        states = [merge(states[i], states[i + 1]) for i in range(0, len(states) - 1, 2)] + (
+            [states[-1]] if len(states) % 2 else [])
+    return states[0]
 
 
 def score_shards(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",), *, client: Any,
@@ -93,13 +93,12 @@ def score_shards(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme"
     rows = sample_rows(source.n_rows, samples, seed)
     futures = []
     for i, path in enumerate(source.shards):
-        lo, hi = source.offsets[i], source.offsets[i + 1]
-        local = None if rows is None else rows[(rows >= lo) & (rows < hi)] - lo
+        local = source.local_rows(i, rows)
         if local is not None and local.size == 0:
             continue
         futures.append(client.submit(partial_state, path, local, load, precision, pure=False))
     acc = SpectrumAccumulator()
-    acc.load_state_dict(_tree(client, futures).result())
+    acc.load_state_dict(_tree(futures, lambda a, b: client.submit(_merge, a, b, pure=False)).result())
     return result_from_state(source, acc, names, samples=samples, variant=variant, t0=t0)
 
 
@@ -116,10 +115,8 @@ def score_array(x: Any, metrics: Sequence[str] = ("rankme",), *, client: Any = N
         raise TypeError(f"score_array takes a 2-D dask array or a dask DataFrame, got {type(x).__name__}")
     x = x.rechunk({1: -1})  # whole rows per block
     states = [delayed(_block_state)(b, precision) for b in x.to_delayed().ravel()]
-    while len(states) > 1:
-        states = [delayed(_merge)(states[i], states[i + 1]) for i in range(0, len(states) - 1, 2)] + (
-            [states[-1]] if len(states) % 2 else [])
-    state = client.compute(states[0]).result() if client is not None else states[0].compute()
+    root = _tree(states, delayed(_merge))
+    state = client.compute(root).result() if client is not None else root.compute()
     acc = SpectrumAccumulator()
     acc.load_state_dict(state)
     return result_from_state(_Shape(name, acc.n, int(x.shape[1])), acc, names, t0=t0)

@@ -82,19 +82,23 @@ class ShardedSource:
         """The common width K."""
         return self._dim
 
+    def local_rows(self, i: int, rows: np.ndarray | None) -> np.ndarray | None:
+        """The global ``rows`` that fall in shard ``i``, as its own row indices (``None``: all its rows)."""
+        if rows is None:
+            return None
+        lo, hi = self.offsets[i], self.offsets[i + 1]
+        return rows[(rows >= lo) & (rows < hi)] - lo
+
     def chunks(self, chunk_rows: int, rows: np.ndarray | None = None) -> Iterator[Any]:
         """Row blocks shard after shard (of the sorted global ``rows`` when given), one shard open at a time."""
         from tqdm.auto import tqdm
 
         with tqdm(total=len(self.shards), unit="shard", desc=self.name, delay=2.0, leave=False) as bar:
             for i, path in enumerate(self.shards):
-                lo, hi = self.offsets[i], self.offsets[i + 1]
-                local = None
-                if rows is not None:
-                    local = rows[(rows >= lo) & (rows < hi)] - lo
-                    if local.size == 0:
-                        bar.update(1)
-                        continue
+                local = self.local_rows(i, rows)
+                if local is not None and local.size == 0:
+                    bar.update(1)
+                    continue
                 src: EmbeddingSource = load_embeddings(path, **self.load)
                 yield from src.chunks(chunk_rows, local)
                 bar.update(1)

@@ -14,7 +14,9 @@ import numpy as np
 from rankme.metrics.registry import canonical_metrics
 from rankme.paper.protocols import Sweep
 from rankme.paper.runner import sweep_runs
-from rankme.selection.warnings import SECONDARY, WARNINGS, selection_warnings
+from rankme.paper.tables import pick_warnings, tie_adjusted
+from rankme.selection.rules import sweep_points
+from rankme.selection.warnings import WARNINGS
 
 __all__ = ["SUCCESS_REGRET", "format_warning_study", "runs_at_epoch", "seed_spread", "tie_adjusted", "warning_study"]
 
@@ -61,16 +63,6 @@ def seed_spread(runs: Sequence[dict[str, Any]], key: str = "probe_acc") -> tuple
     return math.sqrt(float(np.mean(variances))), len(variances)
 
 
-def tie_adjusted(regret: float, spread: float) -> float:
-    """A regret within the seed spread counts as a tie (0); otherwise it stands.
-
-    Examples:
-        >>> tie_adjusted(1.2, 1.5), tie_adjusted(3.0, 1.5)
-        (0.0, 3.0)
-    """
-    return 0.0 if regret <= spread else regret
-
-
 def warning_study(runs: Sequence[dict[str, Any]], sweeps: Sequence[Sweep], epochs: Sequence[int],
                   seeds: Sequence[int], tie: float) -> dict[str, Any]:
     """Each warning on every (sweep, epoch, seed) instance with one run per value, as a user would have.
@@ -84,21 +76,14 @@ def warning_study(runs: Sequence[dict[str, Any]], sweeps: Sequence[Sweep], epoch
         at = runs_at_epoch(runs, epoch)
         for sweep in sweeps:
             for seed in seeds:
-                mine = sorted((r for r in sweep_runs(at, sweep) if r["config"]["seed"] == seed),
-                              key=lambda r: float(r["config"][sweep.param]))
+                mine = [r for r in sweep_runs(at, sweep) if r["config"]["seed"] == seed]
                 if len(mine) < 2:
                     continue
-                m = [r["metrics"] for r in mine]
-                rank = [float(x["rankme"]) for x in m]
-                acc = [float(x["probe_acc"]) for x in m]
-                pick = max(range(len(m)), key=lambda i: rank[i])
-                fired = selection_warnings(
-                    rank, values=[float(r["config"][sweep.param]) for r in mine], param=sweep.param,
-                    se=[x.get("rankme_se") for x in m],
-                    secondary={k: [float(x[k]) for x in m] for k in SECONDARY if all(k in x for x in m)},
-                    invariance=[float(x["invariance"]) for x in m] if all("invariance" in x for x in m) else None)
-                instances.append({"sweep": sweep.name, "epoch": epoch, "seed": seed,
-                                  "pick": float(mine[pick]["config"][sweep.param]),
+                pts = sweep_points(mine, sweep.param)  # one run per value
+                acc = [p.acc for p in pts]
+                pick = max(range(len(pts)), key=lambda i: pts[i].rankme)
+                fired = pick_warnings(mine, pts, sweep.param)
+                instances.append({"sweep": sweep.name, "epoch": epoch, "seed": seed, "pick": pts[pick].value,
                                   "shortfall": max(acc) - acc[pick], "bad": max(acc) - acc[pick] > tie,
                                   "warnings": [w.code for w in fired]})
     summary = {}

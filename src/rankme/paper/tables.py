@@ -16,7 +16,8 @@ from rankme.selection.rules import LABEL_FREE, SELECTORS, picked_accuracy, selec
 from rankme.selection.stats import rank_correlations
 from rankme.selection.warnings import SECONDARY, selection_warnings
 
-__all__ = ["format_agreement", "format_correlations", "format_picks", "format_runs", "format_selection", "selection_tables"]
+__all__ = ["format_agreement", "format_correlations", "format_picks", "format_runs", "format_selection", "pick_warnings",
+           "selection_tables", "tie_adjusted"]
 
 
 def selection_tables(runs: ResultStore | Sequence[dict[str, Any]], sweeps: Sequence[Sweep], *,
@@ -54,8 +55,8 @@ def selection_tables(runs: ResultStore | Sequence[dict[str, Any]], sweeps: Seque
         row["regret_rankme"] = row["id_oracle"] - row["id_rankme"]
         row["regret_alpha_req"] = row["id_oracle"] - row["id_alpha_req"]
         if tie is not None:
-            row["tie_regret_rankme"] = 0.0 if row["regret_rankme"] <= tie else row["regret_rankme"]
-        row["warnings"] = [str(w) for w in _warnings(mine, pts, sweep.param)]
+            row["tie_regret_rankme"] = tie_adjusted(row["regret_rankme"], tie)
+        row["warnings"] = [str(w) for w in pick_warnings(mine, pts, sweep.param)]
         out["sweeps"].append(row)
     regrets = [r["regret_rankme"] for r in out["sweeps"]]
     out["mean_regret_rankme"] = sum(regrets) / len(regrets) if regrets else float("nan")
@@ -67,9 +68,19 @@ def selection_tables(runs: ResultStore | Sequence[dict[str, Any]], sweeps: Seque
     return out
 
 
-def _warnings(runs: list[dict[str, Any]], pts: list[Any], param: str) -> list[Any]:
-    """The selection warnings of RankMe's pick among the sweep's values (seeds averaged: the standard error of a
-    mean of seeds combines the runs' jackknife errors)."""
+def tie_adjusted(regret: float, spread: float) -> float:
+    """A regret within the seed spread counts as a tie (0); otherwise it stands.
+
+    Examples:
+        >>> tie_adjusted(1.2, 1.5), tie_adjusted(3.0, 1.5)
+        (0.0, 3.0)
+    """
+    return 0.0 if regret <= spread else regret
+
+
+def pick_warnings(runs: Sequence[dict[str, Any]], pts: Sequence[Any], param: str) -> list[Any]:
+    """The selection warnings of RankMe's pick among a sweep's values (``pts`` from ``sweep_points(runs, param)``;
+    seeds averaged: the standard error of a mean of seeds combines the runs' jackknife errors)."""
     se: list[float | None] = []
     for p in pts:
         errs = [r["metrics"].get("rankme_se") for r in runs if float(r["config"][param]) == p.value]

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from rankme.core.validation import EmbeddingError
-from rankme.io.files import SUFFIXES, load_embeddings
+from rankme.io.files import load_embeddings
 from rankme.io.inputs import load_inputs, load_labels
 from rankme.io.params import runs_params
+from rankme.io.shards import expand_shards
 from rankme.io.store import ResultStore
 from rankme.metrics.registry import check_metrics, metric_names, split_available
 from rankme.models.encoders import factory_encoders, load_encoder
@@ -85,24 +86,13 @@ class SelectionResult:
 
 
 def embedding_files(sources: Sequence[str | Path]) -> list[str]:
-    """The embedding files named, folders searched (recursively) for files with a known suffix.
+    """The embedding files named, folders searched (recursively) for files with a known suffix and for stores,
+    glob patterns expanded (the rules of :func:`rankme.io.shards.expand_shards`: one candidate per file).
 
     Raises:
         EmbeddingError: for a missing path or a folder without embedding files.
     """
-    files: list[str] = []
-    for src in sources:
-        p = Path(src)
-        if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.suffix in SUFFIXES and f.is_file())
-            if not found:
-                raise EmbeddingError(f"{p}: no embedding files ({' '.join(SUFFIXES)}) in this folder")
-            files += found
-        elif not p.exists():
-            raise EmbeddingError(f"{p}: no such file or folder")
-        else:
-            files.append(str(p))
-    return files
+    return expand_shards(sources)
 
 
 def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[str] = (),
