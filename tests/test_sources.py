@@ -136,6 +136,18 @@ def test_shards_as_one_matrix_with_uniform_samples(tmp_path, capsys):
     assert res["n"] == 600 and res["metrics"]["rankme"] == pytest.approx(REF, rel=1e-9)
 
 
+def test_a_store_in_a_shard_folder_counts_once(tmp_path):
+    """A folder of shards that holds a `datasets` directory: its inner .arrow file is not a second shard."""
+    datasets = pytest.importorskip("datasets")
+    d = tmp_path / "shards"
+    datasets.Dataset.from_dict({"emb": Z[:300].tolist()}).save_to_disk(str(d / "part-0"))
+    np.save(d / "part-1.npy", Z[300:])
+    src = open_shards([d])
+    assert [p.rsplit("/", 1)[-1] for p in src.shards] == ["part-0", "part-1.npy"]
+    assert src.n_rows == 600
+    assert score_source(src, ["rankme"], progress=False).metrics["rankme"] == pytest.approx(REF, rel=1e-6)
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_equals_one_process(tmp_path, capsys):
     pytest.importorskip("distributed")

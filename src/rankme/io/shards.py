@@ -4,6 +4,7 @@ check, a progress bar over shards, and ``--samples`` drawn uniformly over all ro
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,7 @@ def expand_shards(paths: Sequence[str | Path]) -> list[str]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir() and directory_format(p) is None:
-            found = sorted(str(f) for f in p.rglob("*") if (f.is_file() and f.suffix in SUFFIXES)
-                           or (f.is_dir() and directory_format(f) is not None and f.parent == p))
+            found = _search(p)
             if not found:
                 raise EmbeddingError(f"{p}: no embedding files ({' '.join(SUFFIXES)}) in this folder")
             out += found
@@ -47,6 +47,19 @@ def expand_shards(paths: Sequence[str | Path]) -> list[str]:
         else:
             raise EmbeddingError(f"{p}: no such file or folder")
     return out
+
+
+def _search(folder: Path) -> list[str]:
+    """Embedding files and stores under ``folder`` (sorted). A store directory counts once: its own files (an HF
+    dataset's ``.arrow`` files) are never listed next to it, which would score its rows twice."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        stores = [d for d in dirs if directory_format(here / d) is not None]
+        found += [str(here / d) for d in stores]
+        dirs[:] = [d for d in dirs if d not in stores]  # do not descend into a store
+        found += [str(here / f) for f in files if Path(f).suffix in SUFFIXES and (here / f).is_file()]
+    return sorted(found)
 
 
 class ShardedSource:
