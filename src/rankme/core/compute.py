@@ -4,20 +4,20 @@ accumulation kernel the torchmetrics wrapper uses."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from scipy.linalg import blas, eigvalsh, svdvals
 
 from rankme.core.numerics import (
-    SAFE_EXP,
     Precision,
+    centred_floor,
     default_chunk_rows,
     gram_floor,
     input_eps,
     iter_chunks,
     max_abs,
+    scale_exponent,
     upper_frobenius,
 )
 from rankme.core.optional import is_torch_tensor, require, to_numpy
@@ -60,9 +60,7 @@ def accumulate_torch_(gram: Any, colsum: Any, z: Any, rows: int, row_offset: int
 
 def _one_shot_exp(z: Any) -> int:
     """The power of two a whole one-shot matrix is divided by (0 unless its magnitude is extreme)."""
-    peak = max_abs(z, 0)
-    exp = math.frexp(peak)[1] if peak > 0 else 0
-    return exp if abs(exp) > SAFE_EXP["float64"] else 0
+    return scale_exponent(max_abs(z, 0))
 
 
 def _gram_rows_side(z: Any, center: bool, exp: int) -> tuple[np.ndarray, float]:
@@ -84,8 +82,8 @@ def _gram_rows_side(z: Any, center: bool, exp: int) -> tuple[np.ndarray, float]:
     lam = eigvalsh(g, overwrite_a=True, check_finite=False, driver="evd")
     out: np.ndarray = np.clip(lam[::-1], 0.0, None)
     floor = gram_floor(n)
-    if center and out.size and out[0] > 0:
-        floor *= max(1.0, math.sqrt(frob / float(out[0])))
+    if center and out.size:
+        floor = centred_floor(floor, frob, float(out[0]))
     return out, floor
 
 

@@ -12,13 +12,25 @@ import numpy as np
 from rankme.core.optional import is_torch_tensor, to_numpy
 from rankme.core.validation import check_finite
 
-__all__ = ["SAFE_EXP", "Precision", "default_chunk_rows", "gram_floor", "input_eps", "iter_chunks", "max_abs",
-           "upper_frobenius"]
+__all__ = ["SAFE_EXP", "Precision", "centred_floor", "default_chunk_rows", "gram_floor", "input_eps", "iter_chunks",
+           "max_abs", "scale_exponent", "upper_frobenius"]
 
 Precision = Literal["float64", "float32"]
 _CHUNK_BYTES = 128 * 1024 * 1024
 SAFE_EXP = {"float64": 240, "float32": 28}
 """|log2| of the largest input value below which the state is not rescaled (G stays far from over/underflow)."""
+
+
+def scale_exponent(peak: float, precision: Precision = "float64") -> int:
+    """The power of two data whose largest |value| is ``peak`` is divided by: 0 while ``peak`` is inside the safe
+    window 2^±SAFE_EXP, else its binary exponent.
+
+    Examples:
+        >>> scale_exponent(1e3), scale_exponent(1e300), scale_exponent(1e12, "float32")
+        (0, 997, 40)
+    """
+    exp = math.frexp(peak)[1] if peak > 0 else 0
+    return exp if abs(exp) > SAFE_EXP[precision] else 0
 
 
 def default_chunk_rows(dim: int) -> int:
@@ -43,6 +55,17 @@ def gram_floor(side: int, precision: Precision = "float64") -> float:
     """
     eps = float(np.finfo(np.float64 if precision == "float64" else np.float32).eps)
     return math.sqrt(max(side, 1) * eps)
+
+
+def centred_floor(floor: float, frobenius: float, top: float) -> float:
+    """The rounding floor of a centred spectrum computed from a Gram matrix of norm ``frobenius``: centring
+    subtracts from G, so the absolute error scales with ‖G‖_F, not with the top centred eigenvalue ``top``.
+
+    Examples:
+        >>> centred_floor(1e-7, 400.0, 4.0), centred_floor(1e-7, 4.0, 4.0)
+        (1e-06, 1e-07)
+    """
+    return floor * max(1.0, math.sqrt(frobenius / top)) if top > 0 else floor
 
 
 def upper_frobenius(g: np.ndarray) -> float:

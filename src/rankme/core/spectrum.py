@@ -26,11 +26,13 @@ from rankme.core.formula import rankme_from_spectrum
 from rankme.core.numerics import (
     SAFE_EXP,
     Precision,
+    centred_floor,
     default_chunk_rows,
     gram_floor,
     input_eps,
     iter_chunks,
     max_abs,
+    scale_exponent,
     upper_frobenius,
 )
 from rankme.core.optional import is_torch_tensor, loaded_torch, require, to_numpy
@@ -137,7 +139,7 @@ class SpectrumAccumulator:
             exp = math.frexp(peak)[1]
             window = SAFE_EXP[self.precision]
             if self.scale_exp is None:
-                self.scale_exp = 0 if abs(exp) <= window else exp
+                self.scale_exp = scale_exponent(peak, self.precision)
             elif exp - self.scale_exp > window:
                 self._rescale_to(exp)
         return self.scale_exp or 0
@@ -385,9 +387,8 @@ class SpectrumAccumulator:
         """The relative rounding floor of these singular values: √(K·ε) for the raw Gram; centred ones are
         computed as G − s sᵀ/n, so their absolute error scales with ‖G‖ (a large mean costs precision)."""
         floor = gram_floor(int(self.dim or 1), self.precision)
-        if center and lam.size and lam[0] > 0:
-            g = to_numpy(self._gram, np.float64)
-            floor *= max(1.0, math.sqrt(upper_frobenius(g) / float(lam[0])))
+        if center and lam.size:
+            floor = centred_floor(floor, upper_frobenius(to_numpy(self._gram, np.float64)), float(lam[0]))
         return floor
 
     def rankme(self, **variant: Any) -> float:
