@@ -92,6 +92,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         print("rankme: error: --dask scores shards of one matrix: add --as-one", file=sys.stderr)
         return 2
     for path in ([args.files] if args.as_one else args.files):
+        name = " ".join(map(str, path)) if args.as_one else str(path)
+        first = str(path[0]) if args.as_one else name
         try:
             if args.dask:
                 res = _score_on_dask(args, path, metrics, load)
@@ -101,11 +103,9 @@ def cmd_score(args: argparse.Namespace) -> int:
                                    progress=not args.no_progress, variant=_variant(args), estimate=args.fast,
                                    views=args.views)
         except (EmbeddingError, ValueError, MissingExtraError) as e:
-            name = " ".join(map(str, path)) if args.as_one else str(path)
-            msg = str(e) if str(e).startswith(str(path[0] if args.as_one else path)) or name == "-" else f"{name}: {e}"
+            msg = str(e) if str(e).startswith(first) or name == "-" else f"{name}: {e}"
             out.append({"file": name, "error": msg})
         except Exception as e:  # an unexpected kind of file: report it, keep the other files' results
-            name = " ".join(map(str, path)) if args.as_one else str(path)
             out.append({"file": name, "error": f"{name}: could not be scored ({type(e).__name__}: {e})"})
         else:
             out.append(res.to_dict())

@@ -295,7 +295,7 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
             name, arr = read_lance(p, key, notes)
         return _source(p, name, arr, flatten, notes)
     _check_regular(p)
-    if (columns or exclude) and suffix not in TABLE_SUFFIXES and not Path(p).is_dir():
+    if (columns or exclude) and suffix not in TABLE_SUFFIXES:
         raise EmbeddingError(f"{p}: --columns/--exclude apply to tables ({', '.join(TABLE_SUFFIXES)})")
     if suffix == ".npy":
         arr = _load_npy(p, p)
