@@ -136,6 +136,17 @@ def test_shards_as_one_matrix_with_uniform_samples(tmp_path, capsys):
     assert res["n"] == 600 and res["metrics"]["rankme"] == pytest.approx(REF, rel=1e-9)
 
 
+def test_a_missing_pyarrow_is_named_as_the_extra_not_as_a_damaged_file(tmp_path, monkeypatch):
+    pytest.importorskip("pyarrow.parquet")
+    import pandas as pd
+
+    pd.DataFrame(Z).to_parquet(tmp_path / "z.parquet")
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow.parquet", None)  # as without the extra
+    with pytest.raises(ImportError, match=r"pip install 'rankme\[parquet\]'") as err:
+        load_embeddings(tmp_path / "z.parquet")
+    assert "not a readable" not in str(err.value)
+
+
 def test_a_store_in_a_shard_folder_counts_once(tmp_path):
     """A folder of shards that holds a `datasets` directory: its inner .arrow file is not a second shard."""
     datasets = pytest.importorskip("datasets")

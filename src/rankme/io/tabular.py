@@ -243,14 +243,10 @@ def read_arrow(path: str, kind: str, key: str | None, notes: list[str], columns:
     """A table in an Arrow-family file (``parquet``, ``arrow`` IPC / Feather, memory-mapped), with the column rules
     of this module."""
     name = {"parquet": "Parquet", "arrow": "Arrow IPC / Feather"}[kind]
+    reader = require("pyarrow.parquet" if kind == "parquet" else "pyarrow.feather", "parquet",
+                     f"{path}: reading {name} files")  # outside the try: a missing extra is not a damaged file
     try:
-        if kind == "parquet":
-            table = require("pyarrow.parquet", "parquet", f"{path}: reading {name} files").read_table(path)
-        else:
-            feather = require("pyarrow.feather", "parquet", f"{path}: reading {name} files")
-            table = feather.read_table(path, memory_map=True)
-    except EmbeddingError:
-        raise
+        table = reader.read_table(path) if kind == "parquet" else reader.read_table(path, memory_map=True)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError for corrupt files
         raise EmbeddingError(f"{path}: is not a readable {name} file ({type(e).__name__}: {e})") from e
     return choose_columns(path, arrow_columns(path, table), key=key, columns=columns, exclude=exclude, notes=notes)
