@@ -18,6 +18,7 @@ __all__ = [
     "check_finite",
     "check_shape",
     "check_state_fits",
+    "check_views",
     "numpy_dtype_of",
     "warn_sample_size",
 ]
@@ -136,6 +137,22 @@ def check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     if k == 0:
         raise EmbeddingError(f"embeddings have no features (shape {tuple(shape)})")
     return n, k
+
+
+def check_views(views: int, what: str = "--views") -> int:
+    """Return ``views`` (q, augmented views per sample) as an int, or raise ``ValueError`` when q < 2.
+
+    Examples:
+        >>> check_views(2)
+        2
+        >>> check_views(1, "LiDAR's views")
+        Traceback (most recent call last):
+        ...
+        ValueError: LiDAR's views must be at least 2 augmented views per sample (q >= 2), got 1
+    """
+    if views < 2:
+        raise ValueError(f"{what} must be at least 2 augmented views per sample (q >= 2), got {views}")
+    return int(views)
 
 
 def check_finite(chunk: np.ndarray, row_offset: int) -> None:

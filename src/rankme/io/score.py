@@ -13,7 +13,7 @@ from rankme.core.formula import rankme_from_spectrum
 from rankme.core.guidance import PAPER_SAMPLES, sample_size_note
 from rankme.core.numerics import Precision, default_chunk_rows
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import EmbeddingError, available_memory_bytes
+from rankme.core.validation import EmbeddingError, available_memory_bytes, check_views
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics
 
@@ -115,8 +115,8 @@ def _row_metric_states(source: RowSource, metrics: Sequence[str], samples: int |
     lid = None
     if "views" in needs:
         which = [m for m in metrics if METRICS[m].needs == "views"]
-        if views is not None and views < 2:
-            raise ValueError(f"--views must be at least 2 (each sample's augmented views), got {views}")
+        if views is not None:
+            check_views(views)
         if views is None:
             raise ValueError(f"metric {' and '.join(which)} needs views (--views q): the rows are samples × q "
                              "augmented views, each sample's views contiguous")

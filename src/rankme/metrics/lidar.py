@@ -22,7 +22,7 @@ from scipy.linalg import eigh
 from rankme.core.distributed import all_reduce_sum, check_same_dim, is_distributed
 from rankme.core.formula import RANKME_EPS
 from rankme.core.optional import to_numpy
-from rankme.core.validation import EmbeddingError, check_finite
+from rankme.core.validation import EmbeddingError, check_finite, check_views
 from rankme.metrics.spectral import lidar_effective_rank
 
 __all__ = ["LIDAR_DELTA", "LidarAccumulator", "invariance_ratio", "lidar"]
@@ -58,8 +58,7 @@ class LidarAccumulator:
     """
 
     def __init__(self, dim: int, views: int, *, delta: float = LIDAR_DELTA, eps: float = RANKME_EPS) -> None:
-        if views < 2:
-            raise ValueError(f"LiDAR needs q >= 2 views per sample, got {views}")
+        check_views(views, "LiDAR's views")
         if dim < 1:
             raise ValueError(f"dim must be positive, got {dim}")
         self.dim, self.views, self.delta, self.eps = int(dim), int(views), float(delta), float(eps)

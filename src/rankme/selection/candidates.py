@@ -22,7 +22,7 @@ from rankme.core.distributed import world
 from rankme.core.guidance import JACKKNIFE_GROUPS, rankme_standard_error, sample_size_note
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import EmbeddingError
+from rankme.core.validation import EmbeddingError, check_views
 from rankme.io.files import file_fingerprint, load_embeddings
 from rankme.io.params import runs_params
 from rankme.io.score import accumulate_source, sample_rows
@@ -184,8 +184,7 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
             "RankMe is bounded by min(N, K) and compares runs of one model. Pass --allow-mixed-dim to rank them "
             "anyway (compare the rank/min(N,K) column then)")
     if views is not None:
-        if views < 2:
-            raise ValueError(f"--views must be at least 2 (augmented views per sample), got {views}")
+        check_views(views)
         if samples is not None:
             raise ValueError("--views keeps every sample's views together: drop --samples")
         odd = [s.name for s in sources if s.n_rows % views]
