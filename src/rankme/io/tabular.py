@@ -1,17 +1,26 @@
-"""Tables of embeddings (CSV/TSV, Parquet, Arrow) read with explicit column semantics.
+"""Tables of embeddings (CSV/TSV/text, Parquet, Arrow) read with explicit column semantics.
 
 Which columns are the embedding, in order of precedence:
 
 1. ``key``: one list (or fixed-size-list) column, e.g. ``embedding``;
-2. ``columns``: exactly these numeric columns;
+2. ``columns``: exactly these numeric columns (this overrides every automatic exclusion below);
 3. otherwise, when the table has exactly one list column, that column (how embeddings are usually stored next to
    an id); several list columns need ``key``;
-4. otherwise every numeric column except a pandas default index (an unnamed or ``Unnamed: 0`` leading column
-   equal to 0..N−1), identifier columns (named ``id``, ``*_id``, ``idx``, ``index``, ``uuid`` or ``key`` and
-   holding distinct integers) and the ``exclude`` ones.
+4. otherwise every numeric column except the ``exclude`` ones (which add to the automatic exclusions), and the
+   columns that are not features: by name (:data:`NON_FEATURE_COLUMNS`, the one list: indexes, identifiers,
+   labels and targets), by the pandas metadata of a Parquet/Arrow file (its stored index), and, in a text table
+   without a header, a leading column holding a permutation of 0..N-1 (pandas' index written by
+   ``to_csv(header=False)``).
 
 Every exclusion is reported in a note. Missing values are an error naming the column and row; list rows must
 all have one length.
+
+Text tables: a UTF-8 BOM is stripped, lines starting with ``#`` are comments (``numpy.savetxt``'s header is read
+from the last one before the data when it has one name per column), the delimiter is sniffed among ``,`` ``;``
+tab ``|`` (else runs of whitespace, ``numpy.savetxt``'s default). The first line is a header when it has a
+non-numeric cell, an empty first cell above rows that all have one (pandas' index column), or only integers that
+are exactly ``0..K-1`` (pandas' default column names) or stand above non-integer data in every column (the CSV
+sniffer's rule); otherwise it is data. Compressed files are refused: decompress them first.
 """
 
 from __future__ import annotations
@@ -28,35 +37,71 @@ import numpy as np
 from rankme.core.optional import require
 from rankme.core.validation import EmbeddingError
 
-__all__ = ["Column", "arrow_columns", "choose_columns", "read_arrow", "read_csv"]
+__all__ = ["NON_FEATURE_COLUMNS", "Column", "arrow_columns", "choose_columns",
+           "non_feature_reason", "read_arrow", "read_csv", "refuse_compressed"]
 
-_ID_NAME = re.compile(r"^(id|idx|index|uuid|key|row|row_id|.*[_\-\s]id)$", re.IGNORECASE)
-_INDEX_NAMES = ("", "Unnamed: 0", "index")
+NON_FEATURE_COLUMNS = {
+    "an index": r"|index|idx|row|unnamed: \d+|__index_level_\d+__",
+    "an identifier": r"id|ids|uuid|key|row_id|.*[_\-\s]id",
+    "a label or target": r"labels?|targets?|y|class(es)?",
+}
+"""Column names (case-insensitive, whole name, surrounding spaces ignored) that are not features, by kind; ``y``
+is a feature (a coordinate) when the table also has an ``x`` column."""
+_NON_FEATURE = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in NON_FEATURE_COLUMNS.items()}
+_COMPRESSED = {".gz": (rb"\x1f\x8b", "gzip", "gunzip"), ".bz2": (rb"BZh[1-9]", "bzip2", "bunzip2"),
+               ".xz": (rb"\xfd7zXZ\x00", "xz", "unxz"), ".zip": (rb"PK\x03\x04", "zip", "unzip"),
+               ".zst": (rb"\x28\xb5\x2f\xfd", "zstd", "unzstd")}
+_INT = re.compile(r"\s*[+-]?\d+\s*$")
 
 
 @dataclass
 class Column:
     """One column: its name, and either 1-D numeric values (with a null mask) or 2-D rows of a list column;
-    ``text`` for a column that is neither."""
+    ``text`` for a column that is neither; ``why`` when the reader knows it is not a feature (and why)."""
 
     name: str
     values: np.ndarray | None = None
     nulls: np.ndarray | None = None
     rows: np.ndarray | None = None
     text: bool = False
+    why: str | None = None
 
 
-def _is_pandas_index(col: Column, position: int) -> bool:
-    v = col.values
-    return (position == 0 and col.name in _INDEX_NAMES and v is not None and v.size > 0
-            and np.array_equal(v, np.arange(v.size)))
+def non_feature_reason(name: str, values: np.ndarray | None = None, names: Sequence[str] = ()) -> str | None:
+    """Why a column named ``name`` (``values``; in a table of columns ``names``) is not a feature
+    (:data:`NON_FEATURE_COLUMNS`), or None when it may be one.
+
+    Examples:
+        >>> non_feature_reason("Label"), non_feature_reason("user_id"), non_feature_reason("f0")
+        ('a label or target', 'an identifier', None)
+        >>> non_feature_reason("Unnamed: 0", np.arange(4.0)), non_feature_reason("__index_level_0__")
+        ('a pandas default index (0..N-1)', 'an index')
+        >>> non_feature_reason("y", names=["x", "y"]) is None
+        True
+    """
+    kind = next((k for k, rx in _NON_FEATURE.items() if rx.fullmatch(name.strip())), None)
+    if kind is not None and name.strip().lower() == "y" and any(n.strip().lower() == "x" for n in names):
+        return None
+    if kind == "an index":
+        default = values is not None and values.size > 0 and np.array_equal(values, np.arange(values.size))
+        return "a pandas default index (0..N-1)" if default else "an index"
+    return kind
 
 
-def _is_identifier(col: Column) -> bool:
-    v = col.values
-    if v is None or not _ID_NAME.match(col.name.strip()) or v.size == 0:
-        return False
-    return bool(np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.unique(v).size == v.size)
+def refuse_compressed(path: str, data: bytes | None = None) -> None:
+    """Raise for a compressed file, known by its suffix or (given ``data``) by its first bytes.
+
+    Examples:
+        >>> refuse_compressed("z.csv", b"0,1\\n")
+        >>> refuse_compressed("z.csv.gz")
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.EmbeddingError: z.csv.gz: is gzip-compressed: decompress it first (with gunzip): rankme reads files uncompressed
+    """
+    for suffix, (magic, kind, tool) in _COMPRESSED.items():
+        if path.lower().endswith(suffix) or (data is not None and re.match(magic, data[:8])):
+            raise EmbeddingError(f"{path}: is {kind}-compressed: decompress it first (with {tool}): rankme reads "
+                                 "files uncompressed")
 
 
 def _check_nulls(path: str, col: Column, line_of: Any) -> None:
@@ -74,10 +119,13 @@ def choose_columns(path: str, cols: Sequence[Column], *, key: str | None = None,
 
     Examples:
         >>> cols = [Column("Unnamed: 0", np.arange(3.0)), Column("a", np.array([1.0, 2.0, 4.0])),
-        ...         Column("b", np.array([0.0, 1.0, 1.0]))]
+        ...         Column("b", np.array([0.0, 1.0, 1.0])), Column("label", np.array([1.0, 0.0, 1.0]))]
         >>> notes = []; label, z = choose_columns("t.csv", cols, notes=notes)
-        >>> label, z.shape, notes
-        ('2 columns', (3, 2), ["t.csv: excluded column(s) ['Unnamed: 0'] (a pandas default index (0..N-1)); pass --columns to choose columns yourself"])
+        >>> label, z.shape
+        ('2 columns', (3, 2))
+        >>> print(*notes, sep="\\n")
+        t.csv: excluded column(s) ['Unnamed: 0'] (a pandas default index (0..N-1)); pass --columns to choose columns yourself
+        t.csv: excluded column(s) ['label'] (a label or target); pass --columns to choose columns yourself
     """
     notes = [] if notes is None else notes
     by_name = {c.name: c for c in cols}
@@ -113,21 +161,19 @@ def choose_columns(path: str, cols: Sequence[Column], *, key: str | None = None,
         assert lists[0].rows is not None
         return lists[0].name, lists[0].rows
     reasons: dict[str, str] = {}
-    for i, c in enumerate(cols):
-        if c.name in exclude:
-            reasons[c.name] = "--exclude"
-        elif c.text or c.values is None:
-            reasons[c.name] = "not numeric"
-        elif _is_pandas_index(c, i):
-            reasons[c.name] = "a pandas default index (0..N-1)"
-        elif _is_identifier(c):
-            reasons[c.name] = "an identifier: distinct integers under an id-like name"
+    for c in cols:
+        why = ("--exclude" if c.name in exclude else "not numeric" if c.text or c.values is None
+               else "empty: every cell blank" if c.nulls is not None and c.nulls.all()
+               else c.why or non_feature_reason(c.name, c.values, list(by_name)))
+        if why is not None:
+            reasons[c.name] = why
     unknown = [e for e in exclude if e not in by_name]
     if unknown:
         raise EmbeddingError(f"{path}: --exclude names no column(s) {unknown}; columns: {list(by_name)}")
     keep = [c for c in cols if c.name not in reasons]
     if not keep:
-        raise EmbeddingError(f"{path}: no numeric feature columns ({'; '.join(f'{k}: {v}' for k, v in reasons.items())})")
+        raise EmbeddingError(f"{path}: no numeric feature columns ({'; '.join(f'{k}: {v}' for k, v in reasons.items())})"
+                             "; pass --columns to choose columns yourself")
     for why in dict.fromkeys(reasons.values()):
         names = [k for k, v in reasons.items() if v == why]
         notes.append(f"{path}: ignored non-numeric columns {names}" if why == "not numeric" else
@@ -144,8 +190,48 @@ def _number(x: str) -> float | None:
         return None
 
 
+def _delimiter(lines: list[str], tab: bool) -> str | None:
+    """The sniffed delimiter among , ; tab |, else None (runs of whitespace) when that splits every line alike."""
+    if tab:
+        return "\t"
+    try:
+        return csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t|").delimiter
+    except csv.Error:
+        return None if all(len(ln.split()) > 1 for ln in lines[:50]) else ","
+
+
+def _split(lines: list[str], delimiter: str | None) -> list[list[str]]:
+    if delimiter is None:
+        return [ln.split() for ln in lines]
+    return list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
+
+
+def _header(path: str, rows: list[list[str]], comment: list[str] | None, notes: list[str]) -> list[str] | None:
+    """The header by the rules of this module (``comment``: the names in the last leading comment line)."""
+    first, width = rows[0], len(rows[0])
+    if any(x.strip() and _number(x) is None for x in first):
+        return first
+    if not first[0].strip() and len(rows) > 1 and all(r and r[0].strip() for r in rows[1:]):
+        return first  # pandas' to_csv() with numeric column names: ",0,1,2" above rows that all start with an index
+    if comment is not None and len(comment) == width:
+        return comment  # numpy.savetxt(header=...)
+    if width < 2 or not all(_INT.match(x) for x in first):
+        return None
+    body = rows[1:51]
+    if [int(x) for x in first] == list(range(width)):  # pandas' default column names
+        if all(_INT.match(x) for r in body for x in r):
+            notes.append(f"{path}: read the first line 0..{width - 1} as column names (pandas' default); if it is "
+                         "data, add a header line")
+        return first
+    if body and all(any(j < len(r) and not _INT.match(r[j]) for r in body) for j in range(width)):
+        notes.append(f"{path}: read the first line {[x.strip() for x in first][:8]} as column names (integers above "
+                     "non-integer data); if it is data, add a header line")
+        return first
+    return None
+
+
 def read_csv(path: str, data: bytes, *, tab: bool = False, notes: list[str] | None = None) -> tuple[list[Column], Any]:
-    """Parse CSV/TSV bytes: strip a UTF-8 BOM, sniff the delimiter (``,`` ``;`` tab ``|``), detect a header row.
+    """Parse a text table (CSV/TSV/whitespace) by the rules of this module.
 
     Returns the columns and ``line_of(row)`` (the text line of a data row, for messages).
 
@@ -153,36 +239,35 @@ def read_csv(path: str, data: bytes, *, tab: bool = False, notes: list[str] | No
         >>> cols, _ = read_csv("x.csv", "\\ufeff1;2\\n3;4\\n".encode())
         >>> [(c.name, c.values.tolist()) for c in cols]
         [('0', [1.0, 3.0]), ('1', [2.0, 4.0])]
+        >>> cols, _ = read_csv("s.txt", b"# a b\\n1.5 2\\n3 4.25\\n")
+        >>> [(c.name, c.values.tolist()) for c in cols]
+        [('a', [1.5, 3.0]), ('b', [2.0, 4.25])]
     """
     notes = [] if notes is None else notes
+    refuse_compressed(path, data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise EmbeddingError(f"{path}: not a UTF-8 text file ({e}); is it really a CSV?") from e
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    numbered = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip()]
+    lines = [(no, ln) for no, ln in numbered if not ln.lstrip().startswith("#")]
     if not lines:
-        raise EmbeddingError(f"{path}: is empty")
-    if tab:
-        delimiter = "\t"
-    else:
-        try:
-            delimiter = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
-    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
-    width = len(rows[0])
-    first = rows[0]
-    texty = any(x.strip() and _number(x) is None for x in first)
-    # pandas' to_csv() of a frame with numeric column names: ",0,1,2" above rows that all start with an index
-    pandas_header = not first[0].strip() and len(rows) > 1 and all(r and r[0].strip() for r in rows[1:])
-    header = first if texty or pandas_header else None
-    body = rows[1:] if header is not None else rows
+        raise EmbeddingError(f"{path}: is empty" if not numbered else f"{path}: holds only comment lines (#)")
+    leading = [ln for no, ln in numbered if no < lines[0][0]]
+    delimiter = _delimiter([ln for _, ln in lines], tab)
+    rows = _split([ln for _, ln in lines], delimiter)
+    comment = _split([leading[-1].lstrip().lstrip("#").strip()], delimiter)[0] if leading else None
+    header = _header(path, rows, comment, notes)
+    skip = int(header is rows[0])
+    body, width = rows[skip:], len(header if header is not None else rows[0])
     ragged = [i for i, r in enumerate(body) if len(r) != width]
     if ragged:
         i = ragged[0]
-        raise EmbeddingError(f"{path}: line {i + 1 + (header is not None)} has {len(body[i])} fields, the first "
-                             f"line {width} (delimiter {delimiter!r})")
-    names = [h.strip() for h in header] if header is not None else [str(j) for j in range(width)]
+        sep = "whitespace" if delimiter is None else repr(delimiter)
+        raise EmbeddingError(f"{path}: line {lines[i + skip][0]} has {len(body[i])} fields, the header or first "
+                             f"line {width} (delimiter {sep})")
+    names = ([h.strip() or f"Unnamed: {j}" for j, h in enumerate(header)] if header is not None
+             else [str(j) for j in range(width)])
     cols = []
     for j, name in enumerate(names):
         cells = [r[j].strip() for r in body]
@@ -193,17 +278,27 @@ def read_csv(path: str, data: bytes, *, tab: bool = False, notes: list[str] | No
             continue
         vals = np.array([np.nan if v is None else v for v in nums], dtype=np.float64)
         cols.append(Column(name, vals, blanks if blanks.any() else None))
+    first = cols[0].values if cols else None
+    if (header is None and width > 1 and first is not None and first.size >= 3
+            and np.array_equal(np.sort(first), np.arange(first.size))):
+        cols[0].why = "a pandas index written without a header (0..N-1 in some order)"
     if all(c.text for c in cols) and delimiter == "," and width == 1:
         notes.append(f"{path}: one text column per line: if the file is delimited by something else than , ; "
-                     "tab or |, convert it first")
-    offset = 1 + (header is not None)
-    return cols, (lambda row: f" (line {row + offset})")
+                     "tab, | or spaces, convert it first")
+    data_lines = [no for no, _ in lines[skip:]]
+    return cols, (lambda row: f" (line {data_lines[row]})" if 0 <= row < len(data_lines) else "")
 
 
 def arrow_columns(path: str, table: Any) -> list[Column]:
-    """Columns of an Arrow table: numeric ones as values (nulls marked), list columns as rows, others as text."""
+    """Columns of an Arrow table: numeric ones as values (nulls marked), list columns as rows, others as text;
+    the index columns named in its pandas metadata are marked as not features."""
     pa = require("pyarrow", "parquet", f"{path}: reading Arrow data")
     pc = require("pyarrow.compute", "parquet", f"{path}: reading Arrow data")
+    try:
+        meta = table.schema.pandas_metadata or {}
+    except (ValueError, TypeError):  # damaged pandas metadata: read the columns by name only
+        meta = {}
+    index = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
     cols = []
     for field_ in table.schema:
         col = table.column(field_.name).combine_chunks()
@@ -217,6 +312,8 @@ def arrow_columns(path: str, table: Any) -> list[Column]:
             cols.append(Column(field_.name, rows=_list_rows(path, field_.name, col, pc)))
         else:
             cols.append(Column(field_.name, text=True))
+        if field_.name in index:
+            cols[-1].why = "a pandas index, by the file's pandas metadata"
     return cols
 
 

@@ -1,0 +1,254 @@
+"""Round trips: one matrix written by the libraries people use, across their options, scores as its float64 truth.
+
+Each writer (pandas ``to_csv`` / ``to_parquet`` / ``to_feather``, ``numpy.savetxt``) is driven over the product of
+its options. The value is compared with a float64 SVD of the matrix *as written* (after the writer's
+``float_format``/``fmt``) to 1e-9 relative and N and K are checked, so a header read as a data row, an index or a
+label column scored as a feature, or a lost first row shows up at once; a file that cannot be read is refused in one
+line. Failures of one product are collected and reported together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from conftest import reference_rankme
+from rankme import EmbeddingError
+from rankme.cli import main
+from rankme.io.files import load_embeddings
+from rankme.io.score import score_source
+
+pd = pytest.importorskip("pandas")
+
+N, K = 60, 6
+Z = np.random.default_rng(7).standard_normal((N, K)) * np.array([4.0, 2.5, 1.5, 0.9, 0.4, 0.15])
+LABELS = np.random.default_rng(8).integers(0, 5, N)
+KEEP = np.random.default_rng(9).random(N) < 0.7  # the rows a filtered frame keeps
+PERM = np.random.default_rng(10).permutation(N)
+INDEXES = ("none", "default", "named", "filtered", "shuffled")
+EXTRAS = (None, "label", "Target", "y", "class", "id", "labels")
+SEPS = (",", ";", "\t", "|")
+MIXED_NAMES = pytest.mark.filterwarnings("ignore:The DataFrame has column names of mixed type")  # pandas' parquet
+
+
+def _frame(index: str, names: str, extra: str | None) -> tuple[object, np.ndarray]:
+    """A DataFrame as users build one, and the feature matrix it holds (rows in the frame's order)."""
+    cols: list = list(range(K)) if names == "int" else [f"f{j}" for j in range(K)]
+    df = pd.DataFrame(Z.copy(), columns=cols)
+    if extra is not None:  # a label / target / id beside the features, first or last
+        df.insert(0 if extra in ("Target", "id") else K, extra, LABELS if extra != "id" else np.arange(N) + 1000)
+    if index == "named":
+        df = df.iloc[PERM]
+        df.index.name = "sample_id"
+    elif index == "filtered":
+        df = df[KEEP]
+    elif index == "shuffled":
+        df = df.iloc[PERM]
+    return df, df[cols].to_numpy(dtype=np.float64)
+
+
+def _as_written(m: np.ndarray, fmt: str | None) -> np.ndarray:
+    """The matrix a reader can get back from values formatted with ``fmt`` (None: exact repr)."""
+    return m if fmt is None else np.vectorize(lambda v: float(fmt % v))(m)
+
+
+def _problem(path, truth: np.ndarray, excluded=(), **kw) -> str | None:
+    """None when the file scores as ``truth`` (value, N, K) with a note naming each ``excluded`` column."""
+    try:
+        src = load_embeddings(path, **kw)
+        res = score_source(src, ["rankme"], progress=False)
+    except EmbeddingError as e:
+        return f"refused: {e}"
+    if (res.n, res.dim) != truth.shape:
+        return f"N×K {res.n}×{res.dim}, want {truth.shape}; notes {src.notes}"
+    want = reference_rankme(truth)
+    if abs(res.metrics["rankme"] - want) > 1e-9 * want:
+        return f"RankMe {res.metrics['rankme']!r}, want {want!r}"
+    missing = [c for c in excluded if not any(repr(c) in n for n in src.notes)]
+    return f"no note names {missing}: {src.notes}" if missing else None
+
+
+def _report(problems: list[str]) -> None:
+    assert not problems, f"{len(problems)} failing combination(s):\n" + "\n".join(problems[:20])
+
+
+# -- pandas to_csv ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra", EXTRAS)
+@pytest.mark.parametrize("index", INDEXES)
+def test_pandas_to_csv(tmp_path, index, extra):
+    """Every sep × float_format × column-name kind, index written or not, with a label/id column or none."""
+    problems = []
+    for names, sep, fmt in itertools.product(("int", "str"), SEPS, (None, "%.17g", "%.6f")):
+        df, m = _frame(index, names, extra)
+        p = tmp_path / f"{names}-{SEPS.index(sep)}-{fmt and fmt[2:-1]}.csv"
+        df.to_csv(p, sep=sep, float_format=fmt, index=index != "none")
+        excluded = ([] if index == "none" else ["sample_id" if index == "named" else "Unnamed: 0"])
+        excluded += [extra] if extra is not None else []
+        if (why := _problem(p, _as_written(m, fmt), excluded)) is not None:
+            lines = p.read_text().splitlines()
+            problems.append(f"{p.name} (index={index}, extra={extra}): {why}; header {lines[0][:60]!r}")
+    _report(problems)
+
+
+@pytest.mark.parametrize("index", ("none", "default", "shuffled"))
+def test_pandas_to_csv_without_header_keeps_the_first_row(tmp_path, index):
+    """``header=False``: the first line is data (N rows); a default or shuffled index (0..N-1) is not a feature."""
+    problems = []
+    for names, sep in itertools.product(("int", "str"), SEPS):
+        df, m = _frame(index, names, None)
+        p = tmp_path / f"{names}-{SEPS.index(sep)}.csv"
+        df.to_csv(p, sep=sep, header=False, index=index != "none")
+        if (why := _problem(p, m)) is not None:
+            problems.append(f"{p.name} (index={index}): {why}")
+    _report(problems)
+
+
+def test_all_integer_header_rows(tmp_path):
+    """``0..K-1`` (pandas' default names) and ``1..K`` above non-integer data are headers; integer data stays data."""
+    body = "\n".join(",".join(repr(float(v)) for v in row) for row in Z)
+    for header in (",".join(map(str, range(K))), ",".join(map(str, range(1, K + 1)))):
+        (tmp_path / "h.csv").write_text(header + "\n" + body + "\n")
+        assert _problem(tmp_path / "h.csv", Z) is None, header
+    ints = np.random.default_rng(3).integers(-9, 9, (N, K)).astype(np.float64)
+    ints[0] = np.arange(K) + 1  # a first data row that looks like 1..K: the data below is integer, so it is data
+    (tmp_path / "i.csv").write_text("\n".join(",".join(str(int(v)) for v in row) for row in ints) + "\n")
+    assert _problem(tmp_path / "i.csv", ints) is None
+
+
+def test_text_table_edge_cases(tmp_path):
+    """``x,y`` coordinates are features; a trailing delimiter's empty column is dropped with a note; a ``#``-prefixed
+    header names the columns; a ragged whitespace table is refused naming the line."""
+    xy = Z[:, :2]
+    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]})
+    df.to_csv(tmp_path / "xy.csv", index=False)
+    assert _problem(tmp_path / "xy.csv", xy) is None
+    (tmp_path / "trail.csv").write_text("".join(",".join(repr(float(v)) for v in row) + ",\n" for row in Z))
+    assert _problem(tmp_path / "trail.csv", Z, [str(K)]) is None
+    rows = "".join(f"{i},{float(a)!r},{float(b)!r}\n" for i, (a, b) in enumerate(xy))
+    (tmp_path / "hash.csv").write_text("#id,f0,f1\n" + rows)
+    assert _problem(tmp_path / "hash.csv", xy, ["id"]) is None
+    (tmp_path / "ragged.txt.csv").write_text("1.5 2.5 3\n4.5 5\n")
+    with pytest.raises(EmbeddingError, match=r"ragged.txt.csv: line 2 has 2 fields.*3 \(delimiter whitespace\)"):
+        load_embeddings(tmp_path / "ragged.txt.csv")
+
+
+# -- pandas to_parquet / to_feather -----------------------------------------------------------------------------
+@MIXED_NAMES
+@pytest.mark.parametrize("extra", EXTRAS)
+@pytest.mark.parametrize("index", (*INDEXES, "kept"))
+def test_pandas_to_parquet(tmp_path, index, extra):
+    """Every compression × column-name kind × ``index=`` option: a stored index (``__index_level_0__``, or named in
+    the pandas metadata) and a label/id column are not features."""
+    pytest.importorskip("pyarrow.parquet")
+    problems = []
+    for names, compression in itertools.product(("int", "str"), ("snappy", "zstd", None)):
+        df, m = _frame(index, names, extra)
+        p = tmp_path / f"{names}-{compression}.parquet"
+        if index == "kept":  # index=True stores even a RangeIndex as a column
+            df.to_parquet(p, compression=compression, index=True)
+        else:
+            df.to_parquet(p, compression=compression, index=False if index == "none" else None)
+        stored = {"kept": "__index_level_0__", "filtered": "__index_level_0__", "shuffled": "__index_level_0__",
+                  "named": "sample_id"}.get(index)
+        excluded = [c for c in (stored, extra) if c is not None]
+        if (why := _problem(p, m, excluded)) is not None:
+            problems.append(f"{p.name} (index={index}, extra={extra}): {why}")
+    _report(problems)
+
+
+@pytest.mark.parametrize("index", INDEXES)
+def test_pandas_to_feather(tmp_path, index):
+    """``to_feather`` (any compression) with its index kept, or moved to an ``index`` column by ``reset_index``."""
+    pytest.importorskip("pyarrow.feather")
+    problems = []
+    for extra, compression, reset in itertools.product((None, "label", "y"), ("lz4", "zstd", "uncompressed"),
+                                                       (False, True)):
+        df, m = _frame(index, "str", extra)
+        if reset:
+            df = df.reset_index(drop=index == "none")
+        p = tmp_path / f"{extra}-{compression}-{reset}.feather"
+        df.to_feather(p, compression=compression)
+        stored = {"filtered": "__index_level_0__", "shuffled": "__index_level_0__", "named": "sample_id"}.get(index)
+        if reset and index != "none":
+            stored = "sample_id" if index == "named" else "index"
+        excluded = [c for c in (stored, extra) if c is not None]
+        if (why := _problem(p, m, excluded)) is not None:
+            problems.append(f"{p.name} (index={index}): {why}")
+    _report(problems)
+
+
+# -- numpy.savetxt ----------------------------------------------------------------------------------------------
+def test_numpy_savetxt(tmp_path):
+    """Every delimiter × header (none, names, ``0..K-1``, names with a label column) × comments × fmt."""
+    problems = []
+    headers = (None, "names", "range", "label")
+    for i, (delim, header, comments, fmt) in enumerate(itertools.product(
+            (",", " ", "\t"), headers, ("# ", ""), ("%.18e", "%.10g"))):
+        m = np.column_stack([Z, LABELS]) if header == "label" else Z
+        names = [f"f{j}" for j in range(K)] + (["label"] if header == "label" else [])
+        text = {None: None, "range": delim.join(map(str, range(K)))}.get(header, delim.join(names))
+        p = tmp_path / f"s{i}.csv"
+        kw = {} if text is None else {"header": text}
+        np.savetxt(p, m, fmt=fmt, delimiter=delim, comments=comments, **kw)
+        if (why := _problem(p, _as_written(Z, fmt), ["label"] if header == "label" else [])) is not None:
+            problems.append(f"{p.name} (delimiter={delim!r}, header={header}, comments={comments!r}, "
+                            f"fmt={fmt}): {why}; first line {p.read_text().splitlines()[0][:50]!r}")
+    _report(problems)
+
+
+# -- compressed CSV ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("compression", ("gzip", "bz2", "zip", "xz"))
+def test_compressed_csv_is_refused_in_one_line(tmp_path, compression):
+    """A compressed CSV (``z.csv.gz``, or compressed bytes behind a ``.csv`` name) is refused, saying to decompress."""
+    df, _ = _frame("default", "str", None)
+    suffix = {"gzip": "gz", "bz2": "bz2", "zip": "zip", "xz": "xz"}[compression]
+    for p in (tmp_path / f"z.csv.{suffix}", tmp_path / "z.csv"):
+        df.to_csv(p, compression=compression)
+        with pytest.raises(EmbeddingError) as err:
+            load_embeddings(p)
+        msg = str(err.value)
+        assert "\n" not in msg and msg.startswith(str(p)) and "decompress" in msg, msg
+
+
+# -- the CLI ----------------------------------------------------------------------------------------------------
+@MIXED_NAMES
+def test_cli_scores_and_notes_the_excluded_columns(tmp_path, capsys):
+    """``rankme score`` on a shuffled frame saved with its index and a label: value, N, K, and a note naming both."""
+    df, m = _frame("shuffled", "int", "label")
+    p = tmp_path / "z.csv"
+    df.to_csv(p)
+    assert main(["score", str(p), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "'Unnamed: 0'" in err and "'label'" in err, err
+    assert main(["score", str(p), "--json"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert (res["n"], res["dim"]) == (N, K)
+    assert res["metrics"]["rankme"] == pytest.approx(reference_rankme(m), rel=1e-9)
+    q = tmp_path / "z.parquet"
+    df.to_parquet(q)
+    assert main(["score", str(q), "--json"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert (res["n"], res["dim"]) == (N, K) and any("'__index_level_0__'" in n for n in res["notes"])
+    assert res["metrics"]["rankme"] == pytest.approx(reference_rankme(m), rel=1e-9)
+
+
+def test_cli_columns_override_and_exclude_adds(tmp_path, capsys):
+    """``--columns`` scores exactly those columns (a label included); ``--exclude`` drops more columns, the
+    automatic exclusions (index, label) still apply."""
+    df, m = _frame("shuffled", "str", "label")
+    p = tmp_path / "z.csv"
+    df.to_csv(p)
+    assert main(["score", str(p), "--json", "--columns", ",".join([*(f"f{j}" for j in range(K)), "label"])]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    want = np.column_stack([m, df["label"].to_numpy()])
+    assert res["dim"] == K + 1 and res["metrics"]["rankme"] == pytest.approx(reference_rankme(want), rel=1e-9)
+    assert main(["score", str(p), "--json", "--exclude", "f5"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert res["dim"] == K - 1 and res["metrics"]["rankme"] == pytest.approx(reference_rankme(m[:, :-1]), rel=1e-9)
+    df.to_csv(tmp_path / "z.csv.gz")
+    assert main(["score", str(tmp_path / "z.csv.gz"), "--no-progress"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("rankme: error:") and "decompress" in line, line
