@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--key", default=None,
                    help="array name in multi-array files (.npz .pt .safetensors), or the list column of a table")
     s.add_argument("--flatten", action="store_true", help="reshape >2-D arrays to (N, -1) instead of refusing")
+    s.add_argument("--fill-missing", action="store_true",
+                   help="Zarr: read chunks missing from the store as the array's fill value instead of refusing "
+                        "(Zarr does not write chunks whose values all equal it)")
     s.add_argument("--columns", action="append", metavar="A,B,...",
                    help="tables: score exactly these numeric columns (default: every numeric column but a pandas "
                         "index and id columns, or the one list column)")

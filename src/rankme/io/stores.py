@@ -22,14 +22,15 @@ DIRECTORY_FORMATS = ("zarr", "hf-dataset", "lance")
 
 
 class RowReader:
-    """An N×K array-like over a store that reads rows on demand: ``shape``, ``dtype`` and ``[a:b]`` / ``[rows]``
-    (sorted row indices), which is all the engine's streaming needs."""
+    """An array-like over a store that reads rows on demand: ``shape``, ``dtype`` and ``[a:b]`` / ``[rows]``
+    (sorted row indices), which is all the engine's streaming needs. An N-D reader (N ≠ 2) is refused by the
+    shape check, or flattened to (N, -1) rows by :meth:`reshape` (``--flatten``)."""
 
-    def __init__(self, shape: tuple[int, int], dtype: Any, read: Any, take: Any = None, owner: Any = None) -> None:
-        self.shape, self.dtype = (int(shape[0]), int(shape[1])), np.dtype(dtype)
+    def __init__(self, shape: tuple[int, ...], dtype: Any, read: Any, take: Any = None, owner: Any = None) -> None:
+        self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
         self._read, self._take = read, take
         self._owner = owner  # keeps the store object (e.g. a FAISS index) alive while rows are read
-        self.ndim = 2
+        self.ndim = len(self.shape)
 
     def __getitem__(self, index: Any) -> np.ndarray:
         if isinstance(index, slice):
@@ -41,10 +42,34 @@ class RowReader:
         rows = np.asarray(index, dtype=np.int64)
         if self._take is not None:
             return np.asarray(self._take(rows))
-        return np.concatenate([self._read(int(r), 1) for r in rows]) if rows.size else self[0:0]
+        return _take_by_windows(self._read, rows, self[0:0])
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    def reshape(self, n: int, k: int) -> RowReader:
+        """The rows flattened: ``reshape(shape[0], -1)`` (the only reshape offered)."""
+        width = int(np.prod(self.shape[1:], dtype=np.int64))
+        if n != self.shape[0] or k not in (-1, width):
+            raise ValueError(f"a store reader reshapes only to ({self.shape[0]}, -1)")
+
+        def flat(block: np.ndarray) -> np.ndarray:
+            return np.asarray(block).reshape(-1, width)
+
+        return RowReader((n, width), self.dtype, lambda a, m: flat(self._read(a, m)),
+                         None if self._take is None else (lambda rows: flat(self._take(rows))), owner=self)
+
+
+def _take_by_windows(read: Any, rows: np.ndarray, empty: np.ndarray, window: int = 4096) -> np.ndarray:
+    """Sorted ``rows`` read as contiguous blocks, each spanning at most ``window`` rows."""
+    parts, i = [], 0
+    while i < rows.size:
+        j = int(np.searchsorted(rows, rows[i] + window, side="left"))
+        first = int(rows[i])
+        block = np.asarray(read(first, int(rows[j - 1]) - first + 1))
+        parts.append(block[rows[i:j] - first])
+        i = j
+    return np.concatenate(parts) if parts else empty
 
 
 def directory_format(path: Path) -> str | None:
@@ -71,6 +96,8 @@ def _pick_array(path: str, arrays: dict[str, Any], key: str | None, what: str) -
         if key not in arrays:
             raise EmbeddingError(f"{path}: has no {what} {key!r}; available: {sorted(arrays)}")
         return key, arrays[key]
+    if len(arrays) == 1:  # the one array, whatever its shape: the shape check then says what to do
+        return next(iter(arrays.items()))
     two_d = {k: a for k, a in arrays.items() if len(a.shape) == 2}
     if len(two_d) == 1:
         return next(iter(two_d.items()))
@@ -79,8 +106,35 @@ def _pick_array(path: str, arrays: dict[str, Any], key: str | None, what: str) -
     raise EmbeddingError(f"{path}: holds several {what}s {sorted(arrays)}: choose one with --key")
 
 
+def _rows_of(arr: Any, take: Any = None, owner: Any = None) -> RowReader:
+    """A :class:`RowReader` over an array that slices by rows (an HDF5 dataset, a Zarr array)."""
+    return RowReader(arr.shape, arr.dtype, lambda a, n: arr[a : a + n], take, owner=owner)
+
+
+def _hdf5_key(h5py: Any, fh: Any, path: str, key: str, available: list[str]) -> Any:
+    """The dataset ``key`` names, through soft and external links, or a one-line refusal saying why not."""
+    link = fh.get(key, getlink=True) if key else None
+    if link is None:
+        raise EmbeddingError(f"{path}: has no dataset {key!r}; available: {available}")
+    try:
+        obj = fh[key]
+    except (KeyError, OSError) as e:
+        if isinstance(link, h5py.SoftLink):
+            raise EmbeddingError(f"{path}: --key {key!r} is a soft link to {link.path!r}, which does not exist; "
+                                 f"available: {available}") from e
+        if isinstance(link, h5py.ExternalLink):
+            raise EmbeddingError(f"{path}: --key {key!r} is an external link to {link.filename}:{link.path}, "
+                                 f"which cannot be opened ({str(e).splitlines()[0]}); put that file next to this "
+                                 "one") from e
+        raise EmbeddingError(f"{path}: --key {key!r} cannot be read ({e})") from e
+    if not isinstance(obj, h5py.Dataset):
+        raise EmbeddingError(f"{path}: --key {key!r} is a group, not a dataset; available: {available}")
+    return obj
+
+
 def read_hdf5(path: str, key: str | None) -> tuple[str, Any]:
-    """An HDF5 dataset (``key`` = its path in the file; the one 2-D dataset by default), read by chunks."""
+    """An HDF5 dataset, read by chunks: ``key`` is its path in the file (soft and external links are followed);
+    by default the file's one dataset (or its one 2-D dataset)."""
     h5py = require("h5py", "hdf5", f"{path}: reading HDF5")
     try:
         fh = h5py.File(path, "r")
@@ -93,34 +147,70 @@ def read_hdf5(path: str, key: str | None) -> tuple[str, Any]:
             arrays[name] = obj
 
     fh.visititems(visit)
-    name, ds = _pick_array(path, arrays, key.lstrip("/") if key else None, "dataset")
+    if key is not None and key.strip("/"):
+        name = key.strip("/")
+        ds = _hdf5_key(h5py, fh, path, name, sorted(arrays))
+    else:
+        name, ds = _pick_array(path, arrays, None, "dataset")
     if ds.dtype.kind not in "iuf":
         raise EmbeddingError(f"{path}[{name}]: dataset of dtype {ds.dtype} is not numeric")
-    return name, ds
+    return name, _rows_of(ds, owner=fh)
 
 
-def read_zarr(path: str, key: str | None) -> tuple[str, Any]:
-    """A Zarr (v3 or v2) array, or one array of a group (``key`` = its path), read by chunks."""
+def _missing_chunks(root: Path, arr: Any) -> tuple[list[tuple[int, ...]], int]:
+    """Chunk coordinates (shards, for a sharded array) of ``arr`` whose object is absent from the store, and the
+    number of chunks."""
+    storage = getattr(arr, "shards", None) or arr.chunks
+    grid = [-(-int(s) // int(c)) for s, c in zip(arr.shape, storage, strict=True)]
+    base = root / arr.path if arr.path else root
+    present = {f.relative_to(base).as_posix() for f in base.rglob("*") if f.is_file()}
+    missing = [c for c in np.ndindex(*grid) if arr.metadata.encode_chunk_key(c) not in present]
+    return missing, int(np.prod(grid, dtype=np.int64))
+
+
+def read_zarr(path: str, key: str | None, notes: list[str] | None = None,
+              fill_missing: bool = False) -> tuple[str, Any]:
+    """A Zarr (v3 or v2) array, or one array of a group, however deeply nested (``key`` = its path, e.g.
+    ``enc/layer1/emb``; by default the one array), read by chunks.
+
+    A chunk missing from the store would read as the array's fill value: that is an error naming the array and
+    chunk, unless ``fill_missing`` (CLI ``--fill-missing``) accepts the fill value (Zarr leaves out chunks whose
+    values all equal it), with a note.
+    """
     zarr = require("zarr", "zarr", f"{path}: reading Zarr")
+    notes = [] if notes is None else notes
     try:
         node = zarr.open(path, mode="r")
     except Exception as e:  # zarr raises several kinds for a missing or broken store
         raise EmbeddingError(f"{path}: is not a readable Zarr store ({type(e).__name__}: {e})") from e
     if hasattr(node, "shape"):
-        name, arr = (key or "array"), node
+        name, arr = "array", node
+        if key is not None and key.strip("/"):
+            notes.append(f"{path}: --key {key!r} ignored: the store is one array")
     else:
-        arrays = {p: a for p, a in node.arrays()} if hasattr(node, "arrays") else {}
-        name, arr = _pick_array(path, arrays, key, "array")
-    if len(arr.shape) != 2:
-        return name, np.asarray(arr)  # the shape check then names the fix
-    return name, RowReader(arr.shape, arr.dtype, lambda a, n: arr[a : a + n],
-                           lambda rows: arr.get_orthogonal_selection((rows, slice(None))))
+        arrays = {p: a for p, a in node.members(max_depth=None) if hasattr(a, "shape")}
+        name, arr = _pick_array(path, arrays, key.strip("/") if key is not None else None, "array")
+    missing, total = _missing_chunks(Path(path), arr)
+    if missing:
+        key_of = arr.metadata.encode_chunk_key(missing[0])
+        what = f"{len(missing)} of {total} chunks of array {name!r} (first: chunk {missing[0]}, key {key_of!r})"
+        fill = np.asarray(arr.fill_value).tolist()
+        if not fill_missing:
+            raise EmbeddingError(f"{path}: {what} are missing from the store and would read as the fill value "
+                                 f"{fill!r}: restore them, or pass --fill-missing (fill_missing=True) if "
+                                 "they were left out because all their values equal the fill value (Zarr does not "
+                                 "write such chunks)")
+        notes.append(f"{path}: {len(missing)} chunk(s) of array {name!r} missing from the store read as the fill "
+                     f"value {fill!r} (--fill-missing)")
+    return name, _rows_of(arr, lambda rows: arr.get_orthogonal_selection((rows, *[slice(None)] * (arr.ndim - 1))))
 
 
 def read_hf_dataset(path: str, key: str | None, notes: list[str], columns: Sequence[str] | None,
                     exclude: Sequence[str]) -> tuple[str, Any]:
-    """A Hugging Face ``datasets`` directory written by ``save_to_disk`` (``key`` = the column; for a DatasetDict,
-    ``split/column``), read through its Arrow table with the column rules of :mod:`rankme.io.tabular`."""
+    """A Hugging Face ``datasets`` directory written by ``save_to_disk``, read through its Arrow table with the
+    column rules of :mod:`rankme.io.tabular`. ``key`` is a column; for a ``DatasetDict`` it is ``split/column``, a
+    split (its column found by those rules), or, with one split, a column of it. A ``key`` is always honoured
+    (or refused, naming the splits or columns)."""
     datasets = require("datasets", "datasets", f"{path}: reading a Hugging Face dataset")
     try:
         ds = datasets.load_from_disk(path)
@@ -128,11 +218,17 @@ def read_hf_dataset(path: str, key: str | None, notes: list[str], columns: Seque
         raise EmbeddingError(f"{path}: is not a readable datasets directory ({type(e).__name__}: {e})") from e
     label = ""
     if isinstance(ds, datasets.DatasetDict):
-        split, _, key = (key or "").partition("/") if key and "/" in key else (key or "", "", None)
-        if split not in ds:
-            if len(ds) != 1:
-                raise EmbeddingError(f"{path}: holds splits {sorted(ds)}: choose one with --key SPLIT/COLUMN")
-            split = next(iter(ds))
+        splits = sorted(ds)
+        head, sep, tail = (key or "").partition("/")
+        if key is not None and sep and head in ds:
+            split, key = head, tail
+        elif key is not None and key in ds:
+            split, key = key, None
+        elif len(ds) == 1:
+            split = splits[0]
+        else:
+            raise EmbeddingError(f"{path}: holds splits {splits}: choose one with --key SPLIT/COLUMN (or --key "
+                                 "SPLIT)")
         ds, label = ds[split], f"{split}/"
     name, arr = choose_columns(path, arrow_columns(path, ds.data.table), key=key or None, columns=columns,
                                exclude=exclude, notes=notes)
@@ -169,10 +265,40 @@ def read_lance(path: str, key: str | None, notes: list[str]) -> tuple[str, Any]:
                           lambda a, n: take(np.arange(a, a + n)), take)
 
 
+def _ivf_flat_rows(faiss: Any, ivf: Any, path: str) -> tuple[int, Any, Any]:
+    """Rows of an IVF-Flat index straight from its inverted lists, in order of their ids (any ids: sequential,
+    ``add_with_ids``, or with gaps after ``remove_ids``), without a direct map. Returns (n, read, take)."""
+    d, inv = int(ivf.d), ivf.invlists
+    if int(ivf.code_size) != 4 * d:
+        raise EmbeddingError(f"{path}: an {type(ivf).__name__} whose codes are not float32 vectors cannot be read")
+    sizes = np.array([inv.list_size(i) for i in range(ivf.nlist)], dtype=np.int64)
+    views: dict[int, np.ndarray] = {}
+    ids = []
+    for i in np.flatnonzero(sizes):
+        n_i = int(sizes[i])
+        views[int(i)] = faiss.rev_swig_ptr(inv.get_codes(int(i)), n_i * 4 * d).view(np.float32).reshape(n_i, d)
+        ids.append(faiss.rev_swig_ptr(inv.get_ids(int(i)), n_i).copy())
+    order = np.argsort(np.concatenate(ids) if ids else np.zeros(0, np.int64), kind="stable")
+    list_of = np.repeat(np.arange(sizes.size), sizes)[order]
+    offset = (np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes))[order]
+
+    def take(rows: np.ndarray) -> np.ndarray:
+        out = np.empty((rows.size, d), np.float32)
+        lists, offs = list_of[rows], offset[rows]
+        by_list = np.argsort(lists, kind="stable")
+        cuts = np.flatnonzero(np.diff(lists[by_list])) + 1
+        for group in np.split(by_list, cuts) if rows.size else []:
+            out[group] = views[int(lists[group[0]])][offs[group]]
+        return out
+
+    return int(sizes.sum()), (lambda a, m: take(np.arange(a, a + m))), take
+
+
 def read_faiss(path: str) -> tuple[str, Any]:
-    """The vectors stored in a FAISS index, reconstructed in chunks. Index types that keep only compressed codes
-    (PQ, scalar quantisers, ...) are refused: their reconstruction is an approximation, and its RankMe would not
-    be that of your vectors."""
+    """The vectors stored in a FAISS index, read in chunks (an IVF-Flat index: from its inverted lists, rows in
+    order of their ids, so ``add_with_ids`` and ``remove_ids`` are read right). Index types that keep only
+    compressed codes (PQ, scalar quantisers, ...) are refused: their reconstruction is an approximation, and its
+    RankMe would not be that of your vectors."""
     faiss = require("faiss", "faiss", f"{path}: reading a FAISS index")
     try:
         index = faiss.read_index(path)
@@ -186,11 +312,11 @@ def read_faiss(path: str) -> tuple[str, Any]:
         raise EmbeddingError(f"{path}: a {kind} index keeps compressed codes, not the vectors: its reconstruction "
                              "is approximate, so its RankMe would not be your embeddings'. Score the vectors the "
                              "index was built from, or an exact (Flat) index")
-    if hasattr(inner, "make_direct_map"):
-        inner.make_direct_map()  # IVF-Flat: rows by id
-    n, d = int(inner.ntotal), int(inner.d)
+    d = int(inner.d)
+    if hasattr(inner, "invlists"):
+        n, read, take = _ivf_flat_rows(faiss, inner, path)
+    else:
+        n, read, take = int(inner.ntotal), inner.reconstruct_n, None
     if n == 0:
         raise EmbeddingError(f"{path}: the index holds no vectors")
-    return kind, RowReader((n, d), np.float32, lambda a, m: inner.reconstruct_n(a, m),
-                           lambda rows: np.stack([inner.reconstruct(int(r)) for r in rows]) if rows.size
-                           else np.zeros((0, d), np.float32), owner=index)
+    return kind, RowReader((n, d), np.float32, read, take, owner=index)
