@@ -78,14 +78,44 @@ def _leave_distributed() -> None:
     dist.destroy_process_group()
 
 
+def _check_out(out: str) -> None:
+    """``--out`` must be (or become) a writable folder: one line naming it and the fix otherwise."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder; choose another --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out {out}: cannot create this folder ({e.strerror or e}); choose another --out") \
+            from e
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: this folder is not writable; choose another --out")
+
+
+def _fail(message: str, as_json: bool) -> int:
+    """Print the one-line error (with ``--json`` also an object with ``"error"`` on standard output); exit 2."""
+    message = " ".join(message.split())
+    print(f"rankme: error: {message}", file=sys.stderr)
+    if as_json:
+        json.dump({"error": message}, sys.stdout)
+        print()
+    return 2
+
+
 def run_select(args: argparse.Namespace) -> int:
-    """Run ``rankme select`` from parsed arguments (a thin layer over :func:`rankme.select`)."""
+    """Run ``rankme select`` from parsed arguments (a thin layer over :func:`rankme.select`).
+
+    Exit status: 0; 1 when some candidates could not be scored (the others are ranked, those are named with
+    their reason); 2 when nothing could be ranked (one line; with ``--json`` also an object with ``"error"``).
+    """
     quiet = args.no_progress or args.json
     if quiet:  # also the model libraries' own download / loading bars
         os.environ.setdefault("TQDM_DISABLE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     command = "rankme select " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     try:
+        if not (args.no_cache and args.no_report):
+            _check_out(args.out)
         joined = _init_distributed()
         rank, _ = world()
         result = select(args.sources, model=args.model, factory=args.factory, data=args.data, layers=args.layers,
@@ -95,11 +125,11 @@ def run_select(args: argparse.Namespace) -> int:
                         allow_mixed_dim=args.allow_mixed_dim, trust_code=args.trust_code,
                         batch_size=args.batch_size, device=args.device, image_size=args.image_size,
                         progress=not quiet, command=command)
-    except (EmbeddingError, ValueError, MissingExtraError) as e:
-        print(f"rankme: error: {e}", file=sys.stderr)
-        return 2
+        if rank == 0:
+            report = None if args.no_report else result.to_html(Path(args.out) / "report.html")
+    except (EmbeddingError, ValueError, MissingExtraError, OSError) as e:
+        return _fail(str(e), args.json)
     if rank == 0:
-        report = None if args.no_report else result.to_html(Path(args.out) / "report.html")
         if args.json:
             json.dump({**result.to_dict(), "report": None if report is None else str(report)}, sys.stdout, indent=2,
                       default=str)
@@ -108,6 +138,9 @@ def run_select(args: argparse.Namespace) -> int:
             print(result)
             if report is not None:
                 print(f"report: {report}")
+        if result.failed:
+            print(f"rankme: error: {len(result.failed)} candidate(s) not scored, the others ranked: "
+                  + ", ".join(name for name, _ in result.failed), file=sys.stderr)
     if joined:
         _leave_distributed()
-    return 0
+    return 1 if result.failed else 0

@@ -25,7 +25,7 @@ import numpy as np
 from rankme.core.optional import has_module, require
 from rankme.core.validation import EmbeddingError, as_embeddings, check_shape, numpy_dtype_of
 from rankme.io.stores import directory_format, read_faiss, read_hdf5, read_hf_dataset, read_lance, read_zarr
-from rankme.io.tabular import choose_columns, read_arrow, read_csv
+from rankme.io.tabular import choose_columns, read_arrow, read_csv, refuse_compressed
 
 __all__ = ["SUFFIXES", "EmbeddingSource", "file_fingerprint", "load_embeddings", "strip_suffix"]
 
@@ -40,37 +40,46 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
 
 
 def strip_suffix(name: str) -> str:
-    """A file name without a known embedding or checkpoint suffix.
+    """A file name without a known embedding, store (``.zarr``, ``.lance``) or checkpoint suffix.
 
     Examples:
         >>> strip_suffix("lr=0.1.npy"), strip_suffix("epoch=3.ckpt"), strip_suffix("lr=0.5")
         ('lr=0.1', 'epoch=3', 'lr=0.5')
+        >>> strip_suffix("lr=0.1.zarr")
+        'lr=0.1'
     """
-    for suffix in (*SUFFIXES, *CHECKPOINT_SUFFIXES):
+    for suffix in (*SUFFIXES, *CHECKPOINT_SUFFIXES, ".zarr", ".lance"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
 
 
 def file_fingerprint(path: str | Path, full_hash_limit: int = 1 << 30) -> str:
-    """A content hash of a file (files over ``full_hash_limit`` bytes: path, size and mtime), for cache keys.
+    """A content hash of a file, or of a directory (a store: Zarr, Hugging Face dataset, Lance) as its files'
+    relative paths and contents; over ``full_hash_limit`` bytes in all: paths, sizes and mtimes. For cache keys.
 
     Examples:
         >>> import tempfile
         >>> p = Path(tempfile.mkdtemp()) / "a.txt"; _ = p.write_text("hi")
-        >>> file_fingerprint(p)[:12]
-        '8f434346648f'
+        >>> file_fingerprint(p)[:12], file_fingerprint(p.parent) == file_fingerprint(p.parent)
+        ('8f434346648f', True)
     """
+    import functools
     import hashlib
 
     p = Path(path)
-    st = p.stat()
-    if st.st_size > full_hash_limit:
-        return hashlib.sha256(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    stats = [f.stat() for f in files]
     h = hashlib.sha256()
-    with open(p, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    if sum(st.st_size for st in stats) > full_hash_limit:
+        meta = (f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}" for f, st in zip(files, stats, strict=True))
+        return hashlib.sha256("\n".join(meta).encode()).hexdigest()
+    for f, st in zip(files, stats, strict=True):
+        if f != p:  # a directory's file: its relative path and size delimit its bytes
+            h.update(f"{f.relative_to(p).as_posix()}\0{st.st_size}\0".encode())
+        with open(f, "rb") as fh:
+            for block in iter(functools.partial(fh.read, 1 << 20), b""):
+                h.update(block)
     return h.hexdigest()
 
 
@@ -251,7 +260,8 @@ def _check_regular(p: str) -> None:
 
 
 def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool = False,
-                    columns: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> EmbeddingSource:
+                    columns: Sequence[str] | None = None, exclude: Sequence[str] = (),
+                    fill_missing: bool = False) -> EmbeddingSource:
     """Open an embedding file as an :class:`EmbeddingSource` (``.npy`` stays memory-mapped).
 
     Args:
@@ -260,6 +270,7 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
         flatten: reshape >2-D arrays to (N, -1) instead of refusing them.
         columns: tables: exactly these numeric columns.
         exclude: tables: leave these columns out.
+        fill_missing: Zarr: read chunks missing from the store as the fill value instead of refusing (with a note).
 
     Returns:
         The source, with notes on anything excluded or changed.
@@ -288,7 +299,7 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
             raise EmbeddingError(f"{p}: is a directory, not an embedding store (Zarr, Hugging Face dataset, Lance); "
                                  "to score the files in it as one matrix pass --as-one")
         if kind == "zarr":
-            name, arr = read_zarr(p, key)
+            name, arr = read_zarr(p, key, notes, fill_missing)
         elif kind == "hf-dataset":
             name, arr = read_hf_dataset(p, key, notes, columns, exclude)
         else:
@@ -316,6 +327,7 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
     elif suffix == ".faiss":
         name, arr = read_faiss(p)
     else:
+        refuse_compressed(p)
         raise EmbeddingError(f"{p}: unknown file type {suffix!r}; supported: {', '.join(SUFFIXES)} and '-' (stdin)")
     if key is not None and suffix in (".npy", ".faiss"):
         notes.append(f"{p}: --key {key!r} ignored: a {suffix} holds one array")

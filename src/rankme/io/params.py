@@ -4,7 +4,8 @@ In order (later sources override earlier ones):
 
 1. ``key=value`` pairs in the folder and file names below the common root, separated by ``_``, ``,`` or ``;``
    (``runs/lr=0.1_wd=1e-4/seed=0/emb.npy`` → ``{"lr": 0.1, "wd": 0.0001, "seed": 0}``); a value ends at the
-   first ``_`` (put values that contain ``_`` in a sidecar);
+   first ``_`` (put values that contain ``_`` in a sidecar), or at a ``-`` between a number and the next key
+   (Lightning's ``epoch=0-step=100.ckpt`` → ``{"epoch": 0, "step": 100}``);
 2. ``hparams.yaml``, ``config.yaml``/``.yml``/``.json`` or ``meta.json`` in the file's folder (Lightning writes
    ``hparams.yaml``);
 3. a sidecar with the file's own name: ``emb.npy.json`` / ``emb.json`` / ``emb.yaml``.
@@ -27,6 +28,7 @@ from rankme.io.files import strip_suffix
 __all__ = ["parse_name_params", "run_params", "runs_params"]
 
 FOLDER_FILES = ("hparams.yaml", "config.yaml", "config.yml", "config.json", "meta.json")
+_NUMBER_THEN_KEY = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)-([A-Za-z][A-Za-z0-9_.]*)")
 
 
 def _value(text: str) -> Any:
@@ -44,6 +46,8 @@ def parse_name_params(name: str) -> dict[str, Any]:
     Examples:
         >>> parse_name_params("lr=0.1_weight_decay=1e-4,temp=0.5.npy")
         {'lr': 0.1, 'weight_decay': 0.0001, 'temp': 0.5}
+        >>> parse_name_params("epoch=3-step=400-val_loss=0.25.ckpt")
+        {'epoch': 3, 'step': 400, 'val_loss': 0.25}
         >>> parse_name_params("baseline")
         {}
     """
@@ -56,7 +60,8 @@ def parse_name_params(name: str) -> dict[str, Any]:
         first = re.search(r"[A-Za-z][A-Za-z0-9_.]*$", segs[0])
         key = first.group(0) if first else segs[0]
         for seg in segs[1:-1]:  # "0.1_weight_decay": the value ends at the first "_", the next key follows
-            value, _, nxt = seg.partition("_")
+            lightning = _NUMBER_THEN_KEY.fullmatch(seg)  # "0-step", "100-val_loss": Lightning's "-" separator
+            value, nxt = lightning.groups() if lightning else seg.partition("_")[::2]
             out[key] = _value(value)
             key = nxt
         out[key] = _value(segs[-1])
@@ -64,15 +69,18 @@ def parse_name_params(name: str) -> dict[str, Any]:
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
+    """A sidecar's plain values. YAML is read with ``safe_load``: a tag such as ``!!python/object`` never runs,
+    it is refused like any other invalid file, in one line naming it."""
+    kind = "JSON" if path.suffix == ".json" else "YAML"
+    yaml = None if kind == "JSON" else require("yaml", "yaml", f"{path}: reading YAML")
+    bad: tuple[type[Exception], ...] = (ValueError, OSError) + (() if yaml is None else (yaml.YAMLError,))
     try:
-        if path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            yaml = require("yaml", "yaml", f"{path}: reading YAML")
-            data = yaml.safe_load(text)
-    except (json.JSONDecodeError, ValueError) as e:
-        raise EmbeddingError(f"{path}: not valid {path.suffix[1:].upper()} ({e})") from e
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if yaml is None else yaml.safe_load(text)
+    except bad as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        detail = " ".join(str(e).split())
+        raise EmbeddingError(f"{path}: not valid {kind} ({detail}); fix or remove this file (rankme reads "
+                             "plain name: value pairs from it)") from e
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -58,7 +58,11 @@ class ResultStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot create the folder {self.path.parent} ({e.strerror or e}); "
+                             "choose another location") from e
         with self._guard():
             self._db = sqlite3.connect(self.path, timeout=60)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -76,9 +80,22 @@ class ResultStore:
             if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
                 raise StoreError(f"{self.path}: busy (another process holds a lock for over a minute): retry, or "
                                  "stop the other process") from e
-            raise StoreError(f"{self.path}: damaged or not a rankme results store ({type(e).__name__}: {e}); move "
-                             f"it aside (mv {self.path} {self.path}.bad) and re-run: finished runs are recomputed") \
-                from e
+            if isinstance(e, sqlite3.OperationalError) and "unable to open" in str(e):
+                raise StoreError(f"{self.path}: cannot be opened or created ({e}); check that its folder is "
+                                 "writable, or choose another location") from e
+            raise self.damaged(f"{type(e).__name__}: {e}") from e
+
+    def damaged(self, detail: str) -> StoreError:
+        """The one-line error for a damaged store: the file, what is wrong (``detail``) and the fix.
+
+        Examples:
+            >>> import tempfile
+            >>> err = ResultStore(Path(tempfile.mkdtemp()) / "r.sqlite").damaged("a row without 'value'")
+            >>> "r.sqlite: damaged" in str(err) and "move it aside" in str(err)
+            True
+        """
+        return StoreError(f"{self.path}: damaged or not a rankme results store ({detail}); move it aside (mv "
+                          f"{self.path} {self.path}.bad) and re-run: finished runs are recomputed")
 
     def __len__(self) -> int:
         with self._guard():

@@ -50,6 +50,8 @@ class SelectionResult:
     metrics: list[str]
     command: str = ""
     notes: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """Candidates that could not be scored (unreadable, NaN) as (name, one-line reason); the others are ranked."""
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -68,21 +70,23 @@ class SelectionResult:
 
     def table(self) -> str:
         """The ranked table as aligned text."""
-        rows, cols = selection_rows(self.selection, self.metrics)
+        rows, cols = selection_rows(self.selection, self.metrics, self.failed)
         return format_table(rows, cols)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (candidates, picks, warnings, caveats, oracle check)."""
-        return {**self.selection.to_dict(), "notes": self.notes}
+        """A JSON-able dict (candidates, picks, warnings, caveats, oracle check, candidates not scored)."""
+        return {**self.selection.to_dict(), "notes": self.notes,
+                "failed": [{"candidate": name, "error": msg} for name, msg in self.failed]}
 
     def to_html(self, path: str | Path) -> Path:
         """Write the self-contained HTML report (figures need the extra ``report``)."""
-        return write_select_report(self.selection, path, self.metrics, self.command)
+        return write_select_report(self.selection, path, self.metrics, self.command, self.failed)
 
     def __str__(self) -> str:
         cached = sum(c.cached for c in self.candidates)
         tail = [f"{cached} of {len(self.candidates)} results from the cache"] if cached else []
-        return "\n".join([self.table(), "", *selection_text(self.selection), *self.notes, *tail])
+        errors = [f"not scored: {msg}" for _, msg in self.failed]
+        return "\n".join([self.table(), "", *selection_text(self.selection), *errors, *self.notes, *tail])
 
 
 def embedding_files(sources: Sequence[str | Path]) -> list[str]:
@@ -149,6 +153,7 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     if views is not None and (model or factory):
         raise ValueError("--views applies to embedding files (samples × views rows); models embed their data once")
     store = None if cache is None else ResultStore(cache)
+    failed: list[tuple[str, str]] = []
     try:
         if model or factory:
             if srcs and not factory:
@@ -167,16 +172,28 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
                                  image_size=image_size, progress=progress)
         else:
             files = embedding_files(srcs)
-            y = _labels(labels, load_embeddings(files[0], key=key).n_rows, None) if labels is not None else None
+            n = _rows(files, key) if labels is not None else None
+            y = _labels(labels, n, None) if n is not None else None  # none readable: scoring names each
             cands = score_files(files, names, samples=samples, seed=seed, labels=y, store=store,
-                                allow_mixed_dim=allow_mixed_dim, key=key, progress=progress, views=views)
+                                allow_mixed_dim=allow_mixed_dim, key=key, progress=progress, views=views,
+                                failed=failed)
     finally:
         if store is not None:
             store.close()
     if any(c.rankme_se is None for c in cands):
         notes.append("note: the no-signal check needs RankMe's sampling noise, estimated only up to 64M scored "
                      "values per file (10 000 samples per model); pass --samples to enable it")
-    return SelectionResult(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes)
+    return SelectionResult(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes, failed)
+
+
+def _rows(files: Sequence[str], key: str | None) -> int | None:
+    """The row count of the first readable file, to read labels against (unreadable files fail in scoring)."""
+    for f in files:
+        try:
+            return load_embeddings(f, key=key).n_rows
+        except EmbeddingError:
+            continue
+    return None
 
 
 def _labels(labels: Any, n: int, inputs: Any) -> np.ndarray | None:

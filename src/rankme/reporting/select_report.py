@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,10 @@ def _note(c: Candidate) -> str:
     return "; ".join(out)
 
 
-def selection_rows(sel: Selection, metrics: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows (ranked within each width K, best first) and column names of the ranked table.
+def selection_rows(sel: Selection, metrics: Sequence[str],
+                   failed: Sequence[tuple[str, str]] = ()) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows (ranked within each width K, best first) and column names of the ranked table; candidates that
+    could not be scored (``failed``: name, reason) close it, marked ``not scored`` (reasons go under the table).
 
     Examples:
         >>> from rankme.selection.rules import choose
@@ -70,6 +74,8 @@ def selection_rows(sel: Selection, metrics: Sequence[str]) -> tuple[list[dict[st
         if has_probe:
             row["probe acc (%)"] = float("nan") if c.probe_acc is None else float(c.probe_acc)
         rows.append(row)
+    rows += [{"#": "-", "candidate": short_name(name, 40), "note": "not scored: error below"}
+             for name, _ in failed]
     return rows, cols
 
 
@@ -126,34 +132,41 @@ def _plot_param(cands: Sequence[Candidate], param: str, path: Path) -> Path:
     return figure(path, f"RankMe vs {param}", draw, legend_size=None)
 
 
-def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str], command: str = "") -> Path:
+def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str], command: str = "",
+                        failed: Sequence[tuple[str, str]] = ()) -> Path:
     """A self-contained HTML report of a selection: picks, warnings and caveats, the ranked table (fits 1 280 px),
-    every note in full, the command, and figures (spectra, RankMe per layer, RankMe vs the hyperparameter).
-    Without matplotlib the report is written without figures and says which extra to install."""
+    every note in full, the candidates not scored and why, the command, and figures (spectra, RankMe per layer,
+    RankMe vs the hyperparameter). Without matplotlib the report is written without figures and says which extra
+    to install.
+
+    The figures are drawn in a private temporary folder and the page is written to a temporary file that
+    replaces ``path`` at once: two runs sharing an output folder never read or delete each other's files.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows, cols = selection_rows(sel, metrics)
+    rows, cols = selection_rows(sel, metrics, failed)
     notes = "\n\n".join(f"{c.label}: " + "; ".join(c.notes) for c in sel.candidates if c.notes)
     sections = [("Picks, warnings and caveats", "\n\n".join(selection_text(sel))),
                 ("Candidates ranked by RankMe" + (" (within each width K)" if len(sel.picks) > 1 else ""),
                  to_markdown(rows, cols))]
+    if failed:
+        sections.append(("Not scored", "\n\n".join(msg for _, msg in failed)))
     if notes:
         sections.append(("Notes", notes))
     if command:
         sections.append(("Command", command))
-    stem = out.with_suffix("")
-    images: list[tuple[str, Path]] = []
-    try:
-        images.append(("Singular-value spectra", _plot_spectra(sel.candidates, Path(f"{stem}-spectra.png"))))
-        ordered = sorted(sel.candidates, key=lambda c: (c.name, c.index))
-        if any(c.tap not in ("", "output") for c in sel.candidates):
-            images.append(("RankMe per layer", _plot_layers(ordered, Path(f"{stem}-layers.png"))))
-        if sel.param is not None:
-            images.append((f"RankMe vs {sel.param}", _plot_param(sel.candidates, sel.param,
-                                                                 Path(f"{stem}-param.png"))))
-    except MissingExtraError as e:
-        sections.append(("Figures", f"not drawn: {e}"))
-    write_report(out, "rankme select", sections, images)
-    for _, png in images:
-        png.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
+        images: list[tuple[str, Path]] = []
+        try:
+            images.append(("Singular-value spectra", _plot_spectra(sel.candidates, Path(tmp, "spectra.png"))))
+            ordered = sorted(sel.candidates, key=lambda c: (c.name, c.index))
+            if any(c.tap not in ("", "output") for c in sel.candidates):
+                images.append(("RankMe per layer", _plot_layers(ordered, Path(tmp, "layers.png"))))
+            if sel.param is not None:
+                images.append((f"RankMe vs {sel.param}", _plot_param(sel.candidates, sel.param,
+                                                                     Path(tmp, "param.png"))))
+        except MissingExtraError as e:
+            sections.append(("Figures", f"not drawn: {e}"))
+        page = write_report(Path(tmp, "report.html"), "rankme select", sections, images)
+        os.replace(page, out)
     return out

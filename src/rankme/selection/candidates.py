@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +19,6 @@ import numpy as np
 
 from rankme.core.distributed import world
 from rankme.core.guidance import JACKKNIFE_GROUPS, rankme_standard_error, sample_size_note
-from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import EmbeddingError, check_views
 from rankme.io.files import file_fingerprint, load_embeddings
@@ -31,6 +29,7 @@ from rankme.metrics.lidar import invariance_ratio
 from rankme.metrics.registry import METRICS, compute_metrics
 from rankme.models.extract import embed_layers
 from rankme.models.layers import block_paths, resolve_layers
+from rankme.selection.cache import cache_key, cached_spectrum, cached_values, spectrum_record
 from rankme.selection.oracles import linear_probe_accuracy
 from rankme.selection.warnings import SECONDARY
 
@@ -81,17 +80,6 @@ class Candidate:
         return d
 
 
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _record(acc: SpectrumAccumulator) -> dict[str, Any]:
-    raw, cen = acc.spectrum(False), acc.spectrum(True)
-    return {"n": acc.n, "dim": int(acc.dim or 0), "input_eps": raw.input_eps, "scale_exp": raw.scale_exp,
-            "sv": raw.singular_values.tolist(), "sv_centered": cen.singular_values.tolist(),
-            "floor": raw.rel_floor, "floor_centered": cen.rel_floor}
-
-
 def _candidate(name: str, tap: str, rec: dict[str, Any], metrics: Sequence[str], params: dict[str, Any],
                cached: bool) -> Candidate:
     def spectra(centered: bool) -> Spectrum:
@@ -137,14 +125,6 @@ def _row_metric(name: str, rows: np.ndarray, seed: int = 0) -> float:
     return float(METRICS[name].fn(rows, seed=seed))
 
 
-def _lookup(store: ResultStore | None, key: str, jobs: dict[str, Any]) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for name, (part, _) in jobs.items():
-        hit = store.get(_key(part, key)) if store is not None else None
-        out[name] = None if hit is None else float(hit["metrics"]["value"])
-    return out
-
-
 def _apply(cand: Candidate, values: dict[str, float | None]) -> None:
     for name, v in values.items():
         if name in ("probe_acc", "rankme_se", "invariance"):
@@ -160,11 +140,16 @@ def _labels_key(labels: np.ndarray | None) -> str | None:
 def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",), *, samples: int | None = None,
                 seed: int = 0, labels: np.ndarray | None = None, store: ResultStore | None = None,
                 params: Sequence[dict[str, Any]] | None = None, allow_mixed_dim: bool = False,
-                key: str | None = None, progress: bool = True, views: int | None = None) -> list[Candidate]:
+                key: str | None = None, progress: bool = True, views: int | None = None,
+                failed: list[tuple[str, str]] | None = None) -> list[Candidate]:
     """Score each embedding file (one run each); ``params`` defaults to what :mod:`rankme.io.params` reads.
 
     With ``views`` = q, each file's rows are samples × q augmented views (each sample's views contiguous): RankMe is
     scored on all rows, and the view invariance of each candidate is measured for the ``least_invariant`` warning.
+
+    With a ``failed`` list, a file that cannot be scored (unreadable, NaN) is appended to it as (path, one-line
+    reason) and the others are still scored; without it, the first such file raises. A damaged cache always
+    raises.
 
     Examples:
         >>> import tempfile
@@ -176,7 +161,13 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
     if not paths:
         raise ValueError("no embedding files to compare")
     params = list(params) if params is not None else runs_params(paths)
-    sources = [load_embeddings(p, key=key) for p in paths]
+    runs = []
+    for path, prm in zip(paths, params, strict=True):
+        try:
+            runs.append((path, load_embeddings(path, key=key), prm))
+        except EmbeddingError as e:
+            _failed(failed, path, e)
+    sources = [src for _, src, _ in runs]
     dims = {s.dim for s in sources}
     if len(dims) > 1 and not allow_mixed_dim:
         raise EmbeddingError(
@@ -195,26 +186,28 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
                              "labels must align with the rows of every file")
     out = []
     spectral = [m for m in metrics if METRICS[m].spectral]
-    for path, src, prm in zip(paths, sources, params, strict=True):
-        fp = file_fingerprint(path)
-        k = _key("file", SPECTRUM_VERSION, fp, key, samples, seed)
+    for path, src, prm in runs:
+        k = cache_key("file", SPECTRUM_VERSION, file_fingerprint(path), key, samples, seed)
         rows = sample_rows(src.n_rows, samples, seed)
         idx = np.arange(src.n_rows) if rows is None else rows
         jobs = _feature_jobs(metrics, labels, idx, seed, len(idx) * src.dim <= SE_MAX_ENTRIES, views)
-        values = _lookup(store, k, jobs)
+        values = cached_values(store, k, jobs, str(path))
         kept: list[np.ndarray] | None = [] if any(v is None for v in values.values()) else None
-        hit = store.get(k) if store is not None else None
-        if hit is None:  # one pass: the rows the probe / cluster need are kept as they stream by
-            keep = None if kept is None else (lambda c, rows=kept: rows.append(np.array(c, dtype=np.float32)))
-            acc = accumulate_source(src, samples=samples, seed=seed, progress=progress, on_chunk=keep)
-            rec = _record(acc)
-            if store is not None:
-                store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, rec)
-        else:
-            rec = hit["metrics"]
-            if kept is not None:
+        rec = cached_spectrum(store, k, str(path))
+        cached = rec is not None
+        try:
+            if rec is None:  # one pass: the rows the probe / cluster need are kept as they stream by
+                keep = None if kept is None else (lambda c, rows=kept: rows.append(np.array(c, dtype=np.float32)))
+                rec = spectrum_record(accumulate_source(src, samples=samples, seed=seed, progress=progress,
+                                                        on_chunk=keep))
+                if store is not None:
+                    store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, rec)
+            elif kept is not None:
                 kept.append(np.asarray(src.array[idx], dtype=np.float32))
-        cand = _candidate(str(path), "", rec, spectral, prm, cached=hit is not None)
+        except EmbeddingError as e:
+            _failed(failed, path, e)
+            continue
+        cand = _candidate(str(path), "", rec, spectral, prm, cached=cached)
         cand.notes = src.notes + cand.notes
         if kept is not None:
             feats = np.concatenate(kept)
@@ -222,10 +215,20 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
                 if values[name] is None:
                     values[name] = fn(feats)
                     if store is not None:
-                        store.put(_key(part, k), "select-" + name, {}, {"value": values[name]})
+                        store.put(cache_key(part, k), "select-" + name, {}, {"value": values[name]})
         _apply(cand, values)
         out.append(cand)
+    if not out:
+        raise EmbeddingError("no candidate could be scored: " + "; ".join(msg for _, msg in failed or []))
     return out
+
+
+def _failed(failed: list[tuple[str, str]] | None, path: str | Path, err: EmbeddingError) -> None:
+    """Record that ``path`` could not be scored (its reason in one line, naming it); without a list, raise."""
+    if failed is None:
+        raise err
+    msg = " ".join(str(err).split())
+    failed.append((str(path), msg if msg.startswith(str(path)) else f"{path}: {msg}"))
 
 
 def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("rankme",), *,
@@ -253,29 +256,29 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
         taps = [*resolve_layers(enc, layers), "output"]  # forward order
         # the features are kept in one process only; the noise estimate up to MODEL_SE_MAX_ROWS rows
         jobs = _feature_jobs(metrics, labels, indices, seed, len(indices) <= MODEL_SE_MAX_ROWS) if size == 1 else {}
-        keys = {t: _key("model", SPECTRUM_VERSION, enc.fingerprint, data.fingerprint, t, samples, seed, image_size)
-                for t in taps}
+        keys = {t: cache_key("model", SPECTRUM_VERSION, enc.fingerprint, data.fingerprint, t, samples, seed,
+                             image_size) for t in taps}
         # every rank reads the store before any rank writes this encoder's results: all take the same branch
-        recs = {t: (store.get(k) if store is not None else None) for t, k in keys.items()}
-        values = {t: _lookup(store, k, jobs) for t, k in keys.items()}
+        recs = {t: cached_spectrum(store, k, f"{enc.name} [{t}]") for t, k in keys.items()}
+        values = {t: cached_values(store, k, jobs, f"{enc.name} [{t}]") for t, k in keys.items()}
         need = [t for t in taps if recs[t] is None or any(v is None for v in values[t].values())]
         cached = {t: recs[t] is not None for t in taps}
         if need:
             accs, feats = embed_layers(enc, data, need, indices, batch_size=batch_size, device=device,
                                        keep_features=bool(jobs), image_size=image_size, progress=progress)
             for t in need:
-                rec = _record(accs[t])
+                rec = spectrum_record(accs[t])
                 for name, (part, fn) in jobs.items():
                     values[t][name] = fn(feats[t])
                     if store is not None and rank == 0:
-                        store.put(_key(part, keys[t]), "select-" + name, {}, {"value": values[t][name]})
+                        store.put(cache_key(part, keys[t]), "select-" + name, {}, {"value": values[t][name]})
                 if store is not None and rank == 0:
                     store.put(keys[t], "select", {"model": enc.name, "tap": t, "data": data.name,
                                                   "samples": samples, "seed": seed}, rec)
-                recs[t] = {"metrics": rec}
+                recs[t] = rec
         mine = []
         for i, t in enumerate(taps):
-            cand = _candidate(enc.name, t, recs[t]["metrics"], spectral, prm, cached[t])  # type: ignore[index]
+            cand = _candidate(enc.name, t, recs[t], spectral, prm, cached[t])  # type: ignore[arg-type]
             cand.index = i
             _apply(cand, values[t])
             mine.append(cand)
