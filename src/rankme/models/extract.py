@@ -1,8 +1,9 @@
 """Batch extraction: embed unlabeled data with an encoder and stream the output and chosen layers into
 accumulators in one pass.
 
-A thin layer over :class:`rankme.monitor.RankMeMonitor` (forward hooks, the documented pooling rule, exact
-all-reduce under ``torch.distributed``): batching, device placement, a progress bar and sharding over ranks.
+A thin layer over :class:`rankme.monitor.RankMeMonitor` (forward hooks that copy each layer's pooled output when
+it runs — :class:`rankme.monitor.taps.TapCapture` —, the documented pooling rule, exact all-reduce under
+``torch.distributed``): batching, device placement, a progress bar and sharding over ranks.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_met
 from rankme.monitor.alarm import CollapseAlarm, CollapseWarning
 from rankme.monitor.taps import (
     POOLS,
+    TapCapture,
     TapSpec,
     batch_rows,
-    capture_hook,
     default_forward,
     model_device,
     pool_output,
@@ -61,8 +61,10 @@ class RankMeMonitor:
 
     ``taps``: a submodule name (``"projector"``, ``"backbone.layer4"``), a list of them, or a dict mapping a
     label to a name or to a callable ``(model, batch) -> embeddings``. Each tap's outputs are captured with a
-    forward hook, pooled by :func:`~rankme.monitor.taps.pool_output`, and streamed into one accumulator per tap,
-    all in one pass.
+    forward hook, pooled by :func:`~rankme.monitor.taps.pool_output` and copied when the module runs (later
+    in-place ops do not change them; a module run several times per forward is scored on its last call, with a
+    warning: see :class:`~rankme.monitor.taps.TapCapture`), and streamed into one accumulator per tap, all in
+    one pass.
 
     Under ``torch.distributed`` each rank embeds every ``world_size``-th batch of the probe loader (``shard=True``;
     pass ``shard=False`` if the loader already yields a per-rank shard), the accumulators are all-reduced, and
@@ -128,9 +130,7 @@ class RankMeMonitor:
         rank, size = world() if self.shard else (0, 1)
         accs = {name: SpectrumAccumulator() for name in self.taps}
         self._lidar_accs: dict[str, LidarAccumulator] = {}
-        captured: dict[str, Any] = {}
-        hooks = [self.model.get_submodule(t).register_forward_hook(capture_hook(captured, name))
-                 for name, t in self.taps.items() if isinstance(t, str)]
+        capture = TapCapture(self.model, {n: t for n, t in self.taps.items() if isinstance(t, str)}, self.pool)
         device = model_device(self.model)
         modes = [(m, m.training) for m in self.model.modules()]
         self.model.eval()
@@ -149,16 +149,15 @@ class RankMeMonitor:
                     if i % size != rank:
                         continue
                     batch = to_device(batch, device)
-                    for name, pooled in self._embed(batch, hooks, captured).items():
+                    for name, pooled in self._embed(batch, capture).items():
                         accs[name].update(pooled, row_offset=seen - rows)  # global probe row (DDP too)
                         if sink is not None:
                             sink(name, pooled)
-                    self._lidar_views(batch, hooks, captured, seen - rows)
+                    self._lidar_views(batch, capture, seen - rows)
         except Exception as e:  # under DDP the other ranks must not wait forever in the all-reduce below
             error = e
         finally:
-            for h in hooks:
-                h.remove()
+            capture.remove()
             for module, mode in modes:  # every submodule's own mode (a frozen BatchNorm stays in eval)
                 module.training = mode
         raise_if_any_rank_failed(error)
@@ -168,23 +167,21 @@ class RankMeMonitor:
                 accs[name].all_reduce()
         return accs
 
-    def _embed(self, batch: Any, hooks: list[Any], captured: dict[str, Any]) -> dict[str, Any]:
+    def _embed(self, batch: Any, capture: TapCapture) -> dict[str, Any]:
         """One forward pass: the pooled (B, K) output of every tap."""
-        captured.clear()
-        if hooks:
-            self.forward(self.model, batch)
         mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
-        return {name: pool_output(tap(self.model, batch) if callable(tap) else captured[name], self.pool, mask)
+        captured = capture.run(lambda: self.forward(self.model, batch), mask) if capture.handles else {}
+        return {name: pool_output(tap(self.model, batch), self.pool, mask) if callable(tap) else captured[name]
                 for name, tap in self.taps.items()}
 
-    def _lidar_views(self, batch: Any, hooks: list[Any], captured: dict[str, Any], start: int) -> None:
+    def _lidar_views(self, batch: Any, capture: TapCapture, start: int) -> None:
         """Add q augmented views of this batch's first samples (up to ``lidar.samples``) to the LiDAR states."""
         torch = require("torch", "torch", "monitoring a model")
         spec = self.lidar
         if spec is None or (spec.samples is not None and start >= spec.samples):
             return
         keep = batch_rows(batch) if spec.samples is None else min(batch_rows(batch), spec.samples - start)
-        views = [self._embed(truncate(spec.augment(batch), keep), hooks, captured) for _ in range(spec.views)]
+        views = [self._embed(truncate(spec.augment(batch), keep), capture) for _ in range(spec.views)]
         for name in self.taps:
             e = torch.stack([v[name] for v in views], dim=1)  # (B, q, K)
             if name not in self._lidar_accs:

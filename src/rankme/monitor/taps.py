@@ -6,13 +6,16 @@ the monitor, ``rankme select`` and the framework callbacks all use it.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from rankme.core.optional import require
+from rankme.core.validation import EmbeddingError
 
-__all__ = ["POOLS", "TapSpec", "batch_rows", "capture_hook", "default_forward", "model_device", "pool_output", "tap_label",
-           "to_device", "truncate"]
+__all__ = ["POOLS", "TapCapture", "TapSpec", "batch_rows", "default_forward", "model_device", "pool_output",
+           "tap_label", "to_device", "truncate"]
 
 POOLS = ("mean", "cls", "flatten")
 """The pooling rules of :func:`pool_output`."""
@@ -32,6 +35,8 @@ def _first_tensor(out: Any) -> Any:
     torch = _torch()
     if isinstance(out, torch.Tensor):
         return out
+    if dataclasses.is_dataclass(out) and not isinstance(out, (type, Mapping)):
+        out = {f.name: getattr(out, f.name) for f in dataclasses.fields(out)}
     if isinstance(out, Mapping):
         for key in _OUTPUT_KEYS:
             if isinstance(out.get(key), torch.Tensor):
@@ -54,7 +59,7 @@ def pool_output(out: Any, pool: str = "mean", mask: Any = None) -> Any:
     """Turn a module output into a (batch, features) matrix by a documented rule.
 
     The output is the tensor itself, else the first floating-point tensor of a tuple/list, or of a dict /
-    Hugging Face ``ModelOutput`` after its ``sentence_embedding``, ``last_hidden_state``, ``token_embeddings`` or
+    dataclass (fields in order) / Hugging Face ``ModelOutput`` after its ``sentence_embedding``, ``last_hidden_state``, ``token_embeddings`` or
     ``pooler_output``. Then, by rank: 2-D (B, K) is kept; 3-D (B, T, K) is
     averaged over T (tokens; with ``mask`` (B, T) only over unmasked tokens) or takes token 0 with
     ``pool="cls"``; 4-D and higher (B, C, H, W, ...) are averaged over the spatial dims. ``pool="flatten"``
@@ -128,12 +133,79 @@ def tap_label(tap: TapSpec) -> str:
     return tap if isinstance(tap, str) else getattr(tap, "__name__", "tap")
 
 
-def capture_hook(store: dict[str, Any], name: str) -> Callable[..., None]:
-    def hook(module: Any, inputs: Any, output: Any) -> None:
-        # a dict passed along and filled in by later modules (sentence-transformers) is copied as it is now
-        store[name] = dict(output) if isinstance(output, Mapping) else output
+class TapCapture:
+    """Forward hooks on the tapped submodules that copy each one's pooled output at the moment it runs.
 
-    return hook
+    The copy is taken inside the hook — pooled by :func:`pool_output` to (B, K) (only the probe rows the
+    monitor kept: it truncates a batch before the forward), detached and cloned — so an in-place op later in the
+    forward (``ReLU(inplace=True)``, ``out += identity``) cannot change what is scored, and no more than the
+    (B, K) rows is held. The module's output, autograd and the forward are untouched (the hook returns nothing).
+
+    A module that runs more than once in one forward (a shared block, a weight-tied layer) is scored on its
+    **last** call — the value it handed on last — and a ``UserWarning`` names the tap, the module and how many
+    times it ran; to score another call, pass a callable tap ``(model, batch) -> embeddings``. An output without
+    a tensor, or a tapped module the forward never calls, is a one-line :class:`EmbeddingError` naming the tap.
+
+    Examples:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU(inplace=True))
+        >>> cap = TapCapture(net, {"lin": "0"}, "mean")
+        >>> x = torch.tensor([[1.0, -1.0]])
+        >>> with torch.no_grad():
+        ...     torch.equal(cap.run(lambda: net(x))["lin"], net[0](x))   # before the in-place ReLU
+        True
+        >>> cap.remove()
+    """
+
+    def __init__(self, model: Any, taps: Mapping[str, str], pool: str = "mean") -> None:
+        self.pool, self.mask = pool, None
+        self.out: dict[str, Any] = {}
+        self.calls: dict[str, int] = {}
+        self.names = {label: _module_name(path, model.get_submodule(path)) for label, path in taps.items()}
+        self.handles = [model.get_submodule(path).register_forward_hook(self._hook(label))
+                        for label, path in taps.items()]
+
+    def _hook(self, label: str) -> Callable[..., None]:
+        def hook(module: Any, inputs: Any, output: Any) -> None:
+            self.calls[label] = self.calls.get(label, 0) + 1
+            try:
+                pooled = pool_output(output, self.pool, self.mask)
+            except TypeError as e:
+                raise EmbeddingError(f"tap {label!r} ({self.names[label]}): {e}; pass a callable tap "
+                                     "(model, batch) -> embeddings that returns the tensor to score") from None
+            self.out[label] = pooled.clone()  # detached by pool_output; a copy, safe from later in-place ops
+
+        return hook
+
+    def run(self, forward: Callable[[], Any], mask: Any = None) -> dict[str, Any]:
+        """Run ``forward()`` once; the pooled (B, K) copy of every tap's output (``mask``: the batch's
+        attention mask, for 3-D outputs)."""
+        self.out.clear()
+        self.calls.clear()
+        self.mask = mask
+        try:
+            forward()
+        finally:
+            self.mask = None
+        for label, where in self.names.items():
+            count = self.calls.get(label, 0)
+            if count == 0:
+                raise EmbeddingError(f"tap {label!r} ({where}) did not run in the forward pass; tap a module the "
+                                     "forward calls, or pass a callable tap (model, batch) -> embeddings")
+            if count > 1:
+                warnings.warn(f"tap {label!r} ({where}) ran {count} times in one forward pass; its last "
+                              "call is scored (pass a callable tap to score another)", UserWarning, stacklevel=2)
+        return dict(self.out)
+
+    def remove(self) -> None:
+        """Remove the hooks."""
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+
+def _module_name(path: str, module: Any) -> str:
+    return f"submodule {path!r}, a {type(module).__name__}" if path else f"the model, a {type(module).__name__}"
 
 
 def model_device(model: Any) -> Any:
