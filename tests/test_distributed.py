@@ -20,7 +20,7 @@ N, K = 1500, 48
 def _worker(rank: int, world: int, init_file: str, out_dir: str, mode: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        z = make_matrix("powerlaw", N, K, seed=7).astype(np.float32)
+        z = _offset_rows() if mode == "offset" else make_matrix("powerlaw", N, K, seed=7).astype(np.float32)
         if mode == "empty-rank":
             shard = z if rank == 0 else z[:0]
         else:
@@ -51,6 +51,14 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str, mode: str) -> N
         dist.destroy_process_group()
 
 
+def _offset_rows() -> np.ndarray:
+    """Rows with a common offset of 1e6 whose interleaved halves differ in mean by 5: each rank keeps its rows
+    about another point, and the centred value cancels catastrophically without a shifted state."""
+    z = make_matrix("powerlaw", N, K, seed=7) + 1e6
+    z[1::2] += 5.0
+    return z
+
+
 def _run(tmp_path, mode: str) -> list[dict]:
     mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path), mode), nprocs=2, join=True)
     return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
@@ -67,6 +75,19 @@ def test_two_process_gloo_all_reduce_equals_single_process(tmp_path, mode):
         assert abs(r["centred"] - single.rankme(center=True)) <= 1e-9 * single.rankme(center=True)
         np.testing.assert_allclose(r["sv"], single.singular_values(), rtol=1e-9)
     assert results[0]["rankme"] == results[1]["rankme"]
+
+
+def test_two_process_all_reduce_of_offset_rows_keeps_the_centred_value_exact(tmp_path):
+    from conftest import reference_rankme
+
+    results = _run(tmp_path, "offset")
+    truth = reference_rankme(_offset_rows(), center=True)
+    single = SpectrumAccumulator(K)
+    single.update(_offset_rows())
+    for r in results:
+        assert r["n"] == N
+        assert abs(r["centred"] - truth) <= 1e-6 * truth
+        assert abs(r["rankme"] - single.rankme()) <= 1e-9 * single.rankme()
 
 
 def test_ranks_with_different_widths_get_a_clear_error(tmp_path):

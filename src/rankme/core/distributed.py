@@ -6,15 +6,16 @@ is the identity (or rank 0 of 1) when no process group is initialised.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from rankme.core.optional import loaded_torch, require
+from rankme.core.optional import loaded_torch, require, to_numpy
 from rankme.core.validation import EmbeddingError
 
 __all__ = ["all_reduce_max", "all_reduce_sum", "check_same_dim", "comm_device", "is_distributed", "max_dim",
-           "raise_if_any_rank_failed", "world"]
+           "raise_if_any_rank_failed", "reduce_fields", "world"]
 
 
 def _dist() -> Any:
@@ -98,6 +99,32 @@ def all_reduce_max(value: float, group: Any = None) -> float:
     t = torch.tensor([float(value)], dtype=torch.float64, device=comm_device(group))
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
     return float(t.cpu()[0])
+
+
+def reduce_fields(state: dict[str, Any], rules: Mapping[str, str], group: Any = None) -> dict[str, Any]:
+    """All-reduce the fields of a state dictionary, each by its declared rule (``"sum"`` or ``"max"``), the sums in
+    one collective; integer fields stay integers, other fields are kept as they are.
+
+    Args:
+        state: the state (numbers and arrays, numpy or torch).
+        rules: field name → ``"sum"`` or ``"max"``.
+        group: a ``torch.distributed`` group (default: the world).
+
+    Returns:
+        A new dictionary with the reduced fields (arrays as float64 numpy).
+
+    Examples:
+        >>> reduce_fields({"n": 3, "g": np.ones(2), "eps": 0.5, "tag": "x"}, {"n": "sum", "g": "sum", "eps": "max"})
+        {'n': 3, 'g': array([1., 1.]), 'eps': 0.5, 'tag': 'x'}
+    """
+    out = dict(state)
+    summed = [key for key, rule in rules.items() if rule == "sum"]
+    arrays = [np.asarray(to_numpy(state[key], np.float64)) for key in summed]
+    for key, total in zip(summed, all_reduce_sum(arrays, group), strict=True):
+        out[key] = round(float(np.ravel(total)[0])) if isinstance(state[key], (int, np.integer)) else total
+    for key in (key for key, rule in rules.items() if rule == "max"):
+        out[key] = all_reduce_max(float(state[key]), group)
+    return out
 
 
 def check_same_dim(dim: int | None, what: str, group: Any = None) -> int:

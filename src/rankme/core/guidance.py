@@ -7,7 +7,6 @@ For an isotropic Gaussian N×K matrix the squared singular values follow the Mar
 
 from __future__ import annotations
 
-import itertools
 import math
 from functools import lru_cache
 from typing import Any
@@ -15,9 +14,6 @@ from typing import Any
 import numpy as np
 from scipy.integrate import quad
 
-from rankme.core.eigen import state_eigenvalues
-from rankme.core.formula import rankme_from_singular_values
-from rankme.core.optional import to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import EmbeddingError
 
@@ -97,11 +93,18 @@ def sample_size_note(n: int, k: int) -> str | None:
     )
 
 
+def _merged(parts: list[SpectrumAccumulator]) -> SpectrumAccumulator:
+    out = SpectrumAccumulator(parts[0].dim)
+    for part in parts:
+        out.merge(part)
+    return out
+
+
 def rankme_standard_error(z: Any, groups: int = JACKKNIFE_GROUPS) -> float:
     """Sampling noise of RankMe over rows: grouped-jackknife standard error.
 
     The rows are cut into ``groups`` contiguous groups (shuffle them first if their order means something);
-    RankMe is recomputed with each group left out, from the exact state minus that group's state, and
+    RankMe is recomputed with each group left out, from the merged states of the other groups, and
     SE = √((g − 1)/g · Σ (θ₋ᵢ − θ̄)²). It measures how much RankMe would move on another sample of the same
     size from the same distribution — not training noise (another seed).
 
@@ -125,27 +128,11 @@ def rankme_standard_error(z: Any, groups: int = JACKKNIFE_GROUPS) -> float:
     if groups < 2 or n < 2 * groups:
         raise ValueError(f"the jackknife needs at least 2 rows in each of {groups} groups, got {n} rows")
     bounds = np.linspace(0, n, groups + 1).round().astype(int)
-    states = []
-    for a, b in itertools.pairwise(bounds):
-        acc = SpectrumAccumulator(int(z.shape[1]))
-        acc.update(z[a:b])
-        states.append(acc.state_dict())
-    exps = [st["scale_exp"] for st in states if st["scale_exp"] is not None]
-    if not exps:
-        return float("nan")  # all-zero rows: RankMe itself is undefined
-    top = max(exps)  # every group's state in the same power-of-two units
-
-    def aligned(st: dict[str, Any], key: str, power: int) -> np.ndarray:
-        shift = (top if st["scale_exp"] is None else st["scale_exp"]) - top
-        out: np.ndarray = np.ldexp(to_numpy(st[key], np.float64), power * shift)
-        return out
-
-    grams = [aligned(st, "gram", 2) for st in states]
-    sums = [aligned(st, "sum", 1) for st in states]
-    gram, colsum = sum(grams), sum(sums)
+    parts = [SpectrumAccumulator(int(z.shape[1])) for _ in range(groups)]
+    for part, a, b in zip(parts, bounds[:-1], bounds[1:], strict=True):
+        part.update(z[a:b])
     try:
-        thetas = np.array([rankme_from_singular_values(np.sqrt(state_eigenvalues(gram - g, colsum - s, n - st["n"])))
-                           for g, s, st in zip(grams, sums, states, strict=True)])
+        thetas = np.array([_merged(parts[:i] + parts[i + 1 :]).rankme() for i in range(groups)])
     except EmbeddingError:  # a group holds every non-zero row: leaving it out leaves nothing to score
         return float("nan")
     return float(np.sqrt((groups - 1) / groups * np.square(thetas - thetas.mean()).sum()))

@@ -13,7 +13,7 @@ from rankme.core.optional import is_torch_tensor, to_numpy
 from rankme.core.validation import check_finite
 
 __all__ = ["SAFE_EXP", "Precision", "centred_floor", "default_chunk_rows", "gram_floor", "input_eps", "iter_chunks",
-           "max_abs", "scale_exponent", "upper_frobenius"]
+           "ldexp_any", "max_abs", "scale_exponent", "upper_frobenius"]
 
 Precision = Literal["float64", "float32"]
 _CHUNK_BYTES = 128 * 1024 * 1024
@@ -81,6 +81,18 @@ def upper_frobenius(g: np.ndarray) -> float:
 def input_eps(dt: np.dtype) -> float:
     """Machine epsilon of the input dtype; integers are cast to float64, so theirs is float64's."""
     return float(np.finfo(dt if np.issubdtype(dt, np.floating) else np.float64).eps)
+
+
+def ldexp_any(a: Any, exp: int) -> Any:
+    """``a · 2**exp`` exactly (only exponents change), for a numpy array or a torch tensor on its device.
+
+    Examples:
+        >>> ldexp_any(np.array([1.0, 3.0]), -1).tolist()
+        [0.5, 1.5]
+    """
+    if is_torch_tensor(a):
+        return a.ldexp(a.new_tensor(exp, dtype=a.dtype))
+    return np.ldexp(a, exp)
 
 
 def iter_chunks(z: Any, rows: int) -> Iterator[tuple[int, Any]]:

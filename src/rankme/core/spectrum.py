@@ -3,7 +3,8 @@
 The state is ``G = Σ zᵀz`` (K×K, float64), ``s = Σ z`` and ``n``. From it, the singular values of the raw
 matrix are ``√max(eigvalsh(G), 0)`` (top ``min(n, K)``), and those of the column-centred matrix come from
 ``G − s sᵀ / n``. Sums are exact to float64 rounding, so any chunking, merge order or process split gives the
-same spectrum as one pass over all rows.
+same spectrum as one pass over all rows. When the first rows' mean outweighs their spread, the state keeps its
+rows about that mean instead (:mod:`rankme.core.shift`), so the centred spectrum stays exact under any offset.
 
 Scale: RankMe and every metric here are scale-invariant, so the state may be kept in units of a power of two,
 ``2**scale_exp`` (exact: only exponents change). It stays 0 for inputs of ordinary magnitude; when a chunk's
@@ -14,12 +15,19 @@ neither overflow nor underflow — any finite float32 or float64 input gives the
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.linalg import blas
 
-from rankme.core.distributed import all_reduce_max, all_reduce_sum, check_same_dim, is_distributed
+from rankme.core.checkpoint import parse_state, saveable
+from rankme.core.distributed import (
+    all_reduce_max,
+    all_reduce_sum,
+    check_same_dim,
+    is_distributed,
+    reduce_fields,
+)
 from rankme.core.eigen import state_eigenvalues
 from rankme.core.estimate import quadrature_eigenvalues
 from rankme.core.formula import rankme_from_spectrum
@@ -31,11 +39,13 @@ from rankme.core.numerics import (
     gram_floor,
     input_eps,
     iter_chunks,
+    ldexp_any,
     max_abs,
     scale_exponent,
     upper_frobenius,
 )
 from rankme.core.optional import is_torch_tensor, loaded_torch, require, to_numpy
+from rankme.core.shift import choose_shift, move_state
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import (
     EmbeddingError,
@@ -57,13 +67,12 @@ class SpectrumAccumulator:
     kernel on CPU), unless the first batch is a CUDA tensor, which puts the state on that device. An explicit
     torch ``device`` (``"cuda:0"``, or ``"cpu"``) keeps the state as torch tensors there.
 
-    ``precision="float64"`` (default) is exact to float64 rounding: within 1e-6 relative of a float64 SVD on
-    isotropic and power-law inputs. On exactly rank-r input the K − r null singular values read as ~1e-8·σ_max
-    instead of 0 (bound: :func:`gram_floor`), which moves RankMe by up to (K − r)·√(K·ε)·σ_max/‖σ‖₁ relative;
-    a one-shot :func:`~rankme.core.compute.compute_spectrum` of a small matrix detects this and takes an SVD of the data instead.
-    ``precision="float32"`` accumulates G in float32 (half the memory, ~1.2× faster at K = 8 192) but measured
-    relative errors of 1.9e-2 to 5.9e-2 on rank-64 inputs and ≤4e-9 on isotropic/power-law ones
-    (docs/benchmarks.md): use it only where speed matters more than accuracy on collapsed embeddings.
+    ``precision="float64"`` (default) is exact to float64 rounding (within 1e-6 of a float64 SVD on isotropic
+    and power-law inputs; centred values too, whatever the mean). On exactly rank-r input the K − r null singular
+    values read as ~1e-8·σ_max instead of 0 (:func:`gram_floor`); a one-shot
+    :func:`~rankme.core.compute.compute_spectrum` of a small matrix detects this and takes an SVD instead.
+    ``precision="float32"`` halves the memory (~1.2× faster at K = 8 192) but errs by 2–6e-2 on rank-64 inputs
+    (docs/benchmarks.md): only where speed matters more than accuracy on collapsed embeddings.
 
     Examples:
         >>> acc = SpectrumAccumulator(dim=3)
@@ -71,6 +80,9 @@ class SpectrumAccumulator:
         >>> acc.n, round(acc.rankme(), 4)
         (3, 3.0)
     """
+
+    REDUCE: ClassVar[dict[str, str]] = {"n": "sum", "sum": "sum", "gram": "sum", "input_eps": "max"}
+    """How each field of the state reduces across processes (scale and point are aligned first)."""
 
     def __init__(
         self, dim: int | None = None, *, precision: Precision = "float64", device: Any = None
@@ -89,6 +101,7 @@ class SpectrumAccumulator:
         self._device = device
         self._gram: Any = None  # upper triangle valid; numpy (Fortran order) or torch (device)
         self._sum: Any = None
+        self._shift: Any = None  # the point rows are kept about (state units; None: the origin)
         if self.dim is not None:
             self._allocate(self.dim, device)
 
@@ -114,7 +127,7 @@ class SpectrumAccumulator:
 
     def reset(self) -> None:
         """Forget all rows seen (keeps ``dim``, precision and device)."""
-        self.n, self.input_eps, self.scale_exp, self._reduced = 0, 0.0, None, False
+        self.n, self.input_eps, self.scale_exp, self._reduced, self._shift = 0, 0.0, None, False, None
         if self.dim is not None:
             self._allocate(self.dim, self._device)
 
@@ -124,13 +137,13 @@ class SpectrumAccumulator:
             self.scale_exp = exp
             return
         shift = self.scale_exp - exp
+        g, s = ldexp_any(self._gram, 2 * shift), ldexp_any(self._sum, shift)
+        self._shift = None if self._shift is None else ldexp_any(self._shift, shift)
         if self.on_device:
-            torch = loaded_torch()
-            self._gram.copy_(torch.ldexp(self._gram, torch.tensor(2 * shift, device=self._gram.device)))
-            self._sum.copy_(torch.ldexp(self._sum, torch.tensor(shift, device=self._sum.device)))
+            self._gram.copy_(g)
+            self._sum.copy_(s)
         else:
-            self._gram = np.asfortranarray(np.ldexp(self._gram, 2 * shift))
-            self._sum = np.ldexp(self._sum, shift)
+            self._gram, self._sum = np.asfortranarray(g), s
         self.scale_exp = exp
 
     def _shift_for(self, peak: float) -> int:
@@ -172,32 +185,42 @@ class SpectrumAccumulator:
             return
         rows = chunk_rows or default_chunk_rows(k)
         base = self.n if row_offset is None else int(row_offset)
-        if self.on_device:
-            torch = require("torch", "torch", "a device state")
-            if not is_torch_tensor(z):
-                z = torch.as_tensor(np.asarray(z))
-            for start, chunk in iter_chunks(z.detach(), rows):
-                shift = self._shift_for(max_abs(chunk, base + start))
-                c = chunk.to(device=self._gram.device, dtype=torch.float64 if shift else self._gram.dtype)
-                if shift:
-                    c = torch.ldexp(c, torch.tensor(-shift, device=c.device)).to(self._gram.dtype)
-                self._gram.addmm_(c.T, c)
-                self._sum += c.sum(dim=0, dtype=self._sum.dtype)
-        else:
-            if is_torch_tensor(z):
-                z = z.detach()
-            work = np.float64 if self.precision == "float64" else np.float32
-            for start, chunk in iter_chunks(z, rows):
-                shift = self._shift_for(max_abs(chunk, base + start))
-                c = to_numpy(chunk, np.float64 if shift else work)
-                if shift:
-                    c = np.ldexp(c, -shift).astype(work, copy=False)
-                # c is C-ordered N×K, so c.T is Fortran K×N and syrk(c.T) = cᵀc without a copy; upper triangle
-                syrk = blas.dsyrk if c.dtype == np.float64 else blas.ssyrk
-                self._gram = syrk(1.0, c.T, beta=1.0, c=self._gram, lower=0, overwrite_c=1)
-                self._sum += c.sum(axis=0, dtype=np.float64)
-        self.n += n
+        if self.on_device and not is_torch_tensor(z):
+            z = require("torch", "torch", "a device state").as_tensor(np.asarray(z))
+        if is_torch_tensor(z):
+            z = z.detach()
+        chunks = list(iter_chunks(z, rows))
+        # every row is checked before the state changes: a bad value anywhere leaves the state as it was
+        exp = self._shift_for(max(max_abs(chunk, base + start) for start, chunk in chunks))
         self.input_eps = max(self.input_eps, input_eps(dt))
+        for _, chunk in chunks:  # n grows with G, chunk by chunk: the state is always that of the rows counted
+            self._add(chunk, exp)
+            self.n += int(chunk.shape[0])
+
+    def _add(self, chunk: Any, exp: int) -> None:
+        """Add one checked chunk: in units of 2**exp, about the state's point (chosen by the first chunk)."""
+        first, torch = self.n == 0, loaded_torch() if self.on_device else None
+        wide = np.float64 if exp or first or self._shift is not None else None  # exact work before the cast
+        if torch is not None:
+            c = chunk.to(device=self._gram.device, dtype=torch.float64 if wide else self._gram.dtype)
+            c = torch.ldexp(c, torch.tensor(-exp, device=c.device)) if exp else c
+        else:
+            c = to_numpy(chunk, wide or self._gram.dtype)
+            c = np.ldexp(c, -exp) if exp else c
+        if first:
+            self._shift = choose_shift(c)
+        if self._shift is not None:
+            c = c - self._shift
+        if torch is not None:
+            c = c.to(self._gram.dtype)
+            self._gram.addmm_(c.T, c)
+            self._sum += c.sum(dim=0, dtype=self._sum.dtype)
+            return
+        c = c.astype(self._gram.dtype, copy=False)
+        # c is C-ordered N×K, so c.T is Fortran K×N and syrk(c.T) = cᵀc without a copy; upper triangle
+        syrk = blas.dsyrk if c.dtype == np.float64 else blas.ssyrk
+        self._gram = syrk(1.0, c.T, beta=1.0, c=self._gram, lower=0, overwrite_c=1)
+        self._sum += c.sum(axis=0, dtype=np.float64)
 
     # -- combine -------------------------------------------------------------------------------------------
     def merge(self, other: SpectrumAccumulator) -> SpectrumAccumulator:
@@ -218,13 +241,17 @@ class SpectrumAccumulator:
             raise EmbeddingError(f"cannot merge accumulators of K={other.dim} and K={self.dim} features")
         if other.precision != self.precision:
             raise ValueError("cannot merge accumulators of different precision")
-        g, s = other._gram, other._sum
+        g, s, theirs = other._gram, other._sum, other._point()
         if other.scale_exp is not None:
             if self.scale_exp is None or other.scale_exp > self.scale_exp:
                 self._rescale_to(other.scale_exp)
             shift = other.scale_exp - (self.scale_exp or 0)
-            if shift:
-                g, s = np.ldexp(to_numpy(g), 2 * shift), np.ldexp(to_numpy(s), shift)
+            g, s, theirs = ldexp_any(g, 2 * shift), ldexp_any(s, shift), np.ldexp(theirs, shift)
+        if self.n == 0:
+            self._move_to(theirs)  # an empty state takes the other's point (exact: its G is 0)
+        delta = self._point() - theirs
+        if delta.any():  # the other's rows, about this state's point
+            g, s = move_state(to_numpy(g, np.float64), to_numpy(s, np.float64), other.n, delta)
         if self.on_device:
             torch = loaded_torch()
             self._gram += torch.as_tensor(g).to(self._gram.device)
@@ -261,12 +288,11 @@ class SpectrumAccumulator:
         exp = all_reduce_max(float(self.scale_exp) if self.scale_exp is not None else -math.inf, group)
         if math.isfinite(exp):
             self._rescale_to(int(exp))
-        state = self.state_dict()
-        n, colsum, gram = all_reduce_sum([np.array([state["n"]]), to_numpy(state["sum"]), to_numpy(state["gram"])],
-                                         group)
-        state["n"], state["input_eps"] = round(float(n[0])), all_reduce_max(state["input_eps"], group)
+        # one point for every rank's rows: the row-weighted mean of the ranks' points
+        total, weighted = all_reduce_sum([np.array([float(self.n)]), self._point() * self.n], group)
+        self._move_to(weighted / total[0] if total[0] > 0 else None)
         # every rank's upper triangle is valid (numpy state fills only that), so the sum's upper triangle is exact
-        state["sum"], state["gram"] = colsum, np.asfortranarray(gram)
+        state = reduce_fields(self.state_dict(), self.REDUCE, group)
         self.load_state_dict(state)
         self._reduced = True
         return self
@@ -275,67 +301,70 @@ class SpectrumAccumulator:
     def state_dict(self) -> dict[str, Any]:
         """The state: numbers, and arrays as torch CPU tensors when torch is imported (so ``torch.save`` /
         ``torch.load(weights_only=True)`` round-trip), else numpy arrays (``np.savez``-able)."""
-        g = None if self._gram is None else to_numpy(self._gram).copy()
-        s = None if self._sum is None else to_numpy(self._sum).copy()
-        torch = loaded_torch()
-        if torch is not None and g is not None:
-            g, s = torch.from_numpy(np.ascontiguousarray(g)), torch.from_numpy(s)
         return {"dim": self.dim, "n": self.n, "input_eps": self.input_eps, "precision": self.precision,
-                "scale_exp": self.scale_exp, "gram": g, "sum": s}
+                "scale_exp": self.scale_exp, "gram": saveable(self._gram), "sum": saveable(self._sum),
+                "shift": saveable(self._shift)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state produced by :meth:`state_dict` (onto this accumulator's device).
+        """Restore a state produced by :meth:`state_dict` (onto this accumulator's device); one written without
+        ``"shift"`` is kept about the origin.
 
         Raises:
-            ValueError: when the state is malformed (unknown precision, negative ``n``, arrays of the wrong shape,
-                non-finite values).
+            ValueError: when the state is malformed, naming what is wrong (:func:`~rankme.core.checkpoint.parse_state`).
         """
-        precision, dim, n = state.get("precision"), state.get("dim"), state.get("n")
-        if precision not in ("float64", "float32"):
-            raise ValueError(f"not a SpectrumAccumulator state: precision {precision!r}")
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"not a SpectrumAccumulator state: n must be a non-negative integer, got {n!r}")
-        exp = state.get("scale_exp")
-        self.precision = precision
-        self.n, self.input_eps = int(n), float(state.get("input_eps", 0.0))
-        self.scale_exp = None if exp is None else int(exp)
-        self._reduced = False
-        if dim is None:
+        st = parse_state(state)
+        self.precision, self.n, self.input_eps, self.scale_exp = st["precision"], st["n"], st["input_eps"], st["scale_exp"]
+        self._reduced, self._shift = False, None
+        if st["dim"] is None:
             self.dim, self._gram, self._sum = None, None, None
             return
-        k = int(dim)
-        gram = to_numpy(state["gram"], np.float64)
-        colsum = to_numpy(state["sum"], np.float64)
-        if k < 1 or gram.shape != (k, k) or colsum.shape != (k,):
-            raise ValueError(f"not a SpectrumAccumulator state of K={dim}: gram {gram.shape}, sum {colsum.shape}")
-        if not (np.isfinite(gram).all() and np.isfinite(colsum).all()):
-            raise ValueError("not a SpectrumAccumulator state: it holds NaN or Inf")
-        self._allocate(k, self._device)
+        self._allocate(st["dim"], self._device)
+        if st["shift"] is not None:
+            self._shift = self._backend(st["shift"])
         if self.on_device:
             torch = loaded_torch()
-            self._gram.copy_(torch.as_tensor(gram))
-            self._sum.copy_(torch.as_tensor(colsum))
+            self._gram.copy_(torch.as_tensor(st["gram"]))
+            self._sum.copy_(torch.as_tensor(st["sum"]))
         else:
-            self._gram = np.asfortranarray(gram, dtype=self._gram.dtype)
-            self._sum = colsum.copy()
+            self._gram = np.asfortranarray(st["gram"], dtype=self._gram.dtype)
+            self._sum = st["sum"]
+
+    # -- the point rows are kept about ----------------------------------------------------------------------
+    def _point(self) -> np.ndarray:
+        """The state's point as float64 numpy (zeros for the origin)."""
+        return np.zeros(int(self.dim or 0)) if self._shift is None else to_numpy(self._shift, np.float64)
+
+    def _backend(self, a: np.ndarray) -> Any:
+        """A float64 vector in this state's memory (numpy, or a torch tensor on the state's device)."""
+        return loaded_torch().as_tensor(a, device=self._gram.device) if self.on_device else a
+
+    def _move_to(self, point: np.ndarray | None) -> None:
+        """Keep the rows about ``point`` (``None``: the origin) from now on; the statistics follow exactly."""
+        delta = (np.zeros(int(self.dim or 0)) if point is None else point) - self._point()
+        if delta.any():
+            g, s = move_state(self._gram, self._sum, self.n, self._backend(delta))
+            if self.on_device:
+                self._gram.copy_(g)
+                self._sum.copy_(s)
+            else:
+                self._gram, self._sum = np.asfortranarray(g, dtype=self._gram.dtype), s
+        self._shift = None if point is None or not point.any() else self._backend(point)
+
+    def _state(self, center: bool) -> tuple[Any, Any]:
+        """(G, Σz) to read: the centred scatter is the same about any point; raw ones are about the origin."""
+        keep = center or self._shift is None
+        return (self._gram, self._sum) if keep else move_state(self._gram, self._sum, self.n, -self._shift)
 
     # -- read out ------------------------------------------------------------------------------------------
     def _scaled_eigenvalues(self, center: bool) -> np.ndarray:
         if self.n == 0 or self.dim is None:
             raise EmbeddingError("no rows were accumulated: the spectrum of an empty matrix is undefined")
-        return state_eigenvalues(self._gram, self._sum, self.n, center)
+        return state_eigenvalues(*self._state(center), self.n, center)
 
     def eigenvalues(self, center: bool = False) -> np.ndarray:
-        """Eigenvalues of ``ZᵀZ`` (or of the centred scatter matrix), descending, clamped at 0, top min(n, K).
-
-        Beyond float64's range (inputs near 1e±154 and further) they over/underflow; the metrics never read them
-        in these units (see :meth:`spectrum`).
-
-        Args:
-            center: of the centred scatter matrix.
-
-        Returns:
-            The eigenvalues, descending.
+        """Eigenvalues of ``ZᵀZ`` (of the centred scatter matrix when ``center``), descending, clamped at 0, top
+        min(n, K). Beyond float64's range (inputs near 1e±154 and further) they over/underflow; the metrics never
+        read them in these units (see :meth:`spectrum`).
 
         Raises:
             EmbeddingError: when no rows were accumulated.
@@ -345,12 +374,6 @@ class SpectrumAccumulator:
 
     def singular_values(self, center: bool = False) -> np.ndarray:
         """Singular values of all rows seen (of the column-centred rows when ``center``), descending.
-
-        Args:
-            center: of the column-centred rows.
-
-        Returns:
-            The singular values, descending.
 
         Raises:
             EmbeddingError: when no rows were accumulated.
@@ -377,7 +400,7 @@ class SpectrumAccumulator:
         """
         exp = self.scale_exp or 0
         if estimate and self.dim is not None and self.n >= self.dim and not self.on_device:
-            lam, w = quadrature_eigenvalues(self._gram, self._sum, self.n, center)  # host (numpy) state
+            lam, w = quadrature_eigenvalues(*self._state(center), self.n, center)  # host (numpy) state
             return Spectrum(np.sqrt(lam), self.n, self.dim, center, self.input_eps, w, exp, self._floor(lam, center))
         lam = self._scaled_eigenvalues(center)
         return Spectrum(np.sqrt(lam), self.n, int(self.dim or 0), center, self.input_eps, None, exp,
@@ -385,7 +408,7 @@ class SpectrumAccumulator:
 
     def _floor(self, lam: np.ndarray, center: bool) -> float:
         """The relative rounding floor of these singular values: √(K·ε) for the raw Gram; centred ones are
-        computed as G − s sᵀ/n, so their absolute error scales with ‖G‖ (a large mean costs precision)."""
+        computed as G − s sᵀ/n about the state's point, so their absolute error scales with that ‖G‖."""
         floor = gram_floor(int(self.dim or 1), self.precision)
         if center and lam.size:
             floor = centred_floor(floor, upper_frobenius(to_numpy(self._gram, np.float64)), float(lam[0]))
