@@ -9,6 +9,7 @@ from typing import Any
 
 from rankme.paper.protocols import Sweep
 from rankme.reporting.figures import draw_spectra, panels
+from rankme.selection.warnings import evidence
 
 __all__ = ["DOCUMENTED", "GLOSSARY", "METHOD_NAMES", "meaning", "plot_rank_vs_accuracy", "plot_spectra",
            "plot_training_length"]
@@ -33,7 +34,10 @@ learnability**: k-NN accuracy on k-means pseudo-labels.
 - **Seed spread / tie**: the probe's seed-to-seed standard deviation; a regret within it is counted as a tie.
 - **Warnings**: *edge* (the pick is the smallest or largest value swept), *no signal* (RankMe's spread is within \
 its sampling noise), *disagreement* (stable rank and NESum both pick another run), *least invariant* (the pick's \
-views vary most)."""
+views vary most).
+- **What a warning is worth**: """ + "; ".join(f"*{code}* {evidence(code)}" for code in ("edge", "disagreement")) + (
+    ". Each fires on most bad picks and on more than half of the good ones on sweeps it was not designed on: no "
+    "warning is a verdict, and no warning is no guarantee.")
 
 DOCUMENTED = (
     "Measured on this project's machine (docs/reproduction.md): over all nine sweeps at 8 epochs and two seeds "

@@ -16,6 +16,7 @@ from rankme.reporting.html import write_report
 from rankme.reporting.tables import short_name, to_markdown
 from rankme.selection.candidates import Candidate
 from rankme.selection.rules import Selection
+from rankme.selection.warnings import evidence, no_warning_text
 
 __all__ = ["selection_rows", "selection_text", "write_select_report"]
 
@@ -92,8 +93,7 @@ def selection_text(sel: Selection) -> list[str]:
         lines.append(f"label oracle (linear probe): {sel.oracle.label} ({sel.oracle.probe_acc:.2f}%); regret of the "
                      f"RankMe pick {sel.regret:.2f} points; Spearman {c['spearman']:.2f} [{c['spearman_lo']:.2f}, "
                      f"{c['spearman_hi']:.2f}], Kendall {c['kendall']:.2f} (bootstrap 95% CIs)")
-    lines += [f"warning {w}" for w in sel.warnings] or ["no warning on this pick (edge, no signal, disagreement, "
-                                                         "least invariant were checked where their inputs exist)"]
+    lines += [f"warning {w} ({evidence(w.code)})" for w in sel.warnings] or [no_warning_text()]
     lines += [f"caveat: {c}" for c in sel.caveats]
     return lines
 
