@@ -1,7 +1,9 @@
 """``rankme score FILE...``: stream embedding files into the engine and print their metrics.
 
 Every file ends as a result or as an error row (``--json``: an object with ``"error"``); the exit status is 1 when
-any file failed. A file's failure never loses the other files' results.
+any file (or the ``--plot``) failed. Nothing loses the results that finished: not a file's failure, not an
+unwritable ``--plot``, not Ctrl-C (exit status 130; the files not scored are listed: score keeps no cache).
+With ``--json`` standard output always holds one JSON list, usage errors included.
 """
 
 from __future__ import annotations
@@ -77,59 +79,107 @@ def _score_on_dask(args: argparse.Namespace, paths: list[str], metrics: list[str
             cluster.close()
 
 
+def _json(rows: list[dict[str, Any]]) -> None:
+    json.dump(rows, sys.stdout, indent=2)
+    print()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _refuse(args: argparse.Namespace, msg: str) -> int:
+    """A usage error: one line on stderr, and with ``--json`` a JSON list holding it (stdout is never empty)."""
+    print(f"rankme: error: {msg}", file=sys.stderr)
+    if args.json:
+        _json([{"error": msg}])
+    return 2
+
+
+def _score_one(args: argparse.Namespace, path: Any, metrics: list[str], load: dict[str, Any]) -> Any:
+    if args.dask:
+        return _score_on_dask(args, path, metrics, load)
+    src = open_shards(path, **load) if args.as_one else load_embeddings(path, **load)
+    return score_source(src, metrics, samples=args.samples, seed=args.seed, precision=args.precision,
+                        progress=not args.no_progress, variant=_variant(args), estimate=args.fast, views=args.views)
+
+
+def _plot(args: argparse.Namespace, results: list[Any]) -> str | None:
+    """Draw ``--plot``; returns the one-line error when it could not be written (the results are printed anyway)."""
+    try:
+        plot_spectra([(short_name(r.name, 40), r.singular_values) for r in results], args.plot,
+                     "singular-value spectra (normalised)")
+    except MissingExtraError as e:
+        print(f"rankme: {e} (the --plot was skipped)", file=sys.stderr)
+    except Exception as e:  # a missing folder, no permission, an unknown image format: the results still print
+        return _one_line(f"--plot {args.plot}: could not write the figure ({type(e).__name__}: {e}); check the "
+                         "folder exists and the suffix is an image format (.png, .pdf, .svg)")
+    else:
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return None
+
+
 def cmd_score(args: argparse.Namespace) -> int:
-    """Run ``rankme score`` from parsed arguments; returns the exit status."""
+    """Run ``rankme score`` from parsed arguments; returns the exit status (0 all scored, 1 a file or the
+    ``--plot`` failed, 2 a usage error, 130 interrupted: the results that finished are printed all the same)."""
     metrics, skipped = split_available(args.metric or ["rankme"])
     for note in skipped:
         print(f"rankme: {note}", file=sys.stderr)
     if not metrics:
-        return 2
+        return _refuse(args, "none of the --metric columns can be computed here (see above)")
     out: list[dict[str, Any]] = []
     results = []
     load = {"key": args.key, "flatten": args.flatten, "columns": _split(args.columns) or None,
-            "exclude": _split(args.exclude)}
+            "exclude": _split(args.exclude), "fill_missing": args.fill_missing}
     if args.dask and not args.as_one:
-        print("rankme: error: --dask scores shards of one matrix: add --as-one", file=sys.stderr)
-        return 2
-    for path in ([args.files] if args.as_one else args.files):
-        name = " ".join(map(str, path)) if args.as_one else str(path)
-        first = str(path[0]) if args.as_one else name
-        try:
-            if args.dask:
-                res = _score_on_dask(args, path, metrics, load)
+        return _refuse(args, "--dask scores shards of one matrix: add --as-one")
+    jobs = [args.files] if args.as_one else list(args.files)
+    names = [" ".join(map(str, p)) if args.as_one else str(p) for p in jobs]
+    stopped: int | None = None  # Ctrl-C: the first job without a result
+    try:
+        for name, path in zip(names, jobs, strict=True):
+            first = str(path[0]) if args.as_one else name
+            try:
+                res = _score_one(args, path, metrics, load)
+            except (EmbeddingError, ValueError, MissingExtraError) as e:
+                msg = str(e) if str(e).startswith(first) or name == "-" else f"{name}: {e}"
+                out.append({"file": name, "error": _one_line(msg)})
+            except Exception as e:  # an unexpected kind of file: report it, keep the other files' results
+                out.append({"file": name, "error": _one_line(f"{name}: could not be scored ({type(e).__name__}: {e})")})
             else:
-                src = open_shards(path, **load) if args.as_one else load_embeddings(path, **load)
-                res = score_source(src, metrics, samples=args.samples, seed=args.seed, precision=args.precision,
-                                   progress=not args.no_progress, variant=_variant(args), estimate=args.fast,
-                                   views=args.views)
-        except (EmbeddingError, ValueError, MissingExtraError) as e:
-            msg = str(e) if str(e).startswith(first) or name == "-" else f"{name}: {e}"
-            out.append({"file": name, "error": msg})
-        except Exception as e:  # an unexpected kind of file: report it, keep the other files' results
-            out.append({"file": name, "error": f"{name}: could not be scored ({type(e).__name__}: {e})"})
-        else:
-            out.append(res.to_dict())
-            results.append(res)
-            if not args.json:
-                for note in res.notes:
-                    print(f"note: {note}", file=sys.stderr)
-        if "error" in out[-1]:
-            print(f"rankme: error: {out[-1]['error']}", file=sys.stderr)
-    failed = sum("error" in r for r in out)
-    if args.plot and len(out) > failed:
+                out.append(res.to_dict())
+                results.append(res)
+                if not args.json:
+                    for note in res.notes:
+                        print(f"note: {note}", file=sys.stderr)
+            if "error" in out[-1]:
+                print(f"rankme: error: {out[-1]['error']}", file=sys.stderr)
+    except KeyboardInterrupt:
+        stopped = len(out)  # a job has its row in ``out`` (result or error) once it finished
+    left = 0 if stopped is None else len(jobs) - stopped
+    if stopped is not None:
+        out += [{"file": n, "error": f"{n}: not scored (interrupted)"} for n in names[stopped:]]
+        where = f"while scoring {names[stopped]}" if left else "after the last file"
+        print(f"rankme: interrupted {where}: the {len(results)} finished result(s) are "
+              f"printed; {left} not scored{' and no --plot drawn' if args.plot else ''} (rankme score keeps no "
+              "cache: run the command again for those)", file=sys.stderr)
+    plot_error = None
+    if args.plot and results and stopped is None:
         try:
-            plot_spectra([(short_name(r.name, 40), r.singular_values) for r in results], args.plot,
-                         "singular-value spectra (normalised)")
-            print(f"plot: {args.plot}", file=sys.stderr)
-        except MissingExtraError as e:
-            print(f"rankme: {e} (the --plot was skipped)", file=sys.stderr)
+            plot_error = _plot(args, results)
+        except KeyboardInterrupt:
+            stopped, plot_error = len(jobs), f"--plot {args.plot}: interrupted before the figure was written"
+    if plot_error:
+        print(f"rankme: error: {plot_error}", file=sys.stderr)
+    failed = sum("error" in r for r in out)
     if args.json:
-        json.dump(out, sys.stdout, indent=2)
-        print()
-    elif len(out) > failed:
-        names = next(r["metrics"] for r in out if "error" not in r)
-        cols = ["file", "N", "K", *names] + (["error"] if failed else [])
-        rows = [{"file": r["file"], "error": "see above"} if "error" in r else
-                {"file": r["name"], "N": r["n"], "K": r["dim"], **r["metrics"]} for r in out]
+        _json(out + ([{"plot": str(args.plot), "error": plot_error}] if plot_error else []))
+    elif results:
+        cols = ["file", "N", "K", *results[0].metrics] + (["error"] if failed else [])
+        rows = [{"file": r["file"], "error": "not scored" if i >= len(out) - left else "see above"}
+                if "error" in r else {"file": r["name"], "N": r["n"], "K": r["dim"], **r["metrics"]}
+                for i, r in enumerate(out)]
         print(format_table(rows, cols))
-    return 1 if failed else 0
+    if stopped is not None:
+        return 130
+    return 1 if failed or plot_error else 0

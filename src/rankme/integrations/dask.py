@@ -19,8 +19,9 @@ import numpy as np
 from rankme.core.numerics import Precision, default_chunk_rows
 from rankme.core.optional import require, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
+from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
-from rankme.io.score import ScoreResult, result_from_state, sample_rows
+from rankme.io.score import ScoreResult, bad_row_place, result_from_state, sample_rows
 from rankme.io.shards import open_shards
 from rankme.metrics.registry import check_metrics, metric_names
 
@@ -51,11 +52,18 @@ def _state(acc: SpectrumAccumulator) -> dict[str, Any]:
 
 def partial_state(path: str, rows: np.ndarray | None = None, load: dict[str, Any] | None = None,
                   precision: Precision = "float64") -> dict[str, Any]:
-    """Runs on a worker: the state of one shard file (or of its ``rows``), as plain numpy arrays."""
+    """Runs on a worker: the state of one shard file (or of its ``rows``), as plain numpy arrays.
+
+    Raises:
+        EmbeddingError: naming the shard file (and, for NaN/Inf, the row of that file).
+    """
     src = load_embeddings(path, **(load or {}))
     acc = SpectrumAccumulator(src.dim, precision=precision)
     for chunk in src.chunks(default_chunk_rows(src.dim), rows):  # ~128 MB of float64 at a time
-        acc.update(chunk)
+        try:
+            acc.update(chunk)
+        except EmbeddingError as e:
+            raise EmbeddingError(f"{path}: {e}{bad_row_place(src, e, chunk, rows, acc.n)}") from e
     return _state(acc)
 
 

@@ -12,12 +12,25 @@ import numpy as np
 from rankme.core.formula import rankme_from_spectrum
 from rankme.core.guidance import PAPER_SAMPLES, sample_size_note
 from rankme.core.numerics import Precision, default_chunk_rows
+from rankme.core.optional import to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import EmbeddingError, available_memory_bytes, check_views
+from rankme.core.validation import (
+    EmbeddingError,
+    available_memory_bytes,
+    check_views,
+    duplicate_rows_note,
+    row_digests,
+)
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics
 
-__all__ = ["RowSource", "ScoreResult", "accumulate_source", "result_from_state", "sample_rows", "score_source"]
+__all__ = ["RowSource", "ScoreResult", "accumulate_source", "bad_row_place", "result_from_state", "sample_rows",
+           "score_source"]
+
+
+DUPLICATE_COUNT_ROWS = 1 << 22
+"""``score_source`` counts exact duplicate rows (8 bytes of digest per row) when it scores at most this many rows;
+above, it says nothing about duplicates."""
 
 
 class RowSource(Protocol):
@@ -72,6 +85,29 @@ def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | Non
     return np.sort(rng.choice(n_rows, size=samples, replace=False))
 
 
+def bad_row_place(source: Any, err: Exception, chunk: Any, rows: np.ndarray | None, done: int) -> str:
+    """Where the first non-finite row of ``chunk`` lies, for the error ``err`` (whose row index counts scored rows):
+    ``" (that is row r of SHARD)"`` for shards (a source with ``locate``), ``" (that is row r of the file)"`` for a
+    subsample of one file (``rows``: the sorted rows read, ``done``: scored rows before ``chunk``), else ``""``.
+
+    Examples:
+        >>> from rankme.io.files import EmbeddingSource
+        >>> z = np.ones((4, 2)); z[1, 0] = np.nan
+        >>> bad_row_place(EmbeddingSource("z", z), EmbeddingError("non-finite"), z[[1]], np.array([1, 3]), 0)
+        ' (that is row 1 of the file)'
+    """
+    if "non-finite" not in str(err) or (rows is None and not hasattr(source, "locate")):
+        return ""
+    bad = np.flatnonzero(~np.isfinite(to_numpy(chunk, np.float64)).all(axis=1))
+    if not bad.size:
+        return ""
+    row = done + int(bad[0]) if rows is None else int(rows[done + int(bad[0])])
+    if hasattr(source, "locate"):
+        shard, local = source.locate(row)
+        return f" (that is row {local} of {shard})"
+    return f" (that is row {row} of the file)" if rows is not None else ""
+
+
 def accumulate_source(source: RowSource, *, samples: int | None = None, seed: int = 0,
                       precision: Precision = "float64", chunk_rows: int | None = None,
                       progress: bool = True, on_chunk: Callable[[Any], None] | None = None) -> SpectrumAccumulator:
@@ -94,11 +130,7 @@ def accumulate_source(source: RowSource, *, samples: int | None = None, seed: in
             try:
                 acc.update(chunk, chunk_rows=step, row_offset=done)
             except EmbeddingError as e:
-                where = ""
-                if rows is not None and "non-finite" in str(e):  # name the row of the file, not of the subsample
-                    bad = np.flatnonzero(~np.isfinite(np.asarray(chunk, dtype=np.float64)).all(axis=1))
-                    where = f" (that is row {int(rows[done + int(bad[0])])} of the file)" if bad.size else ""
-                raise EmbeddingError(f"{source.name}: {e}{where}") from e
+                raise EmbeddingError(f"{source.name}: {e}{bad_row_place(source, e, chunk, rows, done)}") from e
             done += int(chunk.shape[0])
             if on_chunk is not None:
                 on_chunk(chunk)
@@ -155,7 +187,8 @@ def score_source(
     keyword arguments of :func:`rankme.rankme`. ``estimate`` is the fast option (RankMe only, see
     :mod:`rankme.core.estimate`). Two metrics need more than the spectrum: ``lidar`` streams a LiDAR state in the same
     pass (rows are samples × ``views`` augmented views, each sample's views contiguous), ``cluster`` keeps the
-    scored rows in memory for :func:`rankme.metrics.cluster.cluster_learnability`.
+    scored rows in memory for :func:`rankme.metrics.cluster.cluster_learnability`. When more than 1 % of the scored
+    rows (at most :data:`DUPLICATE_COUNT_ROWS`) are exact duplicates, a note says how many distinct rows were scored.
 
     Examples:
         >>> from rankme.io.files import EmbeddingSource
@@ -170,22 +203,31 @@ def score_source(
     if lid is not None:
         step = max(step - step % lid.views, lid.views)
 
+    scored = source.n_rows if samples is None else min(samples, source.n_rows)
+    digests: list[np.ndarray] | None = [] if scored <= DUPLICATE_COUNT_ROWS else None
+
     def on_chunk(chunk: Any) -> None:
         if lid is not None:
             lid.update(chunk)
         if kept is not None:
             kept.append(np.array(chunk, dtype=np.float64))
+        if digests is not None:
+            digests.append(row_digests(chunk))
 
     acc = accumulate_source(source, samples=samples, seed=seed, precision=precision, chunk_rows=step,
-                            progress=progress, on_chunk=on_chunk if lid is not None or kept is not None else None)
+                            progress=progress, on_chunk=on_chunk)
     extra: dict[str, Any] = {}
     rows = np.concatenate(kept) if kept else None
     for m in metrics:
         need = METRICS[m].needs
         if need in ("views", "rows"):
             extra[m] = lid if need == "views" else rows
-    return result_from_state(source, acc, metrics, samples=samples, variant=variant, estimate=estimate,
-                             extra=extra, t0=t0)
+    res = result_from_state(source, acc, metrics, samples=samples, variant=variant, estimate=estimate,
+                            extra=extra, t0=t0)
+    note = duplicate_rows_note(source.name, int(np.unique(np.concatenate(digests)).size), acc.n) if digests else None
+    if note:
+        res.notes.append(note)
+    return res
 
 
 def result_from_state(source: Any, acc: SpectrumAccumulator, metrics: Sequence[str], *, samples: int | None = None,
