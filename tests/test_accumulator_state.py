@@ -145,3 +145,19 @@ def test_state_with_a_bad_shift_is_refused():
     state["shift"] = np.zeros(K + 1)
     with pytest.raises(ValueError, match="shift"):
         SpectrumAccumulator().load_state_dict(state)
+
+
+def test_cli_center_and_nesum_of_offset_rows_are_exact(tmp_path, capsys):
+    """The file path streams through the accumulator: `--center` and the covariance metrics see the offset too."""
+    import json
+
+    from rankme.cli import main
+
+    z = _rows(3000) + 1e6
+    p = tmp_path / "offset.npy"
+    np.save(p, z)
+    assert main(["score", str(p), "--json", "--center", "--metric", "rankme", "--metric", "nesum"]) == 0
+    got = json.loads(capsys.readouterr().out)[0]["metrics"]
+    lam = np.linalg.svd(z - z.mean(0), compute_uv=False) ** 2
+    assert got["rankme[center=True]"] == pytest.approx(reference_rankme(z, center=True), rel=1e-6)
+    assert got["nesum"] == pytest.approx(lam.sum() / lam[0], rel=1e-6)
