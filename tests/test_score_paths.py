@@ -21,8 +21,8 @@ from conftest import make_matrix, reference_rankme
 from rankme.cli import main
 from rankme.core.validation import EmbeddingError, duplicate_rows_note, row_digests
 from rankme.io.files import load_embeddings
-from rankme.io.score import score_source
 from rankme.io.shards import expand_shards, open_shards
+from rankme.scoring.source import score_source
 
 Z = make_matrix("powerlaw", 400, 12, seed=5)
 
@@ -249,3 +249,21 @@ def test_json_usage_errors_and_multiline_errors_are_one_json_line(tmp_path, caps
     assert main(["score", str(tmp_path / "z.npy"), "--json", "--no-progress"]) == 1
     (row,) = _json_out(capsys)
     assert row["error"] == f"{tmp_path}/z.npy: could not be scored (RuntimeError: first line second line)"
+
+
+@pytest.mark.parametrize(("command", "kept"), [("select", "in the cache"), ("demo", "saved in the store"),
+                                               ("other", "nothing was saved")])
+def test_an_interrupt_says_what_that_command_kept(monkeypatch, capsys, command, kept):
+    import argparse
+    import importlib
+
+    cli_main = importlib.import_module("rankme.cli.main")
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(command=command, func=interrupted)
+    monkeypatch.setattr(cli_main, "build_parser", lambda: parser)
+    assert cli_main.main([]) == 130
+    assert kept in capsys.readouterr().err

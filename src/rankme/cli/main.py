@@ -14,7 +14,7 @@ from rankme.core import __version__
 from rankme.core.optional import MissingExtraError
 from rankme.core.validation import EmbeddingError
 from rankme.io.files import SUFFIXES
-from rankme.io.store import StoreError
+from rankme.io.results_db import StoreError
 from rankme.metrics.registry import metric_names
 
 __all__ = ["build_parser", "main"]
@@ -86,14 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_AFTER_INTERRUPT = {
+    "demo": "every finished run is saved in the store (re-run the same command to resume)",
+    "reproduce": "every finished run is saved in the store (re-run the same command to resume)",
+    "select": "candidates scored so far are in the cache unless --no-cache was given (re-run to resume)",
+}
+"""What an interrupted command kept (``score`` prints its own finished results before this)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rankme`` command."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        print("rankme: interrupted; everything finished so far is saved (re-run the same command to resume)",
-              file=sys.stderr)
+        print(f"rankme: interrupted; {_AFTER_INTERRUPT.get(args.command, 'nothing was saved')}", file=sys.stderr)
         return 130
     except MissingExtraError as e:
         print(f"rankme: {e}", file=sys.stderr)
