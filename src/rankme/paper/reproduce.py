@@ -12,6 +12,7 @@ from typing import Any
 from rankme.core.optional import MissingExtraError
 from rankme.io.store import ResultStore
 from rankme.paper.config import RunConfig
+from rankme.paper.fewlabel_study import few_label_study, format_few_label_study
 from rankme.paper.longrun import (
     SUCCESS_REGRET,
     format_warning_study,
@@ -51,13 +52,15 @@ def analyse(runs: Sequence[dict[str, Any]], sweeps: Sequence[Sweep], seeds: Sequ
             checkpoints: Sequence[int] = ()) -> dict[str, Any]:
     """Tables of the stored runs: at the final epoch (with the seed spread and ties when there are ≥ 2 seeds),
     and, with ``checkpoints``, at every checkpoint epoch, the warnings study and a labelled diagnostic without each
-    grid's extreme values."""
+    grid's extreme values; ``fewlabel``: the pre-registered few-label study at the final epoch (``None`` when the
+    runs do not store few-label accuracies)."""
     final_epoch = max(int(s.base.epochs) for s in sweeps)
     final = runs_at_epoch(runs, final_epoch)
     spread, configs = seed_spread(final) if len(seeds) > 1 else (float("nan"), 0)
     tie = spread if configs else None
     out: dict[str, Any] = {"final": selection_tables(final, sweeps, tie=tie), "spread": spread,
-                           "spread_configs": configs, "final_epoch": final_epoch}
+                           "spread_configs": configs, "final_epoch": final_epoch,
+                           "fewlabel": few_label_study(final, sweeps, seeds, tie)}
     if checkpoints:
         epochs = [*sorted(checkpoints), final_epoch]
         per_epoch = {}
@@ -141,6 +144,10 @@ def run_reproduction(out_dir: str | Path, sweeps: Sequence[Sweep], seeds: Sequen
                      ("Diagnostic only, not the verdict: without each grid's smallest and largest value", diag)]
         text[1:1] = [verdict]
         text += ["Training length:\n" + _epoch_table(res["per_epoch"]), "Warnings, hits and false alarms:\n" + study]
+    if res["fewlabel"] is not None:
+        few = format_few_label_study(res["fewlabel"])
+        sections.append((f"Few labels against RankMe (pre-registered few-label study, epoch {res['final_epoch']})", few))
+        text.append("Few labels against RankMe (pre-registered few-label study):\n" + few)
     sections.append(("Glossary", GLOSSARY))
     images = []
     try:

@@ -25,6 +25,7 @@ from rankme.metrics.spectral import alpha_req
 from rankme.paper.augment import augment_digits
 from rankme.paper.config import METHODS, RunConfig
 from rankme.paper.data import Dataset, augment_1d, load_digits_data, load_mnist1d_data
+from rankme.paper.fewlabel_scores import few_label_scores
 from rankme.paper.losses import dino_loss, info_nce_loss, vicreg_loss
 from rankme.paper.models import DinoModel, SSLModel, digits_model, mnist1d_model
 from rankme.selection.oracles import knn_accuracy, linear_probe_accuracy
@@ -141,8 +142,9 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
     ``invariance`` from ``LIDAR_SAMPLES`` clean rows × ``LIDAR_VIEWS`` training augmentations, ``cluster`` from the
     rows. Besides: ``rankme_se`` (RankMe's sampling noise over rows, grouped jackknife), ``rankme_repr`` (RankMe
     of the representations of the same rows), ``invariance_repr`` (view invariance of the representations) and
-    ``alpha_r2`` (the α-ReQ fit's R²). A metric that is undefined on this run (e.g. α-ReQ on too few positive
-    eigenvalues) is stored as NaN.
+    ``alpha_r2`` (the α-ReQ fit's R²), and ``fewlabel`` (the pre-registered few-label accuracies on the
+    representations, from labelled training rows: :func:`~rankme.paper.fewlabel_scores.few_label_scores`). A metric
+    that is undefined on this run (e.g. α-ReQ on too few positive eigenvalues) is stored as NaN.
     """
     rows = np.random.default_rng(cfg.seed).permutation(len(data.x_train))[: cfg.rank_samples]
     emb = _embed(model, data.x_train[rows], "embedding")
@@ -178,6 +180,7 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
     rtr, rte = _embed(model, data.x_train, "representation"), _embed(model, data.x_test, "representation")
     out["probe_acc"] = linear_probe_accuracy(rtr, data.y_train, rte, data.y_test, seed=cfg.seed)
     out["knn_acc"] = knn_accuracy(rtr, data.y_train, rte, data.y_test)
+    out["fewlabel"] = few_label_scores(rtr, data.y_train.numpy(), rte, data.y_test.numpy())
     otr, ote = _embed(model, data.x_ood_train, "representation"), _embed(model, data.x_ood_test, "representation")
     out["ood_probe_acc"] = linear_probe_accuracy(otr, data.y_ood_train, ote, data.y_ood_test, seed=cfg.seed)
     return out

@@ -12,10 +12,40 @@ import numpy as np
 
 from rankme.core.optional import to_numpy
 
-__all__ = ["C_GRID", "knn_accuracy", "linear_probe_accuracy"]
+__all__ = ["C_GRID", "knn_accuracy", "knn_model", "linear_model", "linear_probe_accuracy"]
 
 C_GRID = (0.01, 0.1, 1.0)
 """Inverse regularisation strengths tried by the linear probe."""
+
+
+def linear_model(c: float = 1.0, max_iter: int = 500) -> Any:
+    """The (unfitted) linear probe every label check here uses: standardised features, then a multinomial
+    logistic regression (lbfgs) with inverse regularisation ``c``.
+
+    Examples:
+        >>> [name for name, _ in linear_model().steps]
+        ['standardscaler', 'logisticregression']
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
+
+
+def knn_model(k: int) -> Any:
+    """The (unfitted) k-NN classifier every label check here uses: ``k`` neighbours by cosine distance on
+    standardised features.
+
+    Examples:
+        >>> knn_model(3).steps[1][1].n_neighbors
+        3
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k, metric="cosine"))
 
 
 def linear_probe_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, *, c_grid: Sequence[float] = C_GRID,
@@ -32,22 +62,16 @@ def linear_probe_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, 
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     xtr, ytr, xte, yte = to_numpy(x_train), to_numpy(y_train), to_numpy(x_test), to_numpy(y_test)
     fit_x, val_x, fit_y, val_y = train_test_split(xtr, ytr, test_size=val_fraction, random_state=seed, stratify=ytr)
 
-    def model(c: float) -> Any:
-        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        scores = [model(c).fit(fit_x, fit_y).score(val_x, val_y) for c in c_grid]
+        scores = [linear_model(c, max_iter).fit(fit_x, fit_y).score(val_x, val_y) for c in c_grid]
         best = c_grid[int(np.argmax(scores))]
-        return 100.0 * float(model(best).fit(xtr, ytr).score(xte, yte))
+        return 100.0 * float(linear_model(best, max_iter).fit(xtr, ytr).score(xte, yte))
 
 
 def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 20) -> float:
@@ -58,9 +82,5 @@ def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 
         >>> knn_accuracy(x, y, x, y, k=3)
         100.0
     """
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    clf = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k, metric="cosine"))
+    clf = knn_model(k)
     return 100.0 * float(clf.fit(to_numpy(x_train), to_numpy(y_train)).score(to_numpy(x_test), to_numpy(y_test)))
