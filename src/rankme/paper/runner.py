@@ -54,6 +54,17 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _clock(seconds: float) -> str:
+    """A duration as ``1 min 05 s`` / ``42 s``.
+
+    Examples:
+        >>> _clock(65.2), _clock(42.0)
+        ('1 min 05 s', '42 s')
+    """
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
 def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int] = (0,),
                log: Callable[[str], None] = print,
                train: Callable[[RunConfig], dict[str, Any]] = train_and_evaluate,
@@ -85,10 +96,15 @@ def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int]
         nonlocal done
         store.put(cfg.key(), sweep.name, asdict(cfg), metrics)
         done += 1
+        elapsed = time.perf_counter() - t0
         log(f"[{done}/{len(todo)}] {sweep.name} = {getattr(cfg, sweep.param):g} (seed {cfg.seed}): "
             f"RankMe {metrics['rankme']:.1f}, probe {metrics['probe_acc']:.1f}% "
-            f"({metrics.get('train_seconds', 0):.0f} s train, {metrics.get('eval_seconds', 0):.0f} s eval)")
+            f"({metrics.get('train_seconds', 0):.0f} s train, {metrics.get('eval_seconds', 0):.0f} s eval; "
+            f"{_clock(elapsed)} elapsed, about {_clock(elapsed / done * (len(todo) - done))} left)")
 
+    if todo:
+        log(f"training {len(todo)} run(s), {max(workers, 1)} at a time ({total - len(todo)} already in the store); "
+            "a line as each one finishes")
     pending, waited = list(todo), False
     with _sigterm_as_interrupt():
         while pending:
