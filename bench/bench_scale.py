@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 
 SINGLE = """
 import json, resource, sys, time
-from rankme.io.score import score_source
+from rankme.scoring.source import score_source
 from rankme.io.shards import open_shards
 t0 = time.perf_counter()
 res = score_source(open_shards([sys.argv[1]]), ["rankme"], progress=False)

@@ -13,7 +13,7 @@ import argparse
 import time
 from dataclasses import fields
 
-from rankme.io.store import ResultStore
+from rankme.io.results_db import ResultStore
 from rankme.paper.protocols import FULL_SWEEPS, Sweep
 from rankme.paper.runner import run_sweeps
 from rankme.paper.tables import selection_tables

@@ -113,3 +113,39 @@ def with_probe(html_path: str | Path, out_path: str | Path) -> Path:
     out = Path(out_path)
     out.write_text(text, encoding="utf-8")
     return out
+
+
+# After load, for every table cell: each word (a run of letters and digits, a decimal number kept whole) whose
+# characters sit on more than one line, and for every body row: its cells' text and the computed font weight and
+# background colour of its first cell. Written as JSON on <body> (data-broken-words, data-rows).
+_TEXT_PROBE_JS = (
+    "addEventListener('load',function(){var bad=[],rows=[];"
+    "[].forEach.call(document.querySelectorAll('td,th'),function(cell){"
+    "var w=document.createTreeWalker(cell,NodeFilter.SHOW_TEXT),n;while((n=w.nextNode())){"
+    "var re=/[\\p{L}\\p{N}]+(?:[.,]\\p{N}+)*/gu,m;while((m=re.exec(n.data))){var r=document.createRange();"
+    "r.setStart(n,m.index);r.setEnd(n,m.index+m[0].length);var tops={};"
+    "[].forEach.call(r.getClientRects(),function(q){if(q.width>0)tops[Math.round(q.top)]=1});"
+    "if(Object.keys(tops).length>1)bad.push(m[0]+' in '+JSON.stringify(cell.textContent))}}});"
+    "[].forEach.call(document.querySelectorAll('tbody tr'),function(tr){var s=getComputedStyle(tr.cells[0]);"
+    "rows.push({cells:[].map.call(tr.cells,function(c){return c.textContent}),weight:parseInt(s.fontWeight),"
+    "background:s.backgroundColor})});"
+    "document.body.setAttribute('data-broken-words',JSON.stringify(bad));"
+    "document.body.setAttribute('data-rows',JSON.stringify(rows))})"
+)
+
+
+def text_layout(html_path: str | Path, out_dir: str | Path, width: int = 1280) -> tuple[list[str], list[dict]]:
+    """Render ``html_path`` in a window ``width`` px wide: (words of table cells broken across two lines, each
+    body row as ``{"cells", "weight", "background"}`` with its first cell's computed font weight and colour)."""
+    import html as _html
+    import json
+
+    text = Path(html_path).read_text(encoding="utf-8")
+    page = Path(out_dir) / f"probed-{Path(html_path).name}"
+    page.write_text(text.replace("</head>", f"<script>{_TEXT_PROBE_JS}</script></head>", 1), encoding="utf-8")
+    body = re.search(r"<body\b([^>]*)>", render_dom(page, width=width))
+    assert body, "no <body> in the rendered DOM"
+    found = {k: json.loads(_html.unescape(v)) for k, v in re.findall(r'data-(broken-words|rows)="([^"]*)"',
+                                                                     body.group(1))}
+    assert set(found) == {"broken-words", "rows"}, f"the probe did not run on {page}"
+    return found["broken-words"], found["rows"]

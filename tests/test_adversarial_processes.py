@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from rankme.io.store import ResultStore
+from rankme.io.results_db import ResultStore
 from rankme.paper.config import RunConfig
 from rankme.paper.protocols import Sweep
 from rankme.paper.runner import run_sweeps
@@ -56,7 +56,7 @@ _RUNNER = """
 import os, sys
 sys.path.insert(0, {tests!r})
 import fake_runs
-from rankme.io.store import ResultStore
+from rankme.io.results_db import ResultStore
 from rankme.paper.runner import run_sweeps
 from test_adversarial_processes import SWEEP
 os.environ["RANKME_TEST_LOG"] = {log!r}

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "rankme"
-LAYERS = ("core", "metrics", "io", "monitor", "models", "selection", "reporting", "cli", "integrations", "paper")
+LAYERS = ("core", "metrics", "io", "monitor", "models", "scoring", "selection", "reporting", "cli", "integrations",
+          "paper")
 
 
 def test_every_module_sits_in_a_layer_folder():
@@ -53,7 +54,7 @@ def test_no_import_cycles_lazy_imports_included():
 
 
 def test_core_and_top_level_import_without_torch():
-    code = ("import sys, numpy as np, rankme, rankme.core.spectrum, rankme.io.files, rankme.io.score; "
+    code = ("import sys, numpy as np, rankme, rankme.core.spectrum, rankme.io.files, rankme.scoring.source; "
             "rankme.rankme(np.eye(3)); print('torch' in sys.modules, 'sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

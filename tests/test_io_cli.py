@@ -16,7 +16,7 @@ from conftest import make_matrix, reference_rankme
 from rankme import EmbeddingError
 from rankme.cli import main
 from rankme.io.files import load_embeddings
-from rankme.io.score import score_source
+from rankme.scoring.source import score_source
 
 Z = make_matrix("powerlaw", 300, 16, seed=3).astype(np.float32)
 REF = reference_rankme(Z)
@@ -41,7 +41,7 @@ def test_npz_key_selection(tmp_path):
     assert _score(p, key="emb") == pytest.approx(REF, rel=1e-9)
     with pytest.raises(EmbeddingError, match=r"several arrays \['emb', 'other'\].*--key"):
         load_embeddings(p)
-    with pytest.raises(EmbeddingError, match="no array named 'x'"):
+    with pytest.raises(EmbeddingError, match="no array 'x'"):
         load_embeddings(p, key="x")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rankme.io.store import ResultStore
+from rankme.io.results_db import ResultStore
 from rankme.paper.longrun import format_warning_study
 from rankme.paper.protocols import LONG_CHECKPOINTS, LONG_SEEDS, LONG_SWEEPS
 from rankme.paper.reproduce import analyse

@@ -13,7 +13,7 @@ import optuna
 
 import rankme
 from rankme.integrations.optuna import create_study, rankme_objective, score
-from rankme.io.score import sample_rows
+from rankme.scoring.source import sample_rows
 
 N, K = 64, 16
 

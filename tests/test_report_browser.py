@@ -1,4 +1,5 @@
-"""HTML reports opened in a real headless Chromium: tables and embedded plots must actually render."""
+"""HTML reports opened in a real headless Chromium (tables and embedded plots must actually render, wrap only between
+words at 1 280 px and highlight the pick), and what their figures draw."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def test_select_report_renders_table_and_plots_in_chromium(tmp_path):
     from rankme.io.inputs import InputData
     from rankme.models.encoders import Encoder
     from rankme.reporting.select_report import write_select_report
-    from rankme.selection.candidates import score_models
+    from rankme.selection.pipelines import score_models
     from rankme.selection.rules import choose
 
     require_chromium()
@@ -115,19 +116,17 @@ def test_select_report_renders_table_and_plots_in_chromium(tmp_path):
     assert_not_blank(screenshot(report, tmp_path / "shot.png"))
 
 
-def test_select_report_of_a_long_layer_scan_fits_1280_px(tmp_path):
-    """Long model names, many layers and every default metric: the main table must not overflow a 1 280 px window."""
+def _long_layer_scan(tmp_path: Path) -> tuple[Path, object]:
+    """The select report of a long-named model scanned at 7 layers with every default metric (N < K for some)."""
     import numpy as np
     import torch
 
-    from browser import layout
     from rankme.io.inputs import InputData
     from rankme.models.encoders import Encoder
     from rankme.reporting.select_report import write_select_report
-    from rankme.selection.candidates import score_models
+    from rankme.selection.pipelines import score_models
     from rankme.selection.rules import choose
 
-    require_chromium()
     x = np.random.default_rng(0).standard_normal((60, 10)).astype(np.float32)  # N < K for the wide layers
     data = InputData("x", "array", 60, lambda idx: x[idx], "fp-x")
     torch.manual_seed(0)
@@ -139,9 +138,140 @@ def test_select_report_of_a_long_layer_scan_fits_1280_px(tmp_path):
                               progress=False))
     report = write_select_report(sel, tmp_path / "report.html", ["rankme", "stable_rank", "nesum",
                                                                  "participation_ratio"])
+    return report, sel
+
+
+def test_select_report_of_a_long_layer_scan_fits_1280_px(tmp_path):
+    """Long model names, many layers and every default metric: the main table must not overflow a 1 280 px window."""
+    from browser import layout
+
+    require_chromium()
+    report, _ = _long_layer_scan(tmp_path)
     box = layout(render_dom(report, width=1280))
     assert box["viewport"] == 1280
     assert box["overflow"] == 0 and box["table-right"] <= 1280, box
     text = report.read_text(encoding="utf-8")
     assert "compares runs of one method" in text and "reads ~" in text  # the caveat and the N < K under-read
     assert "/home/someone" not in text.split("<h2>Notes")[0].split("<table")[1]  # short names in the table
+
+
+def test_select_report_wraps_only_between_words_and_highlights_the_pick(tmp_path):
+    """The same long scan at 1 280 px: no cell or header breaks inside a word or number, and the picked row is
+    bold on a coloured background (the only one)."""
+    from browser import text_layout
+
+    require_chromium()
+    report, sel = _long_layer_scan(tmp_path)
+    broken, rows = text_layout(report, tmp_path, width=1280)
+    assert broken == [], broken
+    assert len(sel.picks) == 2  # widths 96 and 32 are ranked apart: one pick each
+    _assert_highlighted(rows, [[f"K={k} #1", rows[0]["cells"][1], c.tap] for k, c in sel.picks.items()], "ranked")
+    assert_not_blank(screenshot(report, tmp_path / "select.png", size=(1280, 1800)))
+
+
+def _fake_run(cfg) -> dict:
+    """A stored run's metrics without training (every registry metric, a spectrum, probe accuracies), fixed by the
+    config, so a demo-shaped report is built in a second."""
+    import zlib
+
+    import numpy as np
+
+    from rankme.metrics.registry import METRICS
+
+    g = np.random.default_rng(zlib.crc32(repr(cfg).encode()))
+    sv = np.exp(-np.arange(64) * g.uniform(0.02, 0.3)) * g.uniform(1, 50)
+    out = {name: float(g.uniform(1, 60)) for name in METRICS}
+    p = sv / sv.sum() + 1e-7
+    out.update({"rankme": float(np.exp(-(p * np.log(p)).sum())), "invariance": float(g.uniform(0, 1)),
+                "singular_values": sv.tolist(), "rankme_se": 0.3, "probe_acc": float(g.uniform(40, 70)),
+                "ood_probe_acc": float(g.uniform(20, 35))})
+    return out
+
+
+def _demo_report(tmp_path: Path) -> tuple[Path, dict]:
+    from rankme.paper.protocols import DEMO_SWEEPS
+    from rankme.paper.reproduce import run_reproduction
+
+    result = run_reproduction(tmp_path / "demo", DEMO_SWEEPS, log=lambda m: None, train=_fake_run)
+    return Path(result["report"]), result
+
+
+def _assert_highlighted(rows: list[dict], picked: list[list[str]], table: str) -> None:
+    """The rows whose cells begin with one of ``picked`` are bold on a coloured background; no other row is."""
+    plain = ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)", "transparent")
+    hits = [r for r in rows if any(r["cells"][: len(p)] == p for p in picked)]
+    assert len(hits) == len(picked), (table, picked, [r["cells"] for r in rows])
+    for r in hits:
+        assert r["weight"] >= 600 and r["background"] not in plain, (table, r)
+    others = [r for r in rows if r not in hits and (r["weight"] >= 600 or r["background"] not in plain)]
+    assert not others, (table, others)
+
+
+def test_demo_report_wraps_only_between_words_and_highlights_the_pick(tmp_path):
+    """The demo's report at 1 280 px: no header or cell breaks inside a word or number (it did: "RankM e",
+    "temperature=0.0 5"); in "Every run" the values RankMe picked are bold on a coloured background; the
+    glossary's *italics* render as italics, not as literal asterisks."""
+    from browser import text_layout
+
+    require_chromium()
+    report, result = _demo_report(tmp_path)
+    text = report.read_text(encoding="utf-8")
+    assert "*edge*" not in text and "<em>edge</em>" in text
+    broken, rows = text_layout(report, tmp_path, width=1280)
+    assert broken == [], broken
+    every = [r for r in rows if len(r["cells"]) > 10]  # "Every run" is the only table this wide
+    picked = [[s["sweep"], f"{s['param']}={s['pick_rankme']:g}"] for s in result["sweeps"]]
+    _assert_highlighted(every, picked, "Every run")
+    assert_not_blank(screenshot(report, tmp_path / "demo.png", size=(1280, 1800)))
+
+
+def test_spectra_are_drawn_relative_to_sigma_1_down_to_the_rounding_floor():
+    """The spectrum figure of every report draws σ_k/σ₁ and stops at the rounding floor √(K·ε) (it drew
+    σ_k/‖σ‖₁ down to 1e-11, seven overlapping curves in the MiniLM layer scan)."""
+    import numpy as np
+
+    from rankme.reporting.figures import draw_spectra, plt
+
+    sv = [6.0, 3.0, 1.5, 6e-9, 6e-13]  # the last two are below √(5·2.2e-16)·σ₁ ≈ 3.3e-8·6
+    fig, ax = plt().subplots()
+    draw_spectra(ax, [("a", sv)])
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == [1, 2, 3]
+    assert np.allclose(line.get_ydata(), [1.0, 0.5, 0.25], rtol=1e-12, atol=0)
+    plt().close(fig)
+
+
+def test_rank_vs_accuracy_point_labels_stay_inside_their_panel(tmp_path, monkeypatch):
+    """Every point label of the RankMe-vs-accuracy panels lies inside its axes (the label of a point at the right
+    or top edge was drawn across the frame and clipped)."""
+    import matplotlib.figure
+
+    from rankme.paper.report import plot_rank_vs_accuracy
+
+    def sweep(name: str, values: list[float], ranks: list[float], accs: list[float]) -> dict:
+        pts = [{"value": v, "acc": a, "scores": {"rankme": r}} for v, r, a in zip(values, ranks, accs, strict=True)]
+        best = max(pts, key=lambda p: p["scores"]["rankme"])["value"]
+        return {"sweep": name, "param": "lr", "points": pts, "pick_rankme": best,
+                "pick_oracle": max(pts, key=lambda p: p["acc"])["value"]}
+
+    tables = {"sweeps": [sweep("SimCLR lr", [0.0001, 0.0003, 0.001, 0.003], [108.0, 98.7, 83.8, 67.9],
+                               [65.0, 70.7, 76.0, 76.4]),
+                         sweep("DINO teacher temp.", [0.01, 0.02, 0.04, 0.07, 0.1], [48.4, 50.3, 51.9, 52.1, 13.2],
+                               [67.8, 66.9, 69.0, 70.0, 60.8])]}
+    outside: list[str] = []
+    save = matplotlib.figure.Figure.savefig
+
+    def checked_savefig(fig, *args, **kwargs):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            box = ax.get_window_extent(renderer)
+            for t in ax.texts:
+                b = t.get_window_extent(renderer)
+                if b.x0 < box.x0 or b.x1 > box.x1 or b.y0 < box.y0 or b.y1 > box.y1:
+                    outside.append(f"{ax.get_title()}: {t.get_text()}")
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", checked_savefig)
+    plot_rank_vs_accuracy(tables, tmp_path / "r.png")
+    assert outside == []

@@ -15,7 +15,7 @@ pytest.importorskip("matplotlib")
 from scipy.stats import spearmanr
 
 from conftest import reference_rankme
-from rankme.io.store import ResultStore
+from rankme.io.results_db import ResultStore
 from rankme.paper.protocols import Sweep
 from rankme.paper.reproduce import run_reproduction
 from rankme.paper.runner import run_sweeps
@@ -72,6 +72,8 @@ def test_tiny_sweep_end_to_end_with_interruption_and_resume(tmp_path):
         assert row["runs"] == 3 and row["corr_id"]["spearman"] == pytest.approx(rho)
     html = (tmp_path / "report.html").read_text()
     assert "oracle (labels)" in html and html.count("data:image/png;base64,") == 2
+    assert "Few labels against RankMe" in html and "Few labels against RankMe" in result["text"]
+    assert {1, 2, 5, 10} <= set(result["analysis"]["fewlabel"]["budgets"])  # the few-label study was stored
     assert "RankMe (argmax)" in result["text"] and "Mean regret" in result["text"]
     assert "LiDAR" in result["text"] and "cluster learnability" in result["text"]
     agreement = result["sweeps"][0]["agreement"]
@@ -230,3 +232,14 @@ def test_checkpoint_scores_leave_the_trained_model_unchanged():
     early = with_ckpt["checkpoints"]["1"]
     assert early["singular_values"] != plain["singular_values"]  # a different (earlier) model was scored
     assert 0.0 < early["invariance"] < 1.0 and early["rankme_se"] > 0.0
+
+
+def test_each_finished_run_says_elapsed_time_and_what_is_left(tmp_path):
+    lines: list[str] = []
+    fake = {"rankme": 10.0, "probe_acc": 50.0, "train_seconds": 1.0, "eval_seconds": 1.0}
+    store = ResultStore(tmp_path / "results.sqlite")
+    run_sweeps(store, SWEEPS[:1], log=lines.append, train=lambda cfg: dict(fake))
+    assert lines[0].startswith("training 3 run(s), 1 at a time (0 already in the store)")
+    assert [line.split("]")[0] for line in lines[1:]] == ["[1/3", "[2/3", "[3/3"]
+    assert all(" elapsed, about " in line and line.endswith(" left)") for line in lines[1:])
+    assert lines[-1].endswith("about 0 s left)")

@@ -14,7 +14,7 @@ from conftest import reference_rankme
 from rankme import EmbeddingError
 from rankme.cli import main
 from rankme.io.files import load_embeddings
-from rankme.io.score import sample_rows, score_source
+from rankme.scoring.source import sample_rows, score_source
 
 Z = np.random.default_rng(11).standard_normal((60, 6)) * np.array([3.0, 2.0, 1.0, 0.5, 0.2, 0.05])
 Z32 = Z.astype(np.float32)

@@ -19,7 +19,7 @@ from conftest import reference_rankme
 from rankme import EmbeddingError
 from rankme.cli import main
 from rankme.io.files import load_embeddings
-from rankme.io.score import score_source
+from rankme.scoring.source import score_source
 
 pd = pytest.importorskip("pandas")
 

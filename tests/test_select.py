@@ -17,13 +17,13 @@ import select_models
 from conftest import reference_rankme
 from rankme import EmbeddingError
 from rankme.cli import main
-from rankme.io.checkpoints import load_checkpoint
 from rankme.io.inputs import InputData, load_inputs, load_labels
 from rankme.io.params import parse_name_params, run_params, runs_params
-from rankme.io.store import ResultStore
+from rankme.io.results_db import ResultStore
+from rankme.models.checkpoints import load_checkpoint
 from rankme.models.encoders import Encoder, load_encoder
 from rankme.models.layers import block_layers
-from rankme.selection.candidates import score_files, score_models
+from rankme.selection.pipelines import score_files, score_models
 from rankme.selection.rules import choose
 
 TESTS = str(Path(__file__).parent)
@@ -127,7 +127,7 @@ def test_cli_select_files_json_report_and_cache(tmp_path, capsys):
 
 
 def test_interrupted_scan_resumes_without_losing_finished_runs(tmp_path, monkeypatch):
-    import rankme.selection.candidates as score_mod
+    import rankme.selection.pipelines as score_mod
 
     files = _rank_runs(tmp_path)
     store_path = tmp_path / "cache.sqlite"

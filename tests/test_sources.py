@@ -14,8 +14,8 @@ from conftest import reference_rankme
 from rankme import EmbeddingError
 from rankme.cli import main
 from rankme.io.files import load_embeddings
-from rankme.io.score import score_source
 from rankme.io.shards import open_shards
+from rankme.scoring.source import score_source
 
 Z = (np.random.default_rng(5).standard_normal((600, 24)) * np.arange(1, 25) ** -0.7).astype(np.float32)
 REF = reference_rankme(Z)
@@ -40,7 +40,7 @@ def test_hdf5_dataset_by_path(tmp_path):
         fh.create_dataset("x", data=Z)
     assert _score(tmp_path / "one.hdf5") == pytest.approx(REF, rel=1e-9)
     res = score_source(load_embeddings(tmp_path / "one.hdf5"), ["rankme"], samples=100, seed=3, progress=False)
-    rows = rankme.io.score.sample_rows(600, 100, 3)
+    rows = rankme.scoring.source.sample_rows(600, 100, 3)
     assert res.metrics["rankme"] == pytest.approx(reference_rankme(Z[rows]), rel=1e-9)
 
 
@@ -55,7 +55,7 @@ def test_zarr_v3_array_and_group(tmp_path):
     assert _score(tmp_path / "g.zarr", key="emb") == pytest.approx(REF, rel=1e-9)
     res = score_source(load_embeddings(tmp_path / "g.zarr", key="emb"), ["rankme"], samples=77, seed=1,
                        progress=False)
-    assert res.metrics["rankme"] == pytest.approx(reference_rankme(Z[rankme.io.score.sample_rows(600, 77, 1)]),
+    assert res.metrics["rankme"] == pytest.approx(reference_rankme(Z[rankme.scoring.source.sample_rows(600, 77, 1)]),
                                                   rel=1e-9)
 
 

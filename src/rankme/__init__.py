@@ -1,8 +1,8 @@
 """rankme: exact, streaming, distributed RankMe — judge learned representations without labels.
 
 The package is layered; each folder imports only from the ones above it in this list:
-``core`` (engine) → ``metrics`` (formulas and the registry) → ``io`` / ``monitor`` / ``models`` → ``selection`` →
-``reporting`` → ``cli`` / ``integrations`` / ``paper``.
+``core`` (engine) → ``metrics`` (formulas, states and the registry) → ``io`` / ``monitor`` / ``models`` →
+``scoring`` → ``selection`` → ``reporting`` → ``cli`` / ``integrations`` / ``paper``.
 
 Examples:
     >>> import numpy as np, rankme
@@ -10,39 +10,69 @@ Examples:
     4.0
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from rankme.core import __version__
-from rankme.core.compute import compute_spectrum
-from rankme.core.formula import (
-    RANKME_EPS,
-    rankme_from_singular_values,
-    rankme_from_spectrum,
-    spectral_entropy,
-)
-from rankme.core.guidance import isotropic_rankme_fraction, rankme_standard_error, sample_size_note
-from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import EmbeddingError, SampleSizeWarning
-from rankme.metrics.lidar import LidarAccumulator, invariance_ratio, lidar
-from rankme.metrics.registry import METRICS, compute_metrics
-from rankme.metrics.spectral import (
-    alpha_req,
-    condition_number,
-    lidar_effective_rank,
-    nesum,
-    numerical_rank,
-    participation_ratio,
-    rankme,
-    stable_rank,
-)
+
+if TYPE_CHECKING:  # the names below are imported on first use (``__getattr__``): ``rankme --version`` needs no numpy
+    from rankme.core.compute import compute_spectrum
+    from rankme.core.formula import (
+        RANKME_EPS,
+        rankme_from_singular_values,
+        rankme_from_spectrum,
+        spectral_entropy,
+    )
+    from rankme.core.guidance import isotropic_rankme_fraction, rankme_standard_error, sample_size_note
+    from rankme.core.spectrum import SpectrumAccumulator
+    from rankme.core.spectrum_types import Spectrum
+    from rankme.core.validation import EmbeddingError, SampleSizeWarning
+    from rankme.metrics.lidar import LidarAccumulator, invariance_ratio, lidar
+    from rankme.metrics.registry import METRICS, compute_metrics
+    from rankme.metrics.spectral import (
+        alpha_req,
+        condition_number,
+        lidar_effective_rank,
+        nesum,
+        numerical_rank,
+        participation_ratio,
+        rankme,
+        stable_rank,
+    )
+    from rankme.reporting.select_api import select
+
+_LAZY = {  # module: the public names it provides
+    "rankme.core.compute": "compute_spectrum",
+    "rankme.core.formula": "RANKME_EPS rankme_from_singular_values rankme_from_spectrum spectral_entropy",
+    "rankme.core.guidance": "isotropic_rankme_fraction rankme_standard_error sample_size_note",
+    "rankme.core.spectrum": "SpectrumAccumulator",
+    "rankme.core.spectrum_types": "Spectrum",
+    "rankme.core.validation": "EmbeddingError SampleSizeWarning",
+    "rankme.metrics.lidar": "LidarAccumulator invariance_ratio lidar",
+    "rankme.metrics.registry": "METRICS compute_metrics",
+    "rankme.metrics.spectral": "alpha_req condition_number lidar_effective_rank nesum numerical_rank "
+                               "participation_ratio rankme stable_rank",
+    "rankme.reporting.select_api": "select",
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names.split()}
 
 
 def __getattr__(name: str) -> object:
-    """``rankme.select`` is imported on first use: it pulls in the selection and reporting layers."""
-    if name == "select":
-        from rankme.reporting.select_api import select
+    """The public names are imported on first use (PEP 562), so that ``import rankme`` (and ``rankme --version``)
+    loads neither numpy nor scipy; ``rankme.select`` pulls in the selection and reporting layers (the pipeline
+    :func:`rankme.selection.select.select`, its result rendering itself)."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rankme' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next look-up is a plain attribute
+    return value
 
-        return select
-    raise AttributeError(f"module 'rankme' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})
 
 
 __all__ = [

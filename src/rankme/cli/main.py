@@ -5,26 +5,49 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from rankme.cli.reproduce import cmd_reproduce
-from rankme.cli.score import cmd_score, finite_float
-from rankme.cli.select import add_select_parser
 from rankme.core import __version__
-from rankme.core.optional import MissingExtraError
-from rankme.core.validation import EmbeddingError
-from rankme.io.files import SUFFIXES
-from rankme.io.results_db import StoreError
-from rankme.metrics.registry import metric_names
 
 __all__ = ["build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for docs and tests)."""
+COMMANDS = ("score", "select", "demo", "reproduce")
+"""The sub-commands, in the order ``rankme --help`` lists them."""
+
+
+def build_parser(commands: Collection[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests).
+
+    Args:
+        commands: the sub-commands to define (default: all). :func:`main` defines only the one it runs, so that
+            start-up imports only what that command needs (``rankme --version`` defines none: no numpy).
+
+    Examples:
+        >>> build_parser(["demo"]).parse_args(["demo", "--workers", "1"]).workers
+        1
+    """
     p = argparse.ArgumentParser(prog="rankme", description="Judge learned representations without labels.")
     p.add_argument("--version", action="version", version=f"rankme {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    if "score" in commands:
+        _add_score_parser(sub)
+    if "select" in commands:
+        from rankme.cli.select import add_select_parser  # imported here: it loads the selection layer (scipy)
+
+        add_select_parser(sub)
+    for name, text in (("demo", "the main job: a small label-free hyperparameter selection on MNIST-1D (minutes)"),
+                       ("reproduce", "the paper's experiment: 9 sweeps of SimCLR, VICReg and DINO on MNIST-1D")):
+        if name in commands:
+            _add_experiment_parser(sub, name, text)
+    return p
+
+
+def _add_score_parser(sub: Any) -> None:
+    from rankme.cli.score import cmd_score, finite_float
+    from rankme.io.files import SUFFIXES
+    from rankme.metrics.registry import metric_names
 
     s = sub.add_parser("score", help="score embedding files (N×K matrices)",
                        description="Score embedding files. RankMe is the paper's Eq. 1 on the raw matrix.")
@@ -67,23 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--normalized", action="store_true", help="divide by min(N, K) (as lightly's DSE)")
     s.set_defaults(func=cmd_score)
 
-    add_select_parser(sub)
 
-    for name, text in (("demo", "the main job: a small label-free hyperparameter selection on MNIST-1D (minutes)"),
-                       ("reproduce", "the paper's experiment: 9 sweeps of SimCLR, VICReg and DINO on MNIST-1D")):
-        d = sub.add_parser(name, help=text, description=text)
-        d.add_argument("--out", default=None, help=f"output folder (default ./rankme-{name})")
-        d.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds per value (default 0)")
-        d.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                       help="runs trained at a time, one thread each (default: 2, or 1 on a 1-core machine)")
-        if name == "reproduce":
-            d.add_argument("--full", action="store_true", help="two seeds per value (0 and 1)")
-            d.add_argument("--protocol", choices=["default", "full", "long"], default="default",
-                           help="default: 8 epochs, seed 0; full: the same with seeds 0 and 1; long: the "
-                                "pre-registered protocol (100 epochs, cosine, seeds 0 and 1, scored at epochs "
-                                "8/25/50/100; about 1-2.5 h on 2 cores)")
-        d.set_defaults(func=cmd_reproduce)
-    return p
+def _add_experiment_parser(sub: Any, name: str, text: str) -> None:
+    from rankme.cli.reproduce import cmd_reproduce
+
+    d = sub.add_parser(name, help=text, description=text)
+    d.add_argument("--out", default=None, help=f"output folder (default ./rankme-{name})")
+    d.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds per value (default 0)")
+    d.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                   help="runs trained at a time, one thread each (default: 2, or 1 on a 1-core machine)")
+    if name == "reproduce":
+        d.add_argument("--full", action="store_true", help="two seeds per value (0 and 1)")
+        d.add_argument("--protocol", choices=["default", "full", "long"], default="default",
+                       help="default: 8 epochs, seed 0; full: the same with seeds 0 and 1; long: the "
+                            "pre-registered protocol (100 epochs, cosine, seeds 0 and 1, scored at epochs "
+                            "8/25/50/100; about 1-2.5 h on 2 cores)")
+    d.set_defaults(func=cmd_reproduce)
 
 
 _AFTER_INTERRUPT = {
@@ -94,9 +116,30 @@ _AFTER_INTERRUPT = {
 """What an interrupted command kept (``score`` prints its own finished results before this)."""
 
 
+def _commands_run(argv: Sequence[str]) -> Collection[str]:
+    """The sub-commands the parser must define to parse ``argv``: the one named first, none for ``--version``,
+    all of them otherwise (``rankme --help``, a mistyped command: the message lists every command).
+
+    Examples:
+        >>> _commands_run(["score", "z.npy"]), _commands_run(["--vers"]), _commands_run(["-h"]) == COMMANDS
+        (['score'], [], True)
+    """
+    first = argv[0] if argv else ""
+    if first in COMMANDS:
+        return [first]
+    if len(first) > 2 and "--version".startswith(first):  # argparse accepts any unique prefix of --version
+        return []
+    return COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rankme`` command."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(_commands_run(sys.argv[1:] if argv is None else argv)).parse_args(argv)
+    # imported after parsing: ``--version`` and ``--help`` exit before anything loads numpy
+    from rankme.core.optional import MissingExtraError
+    from rankme.core.validation import EmbeddingError
+    from rankme.io.results_db import StoreError
+
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -14,15 +14,8 @@ import math
 import sys
 from typing import Any
 
-from rankme.core.optional import MissingExtraError, require
-from rankme.core.validation import EmbeddingError
-from rankme.io.files import load_embeddings
-from rankme.io.score import score_source
-from rankme.io.shards import open_shards
-from rankme.metrics.registry import split_available
-from rankme.reporting.figures import plot_spectra
-from rankme.reporting.tables import format_table, short_name
-
+# Only the standard library at module level: ``rankme score --help`` imports this module for ``finite_float`` and
+# ``cmd_score``; what scoring needs (numpy, scipy, the readers) is imported when a command runs.
 __all__ = ["cmd_score", "finite_float"]
 
 
@@ -64,6 +57,8 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def _score_on_dask(args: argparse.Namespace, paths: list[str], metrics: list[str], load: dict[str, Any]) -> Any:
+    from rankme.core.optional import require
+
     require("distributed", "dask", "--dask")
     # imported here: the Dask engine is an optional dependency (the rest of the CLI works without it)
     from rankme.integrations.dask import connect, score_shards
@@ -97,6 +92,10 @@ def _refuse(args: argparse.Namespace, msg: str) -> int:
 
 
 def _score_one(args: argparse.Namespace, path: Any, metrics: list[str], load: dict[str, Any]) -> Any:
+    from rankme.io.files import load_embeddings
+    from rankme.io.shards import open_shards
+    from rankme.scoring.source import score_source
+
     if args.dask:
         return _score_on_dask(args, path, metrics, load)
     src = open_shards(path, **load) if args.as_one else load_embeddings(path, **load)
@@ -106,6 +105,10 @@ def _score_one(args: argparse.Namespace, path: Any, metrics: list[str], load: di
 
 def _plot(args: argparse.Namespace, results: list[Any]) -> str | None:
     """Draw ``--plot``; returns the one-line error when it could not be written (the results are printed anyway)."""
+    from rankme.core.optional import MissingExtraError
+    from rankme.reporting.figures import plot_spectra
+    from rankme.reporting.tables import short_name
+
     try:
         plot_spectra([(short_name(r.name, 40), r.singular_values) for r in results], args.plot,
                      "singular-value spectra (normalised)")
@@ -122,6 +125,11 @@ def _plot(args: argparse.Namespace, results: list[Any]) -> str | None:
 def cmd_score(args: argparse.Namespace) -> int:
     """Run ``rankme score`` from parsed arguments; returns the exit status (0 all scored, 1 a file or the
     ``--plot`` failed, 2 a usage error, 130 interrupted: the results that finished are printed all the same)."""
+    from rankme.core.optional import MissingExtraError
+    from rankme.core.validation import EmbeddingError
+    from rankme.metrics.registry import split_available
+    from rankme.reporting.tables import format_table
+
     metrics, skipped = split_available(args.metric or ["rankme"])
     for note in skipped:
         print(f"rankme: {note}", file=sys.stderr)

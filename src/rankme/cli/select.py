@@ -13,8 +13,8 @@ from typing import Any
 from rankme.core.distributed import world
 from rankme.core.optional import MissingExtraError, require
 from rankme.core.validation import EmbeddingError
-from rankme.metrics.registry import metric_names
-from rankme.reporting.select_api import DEFAULT_METRICS, select
+from rankme.reporting.select_api import select
+from rankme.selection.select import DEFAULT_METRICS, SELECT_METRICS
 
 __all__ = ["add_select_parser", "run_select"]
 
@@ -36,7 +36,7 @@ def add_select_parser(sub: Any) -> None:
     s.add_argument("--param", help="hyperparameter for the paper's plateau rule (read from names/sidecars)")
     s.add_argument("--extreme", choices=["min", "max"], default="min", help="plateau rule's pick (default min)")
     s.add_argument("--tol", type=float, default=None, help="plateau tolerance, relative (default 0.01)")
-    s.add_argument("--metric", action="append", choices=metric_names(["singular", "centered", "rows"]),
+    s.add_argument("--metric", action="append", choices=SELECT_METRICS,
                    help=f"metric column (repeatable; default {', '.join(DEFAULT_METRICS)})")
     s.add_argument("--samples", type=int, default=None, help="score this many samples (subsampled with --seed)")
     s.add_argument("--seed", type=int, default=0)

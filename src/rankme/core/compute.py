@@ -1,6 +1,5 @@
 """Spectra of whole matrices in one call: the Gram route of the accumulator, the N < K row side, and an SVD of
-the data when the Gram's rounding floor hides the smallest singular values of a small matrix. Also the torch
-accumulation kernel the torchmetrics wrapper uses."""
+the data when the Gram's rounding floor hides the smallest singular values of a small matrix."""
 
 from __future__ import annotations
 
@@ -15,47 +14,26 @@ from rankme.core.numerics import (
     default_chunk_rows,
     gram_floor,
     input_eps,
-    iter_chunks,
     max_abs,
     scale_exponent,
     upper_frobenius,
 )
-from rankme.core.optional import is_torch_tensor, require, to_numpy
+from rankme.core.optional import is_torch_tensor, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import (
     EmbeddingError,
     as_embeddings,
-    check_finite,
     check_shape,
     check_state_fits,
     numpy_dtype_of,
 )
 
-__all__ = ["SVD_MAX_ENTRIES", "accumulate_torch_", "compute_spectrum"]
+__all__ = ["SVD_MAX_ENTRIES", "compute_spectrum"]
 
 SVD_MAX_ENTRIES = 1 << 24
 """One-shot matrices up to this many entries (128 MB in float64) are re-solved by an SVD of the data when the
 Gram route cannot resolve their smallest singular values (exactly low-rank input)."""
-
-
-def accumulate_torch_(gram: Any, colsum: Any, z: Any, rows: int, row_offset: int = 0, *, check: bool = True) -> None:
-    """Add ``zᵀz`` to ``gram`` and the column sums to ``colsum`` in place (torch tensors, on their device).
-
-    The torch twin of the BLAS path without scale tracking, used by the torchmetrics wrapper (float64 state:
-    inputs up to ~1e150 in magnitude). ``check=False`` skips the per-chunk finiteness test, which synchronises
-    with the device (the caller must then check the state).
-    """
-    torch = require("torch", "torch", "a device state")
-    z = as_embeddings(z)
-    if not is_torch_tensor(z):
-        z = torch.as_tensor(np.asarray(z))
-    for start, chunk in iter_chunks(z.detach(), rows):
-        c = chunk.to(device=gram.device, dtype=gram.dtype)
-        if check and not bool(torch.isfinite(c).all()):
-            check_finite(c.cpu().numpy(), row_offset + start)
-        gram.addmm_(c.T, c)
-        colsum += c.sum(dim=0, dtype=colsum.dtype)
 
 
 def _one_shot_exp(z: Any) -> int:

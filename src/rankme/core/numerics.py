@@ -1,5 +1,5 @@
 """Numerical helpers of the engine: chunking, the largest magnitude of a chunk (with the finiteness check), the
-power-of-two rescaling window, and the Gram route's rounding floor."""
+power-of-two rescaling window, the Gram route's rounding floor, and THE Gram kernel (:func:`gram_add`)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
+from scipy.linalg import blas
 
 from rankme.core.optional import is_torch_tensor, to_numpy
 from rankme.core.validation import check_finite
 
-__all__ = ["SAFE_EXP", "Precision", "centred_floor", "default_chunk_rows", "gram_floor", "input_eps", "iter_chunks",
+__all__ = ["SAFE_EXP", "Precision", "centred_floor", "default_chunk_rows", "gram_add", "gram_floor", "input_eps", "iter_chunks",
            "ldexp_any", "max_abs", "scale_exponent", "upper_frobenius"]
 
 Precision = Literal["float64", "float32"]
@@ -117,3 +118,25 @@ def max_abs(c: Any, row_offset: int) -> float:
     if not math.isfinite(m):
         check_finite(a, row_offset)
     return m
+
+
+def gram_add(gram: Any, colsum: Any, c: Any) -> Any:
+    """THE Gram kernel: add ``cᵀc`` to ``gram`` (its upper triangle on the host) and the column sums of ``c`` to
+    ``colsum``, in place. ``c`` is a checked chunk already in the state's dtype and place: a torch tensor on the
+    state's device (``addmm_``), or a C-ordered numpy array (BLAS ``syrk`` of ``c.T``, a Fortran view: no copy).
+    Returns the Gram (numpy may hand back a new array).
+
+    Examples:
+        >>> g, s = np.zeros((2, 2), order="F"), np.zeros(2)
+        >>> g = gram_add(g, s, np.array([[1.0, 2.0], [3.0, 4.0]]))
+        >>> np.triu(g).tolist(), s.tolist()
+        ([[10.0, 14.0], [0.0, 20.0]], [4.0, 6.0])
+    """
+    if is_torch_tensor(gram):
+        gram.addmm_(c.T, c)
+        colsum += c.sum(dim=0, dtype=colsum.dtype)
+        return gram
+    syrk = blas.dsyrk if c.dtype == np.float64 else blas.ssyrk
+    out = syrk(1.0, c.T, beta=1.0, c=gram, lower=0, overwrite_c=1)
+    colsum += c.sum(axis=0, dtype=np.float64)
+    return out

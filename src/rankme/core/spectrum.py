@@ -18,7 +18,6 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.linalg import blas
 
 from rankme.core.checkpoint import parse_state, saveable
 from rankme.core.distributed import (
@@ -36,6 +35,7 @@ from rankme.core.numerics import (
     Precision,
     centred_floor,
     default_chunk_rows,
+    gram_add,
     gram_floor,
     input_eps,
     iter_chunks,
@@ -211,16 +211,8 @@ class SpectrumAccumulator:
             self._shift = choose_shift(c)
         if self._shift is not None:
             c = c - self._shift
-        if torch is not None:
-            c = c.to(self._gram.dtype)
-            self._gram.addmm_(c.T, c)
-            self._sum += c.sum(dim=0, dtype=self._sum.dtype)
-            return
-        c = c.astype(self._gram.dtype, copy=False)
-        # c is C-ordered N×K, so c.T is Fortran K×N and syrk(c.T) = cᵀc without a copy; upper triangle
-        syrk = blas.dsyrk if c.dtype == np.float64 else blas.ssyrk
-        self._gram = syrk(1.0, c.T, beta=1.0, c=self._gram, lower=0, overwrite_c=1)
-        self._sum += c.sum(axis=0, dtype=np.float64)
+        c = c.to(self._gram.dtype) if torch is not None else c.astype(self._gram.dtype, copy=False)
+        self._gram = gram_add(self._gram, self._sum, c)
 
     # -- combine -------------------------------------------------------------------------------------------
     def merge(self, other: SpectrumAccumulator) -> SpectrumAccumulator:
@@ -350,8 +342,9 @@ class SpectrumAccumulator:
                 self._gram, self._sum = np.asfortranarray(g, dtype=self._gram.dtype), s
         self._shift = None if point is None or not point.any() else self._backend(point)
 
-    def _state(self, center: bool) -> tuple[Any, Any]:
-        """(G, Σz) to read: the centred scatter is the same about any point; raw ones are about the origin."""
+    def statistics(self, center: bool = False) -> tuple[Any, Any]:
+        """(G upper triangle, Σz) in units of 2**scale_exp, about the origin (raw) or any point (``center``: the
+        scatter G − Σz Σzᵀ/n is the same about any point)."""
         keep = center or self._shift is None
         return (self._gram, self._sum) if keep else move_state(self._gram, self._sum, self.n, -self._shift)
 
@@ -359,7 +352,7 @@ class SpectrumAccumulator:
     def _scaled_eigenvalues(self, center: bool) -> np.ndarray:
         if self.n == 0 or self.dim is None:
             raise EmbeddingError("no rows were accumulated: the spectrum of an empty matrix is undefined")
-        return state_eigenvalues(*self._state(center), self.n, center)
+        return state_eigenvalues(*self.statistics(center), self.n, center)
 
     def eigenvalues(self, center: bool = False) -> np.ndarray:
         """Eigenvalues of ``ZᵀZ`` (of the centred scatter matrix when ``center``), descending, clamped at 0, top
@@ -400,7 +393,7 @@ class SpectrumAccumulator:
         """
         exp = self.scale_exp or 0
         if estimate and self.dim is not None and self.n >= self.dim and not self.on_device:
-            lam, w = quadrature_eigenvalues(*self._state(center), self.n, center)  # host (numpy) state
+            lam, w = quadrature_eigenvalues(*self.statistics(center), self.n, center)  # host (numpy) state
             return Spectrum(np.sqrt(lam), self.n, self.dim, center, self.input_eps, w, exp, self._floor(lam, center))
         lam = self._scaled_eigenvalues(center)
         return Spectrum(np.sqrt(lam), self.n, int(self.dim or 0), center, self.input_eps, None, exp,

@@ -21,15 +21,15 @@ from rankme.core.optional import require, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
-from rankme.io.score import ScoreResult, bad_row_place, result_from_state, sample_rows
 from rankme.io.shards import open_shards
-from rankme.metrics.registry import check_metrics, metric_names
+from rankme.metrics.registry import check_metrics, computable
+from rankme.scoring.source import ScoreResult, bad_row_place, result_from_state, sample_rows
 
 _distributed = require("distributed", "dask", "the Dask engine")
 
 __all__ = ["connect", "partial_state", "score_array", "score_shards"]
 
-SPECTRAL = metric_names(["singular", "centered"])
+SPECTRAL = computable(["spectrum"])
 
 
 def connect(address: str = "local", workers: int = 2) -> Any:

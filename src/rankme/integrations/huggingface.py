@@ -45,8 +45,7 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
     def _get_monitor(self, model: Any) -> RankMeMonitor:
         if model is None:
             raise ValueError("RankMeTrainerCallback needs the model (the Trainer passes it to callbacks)")
-        if self._monitor is None or self._monitor.model is not model:
-            self._monitor = self.config.monitor(model, self.probe_dataloader)
+        self._monitor = self.config.build(model, self.probe_dataloader, reuse=self._monitor)
         return self._monitor
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:

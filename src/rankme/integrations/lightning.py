@@ -22,6 +22,9 @@ except MissingExtraError:
 
 __all__ = ["RankMeCallback"]
 
+_LEGACY_ALARM_KEYS = ("previous", "seen", "streak")
+"""The alarm's state was saved as ``alarm_<key>`` entries of the callback's state before it had its own."""
+
 
 class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
     """Log ``rankme/<tap>`` (and any registry metric) through ``pl_module.log``.
@@ -49,13 +52,12 @@ class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         """Check the taps against the module before the first epoch (a wrong name fails here, not an epoch later)."""
-        self._monitor = self.config.monitor(pl_module, self.probe_dataloader)
+        self._monitor = self.config.build(pl_module, self.probe_dataloader)
 
     def _evaluate(self, trainer: Any, pl_module: Any) -> None:
         import torch
 
-        monitor = self._monitor if self._monitor is not None and self._monitor.model is pl_module else \
-            self.config.monitor(pl_module, self.probe_dataloader)
+        monitor = self._monitor = self.config.build(pl_module, self.probe_dataloader, reuse=self._monitor)
         values = monitor.compute()
         step = max(int(trainer.global_step) - 1, 0)  # the step Lightning's loggers give this point
         if self.config.every_n_steps is None:
@@ -94,15 +96,19 @@ class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
             self._evaluate(trainer, pl_module)
 
     def state_dict(self) -> dict[str, Any]:
+        """The history, the stop reason and the collapse alarm's running state (``alarm``: its
+        :meth:`~rankme.monitor.CollapseAlarm.state_dict`, ``None`` without an alarm)."""
         alarm = self.config.alarm
         return {"history": self.history, "stop_reason": self.stop_reason,
-                "alarm_previous": dict(alarm.previous) if alarm else {},
-                "alarm_seen": dict(alarm.seen) if alarm else {}, "alarm_streak": dict(alarm.streak) if alarm else {}}
+                "alarm": None if alarm is None else alarm.state_dict()}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`; a checkpoint written before the alarm had its own state (keys
+        ``alarm_previous``, ``alarm_seen``, ``alarm_streak``) resumes too."""
         self.history = list(state_dict.get("history", []))
         self.stop_reason = state_dict.get("stop_reason")
-        if self.config.alarm is not None:
-            self.config.alarm.previous.update(state_dict.get("alarm_previous", {}))
-            self.config.alarm.seen.update(state_dict.get("alarm_seen", {}))
-            self.config.alarm.streak.update(state_dict.get("alarm_streak", {}))
+        alarm, saved = self.config.alarm, state_dict.get("alarm")
+        if saved is None and any(f"alarm_{k}" in state_dict for k in _LEGACY_ALARM_KEYS):
+            saved = {k: state_dict.get(f"alarm_{k}", {}) for k in _LEGACY_ALARM_KEYS}
+        if alarm is not None and saved is not None:
+            alarm.load_state_dict(saved)

@@ -1,7 +1,7 @@
 """Pictures where people look: each tap's singular-value spectrum in TensorBoard and Weights & Biases.
 
 The spectrum is logged as a histogram of log10(σ_k / σ_1) (one value per singular value; a collapsed embedding
-piles up far below 0) and, when matplotlib is installed, as a figure of σ_k/‖σ‖₁ against k. The Lightning and
+piles up far below 0) and, when matplotlib is installed, as a figure of σ_k/σ_1 against k. The Lightning and
 Hugging Face callbacks call :func:`log_spectra` for every TensorBoard / W&B logger they find; plain-PyTorch users
 call it with their own writer or run after :meth:`rankme.monitor.RankMeMonitor.compute`.
 """

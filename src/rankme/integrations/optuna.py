@@ -32,9 +32,10 @@ from rankme.core.guidance import JACKKNIFE_GROUPS, rankme_standard_error
 from rankme.core.optional import is_torch_tensor, require, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import warn_sample_size
-from rankme.io.score import sample_rows
-from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics, metric_names
-from rankme.selection.candidates import SE_MAX_ENTRIES
+from rankme.metrics.registry import check_metrics, computable, compute_metrics
+from rankme.metrics.states import Spectra
+from rankme.scoring.source import sample_rows
+from rankme.selection.features import SE_MAX_ENTRIES
 from rankme.selection.warnings import SECONDARY, SelectionWarning, selection_warnings
 
 _optuna = require("optuna", "optuna", "the Optuna integration")
@@ -47,8 +48,9 @@ __all__ = ["DEFAULT_STORAGE", "Report", "create_study", "rankme_objective", "sco
 DEFAULT_STORAGE = "sqlite:///rankme-optuna.db"
 """Where :func:`create_study` keeps a study when no storage is given (a file in the working directory)."""
 
-SPECTRAL = metric_names(["singular", "centered"])
-"""The metrics an objective can score from embeddings or an accumulator (the registry's spectral ones)."""
+SPECTRAL = computable(["spectrum"])
+"""The metrics an objective can score from embeddings or an accumulator (those the registry computes from a
+spectrum)."""
 
 Report = Callable[[int, Any], float]
 """``report(step, embeddings_or_accumulator) -> value``: score, ``trial.report``, prune."""
@@ -87,7 +89,7 @@ def score(
     if not isinstance(z, SpectrumAccumulator) and z.ndim == 2 and int(z.shape[0]) >= 2 * JACKKNIFE_GROUPS \
             and int(z.shape[0]) * int(z.shape[1]) <= SE_MAX_ENTRIES:
         values["rankme_se"] = rankme_standard_error(to_numpy(z, np.float64))  # for the no-signal warning
-    spec = spectra(METRICS[names[0]].centered) if names else spectra(False)
+    spec = spectra.any()
     warn_sample_size(spec.n, spec.dim, stacklevel=4)
     values["n"], values["dim"] = spec.n, spec.dim
     return values

@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.compute import accumulate_torch_
 from rankme.core.distributed import check_same_dim
 from rankme.core.eigen import state_eigenvalues
 from rankme.core.formula import rankme_from_singular_values
-from rankme.core.numerics import default_chunk_rows, scale_exponent
+from rankme.core.numerics import default_chunk_rows, gram_add, iter_chunks, scale_exponent
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError, check_shape, check_state_fits
+from rankme.core.validation import EmbeddingError, as_embeddings, check_shape, check_state_fits
 
 _tm = require("torchmetrics", "torchmetrics", "the torchmetrics RankMe metric")
 
@@ -65,9 +64,11 @@ class RankMe(_tm.Metric):  # type: ignore[name-defined]
             raise EmbeddingError(f"batch has K={k} features but this metric was built with dim={self.dim}")
         import torch
 
-        accumulate_torch_(self.gram, self.colsum, z, default_chunk_rows(k), check=False)
+        z = as_embeddings(z)
+        t = z.detach() if torch.is_tensor(z) else torch.as_tensor(np.asarray(z))
+        for _, chunk in iter_chunks(t, default_chunk_rows(k)):  # the accumulator's kernel, without its rescaling
+            gram_add(self.gram, self.colsum, chunk.to(device=self.gram.device, dtype=self.gram.dtype))
         if n:  # on the device, no synchronisation; NaN propagates through amax and maximum
-            t = z.detach() if torch.is_tensor(z) else torch.as_tensor(np.asarray(z))
             self.peak.copy_(torch.maximum(self.peak, t.abs().amax().to(self.peak)))
         self.n += n
 

@@ -15,7 +15,7 @@ import pickle
 import stat
 import sys
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +24,13 @@ import numpy as np
 
 from rankme.core.optional import has_module, require
 from rankme.core.validation import EmbeddingError, as_embeddings, check_shape, numpy_dtype_of
+from rankme.io.pick import pick_array
 from rankme.io.stores import directory_format, read_faiss, read_hdf5, read_hf_dataset, read_lance, read_zarr
 from rankme.io.tabular import choose_columns, read_arrow, read_csv, refuse_compressed
 
-__all__ = ["SUFFIXES", "EmbeddingSource", "file_fingerprint", "load_embeddings", "strip_suffix"]
+__all__ = ["READERS", "STORE_READERS", "SUFFIXES", "EmbeddingSource", "ReadRequest", "Reader", "file_fingerprint",
+           "load_embeddings", "strip_suffix"]
 
-SUFFIXES = (".npy", ".npz", ".pt", ".pth", ".safetensors", ".parquet", ".csv", ".tsv", ".h5", ".hdf5", ".arrow",
-            ".feather", ".ipc", ".faiss")
-"""Embedding-file suffixes ``rankme score`` reads (the one list; folders are searched for these)."""
 TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".arrow", ".feather", ".ipc")
 """Tables, read with the column rules of :mod:`rankme.io.tabular`."""
 _NPY_MAGIC = b"\x93NUMPY"
@@ -151,18 +150,6 @@ def _fail(path: str, what: str, err: BaseException | None = None) -> EmbeddingEr
     return EmbeddingError(f"{path}: {what}{detail}")
 
 
-def _pick(path: str, arrays: dict[str, Any], key: str | None) -> tuple[str, Any]:
-    if not arrays:
-        raise _fail(path, "holds no arrays")
-    if key is not None:
-        if key not in arrays:
-            raise _fail(path, f"has no array named {key!r}; available: {sorted(arrays)}")
-        return key, arrays[key]
-    if len(arrays) == 1:
-        return next(iter(arrays.items()))
-    raise _fail(path, f"holds several arrays {sorted(arrays)}: choose one with --key (key=)")
-
-
 def _flatten(arr: Any, name: str, flatten: bool, notes: list[str]) -> Any:
     if flatten and len(arr.shape) > 2:
         notes.append(f"{name}: flattened shape {tuple(arr.shape)} to ({arr.shape[0]}, -1)")
@@ -187,10 +174,20 @@ def _load_npy(path: str, data: Any) -> Any:
         raise _fail(path, "is not a readable .npy array: truncated or corrupt", e) from e
 
 
-def _load_npz(path: str, key: str | None) -> tuple[str, Any]:
+def _npz_shape(npz: Any, name: str) -> tuple[int, ...]:
+    """The shape of an ``.npz`` member, from its header (the array is not read)."""
+    fmt = np.lib.format
+    member = f"{name}.npy" if f"{name}.npy" in npz.zip.namelist() else name
+    with npz.zip.open(member) as fh:
+        header = fmt.read_array_header_1_0 if fmt.read_magic(fh)[0] == 1 else fmt.read_array_header_2_0
+        return tuple(header(fh)[0])
+
+
+def _load_npz(req: ReadRequest) -> tuple[str, Any]:
+    path = req.path
     try:
         with np.load(path, allow_pickle=False) as npz:
-            name, _ = _pick(path, {k: None for k in npz.files}, key)
+            name = pick_array(path, npz.files, req.key, lambda k: _npz_shape(npz, k), notes=req.notes)
             return name, npz[name]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
         if isinstance(e, EmbeddingError):
@@ -198,7 +195,8 @@ def _load_npz(path: str, key: str | None) -> tuple[str, Any]:
         raise _fail(path, "is not a readable .npz archive: truncated or corrupt", e) from e
 
 
-def _load_pt(path: str, key: str | None) -> tuple[str, Any]:
+def _load_pt(req: ReadRequest) -> tuple[str, Any]:
+    path = req.path
     torch = require("torch", "torch", f"{path}: reading .pt files")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -215,16 +213,19 @@ def _load_pt(path: str, key: str | None) -> tuple[str, Any]:
         return "tensor", obj
     if isinstance(obj, dict):
         tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-        return _pick(path, tensors, key)
+        name = pick_array(path, tensors, req.key, lambda k: tuple(tensors[k].shape), notes=req.notes)
+        return name, tensors[name]
     raise _fail(path, f"holds a {type(obj).__name__}, not a tensor or a dict of tensors")
 
 
-def _load_safetensors(path: str, key: str | None) -> tuple[str, Any]:
+def _load_safetensors(req: ReadRequest) -> tuple[str, Any]:
+    path = req.path
     safe_open = require("safetensors", "safetensors", f"{path}: reading .safetensors files").safe_open
     framework = "pt" if "torch" in sys.modules or has_module("torch") else "np"
     try:
         with safe_open(path, framework=framework) as fh:
-            name, _ = _pick(path, {k: None for k in fh.keys()}, key)
+            name = pick_array(path, fh.keys(), req.key, lambda k: tuple(fh.get_slice(k).get_shape()),
+                              notes=req.notes)
             return name, fh.get_tensor(name)
     except EmbeddingError:
         raise
@@ -232,18 +233,19 @@ def _load_safetensors(path: str, key: str | None) -> tuple[str, Any]:
         raise _fail(path, "is not a readable .safetensors file: truncated or corrupt", e) from e
 
 
-def _load_csv(path: str, notes: list[str], key: str | None, columns: Sequence[str] | None,
-              exclude: Sequence[str], tab: bool) -> tuple[str, Any]:
+def _load_csv(req: ReadRequest) -> tuple[str, Any]:
+    path, notes = req.path, req.notes
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as e:
         raise _fail(path, "is not readable", e) from e
-    cols, line_of = read_csv(path, data, tab=tab, notes=notes)
+    cols, line_of = read_csv(path, data, tab=path.lower().endswith(".tsv"), notes=notes)
     if all(c.text for c in cols):
         raise _fail(path, f"has no numeric columns (columns: {[c.name for c in cols][:8]}); if its delimiter is not "
                           "one of , ; tab |, convert it first")
-    return choose_columns(path, cols, key=key, columns=columns, exclude=exclude, notes=notes, line_of=line_of)
+    return choose_columns(path, cols, key=req.key, columns=req.columns, exclude=req.exclude, notes=notes,
+                          line_of=line_of)
 
 
 def _check_regular(p: str) -> None:
@@ -257,6 +259,62 @@ def _check_regular(p: str) -> None:
     if not stat.S_ISREG(st.st_mode):
         raise EmbeddingError(f"{p}: is not a regular file (a pipe, device or socket); rankme reads files, or a .npy "
                              "on standard input with '-'")
+
+
+@dataclass
+class ReadRequest:
+    """What every reader of :data:`READERS` gets: the path, ``--key``, the notes to add to, and the table and Zarr
+    options."""
+
+    path: str
+    key: str | None = None
+    notes: list[str] = field(default_factory=list)
+    columns: Sequence[str] | None = None
+    exclude: Sequence[str] = ()
+    fill_missing: bool = False
+
+    def one_array(self, name: str | None, arr: Any) -> tuple[str | None, Any]:
+        """What a format that holds one array read: ``--key`` is noted as ignored."""
+        if self.key is not None:
+            self.notes.append(f"{self.path}: --key {self.key!r} ignored: a {Path(self.path).suffix.lower()} holds one "
+                              "array")
+        return name, arr
+
+
+Reader = Callable[[ReadRequest], tuple[str | None, Any]]
+"""A reader: the request in, (the name of the array read or ``None``, the array or row reader) out."""
+
+
+def _read_arrow(req: ReadRequest) -> tuple[str, Any]:
+    fmt = "parquet" if req.path.lower().endswith(".parquet") else "arrow"
+    return read_arrow(req.path, fmt, req.key, req.notes, req.columns, req.exclude)
+
+
+READERS: dict[str, Reader] = {
+    ".npy": lambda r: r.one_array(None, _load_npy(r.path, r.path)),
+    ".npz": _load_npz,
+    ".pt": _load_pt,
+    ".pth": _load_pt,
+    ".safetensors": _load_safetensors,
+    ".parquet": _read_arrow,
+    ".csv": _load_csv,
+    ".tsv": _load_csv,
+    ".h5": lambda r: read_hdf5(r.path, r.key, r.notes),
+    ".hdf5": lambda r: read_hdf5(r.path, r.key, r.notes),
+    ".arrow": _read_arrow,
+    ".feather": _read_arrow,
+    ".ipc": _read_arrow,
+    ".faiss": lambda r: r.one_array(*read_faiss(r.path)),
+}
+"""THE suffix → reader table of embedding files (one signature: :data:`Reader`)."""
+STORE_READERS: dict[str, Reader] = {
+    "zarr": lambda r: read_zarr(r.path, r.key, r.notes, r.fill_missing),
+    "hf-dataset": lambda r: read_hf_dataset(r.path, r.key, r.notes, r.columns, r.exclude),
+    "lance": lambda r: read_lance(r.path, r.key, r.notes),
+}
+"""Store directories (:func:`rankme.io.stores.directory_format`) → reader."""
+SUFFIXES = tuple(READERS)
+"""Embedding-file suffixes ``rankme score`` reads (the one list; folders are searched for these)."""
 
 
 def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool = False,
@@ -291,47 +349,21 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
         return EmbeddingSource("<stdin>", _flatten(arr, "<stdin>", flatten, notes), notes)
     if not Path(p).exists():
         raise EmbeddingError(f"{p}: no such file")
-    suffix = Path(p).suffix.lower()
-    name: str | None = None
+    req = ReadRequest(p, key, notes, columns, exclude, fill_missing)
     if Path(p).is_dir():
         kind = directory_format(Path(p))
         if kind is None:
             raise EmbeddingError(f"{p}: is a directory, not an embedding store (Zarr, Hugging Face dataset, Lance); "
                                  "to score the files in it as one matrix pass --as-one")
-        if kind == "zarr":
-            name, arr = read_zarr(p, key, notes, fill_missing)
-        elif kind == "hf-dataset":
-            name, arr = read_hf_dataset(p, key, notes, columns, exclude)
-        else:
-            name, arr = read_lance(p, key, notes)
-        return _source(p, name, arr, flatten, notes)
+        return _source(p, *STORE_READERS[kind](req), flatten, notes)
     _check_regular(p)
+    suffix = Path(p).suffix.lower()
     if (columns or exclude) and suffix not in TABLE_SUFFIXES:
         raise EmbeddingError(f"{p}: --columns/--exclude apply to tables ({', '.join(TABLE_SUFFIXES)})")
-    if suffix == ".npy":
-        arr = _load_npy(p, p)
-    elif suffix == ".npz":
-        name, arr = _load_npz(p, key)
-    elif suffix in (".pt", ".pth"):
-        name, arr = _load_pt(p, key)
-    elif suffix == ".safetensors":
-        name, arr = _load_safetensors(p, key)
-    elif suffix == ".parquet":
-        name, arr = read_arrow(p, "parquet", key, notes, columns, exclude)
-    elif suffix in (".csv", ".tsv"):
-        name, arr = _load_csv(p, notes, key, columns, exclude, tab=suffix == ".tsv")
-    elif suffix in (".arrow", ".feather", ".ipc"):
-        name, arr = read_arrow(p, "arrow", key, notes, columns, exclude)
-    elif suffix in (".h5", ".hdf5"):
-        name, arr = read_hdf5(p, key)
-    elif suffix == ".faiss":
-        name, arr = read_faiss(p)
-    else:
+    if suffix not in READERS:
         refuse_compressed(p)
         raise EmbeddingError(f"{p}: unknown file type {suffix!r}; supported: {', '.join(SUFFIXES)} and '-' (stdin)")
-    if key is not None and suffix in (".npy", ".faiss"):
-        notes.append(f"{p}: --key {key!r} ignored: a {suffix} holds one array")
-    return _source(p, name, arr, flatten, notes)
+    return _source(p, *READERS[suffix](req), flatten, notes)
 
 
 def _source(p: str, name: str | None, arr: Any, flatten: bool, notes: list[str]) -> EmbeddingSource:

@@ -13,6 +13,7 @@ import numpy as np
 
 from rankme.core.optional import require
 from rankme.core.validation import EmbeddingError
+from rankme.io.pick import pick_array
 from rankme.io.tabular import arrow_columns, choose_columns
 
 __all__ = ["DIRECTORY_FORMATS", "RowReader", "directory_format", "read_faiss", "read_hdf5", "read_hf_dataset",
@@ -91,21 +92,6 @@ def directory_format(path: Path) -> str | None:
     return None
 
 
-def _pick_array(path: str, arrays: dict[str, Any], key: str | None, what: str) -> tuple[str, Any]:
-    if key is not None:
-        if key not in arrays:
-            raise EmbeddingError(f"{path}: has no {what} {key!r}; available: {sorted(arrays)}")
-        return key, arrays[key]
-    if len(arrays) == 1:  # the one array, whatever its shape: the shape check then says what to do
-        return next(iter(arrays.items()))
-    two_d = {k: a for k, a in arrays.items() if len(a.shape) == 2}
-    if len(two_d) == 1:
-        return next(iter(two_d.items()))
-    if not arrays:
-        raise EmbeddingError(f"{path}: holds no {what}s")
-    raise EmbeddingError(f"{path}: holds several {what}s {sorted(arrays)}: choose one with --key")
-
-
 def _rows_of(arr: Any, take: Any = None, owner: Any = None) -> RowReader:
     """A :class:`RowReader` over an array that slices by rows (an HDF5 dataset, a Zarr array)."""
     return RowReader(arr.shape, arr.dtype, lambda a, n: arr[a : a + n], take, owner=owner)
@@ -132,9 +118,9 @@ def _hdf5_key(h5py: Any, fh: Any, path: str, key: str, available: list[str]) -> 
     return obj
 
 
-def read_hdf5(path: str, key: str | None) -> tuple[str, Any]:
+def read_hdf5(path: str, key: str | None, notes: list[str] | None = None) -> tuple[str, Any]:
     """An HDF5 dataset, read by chunks: ``key`` is its path in the file (soft and external links are followed);
-    by default the file's one dataset (or its one 2-D dataset)."""
+    by default the one the rule of :func:`~rankme.io.pick.pick_array` picks."""
     h5py = require("h5py", "hdf5", f"{path}: reading HDF5")
     try:
         fh = h5py.File(path, "r")
@@ -151,7 +137,8 @@ def read_hdf5(path: str, key: str | None) -> tuple[str, Any]:
         name = key.strip("/")
         ds = _hdf5_key(h5py, fh, path, name, sorted(arrays))
     else:
-        name, ds = _pick_array(path, arrays, None, "dataset")
+        name = pick_array(path, arrays, None, lambda k: tuple(arrays[k].shape), what="dataset", notes=notes)
+        ds = arrays[name]
     if ds.dtype.kind not in "iuf":
         raise EmbeddingError(f"{path}[{name}]: dataset of dtype {ds.dtype} is not numeric")
     return name, _rows_of(ds, owner=fh)
@@ -189,7 +176,9 @@ def read_zarr(path: str, key: str | None, notes: list[str] | None = None,
             notes.append(f"{path}: --key {key!r} ignored: the store is one array")
     else:
         arrays = {p: a for p, a in node.members(max_depth=None) if hasattr(a, "shape")}
-        name, arr = _pick_array(path, arrays, key.strip("/") if key is not None else None, "array")
+        name = pick_array(path, arrays, key.strip("/") if key is not None else None, lambda k: tuple(arrays[k].shape),
+                          notes=notes)
+        arr = arrays[name]
     missing, total = _missing_chunks(Path(path), arr)
     if missing:
         key_of = arr.metadata.encode_chunk_key(missing[0])

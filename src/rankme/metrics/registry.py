@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from rankme.core.compute import compute_spectrum
 from rankme.core.formula import rankme_from_spectrum, spectral_entropy
-from rankme.core.optional import has_module, is_torch_tensor
-from rankme.core.spectrum import SpectrumAccumulator
+from rankme.core.optional import has_module
 from rankme.core.spectrum_types import Spectrum
 from rankme.metrics.cluster import cluster_learnability
+from rankme.metrics.finite_n import rankme_inf
 from rankme.metrics.spectral import (
     alpha_req,
     condition_number,
@@ -26,14 +25,28 @@ from rankme.metrics.spectral import (
     participation_ratio,
     stable_rank,
 )
+from rankme.metrics.states import MetricStates, Spectra, State
 
-__all__ = ["LEGACY_NAMES", "METRICS", "Metric", "Spectra", "canonical_metrics", "check_metrics", "compute_metrics",
-           "metric_names", "split_available"]
+__all__ = [
+    "LEGACY_NAMES",
+    "METRICS",
+    "Metric",
+    "MetricStates",
+    "Spectra",
+    "canonical_metrics",
+    "check_metrics",
+    "computable",
+    "compute_metrics",
+    "metric_names",
+    "needing",
+    "split_available",
+]
 
 Needs = Literal["singular", "centered", "rows", "views"]
 """What a metric reads: the raw spectrum, the centred spectrum, the rows themselves, or augmented views."""
 Direction = Literal["max", "min", "one"]
 """Which values are better: higher (``max``), lower (``min``) or closest to 1 (``one``)."""
+_STATE_OF: dict[str, State] = {"singular": "spectrum", "centered": "spectrum", "views": "views", "rows": "rows"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,11 @@ class Metric:
         return self.needs in ("singular", "centered")
 
     @property
+    def state(self) -> State:
+        """The kind of state it reads (:data:`rankme.metrics.states.STATES`): ``spectrum``, ``views`` or ``rows``."""
+        return _STATE_OF[self.needs]
+
+    @property
     def centered(self) -> bool:
         """True when the metric reads the centred spectrum."""
         return self.needs == "centered"
@@ -89,6 +107,9 @@ def _alpha(s: Spectrum) -> float:
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("rankme", "RankMe", "singular", "max", "RankMe, paper Eq. 1 (raw σ, ε=1e-7)",
            rankme_from_spectrum, estimable=True, default=True),
+    Metric("rankme_inf", "RankMe (N→∞ est.)", "singular", "max",
+           "RankMe's large-N value estimated from the spectrum and N (G-estimation; docs/finite-n.md)",
+           lambda s: rankme_inf(s.singular_values, s.n, s.dim, rel_floor=s.rel_floor), selector=False),
     Metric("spectral_entropy", "spectral entropy", "singular", "max", "log RankMe: entropy of σ/‖σ‖₁+ε (nats)",
            lambda s: spectral_entropy(s.singular_values, weights=s.weights), estimable=True, selector=False),
     Metric("stable_rank", "stable rank", "singular", "max", "Σσ²/σ₁² of the raw matrix",
@@ -143,6 +164,27 @@ def metric_names(needs: Iterable[str] | None = None, *, selector: bool | None = 
                  and (default is None or m.default == default) and (secondary is None or m.secondary == secondary))
 
 
+def needing(names: Iterable[str], state: State) -> list[str]:
+    """The metrics among ``names`` that read ``state``, in the order given.
+
+    Examples:
+        >>> needing(["rankme", "lidar", "cluster", "nesum"], "spectrum")
+        ['rankme', 'nesum']
+    """
+    return [n for n in names if METRICS[n].state == state]
+
+
+def computable(states: Iterable[State]) -> tuple[str, ...]:
+    """Registry names computable from these kinds of state, in registry order.
+
+    Examples:
+        >>> computable(["views"])
+        ('lidar', 'invariance')
+    """
+    have = set(states)
+    return metric_names([needs for needs, state in _STATE_OF.items() if state in have])
+
+
 def split_available(names: Sequence[str]) -> tuple[list[str], list[str]]:
     """The metrics this install can compute, and a one-line note for each it cannot (naming the extra).
 
@@ -169,7 +211,7 @@ def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) ->
         >>> check_metrics(["rankme", "lidar"], allowed=metric_names(["singular", "centered"]))
         Traceback (most recent call last):
         ...
-        ValueError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req
+        ValueError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, rankme_inf, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req
     """
     ok = tuple(METRICS) if allowed is None else tuple(allowed)
     unknown = [m for m in names if m not in METRICS]
@@ -183,65 +225,28 @@ def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) ->
     return list(dict.fromkeys(names))
 
 
-class Spectra:
-    """The raw and centred spectra of one source, each computed at most once (the K×K eigen step is the cost).
-
-    ``source``: an N×K matrix (numpy, torch, anything :func:`rankme.rankme` takes), a
-    :class:`~rankme.core.spectrum.SpectrumAccumulator`, a :class:`~rankme.core.spectrum.Spectrum` (only its own
-    kind is available), or a callable ``spectra(centered) -> Spectrum``. ``estimate``: the fast option.
-
-    Examples:
-        >>> import numpy as np
-        >>> sp = Spectra(np.diag([2.0, 1.0, 1.0]))
-        >>> sp(False).singular_values.tolist(), sp(False) is sp(False)
-        ([2.0, 1.0, 1.0], True)
-    """
-
-    def __init__(self, source: Any, *, estimate: bool = False) -> None:
-        self.source, self.estimate = source, estimate
-        self._memo: dict[bool, Spectrum] = {}
-
-    def __call__(self, centered: bool) -> Spectrum:
-        if centered not in self._memo:
-            self._memo[centered] = self._compute(centered)
-        return self._memo[centered]
-
-    def _compute(self, centered: bool) -> Spectrum:
-        src = self.source
-        if isinstance(src, Spectrum):
-            if src.centered != centered:
-                kind = "centred" if centered else "raw"
-                raise ValueError(f"this Spectrum is {'centred' if src.centered else 'raw'}; the metric needs the "
-                                 f"{kind} spectrum: pass the matrix or the accumulator instead")
-            return src
-        if isinstance(src, SpectrumAccumulator):
-            return src.spectrum(centered, estimate=self.estimate)
-        if callable(src):
-            spec: Spectrum = src(centered)
-            return spec
-        if is_torch_tensor(src) or hasattr(src, "shape") or isinstance(src, (list, tuple)):
-            return compute_spectrum(src, center=centered, estimate=self.estimate)
-        raise TypeError(f"cannot read a spectrum from a {type(src).__name__}: pass an N×K matrix, a Spectrum, "
-                        "a SpectrumAccumulator or a callable")
-
-
-def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False) -> dict[str, float]:
-    """Spectral metrics of a source, each spectrum kind computed at most once.
+def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False, seed: int = 0) -> dict[str, float]:
+    """The named metrics of a source, each read from its state: THE dispatch on what a metric needs.
 
     Args:
-        source: an N×K matrix, a ``Spectrum``, a ``SpectrumAccumulator``, a callable ``spectra(centered)``, or a
-            :class:`Spectra` (to share its memo with other calls).
-        names: spectral metric names of :data:`METRICS`.
+        source: a :class:`~rankme.metrics.states.MetricStates` (spectra, LiDAR views, rows), or, for spectral
+            metrics only, an N×K matrix, a ``Spectrum``, a ``SpectrumAccumulator``, a callable
+            ``spectra(centered)``, or a :class:`Spectra` (to share its memo with other calls).
+        names: metric names of :data:`METRICS`.
         estimate: the fast option (metrics that are not ``estimable`` refuse an estimated spectrum).
+        seed: seed of the metrics that read rows (cluster learnability's k-means and split).
 
     Returns:
-        ``{name: value}`` in the order given.
+        ``{name: value}``: the spectral metrics first, then those of views and rows, each in the order given.
+        Each spectrum kind is computed at most once.
 
     Raises:
-        ValueError: for an unknown or non-spectral name, or a metric that needs the other spectrum kind.
+        ValueError: for an unknown name, a metric whose state the source lacks (naming what it needs), or a
+            metric that needs the other spectrum kind.
 
     Examples:
         >>> import numpy as np
+        >>> from rankme.core.spectrum import SpectrumAccumulator
         >>> z = np.diag([2.0, 1.0, 1.0])
         >>> compute_metrics(z, ["stable_rank"])
         {'stable_rank': 1.5}
@@ -249,13 +254,22 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
         >>> compute_metrics(acc.spectrum(), ["stable_rank"])
         {'stable_rank': 1.5}
     """
-    names = check_metrics(names, metric_names(["singular", "centered"]))
-    spectra = source if isinstance(source, Spectra) else Spectra(source, estimate=estimate)
+    states = source if isinstance(source, MetricStates) else MetricStates(spectra=source)
+    names = check_metrics(names, computable(states.available))
+    spectral = needing(names, "spectrum")
+    spectra = states.spectra_of(estimate) if spectral else None
+    rows: Any = None
     out: dict[str, float] = {}
-    for name in names:
+    for name in [*spectral, *(n for n in names if n not in spectral)]:
         m = METRICS[name]
-        spec = spectra(m.centered)
-        if spec.weights is not None and not m.estimable:
-            raise ValueError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe only")
-        out[name] = float(m.fn(spec))
+        if spectra is not None and m.state == "spectrum":
+            spec = spectra(m.centered)
+            if spec.weights is not None and not m.estimable:
+                raise ValueError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe only")
+            out[name] = float(m.fn(spec))
+        elif m.state == "views":
+            out[name] = float(m.fn(states.views))
+        else:
+            rows = states.row_array() if rows is None else rows
+            out[name] = float(m.fn(rows, seed=seed))
     return out

@@ -27,8 +27,8 @@ import numpy as np
 
 from rankme.core.optional import require
 from rankme.core.validation import EmbeddingError
-from rankme.io.checkpoints import load_checkpoint, load_factory
 from rankme.io.files import file_fingerprint
+from rankme.models.checkpoints import load_checkpoint, load_factory
 from rankme.models.preprocess import image_transform
 from rankme.monitor.taps import pool_output
 

@@ -17,6 +17,7 @@ from rankme.core.distributed import world
 from rankme.core.optional import require
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import EmbeddingError
+from rankme.metrics.states import KeptRows
 from rankme.models.preprocess import image_transform
 from rankme.monitor.monitor import RankMeMonitor
 
@@ -77,12 +78,8 @@ def embed_layers(encoder: Any, data: Any, taps: Sequence[str], indices: np.ndarr
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     encoder.to(dev)
     tap_modules = {t: ("" if t == "output" else f"net.{t}") for t in taps}
-    feats: dict[str, list[np.ndarray]] = {t: [] for t in taps}
-
-    def sink(tap: str, z: Any) -> None:
-        feats[tap].append(z.detach().float().cpu().numpy())
-
+    kept = {t: KeptRows(np.float32) for t in taps}
     loader = _Batches(encoder, data, np.asarray(indices), batch_size, image_size, progress)
     monitor = RankMeMonitor(encoder, tap_modules, loader, shard=False, forward=lambda m, b: m(b))
-    accs = monitor.accumulate(sink if keep_features else None)
-    return accs, {t: np.concatenate(v) for t, v in feats.items() if v}
+    accs = monitor.accumulate((lambda t, z: kept[t](z)) if keep_features else None)
+    return accs, {t: k.array() for t, k in kept.items() if k.parts}

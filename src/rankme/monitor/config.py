@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from rankme.core.guidance import PAPER_SAMPLES
@@ -18,6 +18,8 @@ __all__ = ["MonitorConfig"]
 @dataclass
 class MonitorConfig:
     """What to score, how often, and what to do on collapse; checked when built.
+
+    Every argument but ``taps`` is keyword-only.
 
     Args:
         taps: submodule name(s), or a dict of label → name or callable (see :class:`RankMeMonitor`).
@@ -41,6 +43,7 @@ class MonitorConfig:
     """
 
     taps: Any = "projector"
+    _: KW_ONLY
     every_n_epochs: int = 1
     every_n_steps: int | None = None
     samples: int | None = PAPER_SAMPLES
@@ -66,8 +69,28 @@ class MonitorConfig:
         if self.stop_on_collapse and self.alarm is None:
             raise ValueError("stop_on_collapse=True needs an alarm=CollapseAlarm(...) to decide what collapse is")
 
-    def monitor(self, model: Any, probe_loader: Iterable[Any], taps: Any = None) -> RankMeMonitor:
-        """A :class:`RankMeMonitor` of ``model`` with this configuration (``taps`` overrides the configured)."""
+    def build(self, model: Any, probe_loader: Iterable[Any], *, taps: Any = None,
+              reuse: RankMeMonitor | None = None) -> RankMeMonitor:
+        """The :class:`RankMeMonitor` of ``model`` on ``probe_loader`` with this configuration.
+
+        Args:
+            model: the module whose taps are scored (checked against it here).
+            probe_loader: the probe batches.
+            taps: taps to use instead of the configured ones.
+            reuse: a monitor built earlier: returned as it is when it watches this same ``model`` and
+                ``probe_loader`` (and ``taps`` is not overridden), so a callback builds one per model, not one per
+                evaluation.
+
+        Examples:
+            >>> import torch
+            >>> cfg, probe = MonitorConfig("0", samples=None), [torch.eye(4)]
+            >>> net, other = torch.nn.Sequential(torch.nn.Linear(4, 4)), torch.nn.Sequential(torch.nn.Linear(4, 4))
+            >>> mon = cfg.build(net, probe)
+            >>> cfg.build(net, probe, reuse=mon) is mon, cfg.build(other, probe, reuse=mon) is mon
+            (True, False)
+        """
+        if reuse is not None and taps is None and reuse.model is model and reuse.probe_loader is probe_loader:
+            return reuse
         return RankMeMonitor(model, self.taps if taps is None else taps, probe_loader, samples=self.samples,
                              metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm,
                              lidar=self.lidar)

@@ -22,7 +22,8 @@ from rankme.core.optional import require
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import warn_sample_size
 from rankme.metrics.lidar import LIDAR_DELTA, LidarAccumulator
-from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics
+from rankme.metrics.registry import check_metrics, compute_metrics, needing
+from rankme.metrics.states import KeptRows, MetricStates, Spectra
 from rankme.monitor.alarm import CollapseAlarm, CollapseWarning
 from rankme.monitor.taps import (
     POOLS,
@@ -109,7 +110,7 @@ class RankMeMonitor:
         self.metrics = check_metrics(list(metrics))
         self.shard, self.alarm, self.lidar = shard, alarm, lidar
         self.last_alarm: str | None = None
-        views = [m for m in self.metrics if METRICS[m].needs == "views"]
+        views = needing(self.metrics, "views")
         if views and lidar is None:
             raise ValueError(f"metric {' and '.join(views)} needs lidar=LidarViews(augment, views=q): the "
                              "augmentation that makes views")
@@ -196,24 +197,19 @@ class RankMeMonitor:
     def _compute(self) -> dict[str, float]:
         out: dict[str, float] = {}
         self.last_alarm = None
-        feats: dict[str, list[Any]] = {name: [] for name in self.taps}
-        want_rows = any(METRICS[m].needs == "rows" for m in self.metrics)
-        accs = self.accumulate(sink=(lambda t, z: feats[t].append(z.double().cpu())) if want_rows else None)
-        spectral = [m for m in self.metrics if METRICS[m].spectral]
+        want_rows = bool(needing(self.metrics, "rows"))
+        kept = {name: KeptRows(np.float64) for name in self.taps}
+        accs = self.accumulate(sink=(lambda t, z: kept[t](z)) if want_rows else None)
         self.spectra: dict[str, Spectra] = {}
         for name, acc in accs.items():
             warn_sample_size(acc.n, int(acc.dim or 0), stacklevel=4)  # probe set smaller than K: biased low
             spectra = self.spectra[name] = Spectra(acc)  # each K×K eigen step at most once
-            for metric, value in compute_metrics(spectra, spectral).items():
-                out[f"{metric}/{name}"] = value
             lid = None
             if self.lidar is not None:  # every rank reduces, including one that drew no LiDAR batch
                 lid = (self._lidar_accs.get(name) or self.lidar.accumulator(int(acc.dim or 0))).all_reduce()
-            rows = _gather_rows(feats[name], name) if want_rows else None
-            for metric in self.metrics:
-                need = METRICS[metric].needs
-                if need in ("views", "rows"):
-                    out[f"{metric}/{name}"] = float(METRICS[metric].fn(lid if need == "views" else rows))
+            rows = _gather_rows(kept[name], name) if want_rows else None
+            for metric, value in compute_metrics(MetricStates(spectra, lid, rows), self.metrics).items():
+                out[f"{metric}/{name}"] = value
             if self.alarm is not None:
                 rank = out.get(f"rankme/{name}")
                 if rank is None:
@@ -259,9 +255,9 @@ def check_tap(model: Any, tap: str) -> str:
                          f"{shown or '(it has no submodules)'}")
 
 
-def _gather_rows(chunks: list[Any], name: str) -> np.ndarray:
+def _gather_rows(kept: KeptRows, name: str) -> np.ndarray:
     """The pooled probe embeddings of a tap (under DDP: every rank's shard, gathered), as float64 rows."""
-    parts = [np.concatenate([c.numpy() for c in chunks])] if chunks else []
+    parts = [kept.array()] if kept.parts else []
     if world()[1] > 1:
         size = world()[1]
         dist = require("torch.distributed", "torch")

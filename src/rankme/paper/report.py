@@ -90,8 +90,13 @@ def plot_rank_vs_accuracy(tables: dict[str, Any], path: str | Path) -> Path:
         pts = r["points"]
         xs, ys = [p["scores"].get("rankme", float("nan")) for p in pts], [p["acc"] for p in pts]
         ax.plot(xs, ys, "o", color="C0", ms=5)
+        ax.margins(x=0.12, y=0.14)  # room for the labels, the star and the circle inside the axes
+        finite = [x for x in xs if x == x] or [0.0]
+        right = min(finite) + 0.6 * (max(finite) - min(finite))
         for p, x, y in zip(pts, xs, ys, strict=True):
-            ax.annotate(f"{p['value']:g}", (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+            left = x > right  # labels of points on the right go to their left, so none crosses the axes' edge
+            ax.annotate(f"{p['value']:g}", (x, y), textcoords="offset points", xytext=(-5 if left else 5, 3),
+                        ha="right" if left else "left", fontsize=7)
             if p["value"] == r["pick_oracle"]:
                 ax.plot([x], [y], "*", color="C2", ms=13, label="label oracle")
             if p["value"] == r["pick_rankme"]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rankme.core.optional import MissingExtraError
-from rankme.io.store import ResultStore
+from rankme.io.results_db import ResultStore
 from rankme.paper.config import RunConfig
 from rankme.paper.fewlabel_study import few_label_study, format_few_label_study
 from rankme.paper.longrun import (

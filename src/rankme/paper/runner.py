@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from rankme.io.store import ResultStore
+from rankme.io.results_db import ResultStore
 from rankme.paper.protocols import Sweep
 from rankme.paper.train import RunConfig, train_and_evaluate
 

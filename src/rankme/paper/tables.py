@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from rankme.io.store import ResultStore
-from rankme.metrics.registry import METRICS, canonical_metrics
+from rankme.io.results_db import ResultStore
+from rankme.metrics.registry import METRICS, canonical_metrics, computable
 from rankme.paper.protocols import Sweep
 from rankme.paper.runner import sweep_runs
 from rankme.selection.rules import LABEL_FREE, SELECTORS, picked_accuracy, select_runs, sweep_points
@@ -187,14 +187,17 @@ def format_picks(tables: dict[str, Any]) -> str:
 
 
 def format_runs(tables: dict[str, Any]) -> str:
-    """Every value of every sweep: the label-free scores (seeds averaged) next to the probe accuracies."""
-    names = [m for m, spec in METRICS.items() if (spec.selector or spec.needs == "views")
+    """Every value of every sweep: the label-free scores (seeds averaged) next to the probe accuracies; the last
+    column says which value RankMe picked and which the label oracle did (the report highlights RankMe's)."""
+    names = [m for m, spec in METRICS.items() if (spec.selector or m in computable(["views"]))
              and any(m in p["scores"] for r in tables["sweeps"] for p in r["points"])]
-    head = ["sweep", "value", "seeds", *(METRICS[m].label for m in names), "probe ID (%)", "probe OOD (%)"]
+    head = ["sweep", "value", "seeds", *(METRICS[m].label for m in names), "probe ID (%)", "probe OOD (%)", "pick"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in tables["sweeps"]:
         for p in r["points"]:
             scores = [f"{p['scores'][m]:.3g}" if m in p["scores"] else "—" for m in names]
+            pick = ", ".join(who for who, sel in (("RankMe", "rankme"), ("label oracle", "oracle"))
+                             if r.get(f"pick_{sel}") == p["value"])
             lines.append("| " + " | ".join([r["sweep"], f"{r['param']}={p['value']:g}", str(p["seeds"]), *scores,
-                                            f"{p['acc']:.1f}", f"{p['ood_acc']:.1f}"]) + " |")
+                                            f"{p['acc']:.1f}", f"{p['ood_acc']:.1f}", pick]) + " |")
     return "\n".join(lines)

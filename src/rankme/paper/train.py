@@ -20,8 +20,9 @@ from rankme.core.formula import rankme_from_singular_values
 from rankme.core.guidance import rankme_standard_error
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.metrics.lidar import LidarAccumulator
-from rankme.metrics.registry import METRICS, Spectra, compute_metrics
+from rankme.metrics.registry import METRICS, Spectra, computable, compute_metrics
 from rankme.metrics.spectral import alpha_req
+from rankme.metrics.states import MetricStates
 from rankme.paper.augment import augment_digits
 from rankme.paper.config import METHODS, RunConfig
 from rankme.paper.data import Dataset, augment_1d, load_digits_data, load_mnist1d_data
@@ -152,12 +153,11 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
     acc.update(emb)  # one pass; both spectra come from the same state
     spectra = Spectra(acc)
     out: dict[str, Any] = {}
-    for name, metric in METRICS.items():
-        if metric.spectral:
-            try:
-                out[name] = compute_metrics(spectra, [name])[name]
-            except (ValueError, ArithmeticError):
-                out[name] = float("nan")
+    for name in computable(["spectrum"]):
+        try:
+            out[name] = compute_metrics(spectra, [name])[name]
+        except (ValueError, ArithmeticError):
+            out[name] = float("nan")
     spec = spectra(False)
     out.update({"n_rank": spec.n, "dim": spec.dim, "singular_values": spec.singular_values.tolist()})
     out["alpha_r2"] = _alpha_r2(spectra)
@@ -172,11 +172,11 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
         state = LidarAccumulator(views.shape[2], LIDAR_VIEWS)
         state.update(views)
         if what == "embedding":
-            out.update({n: float(m.fn(state)) for n, m in METRICS.items() if m.needs == "views"})
+            out.update(compute_metrics(MetricStates(views=state), computable(["views"]), seed=cfg.seed))
         else:
             out["invariance_repr"] = float(METRICS["invariance"].fn(state))
     cluster_rows = emb[: min(2048, len(emb))]
-    out.update({n: float(m.fn(cluster_rows, seed=cfg.seed)) for n, m in METRICS.items() if m.needs == "rows"})
+    out.update(compute_metrics(MetricStates(rows=cluster_rows), computable(["rows"]), seed=cfg.seed))
     rtr, rte = _embed(model, data.x_train, "representation"), _embed(model, data.x_test, "representation")
     out["probe_acc"] = linear_probe_accuracy(rtr, data.y_train, rte, data.y_test, seed=cfg.seed)
     out["knn_acc"] = knn_accuracy(rtr, data.y_train, rte, data.y_test)

@@ -10,6 +10,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from rankme.core.numerics import gram_floor
 from rankme.core.optional import require
 
 __all__ = ["draw_spectra", "figure", "panels", "plot_spectra", "plt"]
@@ -71,15 +74,20 @@ def panels(path: str | Path, titles: Sequence[str], draw: Callable[[Any, int], N
 
 
 def draw_spectra(ax: Any, series: Sequence[tuple[str, Sequence[float]]]) -> None:
-    """Normalised singular-value spectra σ_k/‖σ‖₁ against k, log-log, one line per (label, σ) pair."""
+    """Singular-value spectra σ_k/σ₁ against k, log-log, one line per (label, σ) pair; each line stops at the
+    rounding floor of its spectrum (:func:`~rankme.core.numerics.gram_floor`, ≈3e-7 at K = 384): the values below
+    it are noise, and drawing them down to 1e-11 squeezed what tells the curves apart into the top of the panel."""
     for label, sv in series:
-        s = [float(v) for v in sv if v > 0]
-        total = sum(s) or 1.0
-        ax.plot(range(1, len(s) + 1), [v / total for v in s], label=label)
+        s = np.asarray(sv, dtype=np.float64)
+        top = float(s.max()) if s.size else 0.0
+        if top <= 0:
+            continue
+        keep = s / top > gram_floor(s.size)
+        ax.plot(np.arange(1, s.size + 1)[keep], s[keep] / top, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("k")
-    ax.set_ylabel("σ_k / ‖σ‖₁")
+    ax.set_ylabel("σ_k / σ₁")
 
 
 def plot_spectra(series: Sequence[tuple[str, Sequence[float]]], path: str | Path,

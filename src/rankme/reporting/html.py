@@ -12,10 +12,39 @@ __all__ = ["RENDER_PROBE_JS", "write_report"]
 
 
 def _inline(text: str) -> str:
-    """Escape, then the two inline markups the reports use: **bold** and `code`."""
+    """Escape, then the inline markups the reports use: **bold**, *italics* and `code`.
+
+    Examples:
+        >>> _inline("**RankMe**: *edge* (a * b) `x*y`")
+        '<strong>RankMe</strong>: <em>edge</em> (a * b) <code>x*y</code>'
+    """
     out = html.escape(text)
+    code: list[str] = []
+
+    def stash(m: re.Match[str]) -> str:
+        code.append(f"<code>{m.group(1)}</code>")
+        return f"\x00{len(code) - 1}\x00"
+
+    out = re.sub(r"`(.+?)`", stash, out)
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+    out = re.sub(r"(?<![*\w])\*(?=[^\s*])([^*]*?[^\s*])\*(?![*\w])", r"<em>\1</em>", out)
+    return re.sub("\x00(\\d+)\x00", lambda m: code[int(m.group(1))], out)
+
+
+_BREAK_AFTER = re.compile(r"([/_=:]|\.(?=\D))(?=.)")
+
+
+def _cell(text: str) -> str:
+    """A table cell's text, escaped; long identifiers get line-break opportunities (``<wbr>``) after ``/ _ = :``
+    and after a ``.`` not followed by a digit, so a narrow column wraps at those and never inside a word or a number.
+
+    Examples:
+        >>> _cell("temperature=0.05"), _cell("0.model.encoder.layer.5"), _cell("a<b")
+        ('temperature=<wbr>0.05', '0.<wbr>model.<wbr>encoder.<wbr>layer.5', 'a&lt;b')
+    """
+    words = re.split(r"(\s+)", text)
+    return "".join(html.escape(_BREAK_AFTER.sub("\\1\x00", w) if len(w) > 12 else w).replace("\x00", "<wbr>")
+                   for w in words)
 
 
 def _paragraph(chunk: str) -> str:
@@ -25,13 +54,24 @@ def _paragraph(chunk: str) -> str:
     return f"<p>{_inline(chunk)}</p>"
 
 
+# A table with a column headed "pick" highlights the rows picked without labels: those whose pick cell names
+# anything but these (the label oracle and the reference output are shown, not picked).
+_NOT_PICKS = frozenset({"", "reference", "oracle", "label oracle"})
+
+
+def _is_pick(cell: str) -> bool:
+    return any(p.strip() not in _NOT_PICKS for p in cell.split(","))
+
+
 def _md_table_to_html(md: str) -> str:
     rows = [ln for ln in md.splitlines() if ln.startswith("|") and not set(ln) <= set("|-: ")]
     if not rows:
         return f"<p>{html.escape(md)}</p>"
     cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
+    head = "".join(f"<th>{_cell(c)}</th>" for c in cells[0])
+    pick = cells[0].index("pick") if "pick" in cells[0] else None
+    body = "".join(("<tr class=\"pick\">" if pick is not None and pick < len(r) and _is_pick(r[pick]) else "<tr>")
+                   + "".join(f"<td>{_cell(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
     return f'<table class="rankme-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -79,8 +119,9 @@ def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str
                      f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;"
              "line-height:1.45}table{border-collapse:collapse;margin:1em 0;max-width:100%;font-size:12.5px}"
-             "td,th{border:1px solid #bbb;padding:3px 6px;text-align:right;overflow-wrap:anywhere}"
+             "td,th{border:1px solid #bbb;padding:3px 6px;text-align:right}"
              "td:nth-child(2),th:nth-child(2){text-align:left}th{background:#eee}img{max-width:100%}"
+             "tr.pick td{font-weight:bold;background:#ffe9a8}"
              "p{max-width:75em}")
     out = Path(path)
     out.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

@@ -1,4 +1,5 @@
 """``rankme.select``: the Python API of ``rankme select`` — the same candidates, cache, picks, warnings and report.
+The pipeline is :func:`rankme.selection.select.select`; here its result learns to render itself.
 
 >>> import numpy as np, tempfile, pathlib, rankme
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -12,71 +13,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rankme.core.validation import EmbeddingError
-from rankme.io.files import load_embeddings
-from rankme.io.inputs import load_inputs, load_labels
-from rankme.io.params import runs_params
-from rankme.io.shards import expand_shards
-from rankme.io.store import ResultStore
-from rankme.metrics.registry import check_metrics, metric_names, split_available
-from rankme.models.encoders import factory_encoders, load_encoder
 from rankme.reporting.select_report import selection_rows, selection_text, write_select_report
 from rankme.reporting.tables import format_table
-from rankme.selection.candidates import Candidate, score_files, score_models
-from rankme.selection.rules import Selection, choose
-from rankme.selection.warnings import SelectionWarning
+from rankme.selection import select as pipeline
+from rankme.selection.select import DEFAULT_METRICS, SelectionRun
 
-__all__ = ["DEFAULT_METRICS", "SelectionResult", "embedding_files", "select"]
-
-DEFAULT_METRICS = metric_names(default=True)
-"""Columns of the ranked table unless others are asked for."""
+__all__ = ["DEFAULT_METRICS", "SelectionResult", "select"]
 
 
-@dataclass
-class SelectionResult:
+@dataclasses.dataclass
+class SelectionResult(SelectionRun):
     """What ``rankme select`` found: the ranked candidates, the picks, the warnings and caveats.
 
     ``str(result)`` is the CLI's text; :meth:`to_html` writes the report; :meth:`to_dict` is its JSON.
     """
 
-    selection: Selection
-    metrics: list[str]
-    command: str = ""
-    notes: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    """Candidates that could not be scored (unreadable, NaN) as (name, one-line reason); the others are ranked."""
-
-    @property
-    def candidates(self) -> list[Candidate]:
-        """Ranked best first (within each embedding width K)."""
-        return self.selection.candidates
-
-    @property
-    def best(self) -> Candidate:
-        """The label-free pick."""
-        return self.selection.best
-
-    @property
-    def warnings(self) -> list[SelectionWarning]:
-        """Reasons to doubt the pick (see :mod:`rankme.selection.warnings`)."""
-        return self.selection.warnings
-
     def table(self) -> str:
         """The ranked table as aligned text."""
         rows, cols = selection_rows(self.selection, self.metrics, self.failed)
         return format_table(rows, cols)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (candidates, picks, warnings, caveats, oracle check, candidates not scored)."""
-        return {**self.selection.to_dict(), "notes": self.notes,
-                "failed": [{"candidate": name, "error": msg} for name, msg in self.failed]}
 
     def to_html(self, path: str | Path) -> Path:
         """Write the self-contained HTML report (figures need the extra ``report``)."""
@@ -89,118 +49,7 @@ class SelectionResult:
         return "\n".join([self.table(), "", *selection_text(self.selection), *errors, *self.notes, *tail])
 
 
-def embedding_files(sources: Sequence[str | Path]) -> list[str]:
-    """The embedding files named, folders searched (recursively) for files with a known suffix and for stores,
-    glob patterns expanded (the rules of :func:`rankme.io.shards.expand_shards`: one candidate per file).
-
-    Raises:
-        EmbeddingError: for a missing path or a folder without embedding files.
-    """
-    return expand_shards(sources)
-
-
-def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[str] = (),
-           factory: str | Callable[[], Any] | None = None, data: str | Path | None = None,
-           layers: str | Sequence[str] | None = None, param: str | None = None, extreme: str = "min",
-           tol: float | None = None, metrics: Sequence[str] | None = None, samples: int | None = None, seed: int = 0,
-           labels: str | Path | np.ndarray | None = None, views: int | None = None, key: str | None = None,
-           cache: str | Path | None = "rankme-select/cache.sqlite", allow_mixed_dim: bool = False,
-           trust_code: bool = False, batch_size: int = 64, device: str | None = None, image_size: int = 224,
-           progress: bool = True, command: str = "") -> SelectionResult:
-    """Rank candidates by RankMe and pick one without labels — the Python twin of ``rankme select``.
-
-    Args:
-        sources: embedding files or folders of them (one file per run); with ``factory``, checkpoints.
-        model: named encoders (``hf:``, ``sentence-transformers:``/``st:``, ``timm:``, ``torch:module:function``).
-        factory: ``"module:function"`` or a callable that builds the model the checkpoints load into.
-        data: unlabeled data for models: a folder of images, a ``.txt`` file (one sample per line), an array file.
-        layers: also score these layers of each model: ``"all"`` or names.
-        param: the hyperparameter for the paper's plateau rule and the ``edge`` warning (read from names/sidecars).
-        extreme: the plateau rule's pick, ``"min"`` or ``"max"``.
-        tol: the plateau tolerance (relative; default 1%).
-        metrics: table columns (registry names; default :data:`DEFAULT_METRICS`).
-        samples: score this many samples, subsampled with ``seed``.
-        seed: seed of the subsample.
-        labels: optional oracle check: a labels file, ``"folders"`` (image sub-folders) or an array.
-        views: embedding files hold samples × this many augmented views: adds the view-invariance check.
-        key: the array/list column inside multi-array files.
-        cache: the SQLite cache (``None``: no cache). A re-run is instant; an interrupted scan resumes.
-        allow_mixed_dim: rank embedding files of different widths K (each width is ranked on its own).
-        trust_code: allow pickled checkpoints and hub model code to run (dangerous: only for files you trust).
-        batch_size: batch size of model forwards.
-        device: torch device (default: CUDA if available).
-        image_size: image side for models without their own processor.
-        progress: show progress bars.
-        command: the command line, for the report.
-
-    Returns:
-        A :class:`SelectionResult`.
-
-    Raises:
-        EmbeddingError: on inputs that cannot be scored (named, with what to do).
-        ValueError: on inconsistent arguments.
-    """
-    srcs = [sources] if isinstance(sources, (str, Path)) else list(sources)
-    names = check_metrics(["rankme", *(metrics or DEFAULT_METRICS)], metric_names(["singular", "centered", "rows"]))
-    names, skipped = split_available(names)
-    notes: list[str] = [f"note: {n}" for n in skipped]
-    if not srcs and not model:
-        raise EmbeddingError("nothing to compare: give embedding files, --model SPEC (model=), or --factory (factory=) with checkpoints")
-    if (model or factory) and data is None:
-        raise EmbeddingError("models need --data (data= in Python): a folder of images, a .txt file, or an array file")
-    if samples is not None and samples < 1:
-        raise EmbeddingError(f"--samples must be positive, got {samples}")
-    if views is not None and (model or factory):
-        raise ValueError("--views applies to embedding files (samples × views rows); models embed their data once")
-    store = None if cache is None else ResultStore(cache)
-    failed: list[tuple[str, str]] = []
-    try:
-        if model or factory:
-            if srcs and not factory:
-                raise EmbeddingError("embedding files cannot be mixed with --model; score them in a separate run")
-            inputs = load_inputs(data)  # type: ignore[arg-type]
-            encoders = [load_encoder(m, trust_code=trust_code) for m in model]
-            params: list[dict[str, Any]] = [{} for _ in encoders]
-            if factory is not None:
-                if not srcs:
-                    raise EmbeddingError("--factory (factory=) needs checkpoint files")
-                encoders += factory_encoders(factory, srcs, trust_code=trust_code)
-                params += runs_params(srcs)
-            y = _labels(labels, inputs.n, inputs)
-            cands = score_models(encoders, inputs, names, layers=layers, samples=samples, seed=seed,
-                                 batch_size=batch_size, device=device, labels=y, store=store, params=params,
-                                 image_size=image_size, progress=progress)
-        else:
-            files = embedding_files(srcs)
-            n = _rows(files, key) if labels is not None else None
-            y = _labels(labels, n, None) if n is not None else None  # none readable: scoring names each
-            cands = score_files(files, names, samples=samples, seed=seed, labels=y, store=store,
-                                allow_mixed_dim=allow_mixed_dim, key=key, progress=progress, views=views,
-                                failed=failed)
-    finally:
-        if store is not None:
-            store.close()
-    if any(c.rankme_se is None for c in cands):
-        notes.append("note: the no-signal check needs RankMe's sampling noise, estimated only up to 64M scored "
-                     "values per file (10 000 samples per model); pass --samples to enable it")
-    return SelectionResult(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes, failed)
-
-
-def _rows(files: Sequence[str], key: str | None) -> int | None:
-    """The row count of the first readable file, to read labels against (unreadable files fail in scoring)."""
-    for f in files:
-        try:
-            return load_embeddings(f, key=key).n_rows
-        except EmbeddingError:
-            continue
-    return None
-
-
-def _labels(labels: Any, n: int, inputs: Any) -> np.ndarray | None:
-    if labels is None:
-        return None
-    if isinstance(labels, np.ndarray):
-        if labels.ndim != 1 or len(labels) != n:
-            raise EmbeddingError(f"labels have shape {labels.shape} for {n} samples; need one label per sample")
-        return labels
-    return load_labels(labels, n, inputs)
+@functools.wraps(pipeline.select)
+def select(*args: Any, **kwargs: Any) -> SelectionResult:
+    run = pipeline.select(*args, **kwargs)
+    return SelectionResult(**{f.name: getattr(run, f.name) for f in dataclasses.fields(run)})

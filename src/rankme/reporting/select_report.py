@@ -30,7 +30,7 @@ def _note(c: Candidate) -> str:
     if c.merged:
         out.append("= " + ", ".join(c.merged))
     if c.warnings:
-        out.append("⚠ " + ", ".join(w.split("]")[0].lstrip("[") for w in c.warnings))
+        out.append("⚠ " + ", ".join(w.code for w in c.warnings))
     return "; ".join(out)
 
 
@@ -100,8 +100,13 @@ def selection_text(sel: Selection) -> list[str]:
 
 def _plot_spectra(cands: Sequence[Candidate], path: Path) -> Path:
     shown = list(cands) if len(cands) <= 10 else [*cands[:5], *cands[-5:]]
-    return plot_spectra([(f"{short_name(c.label, 32)}: {c.metrics['rankme']:.1f}", c.singular_values) for c in shown],
-                        path, "singular-value spectra (legend: RankMe)")
+    one_model = len({c.name for c in shown}) == 1 and all(c.tap for c in shown)  # a layer scan: name the layers
+
+    def label(c: Candidate) -> str:
+        return f"{c.tap if one_model else short_name(c.label, 32)}: {c.metrics['rankme']:.1f}"
+
+    title = f"{short_name(shown[0].name, 40)}: spectra per layer" if one_model else "singular-value spectra"
+    return plot_spectra([(label(c), c.singular_values) for c in shown], path, title + " (legend: RankMe)")
 
 
 def _plot_layers(cands: Sequence[Candidate], path: Path) -> Path:
@@ -158,7 +163,8 @@ def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str]
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
         images: list[tuple[str, Path]] = []
         try:
-            images.append(("Singular-value spectra", _plot_spectra(sel.candidates, Path(tmp, "spectra.png"))))
+            images.append(("Singular-value spectra σ_k/σ₁ (each stops at its rounding floor)",
+                           _plot_spectra(sel.candidates, Path(tmp, "spectra.png"))))
             ordered = sorted(sel.candidates, key=lambda c: (c.name, c.index))
             if any(c.tap not in ("", "output") for c in sel.candidates):
                 images.append(("RankMe per layer", _plot_layers(ordered, Path(tmp, "layers.png"))))

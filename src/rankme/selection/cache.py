@@ -15,9 +15,14 @@ from typing import Any
 import numpy as np
 
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.io.store import ResultStore
+from rankme.io.results_db import ResultStore
+from rankme.selection.labelcheck import record_problem
 
-__all__ = ["cache_key", "cached_spectrum", "cached_values", "spectrum_record"]
+__all__ = ["SPECTRUM_VERSION", "cache_key", "cached_spectrum", "cached_values", "labels_key", "put_value",
+           "spectrum_record"]
+
+SPECTRUM_VERSION = 2
+"""Bumped whenever what the cache stores changes meaning (2: scale exponent and rounding floors)."""
 
 _NUMBERS = ("n", "dim", "input_eps", "scale_exp", "floor", "floor_centered")
 _SPECTRA = ("sv", "sv_centered")
@@ -31,6 +36,18 @@ def cache_key(*parts: Any) -> str:
         True
     """
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def labels_key(labels: np.ndarray | None) -> str | None:
+    """The cache-key part of a label array (a SHA-256 of its values as text), ``None`` without labels."""
+    return None if labels is None else hashlib.sha256(np.asarray(labels).astype(str).tobytes()).hexdigest()
+
+
+def put_value(store: ResultStore | None, key: str, part: str, name: str, value: Any) -> None:
+    """Cache one value (probe accuracy, row metric, noise, invariance, a few-label record) of the candidate ``key``;
+    no-op without a store. :func:`cached_values` reads it back."""
+    if store is not None:
+        store.put(cache_key(part, key), "select-" + name, {}, {"value": value})
 
 
 def spectrum_record(acc: SpectrumAccumulator) -> dict[str, Any]:
@@ -82,20 +99,27 @@ def cached_spectrum(store: ResultStore | None, key: str, what: str) -> dict[str,
 
 
 def cached_values(store: ResultStore | None, key: str, jobs: dict[str, tuple[str, Any]],
-                  what: str) -> dict[str, float | None]:
-    """The cached values (probe accuracy, row metrics, noise, invariance) of each job on the candidate ``key``:
-    ``jobs`` maps a name to (its key part, its function); ``None`` where not cached.
+                  what: str) -> dict[str, Any]:
+    """The cached values (probe accuracy, row metrics, noise, invariance; the ``few_label`` job's record) of each
+    job on the candidate ``key``: ``jobs`` maps a name to (its key part, its function); ``None`` where not cached.
 
     Raises:
-        StoreError: an entry without a numeric ``value`` (names the cache file, the candidate and the fix).
+        StoreError: an entry without a numeric ``value`` or a whole record (names the cache file, the candidate and
+            the fix).
     """
-    out: dict[str, float | None] = {}
+    out: dict[str, Any] = {}
     for name, (part, _) in jobs.items():
         hit = store.get(cache_key(part, key)) if store is not None else None
         if hit is None:
             out[name] = None
             continue
         value = hit["metrics"].get("value") if isinstance(hit["metrics"], dict) else None
+        if name == "few_label":
+            problem = record_problem(value)
+            if problem is not None:
+                raise store.damaged(f"its few-label entry for {what} has {problem}")  # type: ignore[union-attr]
+            out[name] = value
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise store.damaged(f"its {name} entry for {what} has no numeric 'value'")  # type: ignore[union-attr]
         out[name] = float(value)

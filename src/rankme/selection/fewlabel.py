@@ -24,8 +24,8 @@ from rankme.core.optional import to_numpy
 from rankme.selection.oracles import knn_model, linear_model
 
 __all__ = ["CV_REFUSAL", "N_BOOT", "CVAccuracy", "CandidateAccuracy", "FewLabelCheck", "bootstrap_means",
-           "cv_accuracies", "draw_budget", "few_label_check", "few_label_pick", "few_shot_accuracies", "knn_k",
-           "labelled_rows", "paired_difference"]
+           "cv_accuracies", "draw_budget", "few_label_check", "few_label_pick", "few_label_verdict",
+           "few_shot_accuracies", "knn_k", "labelled_rows", "paired_difference"]
 
 LINEAR_C, MAX_FOLDS, MAX_K = 1.0, 5, 5
 N_BOOT = 2000
@@ -368,14 +368,7 @@ def few_label_check(candidates_X: Sequence[Any], y_labelled: Any, idx: Any, rank
     if len({len(x) for x in xs}) > 1:
         raise ValueError(f"candidates_X: row counts {[len(x) for x in xs]} differ; every candidate must represent "
                          "the same rows")
-    rk = [float(v) for v in rankme]
-    if len(rk) != len(xs):
-        raise ValueError(f"rankme: {len(rk)} value(s) for {len(xs)} candidates; need one per candidate")
-    if isinstance(rankme_pick, bool) or not 0 <= int(rankme_pick) < len(xs):
-        raise ValueError(f"rankme_pick={rankme_pick!r}: need a candidate index in [0, {len(xs)})")
-    label_names = [f"candidate {i}" for i in range(len(xs))] if names is None else [str(n) for n in names]
-    if len(label_names) != len(xs):
-        raise ValueError(f"names: {len(label_names)} name(s) for {len(xs)} candidates")
+    _check_candidates(len(xs), rankme, rankme_pick, names)
     rows = np.asarray(idx)
     if rows.ndim != 1 or len(np.unique(rows)) != len(rows):
         raise ValueError("idx: need 1-D labelled row indices without repeats")
@@ -389,11 +382,38 @@ def few_label_check(candidates_X: Sequence[Any], y_labelled: Any, idx: Any, rank
                          "empty); keep only labelled rows (labelled_rows, draw_budget)")
     per_class, _, _ = _plan(y)
     cvs = [cv_accuracies(x, rows, y, seed, n_boot) for x in xs]
+    return few_label_verdict(cvs, rankme_pick, seed, rankme=rankme, names=names, n_boot=n_boot,
+                             classes=len(np.unique(y)), per_class=per_class)
+
+
+def _check_candidates(n: int, rankme: Sequence[float], rankme_pick: int, names: Sequence[str] | None) -> None:
+    if len(rankme) != n:
+        raise ValueError(f"rankme: {len(rankme)} value(s) for {n} candidates; need one per candidate")
+    if isinstance(rankme_pick, bool) or not 0 <= int(rankme_pick) < n:
+        raise ValueError(f"rankme_pick={rankme_pick!r}: need a candidate index in [0, {n})")
+    if names is not None and len(names) != n:
+        raise ValueError(f"names: {len(names)} name(s) for {n} candidates")
+
+
+def few_label_verdict(cvs: Sequence[CVAccuracy], rankme_pick: int, seed: int = 0, *, rankme: Sequence[float],
+                      names: Sequence[str] | None = None, n_boot: int = N_BOOT, classes: int,
+                      per_class: int) -> FewLabelCheck:
+    """The few-label pick and the noise rule of :func:`few_label_check` from each candidate's cross-validated
+    accuracies on the same labelled rows (``classes`` classes, ``per_class`` the smallest class count): what
+    ``rankme select`` and the Optuna helper call on their stored accuracies (:mod:`rankme.selection.labelcheck`)."""
+    if not cvs:
+        raise ValueError("no candidates to check")
+    if len({len(c.linear_correct) for c in cvs}) > 1:
+        raise ValueError("the candidates' few-label accuracies are over different row counts; judge every "
+                         "candidate on the same labelled rows")
+    _check_candidates(len(cvs), rankme, rankme_pick, names)
+    rk = [float(v) for v in rankme]
+    label_names = [f"candidate {i}" for i in range(len(cvs))] if names is None else [str(n) for n in names]
     cands = tuple(CandidateAccuracy(label_names[i], rk[i], c.linear, *c.linear_interval, c.knn, *c.knn_interval)
                   for i, c in enumerate(cvs))
-    rp = int(rankme_pick)
+    rp, n = int(rankme_pick), len(cvs[0].linear_correct)
     pick = few_label_pick([c.linear for c in cvs], rk)
     diff = paired_difference(cvs[pick].linear_correct, cvs[rp].linear_correct, seed, n_boot)
     within = pick == rp or bool(diff[1] <= 0.0 <= diff[2])
-    return FewLabelCheck(cands, pick, rp, *diff, within, len(rows), len(np.unique(y)), per_class, cvs[0].folds,
-                         cvs[0].k, seed, n_boot, _statement(cands, pick, rp, diff, within, len(rows), per_class))
+    return FewLabelCheck(cands, pick, rp, *diff, within, n, classes, per_class, cvs[0].folds, cvs[0].k, seed,
+                         n_boot, _statement(cands, pick, rp, diff, within, n, per_class))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -115,7 +115,7 @@ def select_runs(points: Sequence[SweepPoint], by: str, *, tol: float = PLATEAU_T
     return (min if extreme == "min" else max)(plateau, key=lambda p: p.value)
 
 
-def picked_accuracy(points: Sequence[SweepPoint], by: str, ood: bool = False, **kw: Any) -> float:
+def picked_accuracy(points: Sequence[SweepPoint], by: str, *, ood: bool = False, **kw: Any) -> float:
     """Probe accuracy of the point ``by`` picks (mean over points for ``random``)."""
     acc = (lambda p: p.ood_acc) if ood else (lambda p: p.acc)
     if by == "random":
@@ -124,6 +124,9 @@ def picked_accuracy(points: Sequence[SweepPoint], by: str, ood: bool = False, **
     return float("nan") if p is None else acc(p)
 
 
+REFERENCE_NOTE = ("the model's output after its own post-processing (pooling, normalisation): shown for "
+                  "reference, not a layer, so not picked")
+"""The note on a layer scan's model output, which is shown but never picked."""
 CAVEAT = ("RankMe compares runs of one method scored on the same data and the same N (the paper's own caution); "
           "high rank is necessary, not sufficient")
 
@@ -147,9 +150,11 @@ class Selection:
     caveats: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able summary: ranked candidates, picks, warnings, caveats and the oracle check."""
+        """A JSON-able summary: ranked candidates (each warning as its ``[code] message`` line), picks, warnings
+        (``code`` and ``message``), caveats and the oracle check."""
         c = lambda x: None if x is None else x.label  # noqa: E731
-        return {"candidates": [x.to_dict() for x in self.candidates], "best": c(self.best),
+        cands = [{**x.to_dict(), "warnings": [str(w) for w in x.warnings]} for x in self.candidates]
+        return {"candidates": cands, "best": c(self.best),
                 "best_rule": self.best_rule, "picks_by_dim": {str(k): c(v) for k, v in self.picks.items()},
                 "plateau": c(self.plateau), "param": self.param, "oracle": c(self.oracle),
                 "correlations": self.correlations, "regret": self.regret,
@@ -167,6 +172,10 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
     ranked on its own (``picks``) and the overall pick uses the documented normalisation RankMe / min(N, K)
     (``best_rule`` says so); nothing is mixed silently.
 
+    ``candidates`` are not changed: the pick (carrying its :class:`~rankme.selection.warnings.SelectionWarning`
+    objects) and a layer scan's reference output (carrying its note) are new records in the result, so calling
+    ``choose`` again on the same candidates gives the same selection.
+
     Examples:
         >>> cs = [Candidate(f"run{i}", "", 100, 8, {"rankme": r}, {"lr": lr}) for i, (r, lr) in
         ...       enumerate([(5.0, 0.1), (7.0, 0.3), (6.96, 0.2)])]
@@ -177,13 +186,14 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
         raise ValueError("no candidates to choose from")
     if any("rankme" not in c.metrics for c in candidates):
         raise ValueError("choose needs the 'rankme' metric of every candidate")
-    # in a layer scan, a model output that is no layer's tensor (pooled, normalised) is shown for reference only
-    reference = [c for c in candidates if c.tap == "output" and any(
-        o.name == c.name and o.tap not in ("", "output") for o in candidates)]
-    for c in reference:
-        c.notes.append("the model's output after its own post-processing (pooling, normalisation): shown for "
-                       "reference, not a layer, so not picked")
-    eligible = [c for c in candidates if c not in reference] or list(candidates)
+    # in a layer scan, a model output that is no layer's tensor (pooled, normalised) is shown for reference only;
+    # it gets a note on a new record: the caller's candidates are never changed
+    is_ref = [c.tap == "output" and any(o.name == c.name and o.tap not in ("", "output") for o in candidates)
+              for c in candidates]
+    cands = [replace(c, notes=list(c.notes) if REFERENCE_NOTE in c.notes else [*c.notes, REFERENCE_NOTE]) if r else c
+             for c, r in zip(candidates, is_ref, strict=True)]
+    reference = [c for c, r in zip(cands, is_ref, strict=True) if r]
+    eligible = [c for c, r in zip(cands, is_ref, strict=True) if not r] or cands
     dims = sorted({c.dim for c in eligible}, reverse=True)
     groups = {k: sorted((c for c in eligible if c.dim == k), key=lambda c: -c.metrics["rankme"]) for k in dims}
     ranked = [c for k in dims for c in groups[k]] + sorted(reference, key=lambda c: -c.metrics["rankme"])
@@ -193,37 +203,27 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
     else:
         best = max(picks.values(), key=lambda c: c.metrics["rankme"] / max(min(c.n, c.dim), 1))
         rule = "argmax RankMe / min(N, K) over the widths' own picks (widths differ: RankMe is bounded by min(N, K))"
-    sel = Selection(ranked, best, param=param, picks=picks, best_rule=rule, caveats=[CAVEAT])
+    caveats = [CAVEAT]
     if len(dims) > 1:
-        sel.caveats.append(f"{len(dims)} embedding widths K ({', '.join(map(str, dims))}): each width is ranked on its "
-                           "own; across widths only RankMe / min(N, K) is compared")
+        caveats.append(f"{len(dims)} embedding widths K ({', '.join(map(str, dims))}): each width is ranked on its "
+                       "own; across widths only RankMe / min(N, K) is compared")
     if any(c.n < c.dim for c in candidates):
-        sel.caveats.append("some candidates have fewer samples than features (N < K): their RankMe is at most N and "
-                           "reads low (see each note); score at least 2K samples where you can")
-    if param is not None:
-        missing = [c.label for c in ranked if param not in c.params]
-        if missing:
-            raise ValueError(f"hyperparameter {param!r} is unknown for {missing[:3]}; known: "
-                             f"{sorted(set().union(*(c.params for c in ranked)))}")
-        try:
-            runs = [{"config": {param: float(c.params[param])}, "metrics": {"rankme": c.metrics["rankme"],
-                     "probe_acc": c.probe_acc if c.probe_acc is not None else math.nan}} for c in groups[best.dim]]
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"hyperparameter {param!r} must be numeric for the plateau rule") from e
-        point = select_runs(sweep_points(runs, param), "rankme_plateau", tol=PLATEAU_TOL if tol is None else tol,
-                            extreme=extreme)
-        if point is not None:
-            at = [c for c in groups[best.dim] if float(c.params[param]) == point.value]
-            sel.plateau = max(at, key=lambda c: c.metrics["rankme"])
+        caveats.append("some candidates have fewer samples than features (N < K): their RankMe is at most N and "
+                       "reads low (see each note); score at least 2K samples where you can")
     group = groups[best.dim]
-    sel.warnings = selection_warnings(
+    plateau = None if param is None else _plateau(ranked, group, param, extreme=extreme, tol=tol)
+    fired = selection_warnings(
         [c.metrics["rankme"] for c in group], labels=[c.label for c in group],
         values=[float(c.params[param]) for c in group] if param is not None else None, param=param or "",
         se=[c.rankme_se for c in group],
         secondary={k: [c.metrics[k] for c in group] for k in SECONDARY if all(k in c.metrics for c in group)},
         invariance=[float(c.invariance) for c in group if c.invariance is not None]
         if all(c.invariance is not None for c in group) else None)
-    best.warnings = [str(w) for w in sel.warnings]
+    picked = replace(best, warnings=list(fired))  # the pick carries its warnings (objects), on a new record
+    swap = lambda c: picked if c is best else c  # noqa: E731
+    ranked, picks = [swap(c) for c in ranked], {k: swap(c) for k, c in picks.items()}
+    sel = Selection(ranked, picked, plateau=None if plateau is None else swap(plateau), param=param, picks=picks,
+                    best_rule=rule, warnings=fired, caveats=caveats)
     scored = [c for c in ranked if c.probe_acc is not None]
     if scored:
         sel.oracle = max(scored, key=lambda c: c.probe_acc or 0.0)
@@ -231,3 +231,22 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
                                              [c.probe_acc or 0.0 for c in scored])
         sel.regret = float((sel.oracle.probe_acc or 0.0) - (sel.best.probe_acc or 0.0))
     return sel
+
+
+def _plateau(ranked: Sequence[Candidate], group: Sequence[Candidate], param: str, *, extreme: str,
+             tol: float | None) -> Candidate | None:
+    """The paper's plateau pick over ``param`` among the candidates of the pick's width (``group``)."""
+    missing = [c.label for c in ranked if param not in c.params]
+    if missing:
+        raise ValueError(f"hyperparameter {param!r} is unknown for {missing[:3]}; known: "
+                         f"{sorted(set().union(*(c.params for c in ranked)))}")
+    try:
+        runs = [{"config": {param: float(c.params[param])}, "metrics": {"rankme": c.metrics["rankme"],
+                 "probe_acc": c.probe_acc if c.probe_acc is not None else math.nan}} for c in group]
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"hyperparameter {param!r} must be numeric for the plateau rule") from e
+    point = select_runs(sweep_points(runs, param), "rankme_plateau", tol=PLATEAU_TOL if tol is None else tol,
+                        extreme=extreme)
+    if point is None:
+        return None
+    return max((c for c in group if float(c.params[param]) == point.value), key=lambda c: c.metrics["rankme"])

@@ -11,6 +11,11 @@ bad picks and on good ones):
    spectra).
 4. ``least_invariant`` — with augmented views, the pick is the candidate whose embeddings vary most between
    views of one sample (largest view-to-view / total variance, ≥ 3 candidates).
+5. ``labels_disagree`` — with labels, the labels prefer another candidate by more than their own noise: the
+   few-label pick beats RankMe's pick and the 95 % paired-bootstrap interval of the difference excludes 0 (the
+   pre-registered few-label rule), or the full-label oracle's probe accuracy exceeds the pick's by more than
+   :func:`probe_noise` (twice the binomial standard error of the difference on the probe's test rows). Not measured
+   on the sweeps above (it uses labels; it is a check, not a prediction).
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rankme.metrics.registry import METRICS, metric_names
 
-__all__ = ["EVIDENCE", "SECONDARY", "WARNINGS", "SelectionWarning", "evidence", "no_warning_text",
-           "selection_warnings"]
+__all__ = ["EVIDENCE", "SECONDARY", "WARNINGS", "SelectionWarning", "evidence", "few_label_warning",
+           "no_warning_text", "oracle_warning", "probe_noise", "selection_warnings"]
 
-WARNINGS = ("edge", "no_signal", "disagreement", "least_invariant")
+WARNINGS = ("edge", "no_signal", "disagreement", "least_invariant", "labels_disagree")
 SECONDARY = metric_names(secondary=True)
 """The spectral scores the ``disagreement`` warning compares RankMe's pick with (stable rank and NESum)."""
 
@@ -56,18 +62,64 @@ def evidence(code: str) -> str:
     return out + ": a hint, not a verdict"
 
 
-def no_warning_text() -> str:
-    """What the absence of a warning was checked for and what it is worth (the line shown instead of warnings).
+def no_warning_text(labels: bool = False) -> str:
+    """What the absence of a warning was checked for and what it is worth (the line shown instead of warnings);
+    ``labels``: the pick was checked with labels (and they agree with it within their noise).
 
     Examples:
         >>> no_warning_text().split(";")[0]
         'no warning fired (edge, no signal, disagreement and least invariant were checked where their inputs exist)'
+        >>> no_warning_text(labels=True).split(";")[-1]
+        ' the labels given agree with the pick within their noise'
     """
     h = EVIDENCE["held_out"]["any"]
-    return ("no warning fired (edge, no signal, disagreement and least invariant were checked where their inputs "
+    checked = "edge, no signal, disagreement, least invariant and labels disagree" if labels else \
+        "edge, no signal, disagreement and least invariant"
+    return (f"no warning fired ({checked} were checked where their inputs "
             f"exist); that is no guarantee: on held-out sweeps some warning fired on {h[0]} of {h[1]} bad picks "
             f"but also on {h[2]} of {h[3]} good ones, so the few picks without one are too few to vouch for; "
-            "check the pick with a few labels (--labels)")
+            + ("the labels given agree with the pick within their noise" if labels
+               else "check the pick with a few labels (--labels)"))
+
+
+def probe_noise(acc_a: float, acc_b: float, n_test: int) -> float:
+    """The full-label oracle's noise (points): twice the binomial standard error of the difference of two test
+    accuracies (%) on ``n_test`` test rows, 2·√(a(1−a)/m + b(1−b)/m) — the same "twice the noise" as ``no_signal``
+    (unpaired, so if anything it errs towards not warning).
+
+    Examples:
+        >>> round(probe_noise(90.0, 50.0, 100), 2)
+        11.66
+    """
+    a, b, m = acc_a / 100.0, acc_b / 100.0, max(int(n_test), 1)
+    return 200.0 * math.sqrt((a * (1 - a) + b * (1 - b)) / m)
+
+
+def oracle_warning(oracle: str, oracle_acc: float, pick: str, pick_acc: float,
+                   n_test: int) -> SelectionWarning | None:
+    """``labels_disagree`` from the full-label oracle: its pick beats RankMe's by more than :func:`probe_noise`.
+
+    Examples:
+        >>> str(oracle_warning("b", 90.0, "a", 50.0, 100)).split(":")[0]
+        '[labels_disagree] the labels disagree with the pick'
+        >>> oracle_warning("b", 52.0, "a", 50.0, 100) is None
+        True
+    """
+    gap, noise = oracle_acc - pick_acc, probe_noise(oracle_acc, pick_acc, n_test)
+    if oracle == pick or gap <= noise:
+        return None
+    return SelectionWarning("labels_disagree", (
+        f"the labels disagree with the pick: the full-label oracle (linear probe) prefers {oracle} "
+        f"({oracle_acc:.1f}% vs {pick_acc:.1f}% on {n_test} test rows), a gap of {gap:.1f} points, more than the "
+        f"probe's noise ({noise:.1f})"))
+
+
+def few_label_warning(check: Any) -> SelectionWarning | None:
+    """``labels_disagree`` from the few-label check (a :class:`rankme.selection.fewlabel.FewLabelCheck`): RankMe's
+    pick is outside the few-label noise of the few-label pick."""
+    if check.within_noise:
+        return None
+    return SelectionWarning("labels_disagree", check.statement.rstrip("."))
 
 
 @dataclass(frozen=True)

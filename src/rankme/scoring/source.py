@@ -1,4 +1,6 @@
-"""Score an embedding source: stream its rows (all, or a reproducible subsample) into one accumulator."""
+"""Score an embedding source: stream its rows (all, or a reproducible subsample) into one accumulator and the
+other states its metrics read (LiDAR views, kept rows), then compute the metrics, the variant column and the notes
+on sample size and duplicate rows."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from rankme.core.validation import (
     row_digests,
 )
 from rankme.metrics.lidar import LidarAccumulator
-from rankme.metrics.registry import METRICS, Spectra, check_metrics, compute_metrics
+from rankme.metrics.registry import check_metrics, compute_metrics, needing
+from rankme.metrics.states import KeptRows, MetricStates, Spectra
 
 __all__ = ["RowSource", "ScoreResult", "accumulate_source", "bad_row_place", "result_from_state", "sample_rows",
            "score_source"]
@@ -140,13 +143,11 @@ def accumulate_source(source: RowSource, *, samples: int | None = None, seed: in
     return acc
 
 
-def _row_metric_states(source: RowSource, metrics: Sequence[str], samples: int | None,
-                       views: int | None) -> tuple[LidarAccumulator | None, list[Any] | None]:
-    """The extra states of metrics that need more than the spectrum (registry ``needs``: views, rows)."""
-    needs = {METRICS[m].needs for m in metrics}
+def _states(source: RowSource, metrics: Sequence[str], samples: int | None, views: int | None) -> MetricStates:
+    """The states the metrics read beyond the spectrum (the registry says which): LiDAR's views, the kept rows."""
     lid = None
-    if "views" in needs:
-        which = [m for m in metrics if METRICS[m].needs == "views"]
+    which = needing(metrics, "views")
+    if which:
         if views is not None:
             check_views(views)
         if views is None:
@@ -158,14 +159,14 @@ def _row_metric_states(source: RowSource, metrics: Sequence[str], samples: int |
             raise EmbeddingError(f"{source.name}: {source.n_rows} rows are not a whole number of samples × "
                                  f"{views} views")
         lid = LidarAccumulator(source.dim, views)
-    kept: list[Any] | None = None
-    if "rows" in needs:
+    kept = None
+    if needing(metrics, "rows"):
         rows = source.n_rows if samples is None else min(samples, source.n_rows)
         if rows * source.dim * 8 > available_memory_bytes() // 2:
             raise EmbeddingError(f"{source.name}: cluster learnability keeps the rows in memory ({rows}×{source.dim} "
                                  "float64 does not fit); score a subsample with --samples")
-        kept = []
-    return lid, kept
+        kept = KeptRows(np.float64)
+    return MetricStates(views=lid, rows=kept)
 
 
 def score_source(
@@ -198,7 +199,8 @@ def score_source(
     """
     t0 = time.perf_counter()
     metrics = check_metrics(metrics)
-    lid, kept = _row_metric_states(source, metrics, samples, views)
+    states = _states(source, metrics, samples, views)
+    lid, kept = states.views, states.rows
     step = chunk_rows or default_chunk_rows(source.dim)
     if lid is not None:
         step = max(step - step % lid.views, lid.views)
@@ -209,21 +211,15 @@ def score_source(
     def on_chunk(chunk: Any) -> None:
         if lid is not None:
             lid.update(chunk)
-        if kept is not None:
-            kept.append(np.array(chunk, dtype=np.float64))
+        if isinstance(kept, KeptRows):
+            kept(chunk)
         if digests is not None:
             digests.append(row_digests(chunk))
 
     acc = accumulate_source(source, samples=samples, seed=seed, precision=precision, chunk_rows=step,
                             progress=progress, on_chunk=on_chunk)
-    extra: dict[str, Any] = {}
-    rows = np.concatenate(kept) if kept else None
-    for m in metrics:
-        need = METRICS[m].needs
-        if need in ("views", "rows"):
-            extra[m] = lid if need == "views" else rows
     res = result_from_state(source, acc, metrics, samples=samples, variant=variant, estimate=estimate,
-                            extra=extra, t0=t0)
+                            states=states, t0=t0)
     note = duplicate_rows_note(source.name, int(np.unique(np.concatenate(digests)).size), acc.n) if digests else None
     if note:
         res.notes.append(note)
@@ -232,11 +228,11 @@ def score_source(
 
 def result_from_state(source: Any, acc: SpectrumAccumulator, metrics: Sequence[str], *, samples: int | None = None,
                       variant: dict[str, Any] | None = None, estimate: bool = False,
-                      extra: dict[str, Any] | None = None, t0: float | None = None) -> ScoreResult:
+                      states: MetricStates | None = None, t0: float | None = None) -> ScoreResult:
     """The :class:`ScoreResult` of a source from its accumulated state (how ``score_source`` and the distributed
     engines finish): the metrics, the variant column, and the notes on sample size.
 
-    ``extra`` maps a row or view metric to what its function reads (the kept rows, the LiDAR state).
+    ``states``: the other states the metrics read (LiDAR's views, the kept rows), if any.
     """
     start = time.perf_counter() if t0 is None else t0
     n = acc.n
@@ -249,9 +245,8 @@ def result_from_state(source: Any, acc: SpectrumAccumulator, metrics: Sequence[s
             "to compare with its numbers)"
         )
     spectra = Spectra(acc, estimate=estimate)  # each spectrum kind at most once
-    values = compute_metrics(spectra, [m for m in metrics if METRICS[m].spectral])
-    for m, arg in (extra or {}).items():
-        values[m] = float(METRICS[m].fn(arg))
+    other = states or MetricStates()
+    values = compute_metrics(MetricStates(spectra, other.views, other.rows), metrics)
     if variant:
         opts = dict(variant)
         label = "rankme[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"

@@ -1,0 +1,196 @@
+"""The two pipelines of ``rankme select``: score embedding files (one run each) and score models (each encoder's
+output and layers) on the data, each candidate's spectrum computed once and cached in a SQLite store keyed by
+(candidate fingerprint, data fingerprint, tap, settings): re-running is instant, an interrupted scan resumes, and
+any metric can be recomputed from the cached spectrum. With labels, a linear probe (the oracle) and the few-label
+check's cross-validated accuracies (:mod:`rankme.selection.labelcheck`) check the pick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rankme.core.distributed import world
+from rankme.core.validation import EmbeddingError, check_views
+from rankme.io.files import file_fingerprint, load_embeddings
+from rankme.io.params import runs_params
+from rankme.io.results_db import ResultStore
+from rankme.metrics.registry import needing
+from rankme.metrics.states import KeptRows
+from rankme.models.extract import embed_layers
+from rankme.models.layers import block_paths, resolve_layers
+from rankme.scoring.source import accumulate_source, sample_rows
+from rankme.selection.cache import (
+    SPECTRUM_VERSION,
+    cache_key,
+    cached_spectrum,
+    cached_values,
+    put_value,
+    spectrum_record,
+)
+from rankme.selection.candidates import Candidate, candidate_from_record, merge_identical
+from rankme.selection.features import MODEL_SE_MAX_ROWS, SE_MAX_ENTRIES, apply_values, feature_jobs
+
+__all__ = ["score_files", "score_models"]
+
+
+def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",), *, samples: int | None = None,
+                seed: int = 0, labels: np.ndarray | None = None, store: ResultStore | None = None,
+                params: Sequence[dict[str, Any]] | None = None, allow_mixed_dim: bool = False,
+                key: str | None = None, progress: bool = True, views: int | None = None,
+                failed: list[tuple[str, str]] | None = None,
+                few_label: tuple[np.ndarray, int | None] | None = None) -> list[Candidate]:
+    """Score each embedding file (one run each); ``params`` defaults to what :mod:`rankme.io.params` reads.
+
+    ``labels`` (every row labelled) adds the label oracle's probe accuracy; ``few_label`` = (labels with unlabelled
+    rows marked, labels per class or ``None``) adds each candidate's few-label accuracies on the scored rows (see
+    :func:`rankme.selection.features.feature_jobs`).
+
+    With ``views`` = q, each file's rows are samples × q augmented views (each sample's views contiguous): RankMe is
+    scored on all rows, and the view invariance of each candidate is measured for the ``least_invariant`` warning.
+
+    With a ``failed`` list, a file that cannot be scored (unreadable, NaN) is appended to it as (path, one-line
+    reason) and the others are still scored; without it, the first such file raises. A damaged cache always
+    raises.
+
+    Examples:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> for r in (2, 4): np.save(d / f"rank={r}.npy", np.eye(8)[:, :r] @ np.eye(r, 6))
+        >>> [(c.params["rank"], round(c.metrics["rankme"], 3)) for c in score_files(sorted(d.glob("*.npy")))]
+        [(2, 2.0), (4, 4.0)]
+    """
+    if not paths:
+        raise ValueError("no embedding files to compare")
+    params = list(params) if params is not None else runs_params(paths)
+    runs = []
+    for path, prm in zip(paths, params, strict=True):
+        try:
+            runs.append((path, load_embeddings(path, key=key), prm))
+        except EmbeddingError as e:
+            _failed(failed, path, e)
+    sources = [src for _, src, _ in runs]
+    dims = {s.dim for s in sources}
+    if len(dims) > 1 and not allow_mixed_dim:
+        raise EmbeddingError(
+            f"the files have different embedding widths K ({', '.join(f'{s.name}: {s.dim}' for s in sources)}); "
+            "RankMe is bounded by min(N, K) and compares runs of one model. Pass --allow-mixed-dim to rank them "
+            "anyway (compare the rank/min(N,K) column then)")
+    if views is not None:
+        check_views(views)
+        if samples is not None:
+            raise ValueError("--views keeps every sample's views together: drop --samples")
+        odd = [s.name for s in sources if s.n_rows % views]
+        if odd:
+            raise EmbeddingError(f"{odd[0]}: its rows are not a whole number of samples × {views} views")
+    for y in (labels, None if few_label is None else few_label[0]):
+        if y is not None and any(s.n_rows != len(y) for s in sources):
+            raise EmbeddingError(f"{len(y)} labels, but the files have {sorted({s.n_rows for s in sources})} rows; "
+                                 "labels must align with the rows of every file")
+    out = []
+    spectral = needing(metrics, "spectrum")
+    for path, src, prm in runs:
+        k = cache_key("file", SPECTRUM_VERSION, file_fingerprint(path), key, samples, seed)
+        rows = sample_rows(src.n_rows, samples, seed)
+        idx = np.arange(src.n_rows) if rows is None else rows
+        jobs = feature_jobs(metrics, labels, idx, seed, len(idx) * src.dim <= SE_MAX_ENTRIES, views, few_label)
+        values = cached_values(store, k, jobs, str(path))
+        kept = KeptRows(np.float32) if any(v is None for v in values.values()) else None
+        rec = cached_spectrum(store, k, str(path))
+        cached = rec is not None
+        try:
+            if rec is None:  # one pass: the rows the probe / cluster need are kept as they stream by
+                rec = spectrum_record(accumulate_source(src, samples=samples, seed=seed, progress=progress,
+                                                        on_chunk=kept))
+                if store is not None:
+                    store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, rec)
+            elif kept is not None:
+                kept(src.array[idx])
+        except EmbeddingError as e:
+            _failed(failed, path, e)
+            continue
+        cand = candidate_from_record(str(path), "", rec, spectral, prm, cached=cached)
+        cand.notes = src.notes + cand.notes
+        if kept is not None:
+            feats = kept.array()
+            for name, (part, fn) in jobs.items():
+                if values[name] is None:
+                    values[name] = fn(feats)
+                    put_value(store, k, part, name, values[name])
+        apply_values(cand, values)
+        out.append(cand)
+    if not out:
+        raise EmbeddingError("no candidate could be scored: " + "; ".join(msg for _, msg in failed or []))
+    return out
+
+
+def _failed(failed: list[tuple[str, str]] | None, path: str | Path, err: EmbeddingError) -> None:
+    """Record that ``path`` could not be scored (its reason in one line, naming it); without a list, raise."""
+    if failed is None:
+        raise err
+    msg = " ".join(str(err).split())
+    failed.append((str(path), msg if msg.startswith(str(path)) else f"{path}: {msg}"))
+
+
+def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("rankme",), *,
+                 layers: Sequence[str] | str | None = None, samples: int | None = None, seed: int = 0,
+                 batch_size: int = 64, device: str | None = None, labels: np.ndarray | None = None,
+                 store: ResultStore | None = None, params: Sequence[dict[str, Any]] | None = None,
+                 image_size: int = 224, progress: bool = True,
+                 few_label: tuple[np.ndarray, int | None] | None = None) -> list[Candidate]:
+    """Embed ``data`` (:class:`rankme.io.inputs.InputData`) with each encoder (:mod:`rankme.models.encoders`) and
+    score its output and each of ``layers`` (``"all"`` → :func:`rankme.models.layers.block_layers`) in one pass.
+
+    Under ``torch.distributed`` (e.g. ``torchrun``) each rank embeds every world-size-th batch and the statistics
+    are all-reduced: every rank returns the same result.
+    """
+    rank, size = world()
+    if (labels is not None or few_label is not None or needing(metrics, "rows")) and size > 1:
+        raise ValueError("the label checks and cluster learnability run in one process; drop them under torchrun")
+    for y in (labels, None if few_label is None else few_label[0]):
+        if y is not None and len(y) != data.n:
+            raise EmbeddingError(f"{len(y)} labels for {data.n} samples of {data.name}; need one per sample")
+    rows = sample_rows(data.n, samples, seed)
+    indices = np.arange(data.n) if rows is None else rows
+    spectral = needing(metrics, "spectrum")
+    out = []
+    params = list(params) if params is not None else [{} for _ in encoders]
+    for enc, prm in zip(encoders, params, strict=True):
+        taps = [*resolve_layers(enc, layers), "output"]  # forward order
+        # the features are kept in one process only; the noise estimate up to MODEL_SE_MAX_ROWS rows
+        jobs = feature_jobs(metrics, labels, indices, seed, len(indices) <= MODEL_SE_MAX_ROWS,
+                            few_label=few_label) if size == 1 else {}
+        keys = {t: cache_key("model", SPECTRUM_VERSION, enc.fingerprint, data.fingerprint, t, samples, seed,
+                             image_size) for t in taps}
+        # every rank reads the store before any rank writes this encoder's results: all take the same branch
+        recs = {t: cached_spectrum(store, k, f"{enc.name} [{t}]") for t, k in keys.items()}
+        values = {t: cached_values(store, k, jobs, f"{enc.name} [{t}]") for t, k in keys.items()}
+        need = [t for t in taps if recs[t] is None or any(v is None for v in values[t].values())]
+        cached = {t: recs[t] is not None for t in taps}
+        if need:
+            accs, feats = embed_layers(enc, data, need, indices, batch_size=batch_size, device=device,
+                                       keep_features=bool(jobs), image_size=image_size, progress=progress)
+            for t in need:
+                rec = spectrum_record(accs[t])
+                for name, (part, fn) in jobs.items():
+                    values[t][name] = fn(feats[t])
+                    if rank == 0:
+                        put_value(store, keys[t], part, name, values[t][name])
+                if store is not None and rank == 0:
+                    store.put(keys[t], "select", {"model": enc.name, "tap": t, "data": data.name,
+                                                  "samples": samples, "seed": seed}, rec)
+                recs[t] = rec
+        mine = []
+        for i, t in enumerate(taps):
+            cand = candidate_from_record(enc.name, t, recs[t], spectral, prm, cached[t])  # type: ignore[arg-type]
+            cand.index = i
+            apply_values(cand, values[t])
+            mine.append(cand)
+        # a layer asked for by name, or a block of the model with --layers all, names a merged group; a
+        # top-level wrapper (sentence-transformers' Normalize) does not
+        preferred = block_paths(enc.net) if layers == "all" else resolve_layers(enc, layers)
+        out += merge_identical(mine, blocks=preferred)
+    return out

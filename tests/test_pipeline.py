@@ -1,0 +1,47 @@
+"""One scoring pipeline: the registry dispatches every metric to the state it reads, and one rule picks the array
+of a multi-array file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import reference_rankme
+from rankme import EmbeddingError
+from rankme.io.files import load_embeddings
+from rankme.metrics.lidar import LidarAccumulator
+from rankme.metrics.registry import compute_metrics
+from rankme.metrics.states import KeptRows, MetricStates
+
+RNG = np.random.default_rng(3)
+Z = RNG.standard_normal((120, 6)) @ np.diag([5.0, 3.0, 2.0, 1.0, 0.5, 0.1])
+
+
+def test_compute_metrics_reads_each_metric_from_its_state():
+    lid = LidarAccumulator(6, 4)
+    lid.update(Z)
+    keep = KeptRows()
+    for block in np.split(Z, 4):
+        keep(block)
+    out = compute_metrics(MetricStates(Z, lid, keep), ["lidar", "rankme", "nesum"])
+    assert list(out) == ["rankme", "nesum", "lidar"]  # spectral first, then the others, each in the order given
+    assert out["rankme"] == pytest.approx(reference_rankme(Z), rel=1e-9)
+    lam = np.linalg.svd(Z - Z.mean(axis=0), compute_uv=False) ** 2
+    assert out["nesum"] == pytest.approx(float(lam.sum() / lam[0]), rel=1e-9)
+    assert out["lidar"] == lid.lidar()
+
+
+def test_a_metric_whose_state_is_missing_is_refused_naming_it():
+    with pytest.raises(ValueError, match=r"metric\(s\) \['cluster'\] need rows, which this path does not have"):
+        compute_metrics(MetricStates(spectra=Z), ["rankme", "cluster"])
+
+
+def test_npz_with_one_2d_array_among_others_scores_it_with_a_note(tmp_path):
+    np.savez(tmp_path / "z.npz", emb=Z, ids=np.arange(len(Z)))
+    src = load_embeddings(tmp_path / "z.npz")
+    assert src.name.endswith("z.npz[emb]")
+    assert any("one 2-D array 'emb'" in n and "['ids']" in n for n in src.notes)
+    assert compute_metrics(np.asarray(src.array), ["rankme"])["rankme"] == pytest.approx(reference_rankme(Z), rel=1e-9)
+    np.savez(tmp_path / "two.npz", a=Z, b=Z[:, :2])
+    with pytest.raises(EmbeddingError, match=r"holds several arrays \['a', 'b'\]: choose one with --key \(key=\)"):
+        load_embeddings(tmp_path / "two.npz")
