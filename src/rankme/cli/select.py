@@ -40,7 +40,12 @@ def add_select_parser(sub: Any) -> None:
                    help=f"metric column (repeatable; default {', '.join(DEFAULT_METRICS)})")
     s.add_argument("--samples", type=int, default=None, help="score this many samples (subsampled with --seed)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--labels", help="optional oracle check: labels file (.npy or one per line) or 'folders'")
+    s.add_argument("--labels", help="optional check of the pick with labels: a file (.npy, or one label per line) or "
+                                    "'folders'. Rows marked unlabelled (-1, NaN, a blank line) → the few-label check "
+                                    "on the labelled rows; every row labelled → the linear-probe oracle")
+    s.add_argument("--label-budget", type=int, default=None, metavar="B",
+                   help="with --labels: the few-label check on B labels per class drawn from the labelled rows "
+                        "(seed: --seed), beside the oracle when every row is labelled")
     s.add_argument("--out", default="rankme-select", help="folder for the cache and the report (default ./rankme-select)")
     s.add_argument("--no-cache", action="store_true", help="do not read or write the results cache")
     s.add_argument("--no-report", action="store_true", help="do not write the HTML report")
@@ -120,7 +125,8 @@ def run_select(args: argparse.Namespace) -> int:
         rank, _ = world()
         result = select(args.sources, model=args.model, factory=args.factory, data=args.data, layers=args.layers,
                         param=args.param, extreme=args.extreme, tol=args.tol, metrics=args.metric,
-                        samples=args.samples, seed=args.seed, labels=args.labels, views=args.views, key=args.key,
+                        samples=args.samples, seed=args.seed, labels=args.labels,
+                        label_budget=args.label_budget, views=args.views, key=args.key,
                         cache=None if args.no_cache else Path(args.out) / "cache.sqlite",
                         allow_mixed_dim=args.allow_mixed_dim, trust_code=args.trust_code,
                         batch_size=args.batch_size, device=args.device, image_size=args.image_size,

@@ -35,15 +35,24 @@ from rankme.core.validation import warn_sample_size
 from rankme.metrics.registry import check_metrics, computable, compute_metrics
 from rankme.metrics.states import Spectra
 from rankme.scoring.source import sample_rows
-from rankme.selection.features import SE_MAX_ENTRIES
-from rankme.selection.warnings import SECONDARY, SelectionWarning, selection_warnings
+from rankme.selection.features import SE_MAX_ENTRIES, probe_accuracy, probe_test_rows
+from rankme.selection.fewlabel import FewLabelCheck
+from rankme.selection.labelcheck import LabelPlan, few_label_job, label_plan, verdict_of_records
+from rankme.selection.warnings import (
+    SECONDARY,
+    SelectionWarning,
+    few_label_warning,
+    oracle_warning,
+    selection_warnings,
+)
 
 _optuna = require("optuna", "optuna", "the Optuna integration")
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["DEFAULT_STORAGE", "Report", "create_study", "rankme_objective", "score", "study_warnings"]
+__all__ = ["DEFAULT_STORAGE", "Report", "create_study", "rankme_objective", "score", "study_few_label",
+           "study_warnings"]
 
 DEFAULT_STORAGE = "sqlite:///rankme-optuna.db"
 """Where :func:`create_study` keeps a study when no storage is given (a file in the working directory)."""
@@ -110,6 +119,8 @@ def rankme_objective(
     metrics: Sequence[str] = (),
     samples: int | None = None,
     seed: int = 0,
+    labels: Any = None,
+    label_budget: int | None = None,
 ) -> Callable[[optuna.Trial], float]:
     """An Optuna objective ``objective(trial) -> float`` that trains with ``train_fn`` and returns ``metric``.
 
@@ -119,6 +130,13 @@ def rankme_objective(
     and every metric in ``metric`` + ``metrics`` (spectral names of :data:`rankme.METRICS`) are stored as the
     trial's user attributes. ``samples``/``seed`` score a reproducible subsample of an array's rows.
     Use the study's direction ``"maximize"`` for RankMe (and compare runs of one method only).
+
+    ``labels`` (one per row of the final embeddings, an array or tensor then) check the pick, never make it: the
+    value stays label-free. As in ``rankme select --labels``: rows marked unlabelled (-1, NaN, empty) → each
+    completed trial stores its few-label accuracies on the labelled rows (user attribute ``few_label``); every row
+    labelled → the full-label oracle's probe accuracy (``probe_acc``) and, with ``label_budget`` B, the few-label
+    accuracies on B labels per class drawn with ``seed``. :func:`study_warnings` and :func:`study_few_label` read
+    them.
 
     Examples:
         >>> import optuna
@@ -134,12 +152,19 @@ def rankme_objective(
         (4.0, True, ['dim', 'metric', 'n', 'nesum', 'rankme', 'stable_rank'])
     """
     names = check_metrics([metric, *metrics, *SECONDARY], SPECTRAL)  # SECONDARY: for study_warnings
+    y = None if labels is None else (to_numpy(labels) if is_torch_tensor(labels) else np.asarray(labels))
+    if y is not None and y.ndim != 1:
+        raise ValueError(f"labels: shape {y.shape}; need one label per row of the embeddings (a 1-D array)")
+    rows = None if y is None else sample_rows(len(y), samples, seed)
+    plan = label_plan(y, label_budget, seed, rows)
 
     def objective(trial: optuna.Trial) -> float:
         last: dict[str, Any] = {}
+        final: list[Any] = [None]
 
         def report(step: int, z: Any) -> float:
             values = score(z, names, samples=samples, seed=seed)
+            final[0] = z
             last.clear()
             last.update(values)
             value = float(values[metric])
@@ -155,11 +180,31 @@ def rankme_objective(
                 raise ValueError("train_fn returned None and never called report(): nothing to score")
             values = last
         else:
-            values = score(out, names, samples=samples, seed=seed)
+            values, final[0] = score(out, names, samples=samples, seed=seed), out
+        if y is not None:
+            values = {**values, **_label_attrs(final[0], y, plan, rows, seed)}
         _store(trial, metric, values)
         return float(values[metric])
 
     return objective
+
+
+def _label_attrs(z: Any, y: np.ndarray, plan: LabelPlan, rows: np.ndarray | None, seed: int) -> dict[str, Any]:
+    """A trial's label checks on its final embeddings: the oracle's probe accuracy and/or its few-label record."""
+    if isinstance(z, SpectrumAccumulator) or not (is_torch_tensor(z) or isinstance(z, np.ndarray)) or z.ndim != 2:
+        raise ValueError("labels= needs the embeddings' rows: return (or report) an N×K array or tensor, not a "
+                         "SpectrumAccumulator")
+    if int(z.shape[0]) != len(y):
+        raise ValueError(f"labels: {len(y)} labels for embeddings of {int(z.shape[0])} rows; need one label per row")
+    x = to_numpy(z, np.float64)
+    idx = np.arange(len(y)) if rows is None else rows
+    x = x[idx]
+    out: dict[str, Any] = {}
+    if plan.oracle is not None:
+        out["probe_acc"] = probe_accuracy(x, plan.oracle[idx], seed)
+    if plan.few is not None:
+        out["few_label"] = few_label_job(plan.few, idx, plan.budget, seed)[1](x)
+    return out
 
 
 def _store(trial: Any, metric: str, values: dict[str, Any]) -> None:
@@ -224,7 +269,9 @@ def study_warnings(study: optuna.Study, param: str | None = None) -> list[Select
     """The selection warnings on a RankMe study's best trial (see :mod:`rankme.selection.warnings`), from the
     values :func:`rankme_objective` stored on each completed trial: ``edge`` over ``param`` (a numeric
     hyperparameter of the trials), ``no_signal`` (RankMe's sampling noise, when the objective scored an array),
-    ``disagreement`` (stable rank and NESum are always stored).
+    ``disagreement`` (stable rank and NESum are always stored) and, when the objective had ``labels=``,
+    ``labels_disagree`` (the full-label oracle, or the few-label check of :func:`study_few_label`, prefers another
+    trial beyond its noise).
 
     Examples:
         >>> import optuna
@@ -245,8 +292,37 @@ def study_warnings(study: optuna.Study, param: str | None = None) -> list[Select
     if param is not None and any(param not in t.params for t in trials):
         raise ValueError(f"{param!r} is not a hyperparameter of every trial; trials have {sorted(trials[0].params)}")
     attrs = [t.user_attrs for t in trials]
-    return selection_warnings(
-        [float(a["rankme"]) for a in attrs], labels=[f"trial {t.number}" for t in trials],
+    names = [f"trial {t.number}" for t in trials]
+    out = selection_warnings(
+        [float(a["rankme"]) for a in attrs], labels=names,
         values=[float(t.params[param]) for t in trials] if param is not None else None, param=param or "",
         se=[a.get("rankme_se") for a in attrs],
         secondary={k: [float(a[k]) for a in attrs] for k in SECONDARY if all(k in a for a in attrs)})
+    pick = max(range(len(attrs)), key=lambda i: float(attrs[i]["rankme"]))  # selection_warnings' pick
+    if all("probe_acc" in a for a in attrs):
+        best = max(range(len(attrs)), key=lambda i: float(attrs[i]["probe_acc"]))
+        w = oracle_warning(names[best], float(attrs[best]["probe_acc"]), names[pick],
+                           float(attrs[pick]["probe_acc"]), probe_test_rows(int(attrs[pick]["n"])))
+        out += [w] if w is not None else []
+    check = study_few_label(study)
+    if check is not None and (w := few_label_warning(check)) is not None:
+        out.append(w)
+    return out
+
+
+def study_few_label(study: optuna.Study) -> FewLabelCheck | None:
+    """The few-label check of a RankMe study (``None`` unless :func:`rankme_objective` had ``labels=`` with rows
+    marked unlabelled or a ``label_budget``): every completed trial's cross-validated accuracies on the same labelled
+    rows, the few-label pick (ties to the higher RankMe) and whether RankMe's pick — the trial of highest RankMe —
+    is within the few-label noise of it (``.statement`` says it plainly; the rule of docs/reproduction.md).
+    """
+    trials = [t for t in study.trials if t.state.name == "COMPLETE" and "rankme" in t.user_attrs]
+    have = [t for t in trials if "few_label" in t.user_attrs]
+    if not have:
+        return None
+    if len(have) != len(trials):
+        raise ValueError(f"{len(trials) - len(have)} of {len(trials)} completed trials have no few-label accuracies "
+                         "(scored without labels=); give every trial's objective the same labels")
+    rk = [float(t.user_attrs["rankme"]) for t in have]
+    return verdict_of_records([t.user_attrs["few_label"] for t in have], [f"trial {t.number}" for t in have], rk,
+                              max(range(len(rk)), key=lambda i: rk[i]))

@@ -110,14 +110,18 @@ def load_inputs(path: str | Path) -> InputData:
 
 
 def load_labels(spec: str | Path, n: int, data: InputData | None = None) -> np.ndarray:
-    """Labels for the oracle: ``folders`` (image sub-folder names), a ``.npy`` array, or a text file with one
+    """Labels, one per sample: ``folders`` (image sub-folder names), a ``.npy`` array, or a text file with one
     label per line; there must be exactly ``n``.
+
+    In a text file a blank line is a sample without a label (an empty string: unlabelled for the few-label check,
+    like -1 or NaN in an array), so every label stays on its sample's line; blank lines after the ``n``-th line
+    (a trailing newline) are ignored.
 
     Examples:
         >>> import tempfile
-        >>> p = Path(tempfile.mkdtemp()) / "y.txt"; _ = p.write_text("cat\\ndog\\ncat\\n")
+        >>> p = Path(tempfile.mkdtemp()) / "y.txt"; _ = p.write_text("cat\\n\\ndog\\n\\n")
         >>> load_labels(p, 3).tolist()
-        ['cat', 'dog', 'cat']
+        ['cat', '', 'dog']
     """
     if str(spec) == "folders":
         if data is None or data.folder_labels is None:
@@ -130,7 +134,10 @@ def load_labels(spec: str | Path, n: int, data: InputData | None = None) -> np.n
         if p.suffix == ".npy":
             y = np.load(p, allow_pickle=False)
         else:
-            y = np.asarray([ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()])
+            lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+            while len(lines) > n and not lines[-1]:
+                lines.pop()
+            y = np.asarray(lines)
     if y.ndim != 1 or len(y) != n:
         raise EmbeddingError(f"{spec}: {len(y)} labels of shape {y.shape} for {n} samples; need one label per sample")
     if len(np.unique(y)) < 2:

@@ -15,10 +15,10 @@ from rankme.reporting.figures import figure, plot_spectra
 from rankme.reporting.html import write_report
 from rankme.reporting.tables import short_name, to_markdown
 from rankme.selection.candidates import Candidate
-from rankme.selection.rules import Selection
+from rankme.selection.rules import NOTHING_TO_COMPARE, Selection
 from rankme.selection.warnings import evidence, no_warning_text
 
-__all__ = ["selection_rows", "selection_text", "write_select_report"]
+__all__ = ["FEW_LABEL_COLUMNS", "selection_rows", "selection_text", "write_select_report"]
 
 
 def _note(c: Candidate) -> str:
@@ -49,10 +49,12 @@ def selection_rows(sel: Selection, metrics: Sequence[str],
     has_probe = any(c.probe_acc is not None for c in sel.candidates)
     has_layers = any(c.tap for c in sel.candidates)
     has_inv = any(c.invariance is not None for c in sel.candidates)
+    few = iter(sel.few_label.candidates if sel.few_label is not None else ())
     mixed = len(sel.picks) > 1
     cols = ["#", "candidate", *(["layer"] if has_layers else []), *params, "N", "K", *metrics, "rank/min(N,K)"]
     cols += ["view invariance"] if has_inv else []
     cols += ["probe acc (%)"] if has_probe else []
+    cols += list(FEW_LABEL_COLUMNS) if sel.few_label is not None else []
     cols += ["pick", "note"]
     rows = []
     position: dict[int, int] = {}
@@ -74,15 +76,40 @@ def selection_rows(sel: Selection, metrics: Sequence[str],
             row["view invariance"] = float("nan") if c.invariance is None else float(c.invariance)
         if has_probe:
             row["probe acc (%)"] = float("nan") if c.probe_acc is None else float(c.probe_acc)
+        if c.few_label is not None and sel.few_label is not None:
+            a = next(few)
+            row.update(zip(FEW_LABEL_COLUMNS, (_interval(a.linear, a.linear_lo, a.linear_hi),
+                                               _interval(a.knn, a.knn_lo, a.knn_hi)), strict=True))
         rows.append(row)
     rows += [{"#": "-", "candidate": short_name(name, 40), "note": "not scored: error below"}
              for name, _ in failed]
     return rows, cols
 
 
+FEW_LABEL_COLUMNS = ("few-label linear (%)", "few-label k-NN (%)")
+"""The table's columns of the few-label check: cross-validated accuracy [95% bootstrap interval]."""
+
+
+def _interval(v: float, lo: float, hi: float, unit: str = "") -> str:
+    return f"{v:.1f}{unit} [{lo:.1f}, {hi:.1f}]"
+
+
+def _few_label_lines(sel: Selection) -> list[str]:
+    """The few-label pick and the plain statement on RankMe's pick (empty without the few-label check)."""
+    f = sel.few_label
+    if f is None:
+        return []
+    a = f.candidates[f.pick]
+    return [f"few-label pick (cross-validated linear probe on {f.n_labelled} labelled rows of {f.classes} classes, "
+            f"≥ {f.per_class} per class, {f.folds} folds; ties to the higher RankMe): {a.name} (linear "
+            f"{_interval(a.linear, a.linear_lo, a.linear_hi, '%')}, k-NN (k={f.k}) "
+            f"{_interval(a.knn, a.knn_lo, a.knn_hi, '%')}; 95% bootstrap intervals)", f.statement]
+
+
 def selection_text(sel: Selection) -> list[str]:
-    """The picks, the warnings on the pick and the caveats, one sentence each (what the CLI prints under the table
-    and the report shows above it)."""
+    """The picks (with labels: the oracle's, the few-label pick and whether RankMe's pick is within its noise), the
+    warnings on the pick and the caveats, one sentence each (what the CLI prints under the table and the report
+    shows above it). A single candidate gets its caveat instead of the no-warning line."""
     lines = [f"pick ({sel.best_rule}): {sel.best.label} (RankMe {sel.best.metrics['rankme']:.2f})"]
     if len(sel.picks) > 1:
         lines += [f"best of width K={k}: {c.label} (RankMe {c.metrics['rankme']:.2f})" for k, c in sel.picks.items()]
@@ -93,7 +120,11 @@ def selection_text(sel: Selection) -> list[str]:
         lines.append(f"label oracle (linear probe): {sel.oracle.label} ({sel.oracle.probe_acc:.2f}%); regret of the "
                      f"RankMe pick {sel.regret:.2f} points; Spearman {c['spearman']:.2f} [{c['spearman_lo']:.2f}, "
                      f"{c['spearman_hi']:.2f}], Kendall {c['kendall']:.2f} (bootstrap 95% CIs)")
-    lines += [f"warning {w} ({evidence(w.code)})" for w in sel.warnings] or [no_warning_text()]
+    lines += _few_label_lines(sel)
+    labelled = sel.oracle is not None or sel.few_label is not None
+    single = NOTHING_TO_COMPARE in sel.caveats
+    lines += [f"warning {w} ({evidence(w.code)})" for w in sel.warnings] or ([] if single else
+                                                                             [no_warning_text(labelled)])
     lines += [f"caveat: {c}" for c in sel.caveats]
     return lines
 

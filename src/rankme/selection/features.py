@@ -20,7 +20,7 @@ from rankme.selection.labelcheck import few_label_job
 from rankme.selection.oracles import linear_probe_accuracy
 
 __all__ = ["MODEL_SE_MAX_ROWS", "PROBE_TEST_FRACTION", "SE_MAX_ENTRIES", "Job", "apply_values", "feature_jobs",
-           "probe_test_rows"]
+           "probe_accuracy", "probe_test_rows"]
 
 SE_MAX_ENTRIES = 1 << 26
 """RankMe's sampling noise (jackknife over rows, for the ``no_signal`` warning) is estimated when the scored rows
@@ -37,7 +37,9 @@ _FIELDS = ("probe_acc", "rankme_se", "invariance", "few_label")
 """Jobs whose value is a field of the :class:`~rankme.selection.candidates.Candidate`, not a metric column."""
 
 
-def _probe(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
+def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
+    """The full-label oracle's accuracy (%) on ``features`` (n × K) with every row labelled: a linear probe fitted
+    on a stratified 75 % split (its C chosen on a validation split) and tested on the other 25 %."""
     from sklearn.model_selection import train_test_split
 
     _, counts = np.unique(labels, return_counts=True)
@@ -71,7 +73,7 @@ def feature_jobs(metrics: Sequence[str], labels: np.ndarray | None, idx: np.ndar
     jobs: dict[str, Job] = {}
     if labels is not None:
         y = labels[idx]
-        jobs["probe_acc"] = (f"probe:{labels_key(labels)}", lambda f: _probe(f, y, seed))
+        jobs["probe_acc"] = (f"probe:{labels_key(labels)}", lambda f: probe_accuracy(f, y, seed))
     if few_label is not None:
         jobs["few_label"] = few_label_job(few_label[0], idx, few_label[1], seed)
     for name in needing(metrics, "rows"):

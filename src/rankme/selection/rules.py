@@ -20,12 +20,22 @@ import numpy as np
 
 from rankme.metrics.registry import METRICS, canonical_metrics, metric_names
 from rankme.selection.candidates import Candidate
+from rankme.selection.features import probe_test_rows
+from rankme.selection.fewlabel import FewLabelCheck
+from rankme.selection.labelcheck import verdict_of_records
 from rankme.selection.stats import rank_correlations
-from rankme.selection.warnings import SECONDARY, SelectionWarning, selection_warnings
+from rankme.selection.warnings import (
+    SECONDARY,
+    SelectionWarning,
+    few_label_warning,
+    oracle_warning,
+    selection_warnings,
+)
 
 __all__ = [
     "CAVEAT",
     "LABEL_FREE",
+    "NOTHING_TO_COMPARE",
     "PLATEAU_TOL",
     "SELECTORS",
     "Selection",
@@ -129,6 +139,9 @@ REFERENCE_NOTE = ("the model's output after its own post-processing (pooling, no
 """The note on a layer scan's model output, which is shown but never picked."""
 CAVEAT = ("RankMe compares runs of one method scored on the same data and the same N (the paper's own caution); "
           "high rank is necessary, not sufficient")
+NOTHING_TO_COMPARE = ("one candidate only: there is nothing to compare, so no pick and no warning means anything "
+                      "(RankMe ranks candidates against each other; give two or more)")
+"""The caveat of a selection with a single candidate (the line shown instead of the warnings)."""
 
 
 @dataclass
@@ -148,10 +161,14 @@ class Selection:
     best_rule: str = "argmax RankMe"
     warnings: list[SelectionWarning] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
+    few_label: FewLabelCheck | None = None
+    """The few-label check of the pick (every candidate's cross-validated accuracies on the labelled rows, the
+    few-label pick, and whether RankMe's pick is within its noise), when labels marked some rows unlabelled or a
+    label budget was given."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary: ranked candidates (each warning as its ``[code] message`` line), picks, warnings
-        (``code`` and ``message``), caveats and the oracle check."""
+        (``code`` and ``message``), caveats, the oracle check and the few-label check (``few_label``)."""
         c = lambda x: None if x is None else x.label  # noqa: E731
         cands = [{**x.to_dict(), "warnings": [str(w) for w in x.warnings]} for x in self.candidates]
         return {"candidates": cands, "best": c(self.best),
@@ -159,14 +176,18 @@ class Selection:
                 "plateau": c(self.plateau), "param": self.param, "oracle": c(self.oracle),
                 "correlations": self.correlations, "regret": self.regret,
                 "warnings": [{"code": w.code, "message": w.message} for w in self.warnings],
-                "caveats": self.caveats}
+                "caveats": self.caveats, "few_label": None if self.few_label is None else self.few_label.to_dict()}
 
 
 def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme: str = "min",
            tol: float | None = None) -> Selection:
     """Rank by RankMe within each width K, pick the argmax and, if ``param`` is named, the paper's plateau pick over
     it (see :func:`select_runs`); attach the selection warnings of the pick; with probe accuracies, add the oracle,
-    Spearman/Kendall and regret.
+    Spearman/Kendall and regret; with few-label accuracies (``Candidate.few_label``), the few-label check. Either
+    label check that prefers another candidate beyond its noise adds the ``labels_disagree`` warning.
+
+    Without ``param``, the ``edge`` warning reads the one numeric hyperparameter (other than ``seed``) that varies
+    across the candidates, when exactly one does (a caveat says so); the plateau pick needs ``param`` named.
 
     When candidates have different widths K (the layers of a CNN), RankMe is bounded by min(N, K), so each width is
     ranked on its own (``picks``) and the overall pick uses the documented normalisation RankMe / min(N, K)
@@ -212,25 +233,66 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
                        "reads low (see each note); score at least 2K samples where you can")
     group = groups[best.dim]
     plateau = None if param is None else _plateau(ranked, group, param, extreme=extreme, tol=tol)
+    swept = param if param is not None else _varying_param(group)
+    if param is None and swept is not None:
+        caveats.append(f"the edge check read {swept}, the one hyperparameter that varies across the candidates "
+                       "(name it, or another, with --param)")
+    if len(eligible) == 1:
+        caveats.append(NOTHING_TO_COMPARE)
     fired = selection_warnings(
         [c.metrics["rankme"] for c in group], labels=[c.label for c in group],
-        values=[float(c.params[param]) for c in group] if param is not None else None, param=param or "",
+        values=[float(c.params[swept]) for c in group] if swept is not None else None, param=swept or "",
         se=[c.rankme_se for c in group],
         secondary={k: [c.metrics[k] for c in group] for k in SECONDARY if all(k in c.metrics for c in group)},
         invariance=[float(c.invariance) for c in group if c.invariance is not None]
         if all(c.invariance is not None for c in group) else None)
+    scored = [c for c in ranked if c.probe_acc is not None]
+    oracle = max(scored, key=lambda c: c.probe_acc or 0.0) if scored else None
+    if oracle is not None and best.probe_acc is not None:
+        w = oracle_warning(oracle.label, oracle.probe_acc or 0.0, best.label, best.probe_acc, probe_test_rows(best.n))
+        fired += [w] if w is not None else []
+    few = _few_label(ranked, best)
+    if few is not None and (w := few_label_warning(few)) is not None:
+        fired.append(w)
     picked = replace(best, warnings=list(fired))  # the pick carries its warnings (objects), on a new record
     swap = lambda c: picked if c is best else c  # noqa: E731
     ranked, picks = [swap(c) for c in ranked], {k: swap(c) for k, c in picks.items()}
     sel = Selection(ranked, picked, plateau=None if plateau is None else swap(plateau), param=param, picks=picks,
-                    best_rule=rule, warnings=fired, caveats=caveats)
-    scored = [c for c in ranked if c.probe_acc is not None]
-    if scored:
-        sel.oracle = max(scored, key=lambda c: c.probe_acc or 0.0)
+                    best_rule=rule, warnings=fired, caveats=caveats, few_label=few)
+    if oracle is not None:
+        sel.oracle = swap(oracle)
+        scored = [swap(c) for c in scored]
         sel.correlations = rank_correlations([c.metrics["rankme"] for c in scored],
                                              [c.probe_acc or 0.0 for c in scored])
         sel.regret = float((sel.oracle.probe_acc or 0.0) - (sel.best.probe_acc or 0.0))
     return sel
+
+
+def _varying_param(group: Sequence[Candidate]) -> str | None:
+    """The one numeric hyperparameter other than ``seed`` whose value varies across ``group``, else ``None``.
+
+    Examples:
+        >>> cs = [Candidate("a", "", 9, 3, {"rankme": 1.0}, {"lr": lr, "seed": s, "act": "relu"})
+        ...       for lr, s in [(0.1, 0), (0.2, 1), (0.3, 0)]]
+        >>> _varying_param(cs), _varying_param(cs[:1])
+        ('lr', None)
+    """
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v))
+
+    varying = [k for k in sorted(set().union(*(c.params for c in group))) if k != "seed"
+               and all(number(c.params.get(k)) for c in group) and len({float(c.params[k]) for c in group}) > 1]
+    return varying[0] if len(varying) == 1 else None
+
+
+def _few_label(ranked: Sequence[Candidate], best: Candidate) -> FewLabelCheck | None:
+    """The few-label check over the candidates that carry few-label accuracies (``None`` when the pick does not)."""
+    have = [c for c in ranked if c.few_label is not None]
+    at = [i for i, c in enumerate(have) if c is best]
+    if not at:
+        return None
+    return verdict_of_records([c.few_label for c in have if c.few_label is not None], [c.label for c in have],
+                              [c.metrics["rankme"] for c in have], at[0])
 
 
 def _plateau(ranked: Sequence[Candidate], group: Sequence[Candidate], param: str, *, extreme: str,

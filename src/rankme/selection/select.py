@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.distributed import world
+from rankme.core.guidance import JACKKNIFE_GROUPS
 from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
 from rankme.io.inputs import load_inputs, load_labels
@@ -29,7 +31,10 @@ from rankme.io.results_db import ResultStore
 from rankme.io.shards import expand_shards
 from rankme.metrics.registry import check_metrics, computable, metric_names, split_available
 from rankme.models.encoders import factory_encoders, load_encoder
+from rankme.scoring.source import sample_rows
 from rankme.selection.candidates import Candidate
+from rankme.selection.features import MODEL_SE_MAX_ROWS
+from rankme.selection.labelcheck import LabelPlan, label_plan
 from rankme.selection.pipelines import score_files, score_models
 from rankme.selection.rules import Selection, choose
 from rankme.selection.warnings import SelectionWarning
@@ -89,7 +94,8 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
            factory: str | Callable[[], Any] | None = None, data: str | Path | None = None,
            layers: str | Sequence[str] | None = None, param: str | None = None, extreme: str = "min",
            tol: float | None = None, metrics: Sequence[str] | None = None, samples: int | None = None, seed: int = 0,
-           labels: str | Path | np.ndarray | None = None, views: int | None = None, key: str | None = None,
+           labels: str | Path | np.ndarray | None = None, label_budget: int | None = None,
+           views: int | None = None, key: str | None = None,
            cache: str | Path | None = "rankme-select/cache.sqlite", allow_mixed_dim: bool = False,
            trust_code: bool = False, batch_size: int = 64, device: str | None = None, image_size: int = 224,
            progress: bool = True, command: str = "") -> SelectionRun:
@@ -106,8 +112,14 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
         tol: the plateau tolerance (relative; default 1%).
         metrics: table columns (registry names; default :data:`DEFAULT_METRICS`).
         samples: score this many samples, subsampled with ``seed``.
-        seed: seed of the subsample.
-        labels: optional oracle check: a labels file, ``"folders"`` (image sub-folders) or an array.
+        seed: seed of the subsample, and of the few-label check's draw, folds and bootstrap.
+        labels: optional check of the pick with labels: a labels file (``.npy``, or one label per line), ``"folders"``
+            (image sub-folders) or an array, one label per row/sample. Rows marked unlabelled (-1, NaN, an empty
+            line or string) make it the few-label check on the labelled rows (cross-validated linear and k-NN
+            accuracy, the few-label pick, whether RankMe's pick is within its noise); every row labelled, the
+            full-label oracle (a train/test linear probe, Spearman, Kendall, regret).
+        label_budget: with ``labels``, also (every row labelled) or instead (some unlabelled) run the few-label
+            check on this many labels per class, drawn from the labelled rows with ``seed``.
         views: embedding files hold samples × this many augmented views: adds the view-invariance check.
         key: the array/list column inside multi-array files.
         cache: the SQLite cache (``None``: no cache). A re-run is instant; an interrupted scan resumes.
@@ -139,6 +151,8 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
         raise EmbeddingError(f"--samples must be positive, got {samples}")
     if views is not None and (model or factory):
         raise ValueError("--views applies to embedding files (samples × views rows); models embed their data once")
+    if label_budget is not None and labels is None:
+        label_plan(None, label_budget)  # refuses: a budget needs labels
     store = None if cache is None else ResultStore(cache)
     failed: list[tuple[str, str]] = []
     try:
@@ -154,23 +168,52 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
                 encoders += factory_encoders(factory, srcs, trust_code=trust_code)
                 params += runs_params(srcs)
             y = _labels(labels, inputs.n, inputs)
+            plan = _plan(y, label_budget, inputs.n, samples, seed)
             cands = score_models(encoders, inputs, names, layers=layers, samples=samples, seed=seed,
-                                 batch_size=batch_size, device=device, labels=y, store=store, params=params,
-                                 image_size=image_size, progress=progress)
+                                 batch_size=batch_size, device=device, labels=plan.oracle, store=store,
+                                 params=params, image_size=image_size, progress=progress, few_label=_few(plan))
         else:
             files = embedding_files(srcs)
             n = _rows(files, key) if labels is not None else None
             y = _labels(labels, n, None) if n is not None else None  # none readable: scoring names each
-            cands = score_files(files, names, samples=samples, seed=seed, labels=y, store=store,
+            plan = _plan(y, label_budget, n or 0, samples, seed)
+            cands = score_files(files, names, samples=samples, seed=seed, labels=plan.oracle, store=store,
                                 allow_mixed_dim=allow_mixed_dim, key=key, progress=progress, views=views,
-                                failed=failed)
+                                failed=failed, few_label=_few(plan))
     finally:
         if store is not None:
             store.close()
     if any(c.rankme_se is None for c in cands):
-        notes.append("note: the no-signal check needs RankMe's sampling noise, estimated only up to 64M scored "
-                     "values per file (10 000 samples per model); pass --samples to enable it")
+        notes.append(_noise_note(cands, bool(model or factory)))
     return SelectionRun(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes, failed)
+
+
+def _noise_note(cands: Sequence[Candidate], models: bool) -> str:
+    """Why RankMe's sampling noise (the no-signal check's input) is missing, truthfully for this run."""
+    head = "note: the no-signal check needs RankMe's sampling noise, "
+    size = world()[1]
+    if models and size > 1:
+        return head + (f"which is not estimated under torchrun ({size} processes: each keeps only the features of "
+                       "its own batches); run in one process to enable it")
+    if min(c.n for c in cands) < 2 * JACKKNIFE_GROUPS:
+        return head + f"which needs at least {2 * JACKKNIFE_GROUPS} scored rows; score more rows"
+    if models:
+        spaced = lambda v: f"{v:,}".replace(",", " ")  # noqa: E731
+        return head + (f"estimated only up to {spaced(MODEL_SE_MAX_ROWS)} samples per model (these have "
+                       f"{spaced(max(c.n for c in cands))}); pass --samples {MODEL_SE_MAX_ROWS} to enable it")
+    return head + "estimated only up to 64M scored values (N·K) per file; pass --samples to enable it"
+
+
+def _plan(y: np.ndarray | None, budget: int | None, n: int, samples: int | None, seed: int) -> LabelPlan:
+    """The label checks of this run, refused at once when the labels cannot serve them on the scored rows."""
+    if y is None:
+        return LabelPlan(None, None, None)
+    rows = sample_rows(n, samples, seed)
+    return label_plan(y, budget, seed, np.arange(n) if rows is None else rows)
+
+
+def _few(plan: LabelPlan) -> tuple[np.ndarray, int | None] | None:
+    return None if plan.few is None else (plan.few, plan.budget)
 
 
 def _rows(files: Sequence[str], key: str | None) -> int | None:

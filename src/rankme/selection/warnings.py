@@ -119,7 +119,11 @@ def few_label_warning(check: Any) -> SelectionWarning | None:
     pick is outside the few-label noise of the few-label pick."""
     if check.within_noise:
         return None
-    return SelectionWarning("labels_disagree", check.statement.rstrip("."))
+    c = check.candidates
+    return SelectionWarning("labels_disagree", (
+        f"the labels disagree with the pick: the few labels prefer {c[check.pick].name} to {c[check.rankme_pick].name} "
+        f"by {check.difference:.1f} points of cross-validated linear accuracy (95% CI {check.difference_lo:.1f} to "
+        f"{check.difference_hi:.1f}, which excludes 0; {check.n_labelled} labelled rows), beyond the few-label noise"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,171 @@
+"""Labels check a label-free pick, never make it: how ``rankme select``, :func:`rankme.select` and the Optuna
+helper use the labels a user has.
+
+- Every row labelled: the full-label oracle (a train/test linear probe, :mod:`rankme.selection.features`), and with
+  a budget B also the few-label check on B labels per class drawn from them (seed: the run's seed).
+- Some rows unlabelled (-1, NaN, an empty line; :func:`rankme.selection.fewlabel.labelled_rows`): the few-label
+  check on the labelled rows (or on B per class drawn from them); the oracle needs every row labelled.
+
+The few-label check (the pre-registered rule of docs/reproduction.md, :mod:`rankme.selection.fewlabel`) is scored
+per candidate on the rows that candidate was scored on, stored as a JSON record (the select cache, an Optuna trial's
+user attributes) and judged across candidates from those records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rankme.selection.fewlabel import (
+    N_BOOT,
+    CVAccuracy,
+    FewLabelCheck,
+    _plan,
+    cv_accuracies,
+    draw_budget,
+    few_label_verdict,
+    labelled_rows,
+)
+
+__all__ = ["LabelPlan", "cv_from_record", "cv_record", "few_label_job", "few_label_rows", "label_plan",
+           "record_problem", "verdict_of_records"]
+
+
+@dataclass(frozen=True)
+class LabelPlan:
+    """What the labels are used for: ``oracle`` (every row labelled: the train/test probe's labels) and ``few``
+    (the labels, unlabelled rows marked, for the few-label check on the labelled rows or ``budget`` per class)."""
+
+    oracle: np.ndarray | None
+    few: np.ndarray | None
+    budget: int | None
+
+
+def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
+               idx: np.ndarray | None = None) -> LabelPlan:
+    """Decide the checks for labels ``y`` (one per row, unlabelled rows marked) and ``budget`` (labels per class,
+    or ``None``), and refuse at once, in one line, labels the check cannot use on the scored rows ``idx``.
+
+    Examples:
+        >>> p = label_plan(np.array([0, 1, 0, 1]), None); p.oracle is not None, p.few is None
+        (True, True)
+        >>> p = label_plan(np.array([0, 1, -1, 0, 1]), None); p.oracle is None, p.few.tolist()
+        (True, [0, 1, -1, 0, 1])
+    """
+    if y is None:
+        if budget is not None:
+            raise ValueError(f"--label-budget (label_budget=) {budget} needs labels: give --labels (labels=)")
+        return LabelPlan(None, None, None)
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
+                               or budget < 2):
+        raise ValueError(f"--label-budget (label_budget=) {budget!r}: need a whole number ≥ 2 of labels per class "
+                         "(cross-validation needs 2)")
+    every = len(labelled_rows(y)[0]) == len(y)
+    if every and len(np.unique(y)) < 2:
+        raise ValueError("labels: every row has the same class; a label check needs at least two classes")
+    plan = LabelPlan(y if every else None, y if budget is not None or not every else None, budget)
+    if plan.few is not None:
+        few_label_rows(plan.few, idx, budget, seed)  # refuse now, not after scoring
+    return plan
+
+
+def few_label_rows(y: Any, idx: np.ndarray | None, budget: int | None,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """The few-label check's rows among the scored rows ``idx`` (positions into them, sorted), their labels and the
+    smallest class count: every labelled row, or ``budget`` per class drawn from them with ``seed``.
+
+    Examples:
+        >>> pos, lab, b = few_label_rows(np.array([0, -1, 1, 0, 1, -1]), None, None); pos.tolist(), lab.tolist(), b
+        ([0, 2, 3, 4], [0, 1, 0, 1], 2)
+    """
+    arr = np.asarray(y)
+    sub = arr if idx is None else arr[np.asarray(idx)]
+    pos, lab = labelled_rows(sub)
+    classes = np.unique(lab)
+    if len(classes) < 2 and len(pos) < len(sub):
+        raise ValueError(f"labels: the {len(pos)} labelled row(s) of {len(sub)} scored hold {len(classes)} class(es) "
+                         "(-1, NaN and empty mark unlabelled rows); label rows of at least two classes (if -1 is a "
+                         "class, as in ±1 labels, recode them as 0/1)")
+    if budget is not None:
+        drawn = draw_budget(sub, budget, seed)
+        pos, lab = drawn, lab[np.searchsorted(pos, drawn)]
+    return pos, lab, _plan(lab)[0]
+
+
+_FLOATS = ("linear", "knn", "linear_lo", "linear_hi", "knn_lo", "knn_hi")
+_INTS = ("folds", "k", "seed", "n_boot", "classes", "per_class")
+
+
+def cv_record(cv: CVAccuracy, *, rows: str, classes: int, per_class: int, seed: int, n_boot: int) -> dict[str, Any]:
+    """One candidate's cross-validated few-label accuracies as a JSON record (out-of-fold correctness as "0"/"1"
+    strings, one character per labelled row; ``rows``: the labelled rows' fingerprint)."""
+    bits = lambda c: "".join("1" if v else "0" for v in c)  # noqa: E731
+    num = lambda v: None if math.isnan(v) else float(v)  # noqa: E731  (no interval without resamples)
+    return {"linear": cv.linear, "knn": cv.knn, "linear_lo": num(cv.linear_interval[0]),
+            "linear_hi": num(cv.linear_interval[1]), "knn_lo": num(cv.knn_interval[0]),
+            "knn_hi": num(cv.knn_interval[1]),
+            "linear_oof": bits(cv.linear_correct), "knn_oof": bits(cv.knn_correct), "folds": cv.folds, "k": cv.k,
+            "rows": rows, "classes": classes, "per_class": per_class, "seed": seed, "n_boot": n_boot}
+
+
+def record_problem(rec: Any) -> str | None:
+    """What is wrong with a stored few-label record (``None`` when it is whole)."""
+    if not isinstance(rec, dict):
+        return f"a {type(rec).__name__} where a few-label record belongs"
+    for k in _FLOATS:
+        v = rec.get(k, "")
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) or (v is None and k.endswith(("_lo", "_hi")))):
+            return f"no numeric {k!r}"
+    for k in _INTS:
+        if isinstance(rec.get(k), bool) or not isinstance(rec.get(k), int):
+            return f"no whole-number {k!r}"
+    oof = [s for s in (rec.get("linear_oof"), rec.get("knn_oof")) if isinstance(s, str) and s and set(s) <= {"0", "1"}]
+    if len(oof) != 2 or len(oof[0]) != len(oof[1]):
+        return "no out-of-fold correctness"
+    return None if isinstance(rec.get("rows"), str) else "no 'rows' fingerprint"
+
+
+def cv_from_record(rec: dict[str, Any]) -> CVAccuracy:
+    """The :class:`~rankme.selection.fewlabel.CVAccuracy` of a record of :func:`cv_record`."""
+    problem = record_problem(rec)
+    if problem is not None:
+        raise ValueError(f"a stored few-label record has {problem}")
+    bits = lambda s: np.frombuffer(s.encode(), dtype=np.uint8) == ord("1")  # noqa: E731
+    nan = lambda v: float("nan") if v is None else float(v)  # noqa: E731
+    return CVAccuracy(float(rec["linear"]), float(rec["knn"]), bits(rec["linear_oof"]), bits(rec["knn_oof"]),
+                      (nan(rec["linear_lo"]), nan(rec["linear_hi"])), (nan(rec["knn_lo"]), nan(rec["knn_hi"])),
+                      int(rec["folds"]), int(rec["k"]))
+
+
+def few_label_job(y: Any, idx: np.ndarray | None, budget: int | None,
+                  seed: int = 0) -> tuple[str, Callable[[np.ndarray], dict[str, Any]]]:
+    """One candidate's few-label job: its cache-key part and its function of the candidate's features on the scored
+    rows ``idx`` (the record of :func:`cv_record`)."""
+    pos, lab, per_class = few_label_rows(y, idx, budget, seed)
+    h = hashlib.sha256(pos.astype(np.int64).tobytes())
+    h.update("\x00".join(map(str, lab.tolist())).encode())
+    rows, classes = h.hexdigest()[:16], len(np.unique(lab))
+
+    def run(features: np.ndarray) -> dict[str, Any]:
+        cv = cv_accuracies(features, pos, lab, seed, N_BOOT)
+        return cv_record(cv, rows=rows, classes=classes, per_class=per_class, seed=seed, n_boot=N_BOOT)
+
+    return f"fewlabel:{rows}:{seed}:{N_BOOT}", run
+
+
+def verdict_of_records(records: Sequence[dict[str, Any]], names: Sequence[str], rankme: Sequence[float],
+                       rankme_pick: int) -> FewLabelCheck:
+    """The few-label pick and whether RankMe's pick (index ``rankme_pick``) is within its noise, from every
+    candidate's stored record (all on the same labelled rows, else a one-line refusal)."""
+    if len({(r.get("rows"), r.get("seed"), r.get("n_boot")) for r in records}) > 1:
+        raise ValueError("the candidates' few-label accuracies were computed on different labelled rows (or "
+                         "seeds); score every candidate on the same rows with the same labels and seed")
+    cvs = [cv_from_record(r) for r in records]
+    r0 = records[0]
+    return few_label_verdict(cvs, rankme_pick, r0["seed"], rankme=[float(v) for v in rankme], names=names,
+                             n_boot=r0["n_boot"], classes=r0["classes"], per_class=r0["per_class"])
