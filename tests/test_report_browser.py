@@ -116,7 +116,8 @@ def test_select_report_renders_table_and_plots_in_chromium(tmp_path):
     assert_not_blank(screenshot(report, tmp_path / "shot.png"))
 
 
-def _long_layer_scan(tmp_path: Path) -> tuple[Path, object]:
+@pytest.fixture(scope="module")
+def long_layer_scan(tmp_path_factory) -> tuple[Path, object]:
     """The select report of a long-named model scanned at 7 layers with every default metric (N < K for some)."""
     import numpy as np
     import torch
@@ -127,6 +128,7 @@ def _long_layer_scan(tmp_path: Path) -> tuple[Path, object]:
     from rankme.selection.pipelines import score_models
     from rankme.selection.rules import choose
 
+    require_chromium()
     x = np.random.default_rng(0).standard_normal((60, 10)).astype(np.float32)  # N < K for the wide layers
     data = InputData("x", "array", 60, lambda idx: x[idx], "fp-x")
     torch.manual_seed(0)
@@ -136,17 +138,17 @@ def _long_layer_scan(tmp_path: Path) -> tuple[Path, object]:
     enc = Encoder(net, name=name, modality="array")
     sel = choose(score_models([enc], data, ["rankme", "stable_rank", "nesum", "participation_ratio"], layers="all",
                               progress=False))
-    report = write_select_report(sel, tmp_path / "report.html", ["rankme", "stable_rank", "nesum",
-                                                                 "participation_ratio"])
+    report = write_select_report(sel, tmp_path_factory.mktemp("scan") / "report.html",
+                                 ["rankme", "stable_rank", "nesum", "participation_ratio"])
     return report, sel
 
 
-def test_select_report_of_a_long_layer_scan_fits_1280_px(tmp_path):
+def test_select_report_of_a_long_layer_scan_fits_1280_px(long_layer_scan):
     """Long model names, many layers and every default metric: the main table must not overflow a 1 280 px window."""
     from browser import layout
 
     require_chromium()
-    report, _ = _long_layer_scan(tmp_path)
+    report, _ = long_layer_scan
     box = layout(render_dom(report, width=1280))
     assert box["viewport"] == 1280
     assert box["overflow"] == 0 and box["table-right"] <= 1280, box
@@ -155,13 +157,13 @@ def test_select_report_of_a_long_layer_scan_fits_1280_px(tmp_path):
     assert "/home/someone" not in text.split("<h2>Notes")[0].split("<table")[1]  # short names in the table
 
 
-def test_select_report_wraps_only_between_words_and_highlights_the_pick(tmp_path):
-    """The same long scan at 1 280 px: no cell or header breaks inside a word or number, and the picked row is
-    bold on a coloured background (the only one)."""
+def test_select_report_wraps_only_between_words_and_highlights_the_pick(long_layer_scan, tmp_path):
+    """The same long scan at 1 280 px: no cell or header breaks inside a word or number, and each width's pick is
+    bold on a coloured background (no other row is)."""
     from browser import text_layout
 
     require_chromium()
-    report, sel = _long_layer_scan(tmp_path)
+    report, sel = long_layer_scan
     broken, rows = text_layout(report, tmp_path, width=1280)
     assert broken == [], broken
     assert len(sel.picks) == 2  # widths 96 and 32 are ranked apart: one pick each
