@@ -206,3 +206,18 @@ def test_lightning_checkpoint_names_parse():
     # the project's own "_" separator and values that contain "-" are read as before
     assert parse_name_params("act=gelu-tanh_lr=1e-4_wd=0.1") == {"act": "gelu-tanh", "lr": 1e-4, "wd": 0.1}
     assert parse_name_params("model=resnet-50_lr=0.1,seed=-1") == {"model": "resnet-50", "lr": 0.1, "seed": -1}
+
+
+def test_a_model_scan_of_data_with_repeated_rows_says_how_many_are_distinct(tmp_path):
+    from rankme.selection.select import select
+
+    x = np.random.default_rng(0).standard_normal((200, 16)).astype(np.float32)
+    x[100:] = x[:100]  # every row twice
+    np.save(tmp_path / "x.npy", x)
+    run = select(model=["torch:select_models:mlp"], data=tmp_path / "x.npy", layers=["backbone"], cache=None,
+                 progress=False)
+    assert any("only 100 distinct rows among the 200 scored" in n for n in run.notes), run.notes
+    np.save(tmp_path / "y.npy", np.random.default_rng(1).standard_normal((200, 16)).astype(np.float32))
+    clean = select(model=["torch:select_models:mlp"], data=tmp_path / "y.npy", layers=["backbone"], cache=None,
+                   progress=False)
+    assert not any("distinct rows" in n for n in clean.notes)

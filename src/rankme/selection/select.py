@@ -23,7 +23,7 @@ import numpy as np
 
 from rankme.core.distributed import world
 from rankme.core.guidance import JACKKNIFE_GROUPS
-from rankme.core.validation import EmbeddingError
+from rankme.core.validation import EmbeddingError, duplicate_rows_note, row_digests
 from rankme.io.files import load_embeddings
 from rankme.io.inputs import load_inputs, load_labels
 from rankme.io.params import runs_params
@@ -172,6 +172,8 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
             cands = score_models(encoders, inputs, names, layers=layers, samples=samples, seed=seed,
                                  batch_size=batch_size, device=device, labels=plan.oracle, store=store,
                                  params=params, image_size=image_size, progress=progress, few_label=_few(plan))
+            repeated = _duplicate_inputs_note(inputs, samples, seed)
+            notes += [f"note: {repeated}"] if repeated else []
         else:
             files = embedding_files(srcs)
             n = _rows(files, key) if labels is not None else None
@@ -186,6 +188,18 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     if any(c.rankme_se is None for c in cands):
         notes.append(_noise_note(cands, bool(model or factory)))
     return SelectionRun(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes, failed)
+
+
+def _duplicate_inputs_note(inputs: Any, samples: int | None, seed: int) -> str | None:
+    """The duplicate-rows note for the scored inputs of a model scan: identical text lines or array rows embed
+    to identical rows in every layer (images are not compared)."""
+    if inputs.kind not in ("text", "array"):
+        return None
+    rows = sample_rows(inputs.n, samples, seed)
+    idx = list(range(inputs.n)) if rows is None else rows.tolist()
+    items = inputs.get(idx)
+    distinct = len(set(items)) if inputs.kind == "text" else int(np.unique(row_digests(np.asarray(items))).size)
+    return duplicate_rows_note(inputs.name, distinct, len(idx))
 
 
 def _noise_note(cands: Sequence[Candidate], models: bool) -> str:
