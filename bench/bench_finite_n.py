@@ -230,6 +230,16 @@ def machine_info() -> dict:
     return info
 
 
+def save(out: Path, rows: dict[tuple, dict], commands: list[str]) -> list[dict]:
+    summary = summarise(list(rows.values()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"commands": commands, "machine": machine_info(), "summary": summary,
+                               "rows": list(rows.values())}, indent=1))
+    tmp.replace(out)
+    return summary
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ks", default="256,1024,4096")
@@ -271,10 +281,8 @@ def main() -> None:
                         rows[_key(r)] = r
                         print(f"  {family} {spectrum} K={k} N={n} seed={seed}: plain {r['plain'] / r['truth']:.4f} "
                               f"rankme_inf {r['rankme_inf'] / r['truth']:.4f}", flush=True)
-    summary = summarise(list(rows.values()))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"commands": [*commands, command], "machine": machine_info(),
-                               "summary": summary, "rows": list(rows.values())}, indent=1))
+                        summary = save(out, rows, [*commands, command])  # after each case: a stopped run keeps
+    summary = save(out, rows, [*commands, command])  # what it measured
     print(f"\n$ {command}\nmachine: {json.dumps(machine_info())}\n")
     print(format_table(summary))
     print("\n" + targets(summary))

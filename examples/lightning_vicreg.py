@@ -1,9 +1,12 @@
 """VICReg on real digit images with Lightning, monitored by RankMeCallback (a copy-pasteable example).
 
-Run: .venv/bin/python examples/lightning_vicreg.py   (2 epochs, CPU, a few seconds; logs to ./lightning_logs)
+Run: .venv/bin/python examples/lightning_vicreg.py   (2 epochs, CPU, a few seconds; logs and checkpoints go to a
+new temporary folder, printed at the end, so nothing is left in the folder it runs from)
 """
 
 from __future__ import annotations
+
+import tempfile
 
 import lightning as L
 import torch
@@ -58,7 +61,9 @@ if __name__ == "__main__":
     train, val, probe = digits_loaders()
     callback = RankMeCallback(probe, taps=["projector", "backbone"], metrics=["rankme", "stable_rank"],
                               alarm=CollapseAlarm(threshold=2.0), stop_on_collapse=True)
-    trainer = L.Trainer(max_epochs=2, accelerator="cpu", callbacks=[callback], logger=L.pytorch.loggers.CSVLogger("lightning_logs"),
-                        enable_progress_bar=False)
+    logs = tempfile.mkdtemp(prefix="lightning_vicreg-")
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", callbacks=[callback], default_root_dir=logs,
+                        logger=L.pytorch.loggers.CSVLogger(logs), enable_progress_bar=False)
     trainer.fit(LitVICReg(), train, val)
     print(callback.history)
+    print(f"logs and checkpoints: {logs}")

@@ -1,4 +1,5 @@
-"""Shared helpers: an independent float64 SVD reference for RankMe and its variants."""
+"""Shared helpers: an independent float64 SVD reference for RankMe and its variants, test matrices, and the RankMe of
+an embedding file through the reader and the scoring pipeline."""
 
 from __future__ import annotations
 
@@ -33,3 +34,17 @@ def make_matrix(kind: str, n: int, k: int, seed: int = 0, rank: int = 8) -> np.n
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+SMALL_Z = np.random.default_rng(0).standard_normal((120, 8)) * np.arange(1, 9) ** -0.5
+"""A small 120×8 matrix with a graded spectrum, where any well-conditioned matrix will do (read-only)."""
+SMALL_Z.flags.writeable = False
+SMALL_REF = reference_rankme(SMALL_Z)
+
+
+def score_file(path, **kw) -> float:
+    """RankMe of an embedding file as ``rankme score`` computes it: the reader, then the streaming scorer."""
+    from rankme.io.files import load_embeddings
+    from rankme.scoring.source import score_source
+
+    return score_source(load_embeddings(path, **kw), ["rankme"], progress=False).metrics["rankme"]

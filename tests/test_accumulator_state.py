@@ -1,5 +1,6 @@
 """The accumulator's state stays right: an update that fails adds nothing, centred values are exact whatever the
-mean (a shifted state, merged and reduced exactly), and a malformed state is refused naming what is wrong."""
+mean (a shifted state, merged and reduced exactly), a state survives ``torch.save``/``torch.load``, and a malformed
+state or a misused accumulator is refused naming what is wrong."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rankme
-from conftest import make_matrix, reference_rankme
+from conftest import SMALL_REF, SMALL_Z, make_matrix, reference_rankme
 from rankme import SpectrumAccumulator
 from rankme.core.validation import EmbeddingError
 
@@ -121,13 +122,35 @@ def test_a_shifted_state_round_trips_and_rescales():
     assert acc.rankme(center=True) == pytest.approx(reference_rankme(ref, center=True), rel=1e-6)
 
 
-# -- a malformed state is refused naming what is wrong -------------------------------------------------------
+def test_state_dict_round_trips_through_default_torch_load(tmp_path):
+    torch = pytest.importorskip("torch")
+    acc = SpectrumAccumulator(8)
+    acc.update(SMALL_Z * 1e-200)
+    torch.save(acc.state_dict(), tmp_path / "acc.pt")
+    back = SpectrumAccumulator()
+    back.load_state_dict(torch.load(tmp_path / "acc.pt"))  # default: weights_only=True
+    assert back.n == 120 and back.rankme() == pytest.approx(SMALL_REF, rel=1e-9)
+
+
+# -- a malformed state or a misused accumulator is refused naming what is wrong -------------------------------------------------------
 def test_state_without_a_key_is_refused_naming_it():
     acc = _streamed(_rows(), [])
     state = acc.state_dict()
     del state["gram"]
     with pytest.raises(ValueError, match=r"lacks 'gram'"):
         SpectrumAccumulator().load_state_dict(state)
+
+
+def test_merging_an_array_and_loading_a_state_of_another_width_or_count_are_refused():
+    torch = pytest.importorskip("torch")
+    acc = SpectrumAccumulator(4)
+    with pytest.raises(TypeError, match="update"):
+        acc.merge(np.eye(4))  # type: ignore[arg-type]
+    state = acc.state_dict()
+    with pytest.raises(ValueError, match="K=4"):
+        acc.load_state_dict({**state, "gram": torch.zeros(3, 3)})
+    with pytest.raises(ValueError, match="non-negative"):
+        acc.load_state_dict({**state, "n": -1})
 
 
 def test_state_written_before_shifted_states_loads_about_the_origin():

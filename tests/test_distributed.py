@@ -1,4 +1,5 @@
-"""A real 2-process torch.distributed (gloo) run reduces the state exactly."""
+"""A real 2-process torch.distributed (gloo) run reduces the state exactly, and misuse (reducing twice, NaN rows on
+one rank, ranks of different widths) gets clear errors naming the problem and the global row."""
 
 from __future__ import annotations
 
@@ -110,3 +111,49 @@ def test_two_process_lidar_all_reduce_equals_single_process(tmp_path):
     for r in results:
         assert r["n"] == N // 3
         assert abs(r["lidar"] - single) <= 1e-9 * single
+
+
+# -- misuse ---------------------------------------------------------------------------------------------------
+def _misuse(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    from rankme.monitor import RankMeMonitor
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    out: dict[str, str] = {}
+    try:
+        acc = SpectrumAccumulator(4)
+        acc.update(np.eye(4)[rank::2])
+        acc.all_reduce()
+        try:
+            acc.all_reduce()
+        except ValueError as e:
+            out["twice"] = str(e)
+        probe = [torch.ones(4, 3) * (b + 1) for b in range(4)]
+        probe[3] = probe[3].clone()
+        probe[3][2, 1] = float("nan")  # global probe row 3*4 + 2 = 14, embedded by rank 1
+        net = torch.nn.Linear(3, 3)
+        try:
+            RankMeMonitor(net, "", probe).compute()
+        except ValueError as e:
+            out["nan"] = str(e)
+        try:
+            from rankme.integrations.torchmetrics import RankMe
+
+            m = RankMe(dim=4 + rank)
+            m.update(torch.randn(8, 4 + rank))
+            m.compute()
+        except ValueError as e:
+            out["tm"] = str(e)
+    finally:
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
+            json.dump(out, fh)
+        dist.destroy_process_group()
+
+
+def test_ddp_misuse_gets_clear_errors(tmp_path):
+    pytest.importorskip("torchmetrics")
+    mp.spawn(_misuse, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    for r in results:
+        assert "already called" in r["twice"]
+        assert "disagree on the embedding width" in r["tm"]
+    assert "first bad row index: 14" in results[1]["nan"]

@@ -15,6 +15,7 @@ K = 2200
 SMALL = {"top": 64, "probes": 16, "steps": 24}  # K = 2 200 > EXACT_BELOW and > 2·(64 + 16·24): estimator used
 
 
+@pytest.mark.slow  # each: a float64 SVD of 5000×2200 as the truth (20-50 CPU s; the file: 320 CPU s)
 @pytest.mark.parametrize("kind", ["isotropic", "powerlaw", "lowrank"])
 @pytest.mark.parametrize("center", [False, True])
 def test_estimate_close_to_exact_svd(kind, center):
@@ -32,6 +33,7 @@ def test_estimate_close_to_exact_svd(kind, center):
         assert rankme_from_singular_values(np.sqrt(v2), weights=w2) == pytest.approx(ref, rel=1e-2)
 
 
+@pytest.mark.slow  # a float64 SVD of 5000×2200 as the truth (55 CPU s)
 def test_exactly_low_rank_input_stops_lanczos_early():
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.standard_normal((K, 30)))
@@ -41,6 +43,7 @@ def test_exactly_low_rank_input_stops_lanczos_early():
     assert rankme_from_singular_values(np.sqrt(vals), weights=w) == pytest.approx(reference_rankme(z), rel=1e-4)
 
 
+@pytest.mark.slow  # exact RankMe of 6000×2500 beside the estimate (65 CPU s)
 def test_public_fast_option_and_its_limits():
     z = make_matrix("powerlaw", 6000, 2500, seed=1)
     exact = rankme.rankme(z)

@@ -40,14 +40,13 @@ def test_rank_one_scores_one(rng):
     assert rankme.rankme(z) == pytest.approx(1.0, abs=1e-4)
 
 
-def test_invariant_to_row_permutation_rotation_and_scale(rng):
+def test_invariant_to_row_permutation_and_rotation(rng):
+    """(Scale invariance, from 1e-300 to 1e300: test_numeric_range.py.)"""
     z = make_matrix("powerlaw", 400, 32)
     base = rankme.rankme(z)
     q, _ = np.linalg.qr(rng.standard_normal((32, 32)))
     assert rankme.rankme(z[rng.permutation(400)]) == pytest.approx(base, rel=1e-10)
     assert rankme.rankme(z @ q) == pytest.approx(base, rel=1e-9)
-    for scale in (1e-30, 1e-6, 3.0, 1e30):
-        assert rankme.rankme(z * scale) == pytest.approx(base, rel=1e-9)
 
 
 @settings(max_examples=40, deadline=None)

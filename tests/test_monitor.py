@@ -1,4 +1,5 @@
-"""The plain-PyTorch monitor, pooling rules, the collapse alarm and the torchmetrics metric."""
+"""The plain-PyTorch monitor (it leaves training as it was: modes, grads, RNG, BatchNorm statistics), pooling
+rules, the collapse alarm and the torchmetrics metric."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import rankme
-from conftest import reference_rankme
+from conftest import SMALL_Z, reference_rankme
 from rankme.monitor import CollapseAlarm, CollapseWarning, RankMeMonitor, pool_output
 from rankme.paper.models import digits_model
 
@@ -175,3 +176,33 @@ def test_compute_gives_numpy_blas_one_thread_on_cpu_and_restores_it():
     model.eval()
     with torch.no_grad():
         assert out["rankme/emb"] == pytest.approx(reference_rankme(model(x).numpy()), rel=1e-6)
+
+
+def test_monitor_restores_every_mode_grads_and_rng_and_builds_no_graph():
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.Dropout(0.3),
+                              torch.nn.Linear(16, 8))
+    net.train()
+    net[1].eval()  # a frozen BatchNorm
+    net[0].requires_grad_(False)
+    probe = torch.utils.data.DataLoader(torch.from_numpy(SMALL_Z.astype(np.float32)), batch_size=32, shuffle=True)
+    modes = [m.training for m in net.modules()]
+    grads = [p.requires_grad for p in net.parameters()]
+    stats = net[1].running_mean.clone()
+    torch.manual_seed(1)
+    np.random.seed(1)
+    expected = (torch.rand(3), np.random.rand(3))
+    torch.manual_seed(1)
+    np.random.seed(1)
+    out = RankMeMonitor(net, "3", probe, pool="mean").compute()
+    assert out["rankme/3"] > 1
+    assert [m.training for m in net.modules()] == modes and [p.requires_grad for p in net.parameters()] == grads
+    assert torch.equal(net[1].running_mean, stats)  # eval: BatchNorm statistics untouched
+    assert torch.equal(torch.rand(3), expected[0]) and np.array_equal(np.random.rand(3), expected[1])
+    with pytest.raises(ValueError, match="pool must be one of"):
+        RankMeMonitor(net, "3", probe, pool="max")
+
+
+def test_monitor_warns_when_the_probe_set_is_smaller_than_k():
+    net = torch.nn.Linear(8, 64)
+    with pytest.warns(rankme.SampleSizeWarning, match="N=20 samples for K=64"):
+        RankMeMonitor(net, "", [torch.randn(20, 8)]).compute()

@@ -70,8 +70,8 @@ def test_objective_value_equals_rankme_computed_directly(kind):
 
 def test_other_objective_metric_and_samples():
     z = np.random.default_rng(2).standard_normal((500, 8))
-    rows = sample_rows(500, 100, seed=3)
-    assert rows is not None
+    rows = sample_rows(500, 100, seed=3)  # the rows `rankme score --samples 100 --seed 3` scores
+    assert rows is not None and len(np.unique(rows)) == 100  # a subsample of 100 distinct rows, not all 500
     objective = rankme_objective(lambda trial, report: z, metric="stable_rank", samples=100, seed=3)
     study = optuna.create_study(direction="maximize")
     study.optimize(objective, n_trials=1)

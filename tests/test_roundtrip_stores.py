@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import reference_rankme
+from conftest import reference_rankme, score_file
 from rankme import EmbeddingError
 from rankme.cli import main
 from rankme.io.files import load_embeddings
@@ -24,9 +24,6 @@ W = np.random.default_rng(12).standard_normal((60, 4))  # a second, different ma
 def _truth(z) -> float:
     return reference_rankme(np.asarray(z, dtype=np.float64))
 
-
-def _score(path, **kw) -> float:
-    return score_source(load_embeddings(path, **kw), ["rankme"], progress=False).metrics["rankme"]
 
 
 def _refused(path, match: str, **kw) -> str:
@@ -55,9 +52,9 @@ def test_hdf5_layouts_score_the_written_matrix(tmp_path, dtype, where, storage):
     z = Z.astype(dtype)
     with h5py.File(tmp_path / "e.h5", "w") as fh:
         fh.create_dataset(where, data=z, **storage)
-    assert _score(tmp_path / "e.h5") == pytest.approx(_truth(z), rel=1e-9)  # the one dataset, found by itself
-    assert _score(tmp_path / "e.h5", key=where) == pytest.approx(_truth(z), rel=1e-9)
-    assert _score(tmp_path / "e.h5", key="/" + where) == pytest.approx(_truth(z), rel=1e-9)
+    assert score_file(tmp_path / "e.h5") == pytest.approx(_truth(z), rel=1e-9)  # the one dataset, found by itself
+    assert score_file(tmp_path / "e.h5", key=where) == pytest.approx(_truth(z), rel=1e-9)
+    assert score_file(tmp_path / "e.h5", key="/" + where) == pytest.approx(_truth(z), rel=1e-9)
     res = score_source(load_embeddings(tmp_path / "e.h5"), ["rankme"], samples=25, seed=2, progress=False)
     assert res.metrics["rankme"] == pytest.approx(_truth(z[sample_rows(60, 25, 2)]), rel=1e-9)
 
@@ -71,9 +68,9 @@ def test_hdf5_soft_and_external_links_are_accepted_as_key(tmp_path, capsys, monk
         fh["best"] = h5py.SoftLink("/g/x")
         fh["ext"] = h5py.ExternalLink("other.h5", "/deep/emb")
         fh["gone"] = h5py.SoftLink("/nowhere")
-    assert _score(tmp_path / "e.h5", key="best") == pytest.approx(_truth(Z), rel=1e-9)
-    assert _score(tmp_path / "e.h5", key="/best") == pytest.approx(_truth(Z), rel=1e-9)
-    assert _score(tmp_path / "e.h5", key="ext") == pytest.approx(_truth(W), rel=1e-9)
+    assert score_file(tmp_path / "e.h5", key="best") == pytest.approx(_truth(Z), rel=1e-9)
+    assert score_file(tmp_path / "e.h5", key="/best") == pytest.approx(_truth(Z), rel=1e-9)
+    assert score_file(tmp_path / "e.h5", key="ext") == pytest.approx(_truth(W), rel=1e-9)
     _refused(tmp_path / "e.h5", r"'gone'.*soft link to '/nowhere'", key="gone")
     _refused(tmp_path / "e.h5", r"no dataset 'nope'; available: \['g/x'\]", key="nope")
     monkeypatch.chdir(tmp_path.parent)  # the external file is found next to the file, not in the working directory
@@ -107,7 +104,7 @@ def test_hdf5_several_datasets_name_the_available_keys(tmp_path):
         fh.create_dataset("a", data=Z)
         fh.create_dataset("g/b", data=W)
     _refused(tmp_path / "e.h5", r"several datasets \['a', 'g/b'\]: choose one with --key")
-    assert _score(tmp_path / "e.h5", key="g/b") == pytest.approx(_truth(W), rel=1e-9)
+    assert score_file(tmp_path / "e.h5", key="g/b") == pytest.approx(_truth(W), rel=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------------- Zarr
@@ -130,10 +127,10 @@ def test_zarr_layouts_score_the_written_matrix(tmp_path, fmt, where, chunks):
     zarr = pytest.importorskip("zarr")
     root = tmp_path / "e.zarr"
     _zarr_write(zarr, root, fmt, where, Z32, chunks=chunks)
-    assert _score(root) == pytest.approx(_truth(Z32), rel=1e-9)  # found by itself: the one array, however deep
+    assert score_file(root) == pytest.approx(_truth(Z32), rel=1e-9)  # found by itself: the one array, however deep
     if where:
-        assert _score(root, key=where) == pytest.approx(_truth(Z32), rel=1e-9)
-        assert _score(root, key="/" + where) == pytest.approx(_truth(Z32), rel=1e-9)
+        assert score_file(root, key=where) == pytest.approx(_truth(Z32), rel=1e-9)
+        assert score_file(root, key="/" + where) == pytest.approx(_truth(Z32), rel=1e-9)
 
 
 @pytest.mark.parametrize("fmt", [2, 3])
@@ -144,7 +141,7 @@ def test_zarr_nested_groups_need_a_key_naming_the_paths(tmp_path, fmt, capsys):
     group.create_array("head/logits", shape=W.shape, dtype="float64")[:] = W
     _refused(tmp_path / "g.zarr", r"several arrays \['enc/layer1/emb', 'head/logits'\]: choose one with --key")
     _refused(tmp_path / "g.zarr", r"no array 'emb'; available: \['enc/layer1/emb', 'head/logits'\]", key="emb")
-    assert _score(tmp_path / "g.zarr", key="enc/layer1/emb") == pytest.approx(_truth(Z), rel=1e-9)
+    assert score_file(tmp_path / "g.zarr", key="enc/layer1/emb") == pytest.approx(_truth(Z), rel=1e-9)
     rc, res, _ = _cli(capsys, tmp_path / "g.zarr", "--key", "head/logits")
     assert rc == 0 and res["metrics"]["rankme"] == pytest.approx(_truth(W), rel=1e-9)
 
@@ -158,7 +155,7 @@ def test_zarr_3d_flattens_and_sharded_arrays_read_whole(tmp_path):
     res = score_source(src, ["rankme"], samples=20, seed=1, progress=False)
     assert res.metrics["rankme"] == pytest.approx(_truth(Z[sample_rows(60, 20, 1)]), rel=1e-9)
     _zarr_write(zarr, tmp_path / "s.zarr", 3, "", Z, chunks=(8, 6), shards=(32, 6))
-    assert _score(tmp_path / "s.zarr") == pytest.approx(_truth(Z), rel=1e-9)
+    assert score_file(tmp_path / "s.zarr") == pytest.approx(_truth(Z), rel=1e-9)
     (tmp_path / "s.zarr" / "c" / "1" / "0").unlink()  # the second shard: rows 32..59
     _refused(tmp_path / "s.zarr", r"1 of 2 chunks .*chunk \(1, 0\).*missing")
 
@@ -180,7 +177,7 @@ def test_zarr_missing_chunk_is_an_error_unless_fill_values_are_asked_for(tmp_pat
     assert repr(where or "array") in msg or where in msg
     holed = Z.copy()
     holed[32:48] = 0.0  # the fill value the user accepts
-    assert _score(root, fill_missing=True) == pytest.approx(_truth(holed), rel=1e-9)
+    assert score_file(root, fill_missing=True) == pytest.approx(_truth(holed), rel=1e-9)
     src = load_embeddings(root, fill_missing=True)
     assert any("1 chunk" in n and "fill value" in n for n in src.notes)
     rc, res, err = _cli(capsys, root)
@@ -197,7 +194,7 @@ def test_zarr_chunks_skipped_because_they_equal_the_fill_value_need_the_opt_in(t
     z[16:32] = 0.0
     _zarr_write(zarr, tmp_path / "e.zarr", 3, "", z, chunks=(16, 6))
     _refused(tmp_path / "e.zarr", r"chunk \(1, 0\).*fill value.*--fill-missing")
-    assert _score(tmp_path / "e.zarr", fill_missing=True) == pytest.approx(_truth(z), rel=1e-9)
+    assert score_file(tmp_path / "e.zarr", fill_missing=True) == pytest.approx(_truth(z), rel=1e-9)
 
 
 @pytest.mark.parametrize("fmt", [2, 3])
@@ -205,12 +202,12 @@ def test_zarr_explicit_fill_value(tmp_path, fmt):
     zarr = pytest.importorskip("zarr")
     root = tmp_path / "e.zarr"
     _zarr_write(zarr, root, fmt, "x", Z, chunks=(16, 6), fill_value=2.5)
-    assert _score(root) == pytest.approx(_truth(Z), rel=1e-9)  # every chunk written: the fill value is unused
+    assert score_file(root) == pytest.approx(_truth(Z), rel=1e-9)  # every chunk written: the fill value is unused
     _chunk_file(root, fmt, "x", (0, 0)).unlink()
     _refused(root, r"'x'.*chunk \(0, 0\).*fill value 2\.5")
     holed = Z.copy()
     holed[:16] = 2.5
-    assert _score(root, fill_missing=True) == pytest.approx(_truth(holed), rel=1e-9)
+    assert score_file(root, fill_missing=True) == pytest.approx(_truth(holed), rel=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------------- HF datasets
@@ -229,21 +226,21 @@ def _hf(tmp_path, name, columns, splits=None):
 
 def test_hf_dataset_list_and_scalar_columns(tmp_path):
     p = _hf(tmp_path, "one", {"text": [f"t{i}" for i in range(60)], "emb": Z.tolist()})
-    assert _score(p) == pytest.approx(_truth(Z), rel=1e-9)
+    assert score_file(p) == pytest.approx(_truth(Z), rel=1e-9)
     p = _hf(tmp_path, "two", {"a": Z.tolist(), "b": W.tolist(), "x": Z[:, 0].tolist()})
     _refused(p, r"several list columns \['a', 'b'\]: choose the embedding with --key")
-    assert _score(p, key="b") == pytest.approx(_truth(W), rel=1e-9)
-    assert _score(p, key="x") == pytest.approx(_truth(Z[:, :1]), rel=1e-9)
+    assert score_file(p, key="b") == pytest.approx(_truth(W), rel=1e-9)
+    assert score_file(p, key="x") == pytest.approx(_truth(Z[:, :1]), rel=1e-9)
     _refused(p, r"no column 'c'; columns: \['a', 'b', 'x'\]", key="c")
     p = _hf(tmp_path, "scalars", {f"f{j}": Z[:, j].tolist() for j in range(6)})
-    assert _score(p) == pytest.approx(_truth(Z), rel=1e-9)
-    assert _score(p, key="f2") == pytest.approx(_truth(Z[:, 2:3]), rel=1e-9)
+    assert score_file(p) == pytest.approx(_truth(Z), rel=1e-9)
+    assert score_file(p, key="f2") == pytest.approx(_truth(Z[:, 2:3]), rel=1e-9)
 
 
 @pytest.mark.parametrize("key,want", [("x", Z[:, :1]), ("b", W), ("a", Z), ("train/b", W), ("train/x", Z[:, :1])])
 def test_hf_dataset_dict_with_one_split_honours_key(tmp_path, key, want, capsys):
     p = _hf(tmp_path, "dd", {"a": Z.tolist(), "b": W.tolist(), "x": Z[:, 0].tolist()}, splits={"train": None})
-    assert _score(p, key=key) == pytest.approx(_truth(want), rel=1e-9)
+    assert score_file(p, key=key) == pytest.approx(_truth(want), rel=1e-9)
     rc, res, _ = _cli(capsys, p, "--key", key)
     assert rc == 0 and res["metrics"]["rankme"] == pytest.approx(_truth(want), rel=1e-9)
     assert not any("scored the list column" in n for n in res["notes"])
@@ -252,7 +249,7 @@ def test_hf_dataset_dict_with_one_split_honours_key(tmp_path, key, want, capsys)
 def test_hf_dataset_dict_one_split_key_x_next_to_one_list_column(tmp_path, capsys):
     """The reported case: ``--key x`` must score x, not the list column beside it."""
     p = _hf(tmp_path, "dd", {"emb": W.tolist(), "x": Z[:, 0].tolist()}, splits={"train": None})
-    assert _score(p) == pytest.approx(_truth(W), rel=1e-9)
+    assert score_file(p) == pytest.approx(_truth(W), rel=1e-9)
     rc, res, err = _cli(capsys, p, "--key", "x")
     assert rc == 0 and res["metrics"]["rankme"] == pytest.approx(_truth(Z[:, :1]), rel=1e-9)
     assert "scored the list column" not in err
@@ -264,8 +261,8 @@ def test_hf_dataset_dict_with_several_splits(tmp_path, capsys):
     p = _hf(tmp_path, "dd", {"emb": Z.tolist()}, splits={"train": None, "test": {"emb": W.tolist()}})
     _refused(p, r"splits \['test', 'train'\]: choose one with --key SPLIT/COLUMN")
     _refused(p, r"splits \['test', 'train'\]: choose one with --key SPLIT/COLUMN", key="emb")
-    assert _score(p, key="test") == pytest.approx(_truth(W), rel=1e-9)  # a split: its one list column
-    assert _score(p, key="train/emb") == pytest.approx(_truth(Z), rel=1e-9)
+    assert score_file(p, key="test") == pytest.approx(_truth(W), rel=1e-9)  # a split: its one list column
+    assert score_file(p, key="train/emb") == pytest.approx(_truth(Z), rel=1e-9)
     _refused(p, r"no column 'nope'; columns: \['emb'\]", key="test/nope")
     rc, res, _ = _cli(capsys, p, "--key", "test/emb")
     assert rc == 0 and res["metrics"]["rankme"] == pytest.approx(_truth(W), rel=1e-9)
@@ -282,14 +279,14 @@ def test_lance_plain_table_and_several_vector_columns(tmp_path, capsys):
     lance = pytest.importorskip("lance")
     pa = pytest.importorskip("pyarrow")
     lance.write_dataset(pa.table({"id": np.arange(60), "vector": _vectors(pa, Z)}), str(tmp_path / "t.lance"))
-    assert _score(tmp_path / "t.lance") == pytest.approx(_truth(Z), rel=1e-9)
+    assert score_file(tmp_path / "t.lance") == pytest.approx(_truth(Z), rel=1e-9)
     res = score_source(load_embeddings(tmp_path / "t.lance"), ["rankme"], samples=20, seed=5, progress=False)
     assert res.metrics["rankme"] == pytest.approx(_truth(Z[sample_rows(60, 20, 5)]), rel=1e-9)
     table = pa.table({"id": np.arange(60), "img": _vectors(pa, Z), "txt": pa.array(list(W)), "s": W[:, 0]})
     lance.write_dataset(table, str(tmp_path / "m.lance"))
     _refused(tmp_path / "m.lance", r"several vector columns \['img', 'txt'\]: choose one with --key")
-    assert _score(tmp_path / "m.lance", key="img") == pytest.approx(_truth(Z), rel=1e-9)
-    assert _score(tmp_path / "m.lance", key="txt") == pytest.approx(_truth(W), rel=1e-9)
+    assert score_file(tmp_path / "m.lance", key="img") == pytest.approx(_truth(Z), rel=1e-9)
+    assert score_file(tmp_path / "m.lance", key="txt") == pytest.approx(_truth(W), rel=1e-9)
     _refused(tmp_path / "m.lance", r"no column 'x'; columns: \['id', 'img', 'txt', 's'\]", key="x")
     rc, res, _ = _cli(capsys, tmp_path / "m.lance", "--key", "txt")
     assert rc == 0 and res["metrics"]["rankme"] == pytest.approx(_truth(W), rel=1e-9)
@@ -308,7 +305,7 @@ def test_faiss_flat_indexes(tmp_path, kind):
     faiss = pytest.importorskip("faiss")
     index = getattr(faiss, kind)(6)
     index.add(Z32)
-    assert _score(_faiss_file(tmp_path, faiss, index, "f.faiss")) == pytest.approx(_truth(Z32), rel=1e-9)
+    assert score_file(_faiss_file(tmp_path, faiss, index, "f.faiss")) == pytest.approx(_truth(Z32), rel=1e-9)
 
 
 def _ivf(faiss):
@@ -324,7 +321,7 @@ def test_faiss_ivf_flat_with_ids_reads_the_vectors_in_id_order(tmp_path, capsys)
     ivf.add_with_ids(Z32, ids)
     p = _faiss_file(tmp_path, faiss, ivf, "ids.faiss")
     in_id_order = Z32[np.argsort(ids)]
-    assert _score(p) == pytest.approx(_truth(Z32), rel=1e-9)
+    assert score_file(p) == pytest.approx(_truth(Z32), rel=1e-9)
     res = score_source(load_embeddings(p), ["rankme"], samples=25, seed=3, progress=False)
     assert res.metrics["rankme"] == pytest.approx(_truth(in_id_order[sample_rows(60, 25, 3)]), rel=1e-9)
     rc, res, err = _cli(capsys, p)
@@ -350,7 +347,7 @@ def test_faiss_after_remove_ids_reads_the_remaining_vectors(tmp_path, with_ids):
             index.remove_ids(gone)
         assert index.ntotal == 56
         p = _faiss_file(tmp_path, faiss, index, f"{name}.faiss")
-        assert _score(p) == pytest.approx(_truth(Z32[keep]), rel=1e-9), name
+        assert score_file(p) == pytest.approx(_truth(Z32[keep]), rel=1e-9), name
 
 
 def test_faiss_compressed_indexes_are_refused_with_the_reason(tmp_path):

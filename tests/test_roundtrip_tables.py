@@ -4,7 +4,8 @@ Each writer (pandas ``to_csv`` / ``to_parquet`` / ``to_feather``, ``numpy.savetx
 its options. The value is compared with a float64 SVD of the matrix *as written* (after the writer's
 ``float_format``/``fmt``) to 1e-9 relative and N and K are checked, so a header read as a data row, an index or a
 label column scored as a feature, or a lost first row shows up at once; a file that cannot be read is refused in one
-line. Failures of one product are collected and reported together.
+line. Failures of one product are collected and reported together. Hand-written tables (an ``id`` column, a list
+column, a BOM, a blank cell, ``;`` and tab delimiters) score as the matrix written or are refused naming the cell.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import json
 import numpy as np
 import pytest
 
-from conftest import reference_rankme
+import rankme
+from conftest import SMALL_REF, SMALL_Z, reference_rankme, score_file
 from rankme import EmbeddingError
 from rankme.cli import main
 from rankme.io.files import load_embeddings
@@ -197,6 +199,67 @@ def test_numpy_savetxt(tmp_path):
             problems.append(f"{p.name} (delimiter={delim!r}, header={header}, comments={comments!r}, "
                             f"fmt={fmt}): {why}; first line {p.read_text().splitlines()[0][:50]!r}")
     _report(problems)
+
+
+# -- hand-written tables: an index, an id column, a list column, a BOM, a blank cell, other delimiters ----------
+def test_csv_with_pandas_default_index_scores_the_features_only(tmp_path):
+    p = tmp_path / "z.csv"
+    pd.DataFrame(SMALL_Z, columns=[f"f{i}" for i in range(8)]).to_csv(p)  # index column written by default
+    src = load_embeddings(p)
+    assert src.dim == 8 and rankme.rankme(src.array) == pytest.approx(SMALL_REF, rel=1e-9)
+    assert any("pandas default index" in n for n in src.notes)
+    pd.DataFrame(SMALL_Z).to_csv(tmp_path / "numeric_names.csv")  # header ",0,1,...,7"
+    assert score_file(tmp_path / "numeric_names.csv") == pytest.approx(SMALL_REF, rel=1e-9)
+
+
+def test_csv_id_column_is_excluded_and_columns_can_be_chosen(tmp_path):
+    p = tmp_path / "z.csv"
+    lines = ["id," + ",".join(f"f{i}" for i in range(8))]
+    lines += [f"{1000 + i}," + ",".join(repr(float(v)) for v in row) for i, row in enumerate(SMALL_Z)]
+    p.write_text("\n".join(lines) + "\n")
+    src = load_embeddings(p)
+    assert src.dim == 8 and any("identifier" in n and "'id'" in n for n in src.notes)
+    assert rankme.rankme(src.array) == pytest.approx(SMALL_REF, rel=1e-9)
+    assert load_embeddings(p, columns=["f0", "f1"]).dim == 2
+    assert load_embeddings(p, exclude=["f7"]).dim == 7
+    with pytest.raises(EmbeddingError, match="no column"):
+        load_embeddings(p, columns=["nope"])
+
+
+def test_parquet_id_and_list_embedding_column(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"id": np.arange(120), "embedding": list(SMALL_Z)}), tmp_path / "e.parquet")
+    src = load_embeddings(tmp_path / "e.parquet")
+    assert src.dim == 8 and rankme.rankme(src.array) == pytest.approx(SMALL_REF, rel=1e-9)
+    assert any("list column 'embedding'" in n for n in src.notes)
+    fixed = pa.FixedSizeListArray.from_arrays(pa.array(SMALL_Z.ravel()), 8)
+    pq.write_table(pa.table({"id": np.arange(120), "v": fixed}), tmp_path / "f.parquet")
+    assert score_file(tmp_path / "f.parquet") == pytest.approx(SMALL_REF, rel=1e-9)
+    ragged = [list(r) for r in SMALL_Z]
+    ragged[5] = ragged[5][:7]
+    pq.write_table(pa.table({"embedding": ragged}), tmp_path / "r.parquet")
+    with pytest.raises(EmbeddingError, match=r"different lengths \(8 in row 0, 7 in row 5\)"):
+        load_embeddings(tmp_path / "r.parquet")
+    pq.write_table(pa.table({"a": [1.0, None, 3.0], "b": [1.0, 2.0, 3.0]}), tmp_path / "n.parquet")
+    with pytest.raises(EmbeddingError, match=r"column 'a' has 1 missing value.*row 1"):
+        load_embeddings(tmp_path / "n.parquet")
+
+
+def test_csv_bom_blank_cell_and_delimiters(tmp_path):
+    body = "\n".join(",".join(repr(float(v)) for v in row) for row in SMALL_Z) + "\n"
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + body.encode())
+    src = load_embeddings(tmp_path / "bom.csv")
+    assert src.n_rows == 120 and score_file(tmp_path / "bom.csv") == pytest.approx(SMALL_REF, rel=1e-9)
+    (tmp_path / "semi.csv").write_text(body.replace(",", ";"))
+    assert score_file(tmp_path / "semi.csv") == pytest.approx(SMALL_REF, rel=1e-9)
+    (tmp_path / "z.tsv").write_text(body.replace(",", "\t"))
+    assert score_file(tmp_path / "z.tsv") == pytest.approx(SMALL_REF, rel=1e-9)
+    lines = body.splitlines()
+    lines[3] = "," + lines[3].split(",", 1)[1]  # a blank cell in column 0 of data row 3
+    (tmp_path / "blank.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(EmbeddingError, match=r"column '0' has 1 missing value\(s\), first at data row 3 \(line 4\)"):
+        load_embeddings(tmp_path / "blank.csv")
 
 
 # -- compressed CSV ---------------------------------------------------------------------------------------------

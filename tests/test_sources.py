@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rankme
-from conftest import reference_rankme
+from conftest import reference_rankme, score_file
 from rankme import EmbeddingError
 from rankme.cli import main
 from rankme.io.files import load_embeddings
@@ -21,24 +21,21 @@ Z = (np.random.default_rng(5).standard_normal((600, 24)) * np.arange(1, 25) ** -
 REF = reference_rankme(Z)
 
 
-def _score(path, **kw):
-    return score_source(load_embeddings(path, **kw), ["rankme"], progress=False).metrics["rankme"]
-
 
 def test_hdf5_dataset_by_path(tmp_path):
     h5py = pytest.importorskip("h5py")
     with h5py.File(tmp_path / "e.h5", "w") as fh:
         fh.create_dataset("model/emb", data=Z, chunks=(64, 24))
         fh.create_dataset("model/ids", data=np.arange(600))
-    assert _score(tmp_path / "e.h5") == pytest.approx(REF, rel=1e-9)  # the one 2-D dataset
+    assert score_file(tmp_path / "e.h5") == pytest.approx(REF, rel=1e-9)  # the one 2-D dataset
     with h5py.File(tmp_path / "e.h5", "a") as fh:
         fh.create_dataset("model/logits", data=np.zeros((600, 3)))
     with pytest.raises(EmbeddingError, match=r"several datasets.*--key"):
         load_embeddings(tmp_path / "e.h5")
-    assert _score(tmp_path / "e.h5", key="model/emb") == pytest.approx(REF, rel=1e-9)
+    assert score_file(tmp_path / "e.h5", key="model/emb") == pytest.approx(REF, rel=1e-9)
     with h5py.File(tmp_path / "one.hdf5", "w") as fh:
         fh.create_dataset("x", data=Z)
-    assert _score(tmp_path / "one.hdf5") == pytest.approx(REF, rel=1e-9)
+    assert score_file(tmp_path / "one.hdf5") == pytest.approx(REF, rel=1e-9)
     res = score_source(load_embeddings(tmp_path / "one.hdf5"), ["rankme"], samples=100, seed=3, progress=False)
     rows = rankme.scoring.source.sample_rows(600, 100, 3)
     assert res.metrics["rankme"] == pytest.approx(reference_rankme(Z[rows]), rel=1e-9)
@@ -48,11 +45,11 @@ def test_zarr_v3_array_and_group(tmp_path):
     zarr = pytest.importorskip("zarr")
     arr = zarr.create_array(store=str(tmp_path / "a.zarr"), shape=Z.shape, chunks=(100, 24), dtype="float32")
     arr[:] = Z
-    assert _score(tmp_path / "a.zarr") == pytest.approx(REF, rel=1e-9)
+    assert score_file(tmp_path / "a.zarr") == pytest.approx(REF, rel=1e-9)
     group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
     group.create_array("emb", shape=Z.shape, chunks=(128, 24), dtype="float32")[:] = Z
     group.create_array("other", shape=(600, 3), dtype="float32")[:] = 0
-    assert _score(tmp_path / "g.zarr", key="emb") == pytest.approx(REF, rel=1e-9)
+    assert score_file(tmp_path / "g.zarr", key="emb") == pytest.approx(REF, rel=1e-9)
     res = score_source(load_embeddings(tmp_path / "g.zarr", key="emb"), ["rankme"], samples=77, seed=1,
                        progress=False)
     assert res.metrics["rankme"] == pytest.approx(reference_rankme(Z[rankme.scoring.source.sample_rows(600, 77, 1)]),
@@ -67,16 +64,16 @@ def test_arrow_ipc_and_feather(tmp_path):
     with pa.ipc.new_file(str(tmp_path / "e.arrow"), table.schema) as w:
         w.write_table(table)
     for name in ("e.feather", "e.arrow"):
-        assert _score(tmp_path / name) == pytest.approx(REF, rel=1e-9)
+        assert score_file(tmp_path / name) == pytest.approx(REF, rel=1e-9)
 
 
 def test_huggingface_dataset_directory(tmp_path):
     datasets = pytest.importorskip("datasets")
     ds = datasets.Dataset.from_dict({"text": [f"doc {i}" for i in range(600)], "emb": Z.tolist()})
     ds.save_to_disk(str(tmp_path / "ds"))
-    assert _score(tmp_path / "ds") == pytest.approx(REF, rel=1e-6)  # float32 list column
+    assert score_file(tmp_path / "ds") == pytest.approx(REF, rel=1e-6)  # float32 list column
     datasets.DatasetDict({"train": ds}).save_to_disk(str(tmp_path / "dd"))
-    assert _score(tmp_path / "dd", key="train/emb") == pytest.approx(_score(tmp_path / "ds"), rel=1e-12)
+    assert score_file(tmp_path / "dd", key="train/emb") == pytest.approx(score_file(tmp_path / "ds"), rel=1e-12)
 
 
 def test_lance_table(tmp_path):
@@ -94,12 +91,12 @@ def test_faiss_flat_and_ivf_flat_reconstruct_and_compressed_indexes_are_refused(
     flat = faiss.IndexFlatL2(24)
     flat.add(Z)
     faiss.write_index(flat, str(tmp_path / "flat.faiss"))
-    assert _score(tmp_path / "flat.faiss") == pytest.approx(REF, rel=1e-9)
+    assert score_file(tmp_path / "flat.faiss") == pytest.approx(REF, rel=1e-9)
     ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(24), 24, 4)
     ivf.train(Z)
     ivf.add(Z)
     faiss.write_index(ivf, str(tmp_path / "ivf.faiss"))
-    assert _score(tmp_path / "ivf.faiss") == pytest.approx(REF, rel=1e-9)  # rows in list order: same matrix
+    assert score_file(tmp_path / "ivf.faiss") == pytest.approx(REF, rel=1e-9)  # rows in list order: same matrix
     pq = faiss.IndexPQ(24, 4, 8)
     pq.train(Z)
     pq.add(Z)

@@ -1,9 +1,9 @@
-"""Trust across processes: runs are never trained twice on a shared store, workers die with their parent, a
-stop keeps every finished run, and DDP misuse gets clear errors (a real 2-process gloo group)."""
+"""The experiment runner across processes: two processes sharing a store train each run once, workers die with their
+parent (even under kill -9), and a stop (SIGTERM, Ctrl-C) ends the workers at once and releases their claims.
+(DDP misuse: test_distributed.py.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,12 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 
-import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from rankme.io.results_db import ResultStore
@@ -58,7 +56,7 @@ sys.path.insert(0, {tests!r})
 import fake_runs
 from rankme.io.results_db import ResultStore
 from rankme.paper.runner import run_sweeps
-from test_adversarial_processes import SWEEP
+from test_runner_processes import SWEEP
 os.environ["RANKME_TEST_LOG"] = {log!r}
 run_sweeps(ResultStore({store!r}), SWEEP, log=print, train=fake_runs.{train}, workers=2)
 """
@@ -110,52 +108,3 @@ def test_a_stop_ends_workers_at_once_and_releases_claims(tmp_path, sig):
     store = ResultStore(tmp_path / "r.sqlite")
     assert store.claimed_elsewhere([c.key() for c in SWEEP[0].configs([0])]) == []  # nothing left claimed
     assert all(store.claim(c.key()) for c in SWEEP[0].configs([0]))
-
-
-# -- DDP misuse ---------------------------------------------------------------------------------------------------
-def _ddp(rank: int, world: int, init_file: str, out_dir: str) -> None:
-    import torch
-
-    from rankme import SpectrumAccumulator
-    from rankme.monitor import RankMeMonitor
-
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    out: dict[str, str] = {}
-    try:
-        acc = SpectrumAccumulator(4)
-        acc.update(np.eye(4)[rank::2])
-        acc.all_reduce()
-        try:
-            acc.all_reduce()
-        except ValueError as e:
-            out["twice"] = str(e)
-        probe = [torch.ones(4, 3) * (b + 1) for b in range(4)]
-        probe[3] = probe[3].clone()
-        probe[3][2, 1] = float("nan")  # global probe row 3*4 + 2 = 14, embedded by rank 1
-        net = torch.nn.Linear(3, 3)
-        try:
-            RankMeMonitor(net, "", probe).compute()
-        except ValueError as e:
-            out["nan"] = str(e)
-        try:
-            from rankme.integrations.torchmetrics import RankMe
-
-            m = RankMe(dim=4 + rank)
-            m.update(torch.randn(8, 4 + rank))
-            m.compute()
-        except ValueError as e:
-            out["tm"] = str(e)
-    finally:
-        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
-            json.dump(out, fh)
-        dist.destroy_process_group()
-
-
-def test_ddp_misuse_gets_clear_errors(tmp_path):
-    pytest.importorskip("torchmetrics")
-    mp.spawn(_ddp, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
-    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
-    for r in results:
-        assert "already called" in r["twice"]
-        assert "disagree on the embedding width" in r["tm"]
-    assert "first bad row index: 14" in results[1]["nan"]
