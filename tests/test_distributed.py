@@ -65,7 +65,7 @@ def _run(tmp_path, mode: str) -> list[dict]:
     return [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
 
 
-@pytest.mark.parametrize("mode", ["interleaved", "empty-rank"])
+@pytest.mark.parametrize("mode", ["interleaved", pytest.param("empty-rank", marks=pytest.mark.slow)])
 def test_two_process_gloo_all_reduce_equals_single_process(tmp_path, mode):
     results = _run(tmp_path, mode)
     single = SpectrumAccumulator(K)
@@ -78,6 +78,7 @@ def test_two_process_gloo_all_reduce_equals_single_process(tmp_path, mode):
     assert results[0]["rankme"] == results[1]["rankme"]
 
 
+@pytest.mark.slow  # like every 2-process test here: ~6 s on the loaded 2-core machine (one of each kind stays fast)
 def test_two_process_all_reduce_of_offset_rows_keeps_the_centred_value_exact(tmp_path):
     from conftest import reference_rankme
 
@@ -102,6 +103,7 @@ def test_all_reduce_without_process_group_is_a_no_op():
     assert acc.all_reduce().n == 3
 
 
+@pytest.mark.slow  # ~6 s: two spawned processes
 def test_two_process_lidar_all_reduce_equals_single_process(tmp_path):
     from rankme.metrics.lidar import lidar
 
@@ -149,6 +151,7 @@ def _misuse(rank: int, world: int, init_file: str, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two spawned processes import torch, the monitor and torchmetrics (~18 CPU s)
 def test_ddp_misuse_gets_clear_errors(tmp_path):
     pytest.importorskip("torchmetrics")
     mp.spawn(_misuse, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)

@@ -11,7 +11,7 @@ import rankme
 from rankme.core.guidance import isotropic_rankme_fraction, sample_size_note
 
 
-@pytest.mark.parametrize("n,k", [(1024, 1024), (2048, 512), (300, 600)])
+@pytest.mark.parametrize("n,k", [pytest.param(1024, 1024, marks=pytest.mark.slow), (2048, 512), (300, 600)])  # 1024²: 10 s
 def test_isotropic_fraction_matches_simulation(n, k):
     z = np.random.default_rng(0).standard_normal((n, k))
     with warnings.catch_warnings():

@@ -35,6 +35,7 @@ def _probe_embeddings(module, probe):
         return torch.cat([module.model(b[0]) for b in probe])
 
 
+@pytest.mark.slow  # a Lightning fit (~12 CPU s measured on the loaded 2-core machine)
 def test_callback_logs_through_csv_logger_and_matches_offline(tmp_path):
     torch.manual_seed(0)
     train, val, probe = digits_loaders(probe_size=256)
@@ -52,7 +53,7 @@ def test_callback_logs_through_csv_logger_and_matches_offline(tmp_path):
     assert cb.state_dict()["history"][-1]["rankme/projector"] == pytest.approx(offline, rel=1e-12)
 
 
-@pytest.mark.parametrize("collapse", [True, False])
+@pytest.mark.parametrize("collapse", [True, pytest.param(False, marks=pytest.mark.slow)])  # False: ~8 CPU s
 def test_collapsing_run_trips_the_alarm_and_stops(tmp_path, collapse):
     torch.manual_seed(0)
     train, val, probe = digits_loaders(probe_size=256)
@@ -129,6 +130,7 @@ def test_two_process_ddp_logs_equal_values_on_both_ranks(tmp_path):
         assert r["value"] == pytest.approx(r["offline"], rel=1e-6)
 
 
+@pytest.mark.slow  # two Lightning fits (~14 CPU s)
 def test_no_validation_loader_still_logs_and_a_wrong_tap_fails_before_training(tmp_path):
     torch.manual_seed(0)
     train, _, probe = digits_loaders(probe_size=256)
@@ -165,6 +167,7 @@ def test_callback_evaluation_leaves_every_submodule_mode_as_found(tmp_path):
         RankMeCallback(probe, every_n_steps=0)
 
 
+@pytest.mark.slow  # Lightning fits (~7 and ~24 CPU s)
 @pytest.mark.parametrize("every_n_steps", [None, 5])
 def test_history_steps_equal_the_logger_steps(tmp_path, every_n_steps):
     torch.manual_seed(0)

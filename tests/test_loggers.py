@@ -85,6 +85,7 @@ def test_plain_monitor_spectra_to_a_summary_writer(tmp_path):
     assert "spectrum_plot/" in acc.Tags()["images"]
 
 
+@pytest.mark.slow  # a Lightning fit with TensorBoard and W&B (~12 CPU s measured on the loaded machine)
 def test_lightning_tensorboard_and_wandb_loggers_receive_the_spectra(tmp_path, monkeypatch):
     pytest.importorskip("lightning")
     pytest.importorskip("wandb")
@@ -120,6 +121,7 @@ def test_lightning_tensorboard_and_wandb_loggers_receive_the_spectra(tmp_path, m
     assert logged["rankme/projector"] == pytest.approx(cb.history[-1]["rankme/projector"], rel=1e-6)
 
 
+@pytest.mark.slow  # a transformers Trainer run (~8 CPU s)
 def test_huggingface_report_to_tensorboard_and_wandb(tmp_path, monkeypatch):
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("wandb")

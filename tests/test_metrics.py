@@ -76,7 +76,7 @@ def _no_warning():
     return _Exit()
 
 @pytest.mark.parametrize("kind", ["isotropic", "powerlaw", "lowrank"])
-@pytest.mark.parametrize("shape", [(3000, 256), (200, 700), (2048, 2048)])
+@pytest.mark.parametrize("shape", [(3000, 256), (200, 700), pytest.param((2048, 2048), marks=pytest.mark.slow)])
 def test_matches_float64_svd_within_1e6(kind, shape):
     z = make_matrix(kind, *shape, rank=32).astype(np.float32)
     ctx = pytest.warns(SampleSizeWarning) if shape[0] < shape[1] else _no_warning()
@@ -102,6 +102,7 @@ def test_n_smaller_than_k_uses_n_values():
 
 
 # ---- documented variants reproduce the code they name --------------------------------------------------------
+@pytest.mark.slow  # 1000×1024 twice (7 s on the lightly loaded 2-core machine)
 def test_paper_and_reptrix_values_on_the_reference_matrix():
     torch.manual_seed(0)
     z = torch.randn(1000, 1024)
@@ -154,6 +155,7 @@ def test_torch_tensor_with_grad_is_scored():
     assert rankme.rankme(z) == pytest.approx(reference_rankme(z.detach().numpy()), rel=1e-8)
 
 
+@pytest.mark.slow  # ~7 CPU s
 def test_fast_float32_option_is_close_on_isotropic_and_documented_error_on_lowrank():
     iso = make_matrix("isotropic", 3000, 256).astype(np.float32)
     assert rankme.rankme(iso, precision="float32") == pytest.approx(reference_rankme(iso), rel=1e-5)

@@ -160,6 +160,7 @@ def _worker(url: str, worker: int, n_trials: int) -> None:
     study.optimize(rankme_objective(train), n_trials=n_trials)
 
 
+@pytest.mark.slow  # two worker processes (~6 s on the loaded 2-core machine)
 def test_two_worker_processes_share_one_sqlite_study(tmp_path):
     """Both workers open a fresh file at once (so they also race to create its schema, which create_study retries)."""
     url = f"sqlite:///{tmp_path / 'shared.db'}"

@@ -34,6 +34,7 @@ class _Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow  # trains a tiny sweep twice (~150 CPU s measured on the loaded 2-core machine)
 def test_tiny_sweep_end_to_end_with_interruption_and_resume(tmp_path):
     calls = []
 
@@ -80,6 +81,7 @@ def test_tiny_sweep_end_to_end_with_interruption_and_resume(tmp_path):
     assert set(agreement) >= {"rankme", "alpha_req", "lidar", "nesum", "stable_rank", "participation_ratio", "cluster"}
 
 
+@pytest.mark.slow  # trains a run (~27 CPU s)
 def test_run_metrics_equal_independent_references():
     """Every label-free score of a run equals the same quantity computed here from the run's own embeddings."""
     import torch
@@ -176,12 +178,14 @@ def test_run_sweeps_counts(tmp_path):
     assert run_sweeps(store, SWEEPS[:1], seeds=(0, 1), log=lambda m: None, train=fake)["cached"] == 6
 
 
+@pytest.mark.slow  # two worker processes train, then the same run here (~26 CPU s)
 def test_two_worker_processes_store_the_same_runs(tmp_path):
     sweep = (Sweep("SimCLR temperature", "temperature", (0.1, 0.5), RunConfig(method="simclr", **TINY)),)
     store = ResultStore(tmp_path / "r.sqlite")
     lines: list[str] = []
     counts = run_sweeps(store, sweep, log=lines.append, workers=2)
-    assert counts["ran"] == 2 and len(store) == 2 and len(lines) == 2
+    assert counts["ran"] == 2 and len(store) == 2
+    assert lines[0].startswith("training 2 run(s), 2 at a time") and [ln[:4] for ln in lines[1:]] == ["[1/2", "[2/2"]
     runs = {r["config"]["temperature"]: r["metrics"] for r in store.runs()}
     solo = train_and_evaluate(sweep[0].configs([0])[0])  # the same run in this process (other thread count)
     assert runs[0.1]["rankme"] == pytest.approx(solo["rankme"], rel=1e-3)
@@ -219,6 +223,7 @@ def test_projector_width_is_a_run_parameter():
         _base_model(RunConfig(embedding_dim=0))
 
 
+@pytest.mark.slow  # trains with checkpoint scoring (~115 CPU s)
 def test_checkpoint_scores_leave_the_trained_model_unchanged():
     """The long protocol scores runs mid-training; the final run must equal one trained without checkpoints."""
     cfg = RunConfig(method="vicreg", **{**TINY, "epochs": 3, "schedule": "cosine"})

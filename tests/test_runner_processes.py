@@ -22,6 +22,7 @@ from rankme.paper.config import RunConfig
 from rankme.paper.protocols import Sweep
 from rankme.paper.runner import run_sweeps
 
+pytestmark = pytest.mark.slow  # each test starts worker processes that import torch: 5-10 s apiece on 2 cores
 TESTS = Path(__file__).resolve().parent
 SWEEP = (Sweep("fake", "lr", (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2), RunConfig()),)
 

@@ -27,10 +27,12 @@ from typing import Any
 
 from rankme.metrics.registry import METRICS, metric_names
 
-__all__ = ["EVIDENCE", "SECONDARY", "WARNINGS", "SelectionWarning", "evidence", "few_label_warning",
+__all__ = ["EVIDENCE", "LABEL_FREE_WARNINGS", "SECONDARY", "WARNINGS", "SelectionWarning", "evidence", "few_label_warning",
            "no_warning_text", "oracle_warning", "probe_noise", "selection_warnings"]
 
-WARNINGS = ("edge", "no_signal", "disagreement", "least_invariant", "labels_disagree")
+LABEL_FREE_WARNINGS = ("edge", "no_signal", "disagreement", "least_invariant")
+"""The warnings that need no labels: the four pre-registered before the long protocol and measured there."""
+WARNINGS = (*LABEL_FREE_WARNINGS, "labels_disagree")
 SECONDARY = metric_names(secondary=True)
 """The spectral scores the ``disagreement`` warning compares RankMe's pick with (stable rank and NESum)."""
 
