@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["choose_shift", "move_state"]
+__all__ = ["SHIFT_RATIO", "choose_shift", "move_state"]
+
+SHIFT_RATIO = 100.0
+"""A new state is kept about its first rows' mean when ‖μ‖² exceeds this many times their spread Σ var."""
 
 
 def move_state(gram: Any, colsum: Any, n: int, delta: Any) -> tuple[Any, Any]:
@@ -42,9 +45,10 @@ def move_state(gram: Any, colsum: Any, n: int, delta: Any) -> tuple[Any, Any]:
 
 
 def choose_shift(chunk: Any) -> Any | None:
-    """The point a new state keeps its rows about: the chunk's column mean when the mean carries more of the
-    chunk's energy than the spread does (``‖μ‖² > Σ var``), else ``None`` (the origin: the raw Gram of ordinary
-    embeddings is accumulated exactly as without a shift).
+    """The point a new state keeps its rows about: the chunk's column mean when the mean carries over 100 times
+    the chunk's spread (``‖μ‖² > 100 · Σ var``: centring about the origin would cost over two digits), else
+    ``None`` (the origin: the Gram of ordinary embeddings is accumulated exactly as without a shift, so raw values
+    and their merges across processes stay bit-for-bit what they were).
 
     Args:
         chunk: the state's first rows, float64, in the state's units (numpy or torch).
@@ -62,4 +66,4 @@ def choose_shift(chunk: Any) -> Any | None:
     """
     mu = chunk.mean(0)
     spread = float(((chunk - mu) ** 2).sum()) / max(int(chunk.shape[0]), 1)
-    return mu if float((mu * mu).sum()) > spread else None
+    return mu if float((mu * mu).sum()) > SHIFT_RATIO * spread else None
