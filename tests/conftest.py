@@ -3,6 +3,8 @@ an embedding file through the reader and the scoring pipeline."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,18 @@ def score_file(path, **kw) -> float:
     from rankme.scoring.source import score_source
 
     return score_source(load_embeddings(path, **kw), ["rankme"], progress=False).metrics["rankme"]
+
+
+def committed_runs(store_path, tmp_dir) -> list[dict]:
+    """Every run of a committed results store, read from a copy (the committed file itself is never opened)."""
+    import shutil
+
+    from rankme.io.results_db import ResultStore
+
+    copy = Path(tmp_dir) / "results.sqlite"
+    shutil.copy(store_path, copy)
+    store = ResultStore(copy)
+    try:
+        return list(store.runs())
+    finally:
+        store.close()

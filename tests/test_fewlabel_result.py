@@ -4,12 +4,11 @@ The store (`docs/data/fewlabel-full/results.sqlite`) holds every run of `rankme 
 accuracies of the pre-registration; the table in the docs was printed from it.
 """
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from rankme.io.results_db import ResultStore
+from conftest import committed_runs
 from rankme.paper.fewlabel_study import format_few_label_study
 from rankme.paper.protocols import FULL_SWEEPS
 from rankme.paper.reproduce import analyse
@@ -21,13 +20,7 @@ DOC = ROOT / "docs" / "reproduction.md"
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    copy = tmp_path_factory.mktemp("fewlabel") / "results.sqlite"
-    shutil.copy(STORE, copy)  # never open the committed file itself
-    store = ResultStore(copy)
-    try:
-        runs = list(store.runs())
-    finally:
-        store.close()
+    runs = committed_runs(STORE, tmp_path_factory.mktemp("fewlabel"))
     return analyse(runs, FULL_SWEEPS, [0, 1])["fewlabel"]
 
 

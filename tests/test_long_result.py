@@ -5,12 +5,11 @@ the docs were printed from it. This test recomputes the verdict, the seed spread
 study and the diagnostic without extremes, and checks that the documented tables contain exactly those values.
 """
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from rankme.io.results_db import ResultStore
+from conftest import committed_runs
 from rankme.paper.longrun import format_warning_study
 from rankme.paper.protocols import LONG_CHECKPOINTS, LONG_SEEDS, LONG_SWEEPS
 from rankme.paper.reproduce import analyse
@@ -24,13 +23,7 @@ DOC = ROOT / "docs" / "reproduction.md"
 
 @pytest.fixture(scope="module")
 def analysis(tmp_path_factory):
-    copy = tmp_path_factory.mktemp("long") / "results.sqlite"
-    shutil.copy(STORE, copy)  # never open the committed file itself
-    store = ResultStore(copy)
-    try:
-        stored = list(store.runs())
-    finally:
-        store.close()
+    stored = committed_runs(STORE, tmp_path_factory.mktemp("long"))
     keys = {r["key"] for s in LONG_SWEEPS for r in sweep_runs(stored, s)}
     runs = [r for r in stored if r["key"] in keys and r["config"]["seed"] in LONG_SEEDS]
     return runs, analyse(runs, LONG_SWEEPS, LONG_SEEDS, LONG_CHECKPOINTS)
