@@ -180,7 +180,8 @@ def test_compute_metrics_uses_centred_spectrum_for_covariance_metrics():
     z = make_matrix("powerlaw", 400, 30) + 10.0  # large mean: raw and centred spectra differ a lot
     acc = rankme.SpectrumAccumulator(30)
     acc.update(z)
-    out = rankme.compute_metrics(acc.spectrum, [m for m, spec in rankme.METRICS.items() if spec.spectral])
+    out = rankme.compute_metrics(lambda centered: acc.spectrum(center=centered),  # a callable spectra(centered)
+                                 [m for m, spec in rankme.METRICS.items() if spec.spectral])
     cov = np.linalg.eigvalsh(np.cov(z, rowvar=False))[::-1]
     assert out["nesum"] == pytest.approx(cov.sum() / cov[0], rel=1e-8)
     assert out["participation_ratio"] == pytest.approx(cov.sum() ** 2 / (cov**2).sum(), rel=1e-8)

@@ -107,7 +107,7 @@ def test_rankme_equals_float64_svd_over_shapes_dtypes_scales_layouts(n, k, dtype
     # one-shot: exact (SVD of small matrices at the Gram floor); streaming: the Gram route's documented bound,
     # min(N, K) values each off by at most the spectrum's rounding floor f: RankMe moves by ≤ m·f·(1 + ln 1/f)
     assert got == pytest.approx(expected, rel=1e-6)
-    f = acc.spectrum(center).rel_floor
+    f = acc.spectrum(center=center).rel_floor
     bound = max(1e-6, 2 * min(n, k) * f * (1 + np.log(1 / f)))
     assert streamed == pytest.approx(expected, rel=bound)
 

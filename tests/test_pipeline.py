@@ -43,5 +43,6 @@ def test_npz_with_one_2d_array_among_others_scores_it_with_a_note(tmp_path):
     assert any("one 2-D array 'emb'" in n and "['ids']" in n for n in src.notes)
     assert compute_metrics(np.asarray(src.array), ["rankme"])["rankme"] == pytest.approx(reference_rankme(Z), rel=1e-9)
     np.savez(tmp_path / "two.npz", a=Z, b=Z[:, :2])
-    with pytest.raises(EmbeddingError, match=r"holds several arrays \['a', 'b'\]: choose one with --key \(key=\)"):
+    with pytest.raises(EmbeddingError, match=r"holds several arrays \['a', 'b'\]: choose one with key=") as err:
         load_embeddings(tmp_path / "two.npz")
+    assert err.value.param == "key" and err.value.path == str(tmp_path / "two.npz")

@@ -31,6 +31,7 @@ def _refused(path, match: str, **kw) -> str:
         load_embeddings(path, **kw)
     msg = str(err.value)
     assert "\n" not in msg and str(path) in msg
+    assert err.value.path == str(path) and "--" not in msg  # the file as data; Python names, never CLI flags
     return msg
 
 
@@ -87,7 +88,7 @@ def test_hdf5_one_1d_or_3d_dataset_is_named_as_such_and_3d_flattens(tmp_path, ca
         fh.create_dataset("g/c", data=cube, chunks=(8, 3, 2))
     msg = _refused(tmp_path / "one.h5", r"1-D shape \(60,\)")
     assert "several" not in msg
-    msg = _refused(tmp_path / "cube.h5", r"3-D shape \(60, 3, 2\).*--flatten")
+    msg = _refused(tmp_path / "cube.h5", r"3-D shape \(60, 3, 2\).*flatten=True")
     assert "several" not in msg
     src = load_embeddings(tmp_path / "cube.h5", flatten=True)
     assert (src.n_rows, src.dim) == (60, 6) and any("flattened" in n for n in src.notes)
@@ -103,7 +104,7 @@ def test_hdf5_several_datasets_name_the_available_keys(tmp_path):
     with h5py.File(tmp_path / "e.h5", "w") as fh:
         fh.create_dataset("a", data=Z)
         fh.create_dataset("g/b", data=W)
-    _refused(tmp_path / "e.h5", r"several datasets \['a', 'g/b'\]: choose one with --key")
+    _refused(tmp_path / "e.h5", r"several datasets \['a', 'g/b'\]: choose one with key=")
     assert score_file(tmp_path / "e.h5", key="g/b") == pytest.approx(_truth(W), rel=1e-9)
 
 
@@ -139,7 +140,7 @@ def test_zarr_nested_groups_need_a_key_naming_the_paths(tmp_path, fmt, capsys):
     group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w", zarr_format=fmt)
     group.create_array("enc/layer1/emb", shape=Z.shape, dtype="float64", chunks=(16, 6))[:] = Z
     group.create_array("head/logits", shape=W.shape, dtype="float64")[:] = W
-    _refused(tmp_path / "g.zarr", r"several arrays \['enc/layer1/emb', 'head/logits'\]: choose one with --key")
+    _refused(tmp_path / "g.zarr", r"several arrays \['enc/layer1/emb', 'head/logits'\]: choose one with key=")
     _refused(tmp_path / "g.zarr", r"no array 'emb'; available: \['enc/layer1/emb', 'head/logits'\]", key="emb")
     assert score_file(tmp_path / "g.zarr", key="enc/layer1/emb") == pytest.approx(_truth(Z), rel=1e-9)
     rc, res, _ = _cli(capsys, tmp_path / "g.zarr", "--key", "head/logits")
@@ -149,7 +150,7 @@ def test_zarr_nested_groups_need_a_key_naming_the_paths(tmp_path, fmt, capsys):
 def test_zarr_3d_flattens_and_sharded_arrays_read_whole(tmp_path):
     zarr = pytest.importorskip("zarr")
     _zarr_write(zarr, tmp_path / "c.zarr", 3, "g/cube", Z.reshape(60, 3, 2), chunks=(16, 3, 2))
-    _refused(tmp_path / "c.zarr", r"3-D shape \(60, 3, 2\).*--flatten")
+    _refused(tmp_path / "c.zarr", r"3-D shape \(60, 3, 2\).*flatten=True")
     src = load_embeddings(tmp_path / "c.zarr", flatten=True)
     assert score_source(src, ["rankme"], progress=False).metrics["rankme"] == pytest.approx(_truth(Z), rel=1e-9)
     res = score_source(src, ["rankme"], samples=20, seed=1, progress=False)
@@ -173,7 +174,7 @@ def test_zarr_missing_chunk_is_an_error_unless_fill_values_are_asked_for(tmp_pat
     root = tmp_path / "e.zarr"
     _zarr_write(zarr, root, fmt, where, Z, chunks=(16, 6))
     _chunk_file(root, fmt, where, (2, 0)).unlink()  # rows 32..47 are gone
-    msg = _refused(root, r"chunk \(2, 0\).*missing.*--fill-missing")
+    msg = _refused(root, r"chunk \(2, 0\).*missing.*fill_missing=True")
     assert repr(where or "array") in msg or where in msg
     holed = Z.copy()
     holed[32:48] = 0.0  # the fill value the user accepts
@@ -182,6 +183,7 @@ def test_zarr_missing_chunk_is_an_error_unless_fill_values_are_asked_for(tmp_pat
     assert any("1 chunk" in n and "fill value" in n for n in src.notes)
     rc, res, err = _cli(capsys, root)
     assert rc == 1 and "chunk (2, 0)" in res["error"] and "Traceback" not in err
+    assert "--fill-missing" in res["error"] and "fill_missing" not in res["error"]  # the CLI names its flag
     rc, res, _ = _cli(capsys, root, "--fill-missing")
     assert rc == 0 and res["metrics"]["rankme"] == pytest.approx(_truth(holed), rel=1e-9)
 
@@ -193,7 +195,7 @@ def test_zarr_chunks_skipped_because_they_equal_the_fill_value_need_the_opt_in(t
     z = Z.copy()
     z[16:32] = 0.0
     _zarr_write(zarr, tmp_path / "e.zarr", 3, "", z, chunks=(16, 6))
-    _refused(tmp_path / "e.zarr", r"chunk \(1, 0\).*fill value.*--fill-missing")
+    _refused(tmp_path / "e.zarr", r"chunk \(1, 0\).*fill value.*fill_missing=True")
     assert score_file(tmp_path / "e.zarr", fill_missing=True) == pytest.approx(_truth(z), rel=1e-9)
 
 
@@ -228,7 +230,7 @@ def test_hf_dataset_list_and_scalar_columns(tmp_path):
     p = _hf(tmp_path, "one", {"text": [f"t{i}" for i in range(60)], "emb": Z.tolist()})
     assert score_file(p) == pytest.approx(_truth(Z), rel=1e-9)
     p = _hf(tmp_path, "two", {"a": Z.tolist(), "b": W.tolist(), "x": Z[:, 0].tolist()})
-    _refused(p, r"several list columns \['a', 'b'\]: choose the embedding with --key")
+    _refused(p, r"several list columns \['a', 'b'\]: choose the embedding with key=")
     assert score_file(p, key="b") == pytest.approx(_truth(W), rel=1e-9)
     assert score_file(p, key="x") == pytest.approx(_truth(Z[:, :1]), rel=1e-9)
     _refused(p, r"no column 'c'; columns: \['a', 'b', 'x'\]", key="c")
@@ -259,8 +261,8 @@ def test_hf_dataset_dict_one_split_key_x_next_to_one_list_column(tmp_path, capsy
 
 def test_hf_dataset_dict_with_several_splits(tmp_path, capsys):
     p = _hf(tmp_path, "dd", {"emb": Z.tolist()}, splits={"train": None, "test": {"emb": W.tolist()}})
-    _refused(p, r"splits \['test', 'train'\]: choose one with --key SPLIT/COLUMN")
-    _refused(p, r"splits \['test', 'train'\]: choose one with --key SPLIT/COLUMN", key="emb")
+    _refused(p, r"splits \['test', 'train'\]: choose one with key=SPLIT/COLUMN")
+    _refused(p, r"splits \['test', 'train'\]: choose one with key=SPLIT/COLUMN", key="emb")
     assert score_file(p, key="test") == pytest.approx(_truth(W), rel=1e-9)  # a split: its one list column
     assert score_file(p, key="train/emb") == pytest.approx(_truth(Z), rel=1e-9)
     _refused(p, r"no column 'nope'; columns: \['emb'\]", key="test/nope")
@@ -284,7 +286,7 @@ def test_lance_plain_table_and_several_vector_columns(tmp_path, capsys):
     assert res.metrics["rankme"] == pytest.approx(_truth(Z[sample_rows(60, 20, 5)]), rel=1e-9)
     table = pa.table({"id": np.arange(60), "img": _vectors(pa, Z), "txt": pa.array(list(W)), "s": W[:, 0]})
     lance.write_dataset(table, str(tmp_path / "m.lance"))
-    _refused(tmp_path / "m.lance", r"several vector columns \['img', 'txt'\]: choose one with --key")
+    _refused(tmp_path / "m.lance", r"several vector columns \['img', 'txt'\]: choose one with key=")
     assert score_file(tmp_path / "m.lance", key="img") == pytest.approx(_truth(Z), rel=1e-9)
     assert score_file(tmp_path / "m.lance", key="txt") == pytest.approx(_truth(W), rel=1e-9)
     _refused(tmp_path / "m.lance", r"no column 'x'; columns: \['id', 'img', 'txt', 's'\]", key="x")

@@ -201,12 +201,13 @@ def test_checkpoints_into_a_factory_and_pickle_refusal(tmp_path, capsys):
     assert by[(str(ckpts[1]), "projector")]["metrics"]["rankme"] < 1.5
 
     evil = tmp_path / "evil.pt"
-    torch.save({"state_dict": select_models.mlp().state_dict(), "extra": select_models.Payload()}, evil)
+    weights = {**select_models.mlp().state_dict(), "projector.weight": torch.full((8, 32), 0.5)}  # not the factory's
+    torch.save({"state_dict": weights, "extra": select_models.Payload()}, evil)
     assert main([*args[:1], str(evil), *args[2 + len(ckpts) - 1:]]) == 2
     err = capsys.readouterr().err
     assert "refusing to load" in err and "--trust-code" in err
     m = load_checkpoint(select_models.mlp(), evil, trust_code=True)  # allowed only when asked
-    assert isinstance(m, select_models.MLP)
+    assert torch.equal(m.projector.weight, torch.full((8, 32), 0.5))  # the file's weights, not the factory's
     with pytest.raises(EmbeddingError, match="does not fit"):
         load_checkpoint(select_models.cnn(), ckpts[0])
 

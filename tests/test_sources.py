@@ -30,8 +30,9 @@ def test_hdf5_dataset_by_path(tmp_path):
     assert score_file(tmp_path / "e.h5") == pytest.approx(REF, rel=1e-9)  # the one 2-D dataset
     with h5py.File(tmp_path / "e.h5", "a") as fh:
         fh.create_dataset("model/logits", data=np.zeros((600, 3)))
-    with pytest.raises(EmbeddingError, match=r"several datasets.*--key"):
+    with pytest.raises(EmbeddingError, match=r"several datasets.*key=") as err:
         load_embeddings(tmp_path / "e.h5")
+    assert err.value.param == "key"
     assert score_file(tmp_path / "e.h5", key="model/emb") == pytest.approx(REF, rel=1e-9)
     with h5py.File(tmp_path / "one.hdf5", "w") as fh:
         fh.create_dataset("x", data=Z)

@@ -40,8 +40,8 @@ def test_any_chunking_and_merge_order_equals_one_shot(n, k, cuts, order_seed, ce
     assert total.n == n
     one = SpectrumAccumulator(k)
     one.update(z)
-    np.testing.assert_allclose(total.eigenvalues(center), one.eigenvalues(center),
-                               rtol=1e-9, atol=1e-9 * max(1.0, one.eigenvalues(center)[0]))
+    np.testing.assert_allclose(total.eigenvalues(center=center), one.eigenvalues(center=center),
+                               rtol=1e-9, atol=1e-9 * max(1.0, one.eigenvalues(center=center)[0]))
     if np.abs(z).max() > 0 and (not center or n > 1):
         # exactly rank-deficient inputs put float64 rounding noise (~1e-8 σ_max) in the null space, which moves
         # RankMe by up to a few 1e-7: the engine's documented accuracy is 1e-6 relative
@@ -132,3 +132,30 @@ def test_torch_state_path_equals_numpy_path():
     restored = SpectrumAccumulator(device="cpu")
     restored.load_state_dict(dev.state_dict())
     assert restored.rankme() == pytest.approx(dev.rankme(), rel=1e-12)
+
+
+def test_spectrum_flags_and_fields_are_keyword_only():
+    """A bare True/False says nothing at the call site: the centring and fast-option flags, and every field of a
+    Spectrum, must be named (a positional call is a TypeError, not a silently different spectrum)."""
+    from rankme.core.eigen import state_eigenvalues, state_matrix
+    from rankme.core.estimate import quadrature_eigenvalues
+    from rankme.core.spectrum_types import Spectrum
+    from rankme.metrics.states import Spectra
+
+    z = np.diag([3.0, 2.0, 1.0])
+    acc = SpectrumAccumulator(3)
+    acc.update(z)
+    g, s = acc.statistics()
+    for positional in (lambda: acc.spectrum(True), lambda: acc.spectrum(False, True), lambda: acc.statistics(True),
+                       lambda: acc.eigenvalues(True), lambda: acc.singular_values(True),
+                       lambda: state_eigenvalues(g, s, 3, True), lambda: state_matrix(g, s, 3, True),
+                       lambda: quadrature_eigenvalues(g, s, 3, True), lambda: Spectra(z)(True),
+                       lambda: Spectrum(np.ones(3), 3, 3)):
+        with pytest.raises(TypeError):
+            positional()
+    spec = Spectrum(singular_values=np.array([3.0, 2.0, 1.0]), n=3, dim=3)
+    assert (spec.centered, spec.weights, spec.scale_exp, spec.rel_floor) == (False, None, 0, 0.0)  # the defaults
+    assert acc.spectrum(center=False).singular_values.tolist() == spec.singular_values.tolist()
+    assert Spectra(z)(centered=False).singular_values.tolist() == [3.0, 2.0, 1.0]
+    inner = Spectra(z)  # a Spectra wrapping a Spectra shares its memo (it is called by keyword, not as a callable)
+    assert Spectra(inner)(centered=True) is inner(centered=True)

@@ -10,8 +10,10 @@ import pytest
 from rankme.paper.config import RunConfig
 from rankme.paper.longrun import seed_spread, warning_study
 from rankme.paper.protocols import Sweep
+from rankme.paper.report import meaning
 from rankme.paper.reproduce import analyse
-from rankme.selection.warnings import selection_warnings
+from rankme.paper.tables import format_picks, format_selection
+from rankme.selection.warnings import SelectionWarning, selection_warnings
 
 
 def _codes(**kw):
@@ -77,9 +79,9 @@ def test_long_analysis_on_a_hand_made_store():
     assert final["pick_rankme"] == 1.0 and final["pick_oracle"] == 5.0
     assert final["regret_rankme"] == pytest.approx(69.0 - 60.5)
     assert final["tie_regret_rankme"] == pytest.approx(8.5)  # far above the spread: not a tie
-    assert any(w.startswith("[edge]") for w in final["warnings"])
-    assert any(w.startswith("[least_invariant]") for w in final["warnings"])
-    assert any(w.startswith("[disagreement]") for w in final["warnings"])  # NESum picks inv=5
+    # the tables keep the warning objects (NESum picks inv=5: disagreement); the text is made where it is shown
+    assert [w.code for w in final["warnings"]] == ["edge", "disagreement", "least_invariant"]
+    assert final["warnings"][1].message == "stable rank picks inv=25, NESum picks inv=5, not RankMe's inv=1"
     early = res["per_epoch"][5]["sweeps"][0]
     assert early["pick_rankme"] == 25.0 and early["pick_oracle"] == 5.0
     study = res["study"]  # 2 epochs × 2 seeds: RankMe's pick is bad in all four
@@ -87,6 +89,18 @@ def test_long_analysis_on_a_hand_made_store():
     assert study["summary"]["edge"] == {"bad": 4, "good": 0}
     assert study["summary"]["least_invariant"] == {"bad": 2, "good": 0}  # only the final epoch's inv=1 varies most
     assert len(res["no_extremes"]["sweeps"]) == 0  # three values: nothing left without the extremes
+
+
+def test_the_paper_tables_render_the_warning_objects_where_the_text_is_made():
+    final = analyse(_runs(), SWEEP, seeds=(0, 1))["final"]
+    edge = final["sweeps"][0]["warnings"][0]
+    assert isinstance(edge, SelectionWarning) and edge.code == "edge"
+    assert str(edge).startswith("[edge] RankMe picks the smallest inv swept (1), at the edge of the range.")
+    assert format_picks(final).splitlines()[-1].endswith("| 8.5 | 8.5 | edge; disagreement; least_invariant |")
+    assert "The missed picks at the edge of their range (VICReg inv. weight)" in meaning(final)
+    with pytest.raises(TypeError):
+        format_selection(final, True)  # a bare True does not say which table: ood must be named
+    assert format_selection(final, ood=True).splitlines()[2] == "| oracle (labels) | 30.0 |"  # every OOD probe: 30
 
 
 def test_seed_spread_and_study_tie_rule():

@@ -136,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rankme`` command."""
     args = build_parser(_commands_run(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     # imported after parsing: ``--version`` and ``--help`` exit before anything loads numpy
+    from rankme.cli.errors import user_message
     from rankme.core.optional import MissingExtraError
     from rankme.core.validation import EmbeddingError
     from rankme.io.results_db import StoreError
@@ -149,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rankme: {e}", file=sys.stderr)
         return 2
     except (EmbeddingError, StoreError, ValueError) as e:
-        print(f"rankme: error: {e}", file=sys.stderr)
+        print(f"rankme: error: {user_message(e)}", file=sys.stderr)
         return 2
 
 

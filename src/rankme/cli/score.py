@@ -12,7 +12,10 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
+
+from rankme.cli.errors import user_message
 
 # Only the standard library at module level: ``rankme score --help`` imports this module for ``finite_float`` and
 # ``cmd_score``; what scoring needs (numpy, scipy, the readers) is imported when a command runs.
@@ -91,11 +94,24 @@ def _refuse(args: argparse.Namespace, msg: str) -> int:
     return 2
 
 
+def _error_row(name: str, err: BaseException) -> dict[str, str]:
+    """The JSON row of a file that could not be scored: the error as the CLI says it (flags, one line), named by
+    the file unless the error names its own file (``path``; a shard with ``--as-one``)."""
+    msg = user_message(err)
+    if getattr(err, "path", None) is None and name != "-":
+        msg = f"{name}: {msg}"
+    return {"file": name, "error": msg}
+
+
 def _score_one(args: argparse.Namespace, path: Any, metrics: list[str], load: dict[str, Any]) -> Any:
     from rankme.io.files import load_embeddings
     from rankme.io.shards import open_shards
+    from rankme.io.stores import directory_format
     from rankme.scoring.source import score_source
 
+    if not args.as_one and Path(path).is_dir() and directory_format(Path(path)) is None:
+        raise ValueError("is a directory, not an embedding store (Zarr, Hugging Face dataset, Lance); to score the "
+                         "files in it as one matrix pass --as-one")
     if args.dask:
         return _score_on_dask(args, path, metrics, load)
     src = open_shards(path, **load) if args.as_one else load_embeddings(path, **load)
@@ -146,12 +162,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     stopped: int | None = None  # Ctrl-C: the first job without a result
     try:
         for name, path in zip(names, jobs, strict=True):
-            first = str(path[0]) if args.as_one else name
             try:
                 res = _score_one(args, path, metrics, load)
             except (EmbeddingError, ValueError, MissingExtraError) as e:
-                msg = str(e) if str(e).startswith(first) or name == "-" else f"{name}: {e}"
-                out.append({"file": name, "error": _one_line(msg)})
+                out.append(_error_row(name, e))
             except Exception as e:  # an unexpected kind of file: report it, keep the other files' results
                 out.append({"file": name, "error": _one_line(f"{name}: could not be scored ({type(e).__name__}: {e})")})
             else:

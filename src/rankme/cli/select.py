@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rankme.cli.errors import user_message
 from rankme.core.distributed import world
 from rankme.core.optional import MissingExtraError, require
 from rankme.core.validation import EmbeddingError
@@ -131,10 +132,11 @@ def run_select(args: argparse.Namespace) -> int:
                         allow_mixed_dim=args.allow_mixed_dim, trust_code=args.trust_code,
                         batch_size=args.batch_size, device=args.device, image_size=args.image_size,
                         progress=not quiet, command=command)
+        result.failed = [(name, user_message(e)) for (name, _), e in zip(result.failed, result.errors, strict=True)]
         if rank == 0:
             report = None if args.no_report else result.to_html(Path(args.out) / "report.html")
     except (EmbeddingError, ValueError, MissingExtraError, OSError) as e:
-        return _fail(str(e), args.json)
+        return _fail(user_message(e), args.json)
     if rank == 0:
         if args.json:
             json.dump({**result.to_dict(), "report": None if report is None else str(report)}, sys.stdout, indent=2,

@@ -117,13 +117,15 @@ def compute_spectrum(
     if n < k and on_cpu and precision == "float64":
         exp = _one_shot_exp(z)
         lam, floor = _gram_rows_side(z, center, exp)
-        spec = Spectrum(np.sqrt(lam), n, k, center, input_eps(dt), None, exp, floor)
+        spec = Spectrum(singular_values=np.sqrt(lam), n=n, dim=k, centered=center, input_eps=input_eps(dt),
+                        scale_exp=exp, rel_floor=floor)
     else:
         acc = SpectrumAccumulator(k, precision=precision, device=None if on_cpu else z.device)
         acc.update(z, chunk_rows=chunk_rows)
-        spec = acc.spectrum(center, estimate=estimate)
+        spec = acc.spectrum(center=center, estimate=estimate)
     sv = spec.singular_values
     if small and sv.size and sv[0] > 0 and sv[-1] <= 4.0 * spec.rel_floor * sv[0]:
         sv = _data_singular_values(z, center, spec.scale_exp)[: min(n, k)]
-        spec = Spectrum(sv, n, k, center, input_eps(dt), None, spec.scale_exp, 0.0)
+        spec = Spectrum(singular_values=sv, n=n, dim=k, centered=center, input_eps=input_eps(dt),
+                        scale_exp=spec.scale_exp, rel_floor=0.0)
     return spec

@@ -16,7 +16,7 @@ from rankme.core.optional import is_torch_tensor, loaded_torch
 __all__ = ["state_eigenvalues", "state_matrix"]
 
 
-def state_eigenvalues(gram: Any, colsum: Any, n: int, center: bool = False) -> np.ndarray:
+def state_eigenvalues(gram: Any, colsum: Any, n: int, *, center: bool = False) -> np.ndarray:
     """Eigenvalues (descending, clamped at 0, top min(n, K)) from the state (G upper triangle, Σz, n).
 
     ``center`` uses the scatter matrix G − Σz Σzᵀ / n. Accepts numpy or torch state; torch state is
@@ -30,7 +30,7 @@ def state_eigenvalues(gram: Any, colsum: Any, n: int, center: bool = False) -> n
     dim = int(gram.shape[0])
     m = min(int(n), dim)
     if is_torch_tensor(gram):
-        lam = loaded_torch().linalg.eigvalsh(state_matrix(gram, colsum, n, center)).cpu().numpy()
+        lam = loaded_torch().linalg.eigvalsh(state_matrix(gram, colsum, n, center=center)).cpu().numpy()
     else:
         g = np.asarray(gram).astype(np.float64, copy=center)
         if center:
@@ -40,7 +40,7 @@ def state_eigenvalues(gram: Any, colsum: Any, n: int, center: bool = False) -> n
     return np.ascontiguousarray(np.clip(lam[::-1][:m], 0.0, None))
 
 
-def state_matrix(gram: Any, colsum: Any, n: int, center: bool = False) -> Any:
+def state_matrix(gram: Any, colsum: Any, n: int, *, center: bool = False) -> Any:
     """The full symmetric float64 matrix the eigen step solves (G, or G − Σz Σzᵀ / n when ``center``) from the
     state's upper triangle; a torch state stays on its device.
 

@@ -47,7 +47,7 @@ def _multiplier(upper: np.ndarray, colsum: np.ndarray, n: int, center: bool) -> 
     return matmul
 
 
-def quadrature_eigenvalues(gram_upper: np.ndarray, colsum: np.ndarray, n: int, center: bool = False, *,
+def quadrature_eigenvalues(gram_upper: np.ndarray, colsum: np.ndarray, n: int, *, center: bool = False,
                            top: int = ESTIMATE_TOP, probes: int = ESTIMATE_PROBES, steps: int = ESTIMATE_STEPS,
                            seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues of G (its upper triangle given) as (values, weights): descending values ≥ 0 whose weights
@@ -64,7 +64,7 @@ def quadrature_eigenvalues(gram_upper: np.ndarray, colsum: np.ndarray, n: int, c
     """
     k = int(gram_upper.shape[0])
     if k <= max(EXACT_BELOW, 2 * (top + probes * steps)):
-        lam = state_eigenvalues(gram_upper, colsum, n, center)  # top min(n, K), as the exact path
+        lam = state_eigenvalues(gram_upper, colsum, n, center=center)  # top min(n, K), as the exact path
         return lam, np.ones(len(lam))
     g = _multiplier(gram_upper, colsum, n, center)
     rng = np.random.default_rng(seed)

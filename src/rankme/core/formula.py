@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import EmbeddingError
+from rankme.core.validation import all_zero_error
 
 __all__ = ["RANKME_EPS", "SpectrumKind", "check_values", "entropy", "nonzero_total", "rankme_from_singular_values",
            "rankme_from_spectrum", "spectral_entropy"]
@@ -37,9 +37,7 @@ def check_values(values: Any, name: str = "spectrum") -> np.ndarray:
 def nonzero_total(v: np.ndarray, what: str) -> float:
     total = float(v.sum())
     if total <= 0.0:
-        raise EmbeddingError(
-            f"all {what} are zero (the embeddings are all zero: complete collapse); the metric is undefined"
-        )
+        raise all_zero_error(what)
     return total
 
 

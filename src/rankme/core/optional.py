@@ -18,16 +18,18 @@ __all__ = ["MissingExtraError", "has_module", "is_torch_tensor", "loaded_torch",
 
 
 class MissingExtraError(ImportError):
-    """An optional dependency is missing; the message is one line naming the extra to install."""
+    """An optional dependency is missing; the message is one line naming the extra to install (``path``: the file
+    that needed it, when one did; the message then names it)."""
 
 
-def require(module: str, extra: str, what: str = "this feature") -> ModuleType:
+def require(module: str, extra: str, what: str = "this feature", *, path: Any = None) -> ModuleType:
     """Import ``module`` or raise :class:`MissingExtraError` naming the extra to install.
 
     Args:
         module: importable module name, e.g. ``"sklearn"``.
         extra: the rankme extra that provides it, e.g. ``"demo"``.
         what: what needs it, for the message.
+        path: the file being read that needs it (named first in the message, and the error's ``path``).
 
     Returns:
         The imported module.
@@ -46,7 +48,9 @@ def require(module: str, extra: str, what: str = "this feature") -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise MissingExtraError(f"{what} needs {module.split('.')[0]!r}: pip install 'rankme[{extra}]'") from e
+        where = "" if path is None else f"{path}: "
+        raise MissingExtraError(f"{where}{what} needs {module.split('.')[0]!r}: pip install 'rankme[{extra}]'",
+                                path=None if path is None else str(path)) from e
 
 
 def has_module(module: str) -> bool:

@@ -342,7 +342,7 @@ class SpectrumAccumulator:
                 self._gram, self._sum = np.asfortranarray(g, dtype=self._gram.dtype), s
         self._shift = None if point is None or not point.any() else self._backend(point)
 
-    def statistics(self, center: bool = False) -> tuple[Any, Any]:
+    def statistics(self, *, center: bool = False) -> tuple[Any, Any]:
         """(G upper triangle, Σz) in units of 2**scale_exp, about the origin (raw) or any point (``center``: the
         scatter G − Σz Σzᵀ/n is the same about any point)."""
         keep = center or self._shift is None
@@ -352,9 +352,9 @@ class SpectrumAccumulator:
     def _scaled_eigenvalues(self, center: bool) -> np.ndarray:
         if self.n == 0 or self.dim is None:
             raise EmbeddingError("no rows were accumulated: the spectrum of an empty matrix is undefined")
-        return state_eigenvalues(*self.statistics(center), self.n, center)
+        return state_eigenvalues(*self.statistics(center=center), self.n, center=center)
 
-    def eigenvalues(self, center: bool = False) -> np.ndarray:
+    def eigenvalues(self, *, center: bool = False) -> np.ndarray:
         """Eigenvalues of ``ZᵀZ`` (of the centred scatter matrix when ``center``), descending, clamped at 0, top
         min(n, K). Beyond float64's range (inputs near 1e±154 and further) they over/underflow; the metrics never
         read them in these units (see :meth:`spectrum`).
@@ -365,7 +365,7 @@ class SpectrumAccumulator:
         out: np.ndarray = np.ldexp(self._scaled_eigenvalues(center), 2 * (self.scale_exp or 0))
         return out
 
-    def singular_values(self, center: bool = False) -> np.ndarray:
+    def singular_values(self, *, center: bool = False) -> np.ndarray:
         """Singular values of all rows seen (of the column-centred rows when ``center``), descending.
 
         Raises:
@@ -374,7 +374,7 @@ class SpectrumAccumulator:
         out: np.ndarray = np.ldexp(np.sqrt(self._scaled_eigenvalues(center)), self.scale_exp or 0)
         return out
 
-    def spectrum(self, center: bool = False, estimate: bool = False) -> Spectrum:
+    def spectrum(self, *, center: bool = False, estimate: bool = False) -> Spectrum:
         """The :class:`Spectrum` of all rows seen, in units of ``2**scale_exp``. ``estimate=True`` is the fast
         option: the statistics stay exact, the K×K eigen step becomes a quadrature of the spectrum
         (:mod:`rankme.core.estimate`; RankMe only, errors measured 9e-7 to 1.3e-2) when n ≥ K, K is large enough
@@ -393,11 +393,12 @@ class SpectrumAccumulator:
         """
         exp = self.scale_exp or 0
         if estimate and self.dim is not None and self.n >= self.dim and not self.on_device:
-            lam, w = quadrature_eigenvalues(*self.statistics(center), self.n, center)  # host (numpy) state
-            return Spectrum(np.sqrt(lam), self.n, self.dim, center, self.input_eps, w, exp, self._floor(lam, center))
+            lam, w = quadrature_eigenvalues(*self.statistics(center=center), self.n, center=center)  # host (numpy) state
+            return Spectrum(singular_values=np.sqrt(lam), n=self.n, dim=self.dim, centered=center,
+                            input_eps=self.input_eps, weights=w, scale_exp=exp, rel_floor=self._floor(lam, center))
         lam = self._scaled_eigenvalues(center)
-        return Spectrum(np.sqrt(lam), self.n, int(self.dim or 0), center, self.input_eps, None, exp,
-                        self._floor(lam, center))
+        return Spectrum(singular_values=np.sqrt(lam), n=self.n, dim=int(self.dim or 0), centered=center,
+                        input_eps=self.input_eps, scale_exp=exp, rel_floor=self._floor(lam, center))
 
     def _floor(self, lam: np.ndarray, center: bool) -> float:
         """The relative rounding floor of these singular values: √(K·ε) for the raw Gram; centred ones are
@@ -409,4 +410,4 @@ class SpectrumAccumulator:
 
     def rankme(self, **variant: Any) -> float:
         """RankMe of all rows seen; keyword arguments select a documented variant (see :func:`rankme.rankme`)."""
-        return rankme_from_spectrum(self.spectrum(bool(variant.pop("center", False))), **variant)
+        return rankme_from_spectrum(self.spectrum(center=bool(variant.pop("center", False))), **variant)

@@ -9,7 +9,7 @@ import numpy as np
 __all__ = ["Spectrum"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Spectrum:
     """Singular values (descending) of an N×K matrix, with what metrics need to interpret them.
 
@@ -17,7 +17,7 @@ class Spectrum:
     The values are in units of ``2**scale_exp`` (0 for inputs of ordinary magnitude; every metric is
     scale-invariant, so none needs the true σ, :attr:`true_singular_values`). ``rel_floor`` is the relative
     level σ/σ_max below which the route that produced them cannot resolve a value (the Gram's rounding floor;
-    0 for an SVD of the data).
+    0 for an SVD of the data). Every field is keyword-only: ``Spectrum(singular_values=sv, n=n, dim=k)``.
     """
 
     singular_values: np.ndarray

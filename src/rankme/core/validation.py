@@ -1,10 +1,12 @@
-"""Strict input checks shared by every entry point: small functions that raise ``ValueError`` with the fix."""
+"""Strict input checks shared by every entry point: small functions that raise an :class:`InputError` (a
+``ValueError``) with the fix, carrying what a caller needs as data (the parameter, the file, the row)."""
 
 from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -12,13 +14,18 @@ from rankme.core.optional import is_torch_tensor, loaded_torch
 
 __all__ = [
     "EmbeddingError",
+    "InputError",
     "SampleSizeWarning",
+    "all_zero_error",
     "as_embeddings",
     "available_memory_bytes",
     "check_finite",
+    "check_labels",
+    "check_positive",
     "check_shape",
     "check_state_fits",
     "check_views",
+    "check_views_layout",
     "duplicate_rows_note",
     "numpy_dtype_of",
     "row_digests",
@@ -26,8 +33,58 @@ __all__ = [
 ]
 
 
-class EmbeddingError(ValueError):
-    """Raised when embeddings cannot be scored as given (bad shape, dtype, values)."""
+_E = TypeVar("_E", bound="InputError")
+
+
+class InputError(ValueError):
+    """An argument or input rankme refuses: a one-line message naming the Python parameter and the fix, and its
+    facts as fields, so that code (and a front end such as the CLI) never reads the text. A ``ValueError``.
+
+    The message names a parameter as ``name=`` (with or without a value: ``label_budget=3``, ``give labels=``),
+    or the parameter at fault as its first word (``samples must be ...``); never as a command-line flag. The CLI
+    renames those mentions to its flags (:func:`rankme.cli.errors.user_message`).
+
+    Attributes:
+        param: the Python parameter at fault (``"samples"``), or ``None``.
+        names: every parameter the message names, ``param`` first (what a front end renames).
+        path: the file (or shard) at fault, or ``None``; when set, the message names it.
+        row: the row at fault (of ``path``, or of the array given), or ``None``.
+        kind: what went wrong, for code to branch on (``"non-finite"``, ``"all-zero"``), or ``None``.
+
+    Examples:
+        >>> e = InputError("samples must be a positive integer, got 0", param="samples")
+        >>> e.param, e.names, isinstance(e, ValueError)
+        ('samples', ('samples',), True)
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, names: Sequence[str] = (),
+                 path: str | os.PathLike[str] | None = None, row: int | None = None, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.names: tuple[str, ...] = tuple(dict.fromkeys([*([param] if param else []), *names]))
+        self.path = None if path is None else os.fspath(path)
+        self.row = None if row is None else int(row)
+        self.kind = kind
+
+    def said_of(self: _E, name: str, *, path: str | os.PathLike[str] | None = None, row: int | None = None,
+                detail: str = "") -> _E:
+        """This error said of ``name`` (a file, a source): the message prefixed ``"name: "`` (and followed by
+        ``detail``), the same type, kind and fields, ``path`` and ``row`` replaced when given. Raise it ``from``
+        this one.
+
+        Examples:
+            >>> e = EmbeddingError("non-finite values in row 3", row=3, kind="non-finite").said_of("z.npy", path="z.npy")
+            >>> str(e), e.path, e.row, e.kind, type(e).__name__
+            ('z.npy: non-finite values in row 3', 'z.npy', 3, 'non-finite', 'EmbeddingError')
+        """
+        return type(self)(f"{name}: {self}{detail}", param=self.param, names=self.names,
+                          path=self.path if path is None else path,
+                          row=self.row if row is None else row, kind=self.kind)
+
+
+class EmbeddingError(InputError):
+    """Raised when embeddings cannot be scored as given (bad shape, dtype, values, an unreadable file); an
+    :class:`InputError`, so ``path`` and ``row`` say where when known."""
 
 
 class SampleSizeWarning(UserWarning):
@@ -132,8 +189,8 @@ def check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     if len(shape) != 2:
         raise EmbeddingError(
             f"embeddings must be a 2-D (samples x features) matrix, got {len(shape)}-D shape {tuple(shape)}: "
-            "flatten the trailing dimensions with z.reshape(z.shape[0], -1) (CLI: --flatten), "
-            "or pool them (e.g. mean over tokens) first"
+            "flatten the trailing dimensions with z.reshape(z.shape[0], -1) (flatten=True when reading a file), "
+            "or pool them (e.g. mean over tokens) first", names=("flatten",)
         )
     n, k = int(shape[0]), int(shape[1])
     if k == 0:
@@ -141,24 +198,99 @@ def check_shape(shape: tuple[int, ...]) -> tuple[int, int]:
     return n, k
 
 
-def check_views(views: int, what: str = "--views") -> int:
-    """Return ``views`` (q, augmented views per sample) as an int, or raise ``ValueError`` when q < 2.
+def check_positive(value: Any, param: str, *, none_ok: bool = False, what: str = "") -> Any:
+    """``value`` when it is a whole number ≥ 1 (or ``None``, when ``none_ok``), else an :class:`InputError`
+    naming ``param``, with ``what`` (e.g. ``" (a number of rows)"``) after "a positive integer".
+
+    Examples:
+        >>> check_positive(3, "samples"), check_positive(None, "samples", none_ok=True)
+        (3, None)
+        >>> check_positive(0, "samples")
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.InputError: samples must be a positive integer, got 0
+    """
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{param} must be a positive integer{what}, got {value!r}", param=param)
+    return value
+
+
+def check_views(views: int, param: str = "views") -> int:
+    """Return ``views`` (q, augmented views per sample) as an int, or raise an :class:`InputError` when q < 2.
 
     Examples:
         >>> check_views(2)
         2
-        >>> check_views(1, "LiDAR's views")
+        >>> check_views(1)
         Traceback (most recent call last):
         ...
-        ValueError: LiDAR's views must be at least 2 augmented views per sample (q >= 2), got 1
+        rankme.core.validation.InputError: views must be at least 2 augmented views per sample (q >= 2), got 1
     """
     if views < 2:
-        raise ValueError(f"{what} must be at least 2 augmented views per sample (q >= 2), got {views}")
+        raise InputError(f"{param} must be at least 2 augmented views per sample (q >= 2), got {views!r}",
+                         param=param)
     return int(views)
 
 
+def check_views_layout(n_rows: int, views: int, name: str | None = None, *, path: str | None = None) -> int:
+    """The number of samples in ``n_rows`` rows of samples × ``views`` augmented views (each sample's views
+    contiguous), or an :class:`EmbeddingError` (``param="views"``, and ``path``) naming ``name`` when they do not
+    divide: THE check of the views layout.
+
+    Examples:
+        >>> check_views_layout(12, 3)
+        4
+        >>> check_views_layout(7, 2, "z.npy")
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.EmbeddingError: z.npy: 7 rows are not a whole number of samples × 2 views: the rows must be samples × q views, each sample's views contiguous (check views=)
+    """
+    if n_rows % views:
+        where = f"{name}: " if name is not None else ""
+        raise EmbeddingError(f"{where}{n_rows} rows are not a whole number of samples × {views} views: the rows "
+                             "must be samples × q views, each sample's views contiguous (check views=)",
+                             param="views", path=path)
+    return n_rows // views
+
+
+def check_labels(y: Any, n: int, name: str | None = None, *, path: str | None = None) -> np.ndarray:
+    """``y`` as a 1-D array of exactly ``n`` labels (one per sample), or an :class:`EmbeddingError`
+    (``param="labels"``, and ``path``) naming ``name``: THE shape check of labels.
+
+    Examples:
+        >>> check_labels([0, 1, 1], 3).tolist()
+        [0, 1, 1]
+        >>> check_labels([0, 1], 3, "y.txt", path="y.txt")
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.EmbeddingError: y.txt: 2 labels of shape (2,) for 3 samples; need one label per sample
+    """
+    arr = np.asarray(y)
+    if arr.ndim != 1 or len(arr) != n:
+        where = f"{name}: " if name is not None else ""
+        count = len(arr) if arr.ndim else 0
+        raise EmbeddingError(f"{where}{count} labels of shape {arr.shape} for {n} samples; need one label per sample",
+                             param="labels", path=path)
+    return arr
+
+
+def all_zero_error(values: str = "singular values", metric: str = "metric") -> EmbeddingError:
+    """THE error for all-zero spectral ``values`` (``kind="all-zero"``): the embeddings collapsed completely and
+    ``metric`` is undefined. Raise it.
+
+    Examples:
+        >>> str(all_zero_error("eigenvalues", "stable rank"))
+        'all eigenvalues are zero (the embeddings are all zero: complete collapse); the stable rank is undefined'
+    """
+    return EmbeddingError(f"all {values} are zero (the embeddings are all zero: complete collapse); the {metric} is "
+                          "undefined", kind="all-zero")
+
+
 def check_finite(chunk: np.ndarray, row_offset: int) -> None:
-    """Raise if ``chunk`` holds NaN or Inf, naming how many and the first (global) row index.
+    """Raise if ``chunk`` holds NaN or Inf, naming how many and the first (global) row index, which the error
+    carries as ``row`` (``kind="non-finite"``).
 
     Examples:
         >>> check_finite(np.array([[1.0, np.nan]]), row_offset=7)
@@ -173,9 +305,10 @@ def check_finite(chunk: np.ndarray, row_offset: int) -> None:
     rows = np.flatnonzero(bad.any(axis=1))
     n_nan = int(np.isnan(chunk).sum())
     n_inf = int(bad.sum()) - n_nan
+    first = row_offset + int(rows[0])
     raise EmbeddingError(
         f"embeddings contain non-finite values ({n_nan} NaN, {n_inf} Inf) in {rows.size} row(s) of this batch; "
-        f"first bad row index: {row_offset + int(rows[0])}"
+        f"first bad row index: {first}", row=first, kind="non-finite"
     )
 
 

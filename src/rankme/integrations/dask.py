@@ -23,7 +23,7 @@ from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
 from rankme.io.shards import open_shards
 from rankme.metrics.registry import check_metrics, computable
-from rankme.scoring.source import ScoreResult, bad_row_place, result_from_state, sample_rows
+from rankme.scoring.source import ScoreResult, locate_error, result_from_state, sample_rows
 
 _distributed = require("distributed", "dask", "the Dask engine")
 
@@ -63,7 +63,7 @@ def partial_state(path: str, rows: np.ndarray | None = None, load: dict[str, Any
         try:
             acc.update(chunk)
         except EmbeddingError as e:
-            raise EmbeddingError(f"{path}: {e}{bad_row_place(src, e, chunk, rows, acc.n)}") from e
+            raise locate_error(src, e, rows) from e
     return _state(acc)
 
 

@@ -90,7 +90,7 @@ class RankMe(_tm.Metric):  # type: ignore[name-defined]
         dev = self.gram.device
         gram = torch.ldexp(self.gram, torch.tensor(-2 * exp, device=dev))
         colsum = torch.ldexp(self.colsum, torch.tensor(-exp, device=dev))
-        lam = state_eigenvalues(gram, colsum, n, self.center)
+        lam = state_eigenvalues(gram, colsum, n, center=self.center)
         return torch.tensor(rankme_from_singular_values(lam**0.5, **self.variant), dtype=torch.float64)
 
     def _sync_dist(self, *args: Any, **kwargs: Any) -> None:

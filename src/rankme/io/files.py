@@ -95,6 +95,8 @@ class EmbeddingSource:
     name: str
     array: Any
     notes: list[str] = field(default_factory=list)
+    path: str | None = None
+    """The file (or store) read, when there is one: where :class:`EmbeddingError` says a bad row lies."""
 
     def __post_init__(self) -> None:
         self.array = as_embeddings(self.array)
@@ -140,14 +142,14 @@ def _read_rows(path: str, offset: int, dtype: np.dtype, shape: tuple[int, ...], 
             while got < want:
                 step = fh.readinto(mem[got:])
                 if not step:
-                    raise EmbeddingError(f"{path}: file ended early near row {start} (truncated .npy)")
+                    raise EmbeddingError(f"{path}: file ended early near row {start} (truncated .npy)", path=path)
                 got += step
             yield view
 
 
 def _fail(path: str, what: str, err: BaseException | None = None) -> EmbeddingError:
     detail = f" ({type(err).__name__}: {err})" if err is not None else ""
-    return EmbeddingError(f"{path}: {what}{detail}")
+    return EmbeddingError(f"{path}: {what}{detail}", path=path)
 
 
 def _flatten(arr: Any, name: str, flatten: bool, notes: list[str]) -> Any:
@@ -197,7 +199,7 @@ def _load_npz(req: ReadRequest) -> tuple[str, Any]:
 
 def _load_pt(req: ReadRequest) -> tuple[str, Any]:
     path = req.path
-    torch = require("torch", "torch", f"{path}: reading .pt files")
+    torch = require("torch", "torch", "reading .pt files", path=path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -220,7 +222,7 @@ def _load_pt(req: ReadRequest) -> tuple[str, Any]:
 
 def _load_safetensors(req: ReadRequest) -> tuple[str, Any]:
     path = req.path
-    safe_open = require("safetensors", "safetensors", f"{path}: reading .safetensors files").safe_open
+    safe_open = require("safetensors", "safetensors", "reading .safetensors files", path=path).safe_open
     framework = "pt" if "torch" in sys.modules or has_module("torch") else "np"
     try:
         with safe_open(path, framework=framework) as fh:
@@ -253,17 +255,17 @@ def _check_regular(p: str) -> None:
     try:
         st = os.stat(p)
     except OSError as e:
-        raise EmbeddingError(f"{p}: cannot open ({e.strerror})") from e
+        raise EmbeddingError(f"{p}: cannot open ({e.strerror})", path=p) from e
     if stat.S_ISDIR(st.st_mode):
-        raise EmbeddingError(f"{p}: is a directory, not an embedding file")
+        raise EmbeddingError(f"{p}: is a directory, not an embedding file", path=p)
     if not stat.S_ISREG(st.st_mode):
         raise EmbeddingError(f"{p}: is not a regular file (a pipe, device or socket); rankme reads files, or a .npy "
-                             "on standard input with '-'")
+                             "on standard input with '-'", path=p)
 
 
 @dataclass
 class ReadRequest:
-    """What every reader of :data:`READERS` gets: the path, ``--key``, the notes to add to, and the table and Zarr
+    """What every reader of :data:`READERS` gets: the path, ``key``, the notes to add to, and the table and Zarr
     options."""
 
     path: str
@@ -274,7 +276,7 @@ class ReadRequest:
     fill_missing: bool = False
 
     def one_array(self, name: str | None, arr: Any) -> tuple[str | None, Any]:
-        """What a format that holds one array read: ``--key`` is noted as ignored."""
+        """What a format that holds one array read: ``key`` is noted as ignored."""
         if self.key is not None:
             self.notes.append(f"{self.path}: --key {self.key!r} ignored: a {Path(self.path).suffix.lower()} holds one "
                               "array")
@@ -339,36 +341,42 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
     p = str(path)
     notes: list[str] = []
     if key is not None and (columns or exclude):
-        raise EmbeddingError(f"{p}: --key picks one list column; it cannot be combined with --columns/--exclude")
+        raise EmbeddingError(f"{p}: key= picks one list column; it cannot be combined with columns=/exclude=",
+                             param="key", names=("columns", "exclude"), path=p)
     if p == "-":
         data = sys.stdin.buffer.read()
         if not data.startswith(_NPY_MAGIC):
             raise EmbeddingError("<stdin>: standard input does not hold a .npy array (it starts with "
-                                 f"{data[:8]!r}); 'rankme score -' reads .npy only: save other formats to a file")
+                                 f"{data[:8]!r}); 'rankme score -' reads .npy only: save other formats to a file",
+                                 path="<stdin>")
         arr = _load_npy("<stdin>", io.BytesIO(data))
-        return EmbeddingSource("<stdin>", _flatten(arr, "<stdin>", flatten, notes), notes)
+        return EmbeddingSource("<stdin>", _flatten(arr, "<stdin>", flatten, notes), notes, path="<stdin>")
     if not Path(p).exists():
-        raise EmbeddingError(f"{p}: no such file")
+        raise EmbeddingError(f"{p}: no such file", path=p)
     req = ReadRequest(p, key, notes, columns, exclude, fill_missing)
     if Path(p).is_dir():
         kind = directory_format(Path(p))
         if kind is None:
             raise EmbeddingError(f"{p}: is a directory, not an embedding store (Zarr, Hugging Face dataset, Lance); "
-                                 "to score the files in it as one matrix pass --as-one")
+                                 "to score the files in it as one matrix, read them as shards "
+                                 "(rankme.io.shards.open_shards)",
+                                 path=p)
         return _source(p, *STORE_READERS[kind](req), flatten, notes)
     _check_regular(p)
     suffix = Path(p).suffix.lower()
     if (columns or exclude) and suffix not in TABLE_SUFFIXES:
-        raise EmbeddingError(f"{p}: --columns/--exclude apply to tables ({', '.join(TABLE_SUFFIXES)})")
+        raise EmbeddingError(f"{p}: columns=/exclude= apply to tables ({', '.join(TABLE_SUFFIXES)})",
+                             param="columns" if columns else "exclude", names=("columns", "exclude"), path=p)
     if suffix not in READERS:
         refuse_compressed(p)
-        raise EmbeddingError(f"{p}: unknown file type {suffix!r}; supported: {', '.join(SUFFIXES)} and '-' (stdin)")
+        raise EmbeddingError(f"{p}: unknown file type {suffix!r}; supported: {', '.join(SUFFIXES)} and '-' (stdin)",
+                             path=p)
     return _source(p, *READERS[suffix](req), flatten, notes)
 
 
 def _source(p: str, name: str | None, arr: Any, flatten: bool, notes: list[str]) -> EmbeddingSource:
     label = p if name is None or name in ("tensor",) else f"{p}[{name}]"
     try:
-        return EmbeddingSource(label, _flatten(arr, label, flatten, notes), notes)
+        return EmbeddingSource(label, _flatten(arr, label, flatten, notes), notes, path=p)
     except EmbeddingError as e:
-        raise EmbeddingError(f"{label}: {e}") from e
+        raise e.said_of(label, path=p) from e

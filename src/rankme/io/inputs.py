@@ -2,7 +2,7 @@
 
 Images are read with Pillow, converted to RGB and, unless the model brings its own processor, resized to
 ``image_size`` × ``image_size`` and scaled to [0, 1] (``(3, H, W)`` float32). Labels for the optional oracle come
-from a file (one per sample) or, for an image folder, from sub-folder names (``--labels folders``).
+from a file (one per sample) or, for an image folder, from sub-folder names (``labels="folders"``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
+from rankme.core.validation import EmbeddingError, check_labels
 from rankme.io.files import SUFFIXES, file_fingerprint, load_embeddings
 
 __all__ = ["IMAGE_SUFFIXES", "InputData", "load_inputs", "load_labels"]
@@ -44,17 +44,17 @@ def _read_image(path: Path) -> Any:
         with Image.open(path) as im:
             return im.convert("RGB")
     except OSError as e:
-        raise EmbeddingError(f"{path}: not a readable image ({e})") from e
+        raise EmbeddingError(f"{path}: not a readable image ({e})", path=path) from e
 
 
 def _text(path: Path) -> InputData:
     try:
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise EmbeddingError(f"{path}: not UTF-8 text ({e})") from e
+        raise EmbeddingError(f"{path}: not UTF-8 text ({e})", path=path) from e
     lines = [ln.strip() for ln in raw.splitlines() if ln.strip()]
     if not lines:
-        raise EmbeddingError(f"{path}: no non-empty lines (one sample per line)")
+        raise EmbeddingError(f"{path}: no non-empty lines (one sample per line)", path=path)
     fp = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     return InputData(path.name, "text", len(lines), lambda idx: [lines[i] for i in idx], fp)
 
@@ -62,7 +62,8 @@ def _text(path: Path) -> InputData:
 def _images(folder: Path) -> InputData:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise EmbeddingError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        raise EmbeddingError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in this folder",
+                             path=folder)
     h = hashlib.sha256()
     for f in files:
         h.update(str(f.relative_to(folder)).encode())
@@ -77,11 +78,12 @@ def _array(path: Path) -> InputData:
         try:
             arr: Any = np.load(path, mmap_mode="r", allow_pickle=False)
         except ValueError as e:
-            raise EmbeddingError(f"{path}: not a readable .npy array ({e})") from e
+            raise EmbeddingError(f"{path}: not a readable .npy array ({e})", path=path) from e
     else:
         arr = load_embeddings(path, flatten=False).array
     if arr.ndim < 2:
-        raise EmbeddingError(f"{path}: an input array needs a sample axis and features, got shape {arr.shape}")
+        raise EmbeddingError(f"{path}: an input array needs a sample axis and features, got shape {arr.shape}",
+                             path=path)
     return InputData(path.name, "array", int(arr.shape[0]), lambda idx: np.asarray(arr[list(idx)]),
                      file_fingerprint(path))
 
@@ -98,7 +100,7 @@ def load_inputs(path: str | Path) -> InputData:
     """
     p = Path(path)
     if not p.exists():
-        raise EmbeddingError(f"{p}: no such file or folder")
+        raise EmbeddingError(f"{p}: no such file or folder", path=p)
     if p.is_dir():
         return _images(p)
     if p.suffix.lower() in TEXT_SUFFIXES:
@@ -106,7 +108,7 @@ def load_inputs(path: str | Path) -> InputData:
     if p.suffix.lower() in SUFFIXES:
         return _array(p)
     raise EmbeddingError(f"{p}: unknown data format; give a folder of images, a .txt file (one sample per line) "
-                         f"or an array file ({' '.join(SUFFIXES)})")
+                         f"or an array file ({' '.join(SUFFIXES)})", path=p)
 
 
 def load_labels(spec: str | Path, n: int, data: InputData | None = None) -> np.ndarray:
@@ -115,7 +117,8 @@ def load_labels(spec: str | Path, n: int, data: InputData | None = None) -> np.n
 
     In a text file a blank line is a sample without a label (an empty string: unlabelled for the few-label check,
     like -1 or NaN in an array), so every label stays on its sample's line; blank lines after the ``n``-th line
-    (a trailing newline) are ignored.
+    (a trailing newline) are ignored. How many classes the labelled rows hold is the label checks' business
+    (:func:`rankme.selection.labelcheck.label_plan`).
 
     Examples:
         >>> import tempfile
@@ -125,12 +128,13 @@ def load_labels(spec: str | Path, n: int, data: InputData | None = None) -> np.n
     """
     if str(spec) == "folders":
         if data is None or data.folder_labels is None:
-            raise EmbeddingError("--labels folders needs an image folder with one sub-folder per class")
+            raise EmbeddingError("labels=folders needs an image folder with one sub-folder per class",
+                                 param="labels")
         y = np.asarray(data.folder_labels)
     else:
         p = Path(spec)
         if not p.is_file():
-            raise EmbeddingError(f"{p}: labels file not found")
+            raise EmbeddingError(f"{p}: labels file not found", param="labels", path=p)
         if p.suffix == ".npy":
             y = np.load(p, allow_pickle=False)
         else:
@@ -138,8 +142,4 @@ def load_labels(spec: str | Path, n: int, data: InputData | None = None) -> np.n
             while len(lines) > n and not lines[-1]:
                 lines.pop()
             y = np.asarray(lines)
-    if y.ndim != 1 or len(y) != n:
-        raise EmbeddingError(f"{spec}: {len(y)} labels of shape {y.shape} for {n} samples; need one label per sample")
-    if len(np.unique(y)) < 2:
-        raise EmbeddingError(f"{spec}: labels have a single class; a probe needs at least two")
-    return y
+    return check_labels(y, n, str(spec), path=None if str(spec) == "folders" else str(spec))

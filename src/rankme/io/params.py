@@ -72,7 +72,7 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     """A sidecar's plain values. YAML is read with ``safe_load``: a tag such as ``!!python/object`` never runs,
     it is refused like any other invalid file, in one line naming it."""
     kind = "JSON" if path.suffix == ".json" else "YAML"
-    yaml = None if kind == "JSON" else require("yaml", "yaml", f"{path}: reading YAML")
+    yaml = None if kind == "JSON" else require("yaml", "yaml", "reading YAML", path=path)
     bad: tuple[type[Exception], ...] = (ValueError, OSError) + (() if yaml is None else (yaml.YAMLError,))
     try:
         text = path.read_text(encoding="utf-8")
@@ -80,11 +80,12 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     except bad as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         detail = " ".join(str(e).split())
         raise EmbeddingError(f"{path}: not valid {kind} ({detail}); fix or remove this file (rankme reads "
-                             "plain name: value pairs from it)") from e
+                             "plain name: value pairs from it)", path=path) from e
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise EmbeddingError(f"{path}: hyperparameters must be a mapping of name to value, got {type(data).__name__}")
+        raise EmbeddingError(f"{path}: hyperparameters must be a mapping of name to value, got "
+                             f"{type(data).__name__}", path=path)
     return {str(k): v for k, v in data.items() if isinstance(v, (int, float, str, bool)) or v is None}
 
 

@@ -18,7 +18,7 @@ def pick_array(path: str, names: Iterable[str], key: str | None, shape: Callable
     Args:
         path: the file, for messages.
         names: the arrays the file holds.
-        key: ``--key`` (``key=``), or ``None``.
+        key: the array to read (CLI ``--key``), or ``None``.
         shape: the shape of a named array (read only when several are held and no key is given).
         what: what the file calls its arrays (``array``, ``dataset``).
         notes: where the note on a 2-D pick goes.
@@ -39,10 +39,10 @@ def pick_array(path: str, names: Iterable[str], key: str | None, shape: Callable
     names = list(names)
     if key is not None:
         if key not in names:
-            raise EmbeddingError(f"{path}: has no {what} {key!r}; available: {sorted(names)}")
+            raise EmbeddingError(f"{path}: has no {what} {key!r}; available: {sorted(names)}", param="key", path=path)
         return key
     if not names:
-        raise EmbeddingError(f"{path}: holds no {what}s")
+        raise EmbeddingError(f"{path}: holds no {what}s", path=path)
     if len(names) == 1:
         return names[0]
     two_d = [n for n in names if len(shape(n)) == 2]
@@ -51,4 +51,5 @@ def pick_array(path: str, names: Iterable[str], key: str | None, shape: Callable
             others = sorted(n for n in names if n != two_d[0])
             notes.append(f"{path}: scored the one 2-D {what} {two_d[0]!r}; ignored {others} (--key chooses another)")
         return two_d[0]
-    raise EmbeddingError(f"{path}: holds several {what}s {sorted(names)}: choose one with --key (key=)")
+    raise EmbeddingError(f"{path}: holds several {what}s {sorted(names)}: choose one with key=", param="key",
+                         path=path)

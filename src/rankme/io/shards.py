@@ -44,10 +44,10 @@ def expand_shards(paths: Sequence[str | Path], notes: list[str] | None = None) -
         elif any(ch in str(raw) for ch in "*?["):
             matched = sorted(glob.glob(str(raw), recursive=True))
             if not matched:
-                raise EmbeddingError(f"{raw}: the pattern matches no file")
+                raise EmbeddingError(f"{raw}: the pattern matches no file", path=raw)
             out += _matched(str(raw), matched, notes)
         else:
-            raise EmbeddingError(f"{p}: no such file or folder")
+            raise EmbeddingError(f"{p}: no such file or folder", path=p)
     return _once(out, notes)
 
 
@@ -62,7 +62,7 @@ def _matched(pattern: str, matched: list[str], notes: list[str]) -> list[str]:
         else:
             other.append(Path(m).name)
     if not out:
-        raise EmbeddingError(f"{pattern}: the pattern matches no embedding file ({' '.join(SUFFIXES)})")
+        raise EmbeddingError(f"{pattern}: the pattern matches no embedding file ({' '.join(SUFFIXES)})", path=pattern)
     if other:
         notes.append(f"{pattern}: skipped " + _listed("file(s) of other types", other))
     return out
@@ -150,7 +150,7 @@ def _search(folder: Path, notes: list[str], empty_error: bool = False) -> list[s
         skipped.append(_listed("entries that are not regular files (broken links, pipes)", irregular))
     if not found and empty_error:
         why = f" (skipped {'; '.join(skipped)})" if skipped else ""
-        raise EmbeddingError(f"{folder}: no embedding files ({' '.join(SUFFIXES)}) in this folder{why}")
+        raise EmbeddingError(f"{folder}: no embedding files ({' '.join(SUFFIXES)}) in this folder{why}", path=folder)
     notes += [f"{folder}: skipped {s}" for s in skipped]
     return sorted(found)
 
@@ -172,7 +172,7 @@ class ShardedSource:
         if len(set(dims)) > 1:
             bad = next(i for i, d in enumerate(dims) if d != dims[0])
             raise EmbeddingError(f"{self.shards[bad]}: has K={dims[bad]} features, but {self.shards[0]} has "
-                                 f"K={dims[0]}: shards of one matrix need the same width")
+                                 f"K={dims[0]}: shards of one matrix need the same width", path=self.shards[bad])
         self.rows = rows
         self.offsets = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
         self._dim = dims[0]

@@ -25,7 +25,7 @@ DIRECTORY_FORMATS = ("zarr", "hf-dataset", "lance")
 class RowReader:
     """An array-like over a store that reads rows on demand: ``shape``, ``dtype`` and ``[a:b]`` / ``[rows]``
     (sorted row indices), which is all the engine's streaming needs. An N-D reader (N ≠ 2) is refused by the
-    shape check, or flattened to (N, -1) rows by :meth:`reshape` (``--flatten``)."""
+    shape check, or flattened to (N, -1) rows by :meth:`reshape` (``flatten=True``)."""
 
     def __init__(self, shape: tuple[int, ...], dtype: Any, read: Any, take: Any = None, owner: Any = None) -> None:
         self.shape, self.dtype = tuple(int(s) for s in shape), np.dtype(dtype)
@@ -101,31 +101,32 @@ def _hdf5_key(h5py: Any, fh: Any, path: str, key: str, available: list[str]) -> 
     """The dataset ``key`` names, through soft and external links, or a one-line refusal saying why not."""
     link = fh.get(key, getlink=True) if key else None
     if link is None:
-        raise EmbeddingError(f"{path}: has no dataset {key!r}; available: {available}")
+        raise EmbeddingError(f"{path}: has no dataset {key!r}; available: {available}", param="key", path=path)
     try:
         obj = fh[key]
     except (KeyError, OSError) as e:
         if isinstance(link, h5py.SoftLink):
-            raise EmbeddingError(f"{path}: --key {key!r} is a soft link to {link.path!r}, which does not exist; "
-                                 f"available: {available}") from e
+            raise EmbeddingError(f"{path}: key={key!r} is a soft link to {link.path!r}, which does not exist; "
+                                 f"available: {available}", param="key", path=path) from e
         if isinstance(link, h5py.ExternalLink):
-            raise EmbeddingError(f"{path}: --key {key!r} is an external link to {link.filename}:{link.path}, "
+            raise EmbeddingError(f"{path}: key={key!r} is an external link to {link.filename}:{link.path}, "
                                  f"which cannot be opened ({str(e).splitlines()[0]}); put that file next to this "
-                                 "one") from e
-        raise EmbeddingError(f"{path}: --key {key!r} cannot be read ({e})") from e
+                                 "one", param="key", path=path) from e
+        raise EmbeddingError(f"{path}: key={key!r} cannot be read ({e})", param="key", path=path) from e
     if not isinstance(obj, h5py.Dataset):
-        raise EmbeddingError(f"{path}: --key {key!r} is a group, not a dataset; available: {available}")
+        raise EmbeddingError(f"{path}: key={key!r} is a group, not a dataset; available: {available}", param="key",
+                             path=path)
     return obj
 
 
 def read_hdf5(path: str, key: str | None, notes: list[str] | None = None) -> tuple[str, Any]:
     """An HDF5 dataset, read by chunks: ``key`` is its path in the file (soft and external links are followed);
     by default the one the rule of :func:`~rankme.io.pick.pick_array` picks."""
-    h5py = require("h5py", "hdf5", f"{path}: reading HDF5")
+    h5py = require("h5py", "hdf5", "reading HDF5", path=path)
     try:
         fh = h5py.File(path, "r")
     except OSError as e:
-        raise EmbeddingError(f"{path}: is not a readable HDF5 file ({e})") from e
+        raise EmbeddingError(f"{path}: is not a readable HDF5 file ({e})", path=path) from e
     arrays: dict[str, Any] = {}
 
     def visit(name: str, obj: Any) -> None:  # returning anything but None would stop the walk
@@ -140,7 +141,7 @@ def read_hdf5(path: str, key: str | None, notes: list[str] | None = None) -> tup
         name = pick_array(path, arrays, None, lambda k: tuple(arrays[k].shape), what="dataset", notes=notes)
         ds = arrays[name]
     if ds.dtype.kind not in "iuf":
-        raise EmbeddingError(f"{path}[{name}]: dataset of dtype {ds.dtype} is not numeric")
+        raise EmbeddingError(f"{path}[{name}]: dataset of dtype {ds.dtype} is not numeric", path=path)
     return name, _rows_of(ds, owner=fh)
 
 
@@ -164,12 +165,12 @@ def read_zarr(path: str, key: str | None, notes: list[str] | None = None,
     chunk, unless ``fill_missing`` (CLI ``--fill-missing``) accepts the fill value (Zarr leaves out chunks whose
     values all equal it), with a note.
     """
-    zarr = require("zarr", "zarr", f"{path}: reading Zarr")
+    zarr = require("zarr", "zarr", "reading Zarr", path=path)
     notes = [] if notes is None else notes
     try:
         node = zarr.open(path, mode="r")
     except Exception as e:  # zarr raises several kinds for a missing or broken store
-        raise EmbeddingError(f"{path}: is not a readable Zarr store ({type(e).__name__}: {e})") from e
+        raise EmbeddingError(f"{path}: is not a readable Zarr store ({type(e).__name__}: {e})", path=path) from e
     if hasattr(node, "shape"):
         name, arr = "array", node
         if key is not None and key.strip("/"):
@@ -186,9 +187,9 @@ def read_zarr(path: str, key: str | None, notes: list[str] | None = None,
         fill = np.asarray(arr.fill_value).tolist()
         if not fill_missing:
             raise EmbeddingError(f"{path}: {what} are missing from the store and would read as the fill value "
-                                 f"{fill!r}: restore them, or pass --fill-missing (fill_missing=True) if "
-                                 "they were left out because all their values equal the fill value (Zarr does not "
-                                 "write such chunks)")
+                                 f"{fill!r}: restore them, or pass fill_missing=True if they were left out because "
+                                 "all their values equal the fill value (Zarr does not write such chunks)",
+                                 names=("fill_missing",), path=path)
         notes.append(f"{path}: {len(missing)} chunk(s) of array {name!r} missing from the store read as the fill "
                      f"value {fill!r} (--fill-missing)")
     return name, _rows_of(arr, lambda rows: arr.get_orthogonal_selection((rows, *[slice(None)] * (arr.ndim - 1))))
@@ -200,11 +201,12 @@ def read_hf_dataset(path: str, key: str | None, notes: list[str], columns: Seque
     column rules of :mod:`rankme.io.tabular`. ``key`` is a column; for a ``DatasetDict`` it is ``split/column``, a
     split (its column found by those rules), or, with one split, a column of it. A ``key`` is always honoured
     (or refused, naming the splits or columns)."""
-    datasets = require("datasets", "datasets", f"{path}: reading a Hugging Face dataset")
+    datasets = require("datasets", "datasets", "reading a Hugging Face dataset", path=path)
     try:
         ds = datasets.load_from_disk(path)
     except Exception as e:
-        raise EmbeddingError(f"{path}: is not a readable datasets directory ({type(e).__name__}: {e})") from e
+        raise EmbeddingError(f"{path}: is not a readable datasets directory ({type(e).__name__}: {e})",
+                             path=path) from e
     label = ""
     if isinstance(ds, datasets.DatasetDict):
         splits = sorted(ds)
@@ -216,8 +218,8 @@ def read_hf_dataset(path: str, key: str | None, notes: list[str], columns: Seque
         elif len(ds) == 1:
             split = splits[0]
         else:
-            raise EmbeddingError(f"{path}: holds splits {splits}: choose one with --key SPLIT/COLUMN (or --key "
-                                 "SPLIT)")
+            raise EmbeddingError(f"{path}: holds splits {splits}: choose one with key=SPLIT/COLUMN (or "
+                                 "key=SPLIT)", param="key", path=path)
         ds, label = ds[split], f"{split}/"
     name, arr = choose_columns(path, arrow_columns(path, ds.data.table), key=key or None, columns=columns,
                                exclude=exclude, notes=notes)
@@ -227,20 +229,20 @@ def read_hf_dataset(path: str, key: str | None, notes: list[str], columns: Seque
 def read_lance(path: str, key: str | None, notes: list[str]) -> tuple[str, Any]:
     """A Lance table (LanceDB's storage): the vector column (a fixed-size list) is found by itself; ``key`` names
     another. Rows are read by batches."""
-    lance = require("lance", "lance", f"{path}: reading a Lance table")
-    pa = require("pyarrow", "parquet", f"{path}: reading a Lance table")
+    lance = require("lance", "lance", "reading a Lance table", path=path)
+    pa = require("pyarrow", "parquet", "reading a Lance table", path=path)
     try:
         ds = lance.dataset(path)
     except Exception as e:
-        raise EmbeddingError(f"{path}: is not a readable Lance dataset ({type(e).__name__}: {e})") from e
+        raise EmbeddingError(f"{path}: is not a readable Lance dataset ({type(e).__name__}: {e})", path=path) from e
     lists = [f.name for f in ds.schema if pa.types.is_fixed_size_list(f.type) or pa.types.is_list(f.type)]
     if key is None:
         if len(lists) != 1:
             raise EmbeddingError(f"{path}: {'no' if not lists else 'several'} vector columns {lists}: choose one "
-                                 "with --key")
+                                 "with key=", param="key", path=path)
         key = lists[0]
     if key not in ds.schema.names:
-        raise EmbeddingError(f"{path}: has no column {key!r}; columns: {ds.schema.names}")
+        raise EmbeddingError(f"{path}: has no column {key!r}; columns: {ds.schema.names}", param="key", path=path)
     others = [c for c in ds.schema.names if c != key]
     if others:
         notes.append(f"{path}: scored the vector column {key!r}; ignored {others}")
@@ -259,7 +261,8 @@ def _ivf_flat_rows(faiss: Any, ivf: Any, path: str) -> tuple[int, Any, Any]:
     ``add_with_ids``, or with gaps after ``remove_ids``), without a direct map. Returns (n, read, take)."""
     d, inv = int(ivf.d), ivf.invlists
     if int(ivf.code_size) != 4 * d:
-        raise EmbeddingError(f"{path}: an {type(ivf).__name__} whose codes are not float32 vectors cannot be read")
+        raise EmbeddingError(f"{path}: an {type(ivf).__name__} whose codes are not float32 vectors cannot be read",
+                             path=path)
     sizes = np.array([inv.list_size(i) for i in range(ivf.nlist)], dtype=np.int64)
     views: dict[int, np.ndarray] = {}
     ids = []
@@ -288,11 +291,12 @@ def read_faiss(path: str) -> tuple[str, Any]:
     order of their ids, so ``add_with_ids`` and ``remove_ids`` are read right). Index types that keep only
     compressed codes (PQ, scalar quantisers, ...) are refused: their reconstruction is an approximation, and its
     RankMe would not be that of your vectors."""
-    faiss = require("faiss", "faiss", f"{path}: reading a FAISS index")
+    faiss = require("faiss", "faiss", "reading a FAISS index", path=path)
     try:
         index = faiss.read_index(path)
     except Exception as e:  # faiss raises RuntimeError for anything unreadable
-        raise EmbeddingError(f"{path}: is not a readable FAISS index ({str(e).splitlines()[0][:200]})") from e
+        raise EmbeddingError(f"{path}: is not a readable FAISS index ({str(e).splitlines()[0][:200]})",
+                             path=path) from e
     inner = faiss.downcast_index(index)
     while hasattr(inner, "index") and type(inner).__name__.startswith("IndexIDMap"):
         inner = faiss.downcast_index(inner.index)
@@ -300,12 +304,12 @@ def read_faiss(path: str) -> tuple[str, Any]:
     if "Flat" not in kind or "PQ" in kind or "SQ" in kind:
         raise EmbeddingError(f"{path}: a {kind} index keeps compressed codes, not the vectors: its reconstruction "
                              "is approximate, so its RankMe would not be your embeddings'. Score the vectors the "
-                             "index was built from, or an exact (Flat) index")
+                             "index was built from, or an exact (Flat) index", path=path)
     d = int(inner.d)
     if hasattr(inner, "invlists"):
         n, read, take = _ivf_flat_rows(faiss, inner, path)
     else:
         n, read, take = int(inner.ntotal), inner.reconstruct_n, None
     if n == 0:
-        raise EmbeddingError(f"{path}: the index holds no vectors")
+        raise EmbeddingError(f"{path}: the index holds no vectors", path=path)
     return kind, RowReader((n, d), np.float32, read, take, owner=index)

@@ -101,7 +101,7 @@ def refuse_compressed(path: str, data: bytes | None = None) -> None:
     for suffix, (magic, kind, tool) in _COMPRESSED.items():
         if path.lower().endswith(suffix) or (data is not None and re.match(magic, data[:8])):
             raise EmbeddingError(f"{path}: is {kind}-compressed: decompress it first (with {tool}): rankme reads "
-                                 "files uncompressed")
+                                 "files uncompressed", path=path)
 
 
 def _check_nulls(path: str, col: Column, line_of: Any) -> None:
@@ -109,7 +109,8 @@ def _check_nulls(path: str, col: Column, line_of: Any) -> None:
         row = int(np.flatnonzero(col.nulls)[0])
         count = int(col.nulls.sum())
         raise EmbeddingError(f"{path}: column {col.name!r} has {count} missing value(s), first at data row {row}"
-                             f"{line_of(row)}: fill or drop them first (rankme never guesses a value)")
+                             f"{line_of(row)}: fill or drop them first (rankme never guesses a value)", path=path,
+                             row=row)
 
 
 def choose_columns(path: str, cols: Sequence[Column], *, key: str | None = None, columns: Sequence[str] | None = None,
@@ -132,29 +133,31 @@ def choose_columns(path: str, cols: Sequence[Column], *, key: str | None = None,
     lists = [c for c in cols if c.rows is not None]
     if key is not None:
         if key not in by_name:
-            raise EmbeddingError(f"{path}: has no column {key!r}; columns: {list(by_name)}")
+            raise EmbeddingError(f"{path}: has no column {key!r}; columns: {list(by_name)}", param="key", path=path)
         chosen = by_name[key]
         if chosen.rows is None:
             if chosen.values is None:
-                raise EmbeddingError(f"{path}: column {key!r} is not numeric")
+                raise EmbeddingError(f"{path}: column {key!r} is not numeric", param="key", path=path)
             _check_nulls(path, chosen, line_of)
             return key, chosen.values.reshape(-1, 1)
         return key, chosen.rows
     if columns:
         missing = [c for c in columns if c not in by_name]
         if missing:
-            raise EmbeddingError(f"{path}: no column(s) {missing}; columns: {list(by_name)}")
+            raise EmbeddingError(f"{path}: no column(s) {missing}; columns: {list(by_name)}", param="columns",
+                                 path=path)
         picked = [by_name[c] for c in columns]
         bad = [c.name for c in picked if c.values is None]
         if bad:
-            raise EmbeddingError(f"{path}: column(s) {bad} are not numeric (a list column is read with --key)")
+            raise EmbeddingError(f"{path}: column(s) {bad} are not numeric (a list column is read with key=)",
+                                 param="columns", names=("key",), path=path)
         for c in picked:
             _check_nulls(path, c, line_of)
         return f"{len(picked)} columns", np.column_stack([c.values for c in picked if c.values is not None]).astype(np.float64)
     if lists:
         if len(lists) > 1:
             raise EmbeddingError(f"{path}: has several list columns {[c.name for c in lists]}: choose the embedding "
-                                 "with --key")
+                                 "with key=", param="key", path=path)
         others = [c.name for c in cols if c is not lists[0]]
         if others:
             notes.append(f"{path}: scored the list column {lists[0].name!r}; ignored {others}")
@@ -162,18 +165,19 @@ def choose_columns(path: str, cols: Sequence[Column], *, key: str | None = None,
         return lists[0].name, lists[0].rows
     reasons: dict[str, str] = {}
     for c in cols:
-        why = ("--exclude" if c.name in exclude else "not numeric" if c.text or c.values is None
+        why = ("listed to exclude" if c.name in exclude else "not numeric" if c.text or c.values is None
                else "empty: every cell blank" if c.nulls is not None and c.nulls.all()
                else c.why or non_feature_reason(c.name, c.values, list(by_name)))
         if why is not None:
             reasons[c.name] = why
     unknown = [e for e in exclude if e not in by_name]
     if unknown:
-        raise EmbeddingError(f"{path}: --exclude names no column(s) {unknown}; columns: {list(by_name)}")
+        raise EmbeddingError(f"{path}: exclude= names no column(s) {unknown}; columns: {list(by_name)}",
+                             param="exclude", path=path)
     keep = [c for c in cols if c.name not in reasons]
     if not keep:
         raise EmbeddingError(f"{path}: no numeric feature columns ({'; '.join(f'{k}: {v}' for k, v in reasons.items())})"
-                             "; pass --columns to choose columns yourself")
+                             "; pass columns= to choose columns yourself", names=("columns",), path=path)
     for why in dict.fromkeys(reasons.values()):
         names = [k for k, v in reasons.items() if v == why]
         notes.append(f"{path}: ignored non-numeric columns {names}" if why == "not numeric" else
@@ -248,11 +252,12 @@ def read_csv(path: str, data: bytes, *, tab: bool = False, notes: list[str] | No
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise EmbeddingError(f"{path}: not a UTF-8 text file ({e}); is it really a CSV?") from e
+        raise EmbeddingError(f"{path}: not a UTF-8 text file ({e}); is it really a CSV?", path=path) from e
     numbered = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip()]
     lines = [(no, ln) for no, ln in numbered if not ln.lstrip().startswith("#")]
     if not lines:
-        raise EmbeddingError(f"{path}: is empty" if not numbered else f"{path}: holds only comment lines (#)")
+        raise EmbeddingError(f"{path}: is empty" if not numbered else f"{path}: holds only comment lines (#)",
+                             path=path)
     leading = [ln for no, ln in numbered if no < lines[0][0]]
     delimiter = _delimiter([ln for _, ln in lines], tab)
     rows = _split([ln for _, ln in lines], delimiter)
@@ -265,7 +270,7 @@ def read_csv(path: str, data: bytes, *, tab: bool = False, notes: list[str] | No
         i = ragged[0]
         sep = "whitespace" if delimiter is None else repr(delimiter)
         raise EmbeddingError(f"{path}: line {lines[i + skip][0]} has {len(body[i])} fields, the header or first "
-                             f"line {width} (delimiter {sep})")
+                             f"line {width} (delimiter {sep})", path=path)
     names = ([h.strip() or f"Unnamed: {j}" for j, h in enumerate(header)] if header is not None
              else [str(j) for j in range(width)])
     cols = []
@@ -292,8 +297,8 @@ def read_csv(path: str, data: bytes, *, tab: bool = False, notes: list[str] | No
 def arrow_columns(path: str, table: Any) -> list[Column]:
     """Columns of an Arrow table: numeric ones as values (nulls marked), list columns as rows, others as text;
     the index columns named in its pandas metadata are marked as not features."""
-    pa = require("pyarrow", "parquet", f"{path}: reading Arrow data")
-    pc = require("pyarrow.compute", "parquet", f"{path}: reading Arrow data")
+    pa = require("pyarrow", "parquet", "reading Arrow data", path=path)
+    pc = require("pyarrow.compute", "parquet", "reading Arrow data", path=path)
     try:
         meta = table.schema.pandas_metadata or {}
     except (ValueError, TypeError):  # damaged pandas metadata: read the columns by name only
@@ -320,16 +325,18 @@ def arrow_columns(path: str, table: Any) -> list[Column]:
 def _list_rows(path: str, name: str, col: Any, pc: Any) -> np.ndarray:
     if col.null_count:
         row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
-        raise EmbeddingError(f"{path}: list column {name!r} has {col.null_count} missing row(s), first at row {row}")
+        raise EmbeddingError(f"{path}: list column {name!r} has {col.null_count} missing row(s), first at row {row}",
+                             path=path, row=row)
     lengths = np.asarray(pc.list_value_length(col))
     if lengths.size and (lengths != lengths[0]).any():
         row = int(np.flatnonzero(lengths != lengths[0])[0])
         raise EmbeddingError(f"{path}: list column {name!r} has rows of different lengths ({lengths[0]} in row 0, "
-                             f"{lengths[row]} in row {row}); every embedding needs the same width")
+                             f"{lengths[row]} in row {row}); every embedding needs the same width", path=path, row=row)
     flat = pc.list_flatten(col)
     if flat.null_count:
         pos = int(np.flatnonzero(np.asarray(flat.is_null()))[0])
-        raise EmbeddingError(f"{path}: list column {name!r} has a missing value in row {pos // max(int(lengths[0]), 1)}")
+        row = pos // max(int(lengths[0]), 1)
+        raise EmbeddingError(f"{path}: list column {name!r} has a missing value in row {row}", path=path, row=row)
     out: np.ndarray = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float64).reshape(
         len(col), int(lengths[0]) if lengths.size else 0)
     return out
@@ -341,9 +348,9 @@ def read_arrow(path: str, kind: str, key: str | None, notes: list[str], columns:
     of this module."""
     name = {"parquet": "Parquet", "arrow": "Arrow IPC / Feather"}[kind]
     reader = require("pyarrow.parquet" if kind == "parquet" else "pyarrow.feather", "parquet",
-                     f"{path}: reading {name} files")  # outside the try: a missing extra is not a damaged file
+                     f"reading {name} files", path=path)  # outside the try: a missing extra is not a damaged file
     try:
         table = reader.read_table(path) if kind == "parquet" else reader.read_table(path, memory_map=True)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError for corrupt files
-        raise EmbeddingError(f"{path}: is not a readable {name} file ({type(e).__name__}: {e})") from e
+        raise EmbeddingError(f"{path}: is not a readable {name} file ({type(e).__name__}: {e})", path=path) from e
     return choose_columns(path, arrow_columns(path, table), key=key, columns=columns, exclude=exclude, notes=notes)

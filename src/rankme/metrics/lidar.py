@@ -22,7 +22,13 @@ from scipy.linalg import eigh
 from rankme.core.distributed import all_reduce_sum, check_same_dim, is_distributed
 from rankme.core.formula import RANKME_EPS
 from rankme.core.optional import to_numpy
-from rankme.core.validation import EmbeddingError, check_finite, check_views
+from rankme.core.validation import (
+    EmbeddingError,
+    check_finite,
+    check_positive,
+    check_views,
+    check_views_layout,
+)
 from rankme.metrics.spectral import lidar_effective_rank
 
 __all__ = ["LIDAR_DELTA", "LidarAccumulator", "invariance_ratio", "lidar"]
@@ -34,11 +40,7 @@ LIDAR_DELTA = 1e-4
 def _as_views(e: Any, views: int) -> np.ndarray:
     a = to_numpy(e, np.float64)
     if a.ndim == 2:
-        if a.shape[0] % views:
-            raise EmbeddingError(
-                f"{a.shape[0]} rows are not a whole number of samples × {views} views; pass (n, q, K) or n·q rows "
-                "with each sample's views contiguous"
-            )
+        check_views_layout(a.shape[0], views)
         a = a.reshape(-1, views, a.shape[1])
     if a.ndim != 3 or a.shape[1] != views:
         raise EmbeddingError(f"LiDAR embeddings must be (n, q={views}, K) or (n·q, K), got shape {a.shape}")
@@ -58,9 +60,8 @@ class LidarAccumulator:
     """
 
     def __init__(self, dim: int, views: int, *, delta: float = LIDAR_DELTA, eps: float = RANKME_EPS) -> None:
-        check_views(views, "LiDAR's views")
-        if dim < 1:
-            raise ValueError(f"dim must be positive, got {dim}")
+        check_views(views)
+        check_positive(dim, "dim")
         self.dim, self.views, self.delta, self.eps = int(dim), int(views), float(delta), float(eps)
         self.reset()
 

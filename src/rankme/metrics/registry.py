@@ -257,13 +257,13 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
     states = source if isinstance(source, MetricStates) else MetricStates(spectra=source)
     names = check_metrics(names, computable(states.available))
     spectral = needing(names, "spectrum")
-    spectra = states.spectra_of(estimate) if spectral else None
+    spectra = states.spectra_of(estimate=estimate) if spectral else None
     rows: Any = None
     out: dict[str, float] = {}
     for name in [*spectral, *(n for n in names if n not in spectral)]:
         m = METRICS[name]
         if spectra is not None and m.state == "spectrum":
-            spec = spectra(m.centered)
+            spec = spectra(centered=m.centered)
             if spec.weights is not None and not m.estimable:
                 raise ValueError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe only")
             out[name] = float(m.fn(spec))

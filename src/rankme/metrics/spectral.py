@@ -20,7 +20,7 @@ from rankme.core.formula import (
     nonzero_total,
     rankme_from_spectrum,
 )
-from rankme.core.validation import EmbeddingError, warn_sample_size
+from rankme.core.validation import all_zero_error, warn_sample_size
 
 __all__ = [
     "alpha_req",
@@ -242,4 +242,4 @@ def lidar_effective_rank(eigenvalues: Any, eps: float = RANKME_EPS) -> float:
 
 
 def _zero_spectrum(name: str) -> float:
-    raise EmbeddingError(f"all singular values are zero (all-zero embeddings): the {name} is undefined")
+    raise all_zero_error("singular values", name)

@@ -33,7 +33,7 @@ class Spectra:
 
     Examples:
         >>> sp = Spectra(np.diag([2.0, 1.0, 1.0]))
-        >>> sp(False).singular_values.tolist(), sp(False) is sp(False)
+        >>> sp(centered=False).singular_values.tolist(), sp(centered=False) is sp(centered=False)
         ([2.0, 1.0, 1.0], True)
     """
 
@@ -41,7 +41,7 @@ class Spectra:
         self.source, self.estimate = source, estimate
         self._memo: dict[bool, Spectrum] = {}
 
-    def __call__(self, centered: bool) -> Spectrum:
+    def __call__(self, *, centered: bool) -> Spectrum:
         if centered not in self._memo:
             self._memo[centered] = self._compute(centered)
         return self._memo[centered]
@@ -50,11 +50,11 @@ class Spectra:
         """A spectrum already computed (for ``n`` and ``dim``), else the raw one.
 
         Examples:
-            >>> sp = Spectra(np.eye(3)); _ = sp(True)
+            >>> sp = Spectra(np.eye(3)); _ = sp(centered=True)
             >>> sp.any().centered
             True
         """
-        return next(iter(self._memo.values())) if self._memo else self(False)
+        return next(iter(self._memo.values())) if self._memo else self(centered=False)
 
     def _compute(self, centered: bool) -> Spectrum:
         src = self.source
@@ -65,7 +65,9 @@ class Spectra:
                                  f"{kind} spectrum: pass the matrix or the accumulator instead")
             return src
         if isinstance(src, SpectrumAccumulator):
-            return src.spectrum(centered, estimate=self.estimate)
+            return src.spectrum(center=centered, estimate=self.estimate)
+        if isinstance(src, Spectra):
+            return src(centered=centered)
         if callable(src):
             spec: Spectrum = src(centered)
             return spec
@@ -124,7 +126,7 @@ class MetricStates:
         have = {"spectrum": self.spectra is not None, "views": self.views is not None, "rows": self.rows is not None}
         return tuple(s for s in STATES if have[s])
 
-    def spectra_of(self, estimate: bool = False) -> Spectra:
+    def spectra_of(self, *, estimate: bool = False) -> Spectra:
         """The spectra as one memo: ``spectra`` itself when it is a :class:`Spectra`, else wrapped once (with the fast
         option ``estimate``) and kept, so later calls share it."""
         if not isinstance(self.spectra, Spectra):

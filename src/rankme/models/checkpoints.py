@@ -86,7 +86,8 @@ def load_checkpoint(model: Any, path: str | Path, *, trust_code: bool = False) -
                 f"{path}: refusing to load — unpickling it would run code or build arbitrary objects. rankme loads "
                 "checkpoints with torch.load(weights_only=True). Re-save only the state dict (torch.save("
                 "model.state_dict(), path)) or convert to .safetensors; or, only for a file you trust, pass "
-                "--trust-code (dangerous: a malicious file can run any command)") from e
+                "trust_code=True (dangerous: a malicious file can run any command)", names=("trust_code",),
+                path=path) from e
         except (RuntimeError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise EmbeddingError(f"{path}: not a readable PyTorch checkpoint: truncated or corrupt ({e})") from e
         state = _state_dict_from(obj, path)

@@ -110,7 +110,7 @@ def _load_hf(ident: str, spec: str, trust_code: bool) -> Any:
     except ValueError as e:
         if "trust_remote_code" in str(e):
             raise EmbeddingError(f"{spec}: the model's code lives in its repository and would run on load; "
-                                 "pass --trust-code only if you trust it") from e
+                                 "pass trust_code=True only if you trust it", names=("trust_code",)) from e
         raise _offline_error(spec, e) from e
     except OSError as e:
         raise _offline_error(spec, e) from e

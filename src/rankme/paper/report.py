@@ -63,7 +63,7 @@ def meaning(tables: dict[str, Any]) -> str:
         parts.append("it missed on " + ", ".join(
             f"{r['sweep']} (picked {r['param']}={r['pick_rankme']:g}, labels {r['param']}={r['pick_oracle']:g}, "
             f"regret {r['regret_rankme']:.1f})" for r in bad))
-    edge = [r["sweep"] for r in bad if any(w.startswith("[edge]") for w in r["warnings"])]
+    edge = [r["sweep"] for r in bad if any(w.code == "edge" for w in r["warnings"])]
     text = "; ".join(parts) + f". Mean regret {tables['mean_regret_rankme']:.2f} points"
     if tie is not None:
         text += f" ({tables['mean_tie_regret_rankme']:.2f} counting regrets within the seed spread {tie:.2f} as ties)"

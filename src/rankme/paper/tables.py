@@ -14,7 +14,7 @@ from rankme.paper.protocols import Sweep
 from rankme.paper.runner import sweep_runs
 from rankme.selection.rules import LABEL_FREE, SELECTORS, picked_accuracy, select_runs, sweep_points
 from rankme.selection.stats import rank_correlations
-from rankme.selection.warnings import SECONDARY, selection_warnings
+from rankme.selection.warnings import SECONDARY, SelectionWarning, selection_warnings
 
 __all__ = ["format_agreement", "format_correlations", "format_picks", "format_runs", "format_selection", "pick_warnings",
            "selection_tables", "tie_adjusted"]
@@ -31,7 +31,8 @@ def selection_tables(runs: ResultStore | Sequence[dict[str, Any]], sweeps: Seque
         tie: a regret at most this large counts as a tie (``tie_regret_rankme``); ``None``: no tie rule.
 
     Returns:
-        ``{"sweeps": [row, ...], "mean_regret_rankme": ..., ...}``.
+        ``{"sweeps": [row, ...], "mean_regret_rankme": ..., ...}``; each row's ``"warnings"`` are
+        :class:`~rankme.selection.warnings.SelectionWarning` objects (``str(w)`` is their text).
     """
     out: dict[str, Any] = {"sweeps": [], "tie": tie}
     stored = runs.runs() if isinstance(runs, ResultStore) else runs
@@ -56,7 +57,7 @@ def selection_tables(runs: ResultStore | Sequence[dict[str, Any]], sweeps: Seque
         row["regret_alpha_req"] = row["id_oracle"] - row["id_alpha_req"]
         if tie is not None:
             row["tie_regret_rankme"] = tie_adjusted(row["regret_rankme"], tie)
-        row["warnings"] = [str(w) for w in pick_warnings(mine, pts, sweep.param)]
+        row["warnings"] = pick_warnings(mine, pts, sweep.param)
         out["sweeps"].append(row)
     regrets = [r["regret_rankme"] for r in out["sweeps"]]
     out["mean_regret_rankme"] = sum(regrets) / len(regrets) if regrets else float("nan")
@@ -78,7 +79,7 @@ def tie_adjusted(regret: float, spread: float) -> float:
     return 0.0 if regret <= spread else regret
 
 
-def pick_warnings(runs: Sequence[dict[str, Any]], pts: Sequence[Any], param: str) -> list[Any]:
+def pick_warnings(runs: Sequence[dict[str, Any]], pts: Sequence[Any], param: str) -> list[SelectionWarning]:
     """The selection warnings of RankMe's pick among a sweep's values (``pts`` from ``sweep_points(runs, param)``;
     seeds averaged: the standard error of a mean of seeds combines the runs' jackknife errors)."""
     se: list[float | None] = []
@@ -139,7 +140,7 @@ def format_agreement(tables: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def format_selection(tables: dict[str, Any], ood: bool = False) -> str:
+def format_selection(tables: dict[str, Any], *, ood: bool = False) -> str:
     """The paper-shaped table: rows = selectors, columns = sweeps, cells = probe accuracy of the picked run."""
     sw = tables["sweeps"]
     pre = "ood_" if ood else "id_"
@@ -181,7 +182,7 @@ def format_picks(tables: dict[str, Any]) -> str:
         cells = [r["sweep"], pick("oracle"), pick("rankme"), pick("rankme_plateau"), pick("alpha_req"),
                  f"{r['regret_rankme']:.1f}"]
         cells += [f"{r['tie_regret_rankme']:.1f}"] if tie is not None else []
-        cells += ["; ".join(w.split("]")[0].lstrip("[") for w in r["warnings"]) or "none"]
+        cells += ["; ".join(w.code for w in r["warnings"]) or "none"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

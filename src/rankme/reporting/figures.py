@@ -97,7 +97,8 @@ def plot_spectra(series: Sequence[tuple[str, Sequence[float]]], path: str | Path
     Examples:
         >>> import tempfile
         >>> p = plot_spectra([("a", [3.0, 2.0, 1.0])], Path(tempfile.mkdtemp()) / "s.png")
-        >>> p.suffix
-        '.png'
+        >>> head = p.read_bytes()[:24]  # a PNG of the default 7 × 4.2 inches at 100 dpi: width, height in IHDR
+        >>> head[1:4], int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        (b'PNG', 700, 420)
     """
     return figure(path, title, lambda ax: draw_spectra(ax, series), legend_size=6)

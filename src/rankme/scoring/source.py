@@ -14,12 +14,14 @@ import numpy as np
 from rankme.core.formula import rankme_from_spectrum
 from rankme.core.guidance import PAPER_SAMPLES, sample_size_note
 from rankme.core.numerics import Precision, default_chunk_rows
-from rankme.core.optional import to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import (
     EmbeddingError,
+    InputError,
     available_memory_bytes,
+    check_positive,
     check_views,
+    check_views_layout,
     duplicate_rows_note,
     row_digests,
 )
@@ -27,7 +29,7 @@ from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
 from rankme.metrics.states import KeptRows, MetricStates, Spectra
 
-__all__ = ["RowSource", "ScoreResult", "accumulate_source", "bad_row_place", "result_from_state", "sample_rows",
+__all__ = ["RowSource", "ScoreResult", "accumulate_source", "locate_error", "result_from_state", "sample_rows",
            "score_source"]
 
 
@@ -82,33 +84,33 @@ def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | Non
     """
     if samples is None or samples >= n_rows:
         return None
-    if samples < 1:
-        raise ValueError(f"samples must be positive, got {samples}")
+    check_positive(samples, "samples")
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_rows, size=samples, replace=False))
 
 
-def bad_row_place(source: Any, err: Exception, chunk: Any, rows: np.ndarray | None, done: int) -> str:
-    """Where the first non-finite row of ``chunk`` lies, for the error ``err`` (whose row index counts scored rows):
-    ``" (that is row r of SHARD)"`` for shards (a source with ``locate``), ``" (that is row r of the file)"`` for a
-    subsample of one file (``rows``: the sorted rows read, ``done``: scored rows before ``chunk``), else ``""``.
+def locate_error(source: Any, err: EmbeddingError, rows: np.ndarray | None) -> EmbeddingError:
+    """``err``, raised on the rows of ``source`` being scored, said of ``source``: named first, with ``path`` the
+    source's file. A bad row's ``err.row`` counts scored rows (``rows``: the sorted rows read, ``None`` for all);
+    the error returned has ``row`` = that row's index in its file (for shards, a source with ``locate``: in its
+    shard, which becomes ``path``), and the message says so when it is not the index counted.
 
     Examples:
         >>> from rankme.io.files import EmbeddingSource
-        >>> z = np.ones((4, 2)); z[1, 0] = np.nan
-        >>> bad_row_place(EmbeddingSource("z", z), EmbeddingError("non-finite"), z[[1]], np.array([1, 3]), 0)
-        ' (that is row 1 of the file)'
+        >>> z = np.ones((4, 2)); z[3, 0] = np.nan
+        >>> e = locate_error(EmbeddingSource("z", z, path="z.npy"), EmbeddingError("bad row", row=1), np.array([1, 3]))
+        >>> str(e), e.path, e.row
+        ('z: bad row (that is row 3 of the file)', 'z.npy', 3)
     """
-    if "non-finite" not in str(err) or (rows is None and not hasattr(source, "locate")):
-        return ""
-    bad = np.flatnonzero(~np.isfinite(to_numpy(chunk, np.float64)).all(axis=1))
-    if not bad.size:
-        return ""
-    row = done + int(bad[0]) if rows is None else int(rows[done + int(bad[0])])
+    path = getattr(source, "path", None)
+    if err.row is None:
+        return err.said_of(source.name, path=path)
+    row = err.row if rows is None else int(rows[err.row])
     if hasattr(source, "locate"):
         shard, local = source.locate(row)
-        return f" (that is row {local} of {shard})"
-    return f" (that is row {row} of the file)" if rows is not None else ""
+        return err.said_of(source.name, path=shard, row=local, detail=f" (that is row {local} of {shard})")
+    detail = f" (that is row {row} of the file)" if rows is not None else ""
+    return err.said_of(source.name, path=path, row=row, detail=detail)
 
 
 def accumulate_source(source: RowSource, *, samples: int | None = None, seed: int = 0,
@@ -133,13 +135,13 @@ def accumulate_source(source: RowSource, *, samples: int | None = None, seed: in
             try:
                 acc.update(chunk, chunk_rows=step, row_offset=done)
             except EmbeddingError as e:
-                raise EmbeddingError(f"{source.name}: {e}{bad_row_place(source, e, chunk, rows, done)}") from e
+                raise locate_error(source, e, rows) from e
             done += int(chunk.shape[0])
             if on_chunk is not None:
                 on_chunk(chunk)
             bar.update(int(chunk.shape[0]))
     if n == 0:
-        raise EmbeddingError(f"{source.name}: no rows to score")
+        raise EmbeddingError(f"{source.name}: no rows to score", path=getattr(source, "path", None))
     return acc
 
 
@@ -151,20 +153,20 @@ def _states(source: RowSource, metrics: Sequence[str], samples: int | None, view
         if views is not None:
             check_views(views)
         if views is None:
-            raise ValueError(f"metric {' and '.join(which)} needs views (--views q): the rows are samples × q "
-                             "augmented views, each sample's views contiguous")
+            raise InputError(f"metric {' and '.join(which)} needs views (views=q): the rows are samples × q "
+                             "augmented views, each sample's views contiguous", param="views")
         if samples is not None:
-            raise ValueError(f"metric {' and '.join(which)} scores whole samples with all their views: drop --samples")
-        if source.n_rows % views:
-            raise EmbeddingError(f"{source.name}: {source.n_rows} rows are not a whole number of samples × "
-                                 f"{views} views")
+            raise InputError(f"metric {' and '.join(which)} scores whole samples with all their views: drop "
+                             "samples=", param="samples")
+        check_views_layout(source.n_rows, views, source.name, path=getattr(source, "path", None))
         lid = LidarAccumulator(source.dim, views)
     kept = None
     if needing(metrics, "rows"):
         rows = source.n_rows if samples is None else min(samples, source.n_rows)
         if rows * source.dim * 8 > available_memory_bytes() // 2:
             raise EmbeddingError(f"{source.name}: cluster learnability keeps the rows in memory ({rows}×{source.dim} "
-                                 "float64 does not fit); score a subsample with --samples")
+                                 "float64 does not fit); score a subsample with samples=", names=("samples",),
+                                 path=getattr(source, "path", None))
         kept = KeptRows(np.float64)
     return MetricStates(views=lid, rows=kept)
 
@@ -250,9 +252,9 @@ def result_from_state(source: Any, acc: SpectrumAccumulator, metrics: Sequence[s
     if variant:
         opts = dict(variant)
         label = "rankme[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"
-        values[label] = rankme_from_spectrum(spectra(bool(opts.pop("center", False))), **opts)
+        values[label] = rankme_from_spectrum(spectra(centered=bool(opts.pop("center", False))), **opts)
     note = sample_size_note(n, source.dim)
     if note:
         notes.append(note)
     return ScoreResult(source.name, n, source.dim, values, notes, time.perf_counter() - start,
-                       spectra(False).singular_values.tolist())
+                       spectra(centered=False).singular_values.tolist())

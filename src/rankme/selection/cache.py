@@ -52,7 +52,7 @@ def put_value(store: ResultStore | None, key: str, part: str, name: str, value: 
 
 def spectrum_record(acc: SpectrumAccumulator) -> dict[str, Any]:
     """What the cache keeps of one candidate: shape, both spectra (raw and centred), scale and rounding floors."""
-    raw, cen = acc.spectrum(False), acc.spectrum(True)
+    raw, cen = acc.spectrum(center=False), acc.spectrum(center=True)
     return {"n": acc.n, "dim": int(acc.dim or 0), "input_eps": raw.input_eps, "scale_exp": raw.scale_exp,
             "sv": raw.singular_values.tolist(), "sv_centered": cen.singular_values.tolist(),
             "floor": raw.rel_floor, "floor_centered": cen.rel_floor}

@@ -69,8 +69,9 @@ def candidate_from_record(name: str, tap: str, rec: dict[str, Any], metrics: Seq
     ``metrics`` and the secondary scores the warnings read, with the sample-size note."""
     def spectra(centered: bool) -> Spectrum:
         sv = np.asarray(rec["sv_centered" if centered else "sv"], dtype=np.float64)
-        return Spectrum(sv, int(rec["n"]), int(rec["dim"]), centered, float(rec["input_eps"]), None,
-                        int(rec["scale_exp"]), float(rec["floor_centered" if centered else "floor"]))
+        return Spectrum(singular_values=sv, n=int(rec["n"]), dim=int(rec["dim"]), centered=centered,
+                        input_eps=float(rec["input_eps"]), scale_exp=int(rec["scale_exp"]),
+                        rel_floor=float(rec["floor_centered" if centered else "floor"]))
 
     values = compute_metrics(spectra, list(dict.fromkeys([*metrics, *SECONDARY])))  # warnings read SECONDARY
     note = sample_size_note(int(rec["n"]), int(rec["dim"]))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.validation import InputError
 from rankme.selection.fewlabel import (
     N_BOOT,
     CVAccuracy,
@@ -59,15 +60,17 @@ def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
     """
     if y is None:
         if budget is not None:
-            raise ValueError(f"--label-budget (label_budget=) {budget} needs labels: give --labels (labels=)")
+            raise InputError(f"label_budget={budget} needs labels: give labels= (one per row)",
+                             param="label_budget", names=("labels",))
         return LabelPlan(None, None, None)
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
                                or budget < 2):
-        raise ValueError(f"--label-budget (label_budget=) {budget!r}: need a whole number ≥ 2 of labels per class "
-                         "(cross-validation needs 2)")
+        raise InputError(f"label_budget={budget!r}: need a whole number ≥ 2 of labels per class "
+                         "(cross-validation needs 2)", param="label_budget")
     every = len(labelled_rows(y)[0]) == len(y)
     if every and len(np.unique(y)) < 2:
-        raise ValueError("labels: every row has the same class; a label check needs at least two classes")
+        raise InputError("labels: every row has the same class; a label check needs at least two classes",
+                         param="labels")
     plan = LabelPlan(y if every else None, y if budget is not None or not every else None, budget)
     if plan.few is not None:
         few_label_rows(plan.few, idx, budget, seed)  # refuse now, not after scoring
@@ -88,9 +91,9 @@ def few_label_rows(y: Any, idx: np.ndarray | None, budget: int | None,
     pos, lab = labelled_rows(sub)
     classes = np.unique(lab)
     if len(classes) < 2 and len(pos) < len(sub):
-        raise ValueError(f"labels: the {len(pos)} labelled row(s) of {len(sub)} scored hold {len(classes)} class(es) "
+        raise InputError(f"labels: the {len(pos)} labelled row(s) of {len(sub)} scored hold {len(classes)} class(es) "
                          "(-1, NaN and empty mark unlabelled rows); label rows of at least two classes (if -1 is a "
-                         "class, as in ±1 labels, recode them as 0/1)")
+                         "class, as in ±1 labels, recode them as 0/1)", param="labels")
     if budget is not None:
         drawn = draw_budget(sub, budget, seed)
         pos, lab = drawn, lab[np.searchsorted(pos, drawn)]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.distributed import world
-from rankme.core.validation import EmbeddingError, check_views
+from rankme.core.validation import EmbeddingError, InputError, check_labels, check_views, check_views_layout
 from rankme.io.files import file_fingerprint, load_embeddings
 from rankme.io.params import runs_params
 from rankme.io.results_db import ResultStore
@@ -41,7 +41,7 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
                 seed: int = 0, labels: np.ndarray | None = None, store: ResultStore | None = None,
                 params: Sequence[dict[str, Any]] | None = None, allow_mixed_dim: bool = False,
                 key: str | None = None, progress: bool = True, views: int | None = None,
-                failed: list[tuple[str, str]] | None = None,
+                failed: list[tuple[str, EmbeddingError]] | None = None,
                 few_label: tuple[np.ndarray, int | None] | None = None) -> list[Candidate]:
     """Score each embedding file (one run each); ``params`` defaults to what :mod:`rankme.io.params` reads.
 
@@ -52,8 +52,8 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
     With ``views`` = q, each file's rows are samples × q augmented views (each sample's views contiguous): RankMe is
     scored on all rows, and the view invariance of each candidate is measured for the ``least_invariant`` warning.
 
-    With a ``failed`` list, a file that cannot be scored (unreadable, NaN) is appended to it as (path, one-line
-    reason) and the others are still scored; without it, the first such file raises. A damaged cache always
+    With a ``failed`` list, a file that cannot be scored (unreadable, NaN) is appended to it as (path, the error,
+    which names it) and the others are still scored; without it, the first such file raises. A damaged cache always
     raises.
 
     Examples:
@@ -77,15 +77,15 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
     if len(dims) > 1 and not allow_mixed_dim:
         raise EmbeddingError(
             f"the files have different embedding widths K ({', '.join(f'{s.name}: {s.dim}' for s in sources)}); "
-            "RankMe is bounded by min(N, K) and compares runs of one model. Pass --allow-mixed-dim to rank them "
-            "anyway (compare the rank/min(N,K) column then)")
+            "RankMe is bounded by min(N, K) and compares runs of one model. Pass allow_mixed_dim=True to rank them "
+            "anyway (compare the rank/min(N,K) column then)", names=("allow_mixed_dim",))
     if views is not None:
         check_views(views)
         if samples is not None:
-            raise ValueError("--views keeps every sample's views together: drop --samples")
-        odd = [s.name for s in sources if s.n_rows % views]
-        if odd:
-            raise EmbeddingError(f"{odd[0]}: its rows are not a whole number of samples × {views} views")
+            raise InputError("views= keeps every sample's views together: drop samples=", param="views",
+                             names=("samples",))
+        for s in sources:
+            check_views_layout(s.n_rows, views, s.name, path=s.path)
     for y in (labels, None if few_label is None else few_label[0]):
         if y is not None and any(s.n_rows != len(y) for s in sources):
             raise EmbeddingError(f"{len(y)} labels, but the files have {sorted({s.n_rows for s in sources})} rows; "
@@ -123,16 +123,18 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
         apply_values(cand, values)
         out.append(cand)
     if not out:
-        raise EmbeddingError("no candidate could be scored: " + "; ".join(msg for _, msg in failed or []))
+        errors = [e for _, e in failed or []]
+        raise EmbeddingError("no candidate could be scored: " + "; ".join(" ".join(str(e).split()) for e in errors),
+                             names=tuple(n for e in errors for n in e.names))
     return out
 
 
-def _failed(failed: list[tuple[str, str]] | None, path: str | Path, err: EmbeddingError) -> None:
-    """Record that ``path`` could not be scored (its reason in one line, naming it); without a list, raise."""
+def _failed(failed: list[tuple[str, EmbeddingError]] | None, path: str | Path, err: EmbeddingError) -> None:
+    """Record that ``path`` could not be scored (the error, said of ``path`` unless it names its file); without a
+    list, raise."""
     if failed is None:
         raise err
-    msg = " ".join(str(err).split())
-    failed.append((str(path), msg if msg.startswith(str(path)) else f"{path}: {msg}"))
+    failed.append((str(path), err if err.path is not None else err.said_of(str(path), path=str(path))))
 
 
 def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("rankme",), *,
@@ -151,8 +153,8 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
     if (labels is not None or few_label is not None or needing(metrics, "rows")) and size > 1:
         raise ValueError("the label checks and cluster learnability run in one process; drop them under torchrun")
     for y in (labels, None if few_label is None else few_label[0]):
-        if y is not None and len(y) != data.n:
-            raise EmbeddingError(f"{len(y)} labels for {data.n} samples of {data.name}; need one per sample")
+        if y is not None:
+            check_labels(y, data.n, data.name)
     rows = sample_rows(data.n, samples, seed)
     indices = np.arange(data.n) if rows is None else rows
     spectral = needing(metrics, "spectrum")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.validation import InputError
 from rankme.metrics.registry import METRICS, canonical_metrics, metric_names
 from rankme.selection.candidates import Candidate
 from rankme.selection.features import probe_test_rows
@@ -121,7 +122,7 @@ def select_runs(points: Sequence[SweepPoint], by: str, *, tol: float = PLATEAU_T
     top = max(p.rankme for p in points)
     plateau = [p for p in points if p.rankme >= (1 - tol) * top]
     if extreme not in ("min", "max"):
-        raise ValueError(f"extreme must be 'min' or 'max', got {extreme!r}")
+        raise InputError(f"extreme must be 'min' or 'max', got {extreme!r}", param="extreme")
     return (min if extreme == "min" else max)(plateau, key=lambda p: p.value)
 
 
@@ -300,13 +301,14 @@ def _plateau(ranked: Sequence[Candidate], group: Sequence[Candidate], param: str
     """The paper's plateau pick over ``param`` among the candidates of the pick's width (``group``)."""
     missing = [c.label for c in ranked if param not in c.params]
     if missing:
-        raise ValueError(f"hyperparameter {param!r} is unknown for {missing[:3]}; known: "
-                         f"{sorted(set().union(*(c.params for c in ranked)))}")
+        raise InputError(f"hyperparameter param={param!r} is unknown for {missing[:3]}; known: "
+                         f"{sorted(set().union(*(c.params for c in ranked)))}", param="param")
     try:
         runs = [{"config": {param: float(c.params[param])}, "metrics": {"rankme": c.metrics["rankme"],
                  "probe_acc": c.probe_acc if c.probe_acc is not None else math.nan}} for c in group]
     except (TypeError, ValueError) as e:
-        raise ValueError(f"hyperparameter {param!r} must be numeric for the plateau rule") from e
+        raise InputError(f"hyperparameter param={param!r} must be numeric for the plateau rule",
+                         param="param") from e
     point = select_runs(sweep_points(runs, param), "rankme_plateau", tol=PLATEAU_TOL if tol is None else tol,
                         extreme=extreme)
     if point is None:

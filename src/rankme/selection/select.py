@@ -23,7 +23,14 @@ import numpy as np
 
 from rankme.core.distributed import world
 from rankme.core.guidance import JACKKNIFE_GROUPS
-from rankme.core.validation import EmbeddingError, duplicate_rows_note, row_digests
+from rankme.core.validation import (
+    EmbeddingError,
+    InputError,
+    check_labels,
+    check_positive,
+    duplicate_rows_note,
+    row_digests,
+)
 from rankme.io.files import load_embeddings
 from rankme.io.inputs import load_inputs, load_labels
 from rankme.io.params import runs_params
@@ -58,6 +65,8 @@ class SelectionRun:
     notes: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     """Candidates that could not be scored (unreadable, NaN) as (name, one-line reason); the others are ranked."""
+    errors: list[InputError] = field(default_factory=list, repr=False)
+    """The errors behind :attr:`failed`, in its order (their ``param``, ``path``, ``row`` as data)."""
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -136,35 +145,37 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
         :class:`~rankme.reporting.select_api.SelectionResult`, which renders itself).
 
     Raises:
-        EmbeddingError: on inputs that cannot be scored (named, with what to do).
-        ValueError: on inconsistent arguments.
+        EmbeddingError: on inputs that cannot be scored (named, with what to do; ``path``/``row`` say where).
+        InputError: (a ``ValueError``) on inconsistent arguments (``param`` names the one at fault).
     """
     srcs = [sources] if isinstance(sources, (str, Path)) else list(sources)
     names = check_metrics(["rankme", *(metrics or DEFAULT_METRICS)], SELECT_METRICS)
     names, skipped = split_available(names)
     notes: list[str] = [f"note: {n}" for n in skipped]
     if not srcs and not model:
-        raise EmbeddingError("nothing to compare: give embedding files, --model SPEC (model=), or --factory (factory=) with checkpoints")
+        raise EmbeddingError("nothing to compare: give embedding files, model=SPEC, or factory= with checkpoints",
+                             param="sources", names=("model", "factory"))
     if (model or factory) and data is None:
-        raise EmbeddingError("models need --data (data= in Python): a folder of images, a .txt file, or an array file")
-    if samples is not None and samples < 1:
-        raise EmbeddingError(f"--samples must be positive, got {samples}")
+        raise EmbeddingError("models need data=: a folder of images, a .txt file, or an array file", param="data")
+    check_positive(samples, "samples", none_ok=True)
     if views is not None and (model or factory):
-        raise ValueError("--views applies to embedding files (samples × views rows); models embed their data once")
+        raise InputError("views= applies to embedding files (samples × views rows); models embed their data once",
+                         param="views")
     if label_budget is not None and labels is None:
         label_plan(None, label_budget)  # refuses: a budget needs labels
     store = None if cache is None else ResultStore(cache)
-    failed: list[tuple[str, str]] = []
+    failed: list[tuple[str, EmbeddingError]] = []
     try:
         if model or factory:
             if srcs and not factory:
-                raise EmbeddingError("embedding files cannot be mixed with --model; score them in a separate run")
+                raise EmbeddingError("embedding files cannot be mixed with model=; score them in a separate run",
+                                     param="model")
             inputs = load_inputs(data)  # type: ignore[arg-type]
             encoders = [load_encoder(m, trust_code=trust_code) for m in model]
             params: list[dict[str, Any]] = [{} for _ in encoders]
             if factory is not None:
                 if not srcs:
-                    raise EmbeddingError("--factory (factory=) needs checkpoint files")
+                    raise EmbeddingError("factory= needs checkpoint files (the sources)", param="factory")
                 encoders += factory_encoders(factory, srcs, trust_code=trust_code)
                 params += runs_params(srcs)
             y = _labels(labels, inputs.n, inputs)
@@ -187,7 +198,8 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
             store.close()
     if any(c.rankme_se is None for c in cands):
         notes.append(_noise_note(cands, bool(model or factory)))
-    return SelectionRun(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes, failed)
+    return SelectionRun(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes,
+                        [(name, " ".join(str(e).split())) for name, e in failed], [e for _, e in failed])
 
 
 def _duplicate_inputs_note(inputs: Any, samples: int | None, seed: int) -> str | None:
@@ -244,7 +256,5 @@ def _labels(labels: Any, n: int, inputs: Any) -> np.ndarray | None:
     if labels is None:
         return None
     if isinstance(labels, np.ndarray):
-        if labels.ndim != 1 or len(labels) != n:
-            raise EmbeddingError(f"labels have shape {labels.shape} for {n} samples; need one label per sample")
-        return labels
+        return check_labels(labels, n)
     return load_labels(labels, n, inputs)

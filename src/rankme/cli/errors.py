@@ -1,0 +1,105 @@
+"""Errors as the command line shows them: THE place that maps the library's Python parameters to flags.
+
+The library's errors (:class:`rankme.core.validation.InputError` and its subclass ``EmbeddingError``) name Python
+parameters, as ``name=`` (``choose one with key=``, ``label_budget=3``) or as the first word (``samples must be
+...``), and list them in ``names``; :func:`user_message` renames those mentions to the flags of :data:`FLAGS`
+(``--key``, ``--label-budget 3``, ``--samples must be ...``). The text of the file the error names (``path``)
+is left as it is. Only the standard library is imported here: ``rankme score --help`` loads this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["FLAGS", "PYTHON_ONLY", "flag_text", "user_message"]
+
+FLAGS: dict[str, str] = {
+    "allow_mixed_dim": "--allow-mixed-dim",
+    "batch_size": "--batch-size",
+    "columns": "--columns",
+    "data": "--data",
+    "device": "--device",
+    "exclude": "--exclude",
+    "extreme": "--extreme",
+    "factory": "--factory",
+    "fill_missing": "--fill-missing",
+    "flatten": "--flatten",
+    "image_size": "--image-size",
+    "key": "--key",
+    "label_budget": "--label-budget",
+    "labels": "--labels",
+    "layers": "--layers",
+    "metrics": "--metric",
+    "model": "--model",
+    "param": "--param",
+    "precision": "--precision",
+    "samples": "--samples",
+    "seed": "--seed",
+    "tol": "--tol",
+    "trust_code": "--trust-code",
+    "views": "--views",
+}
+"""Python parameter → the flag that sets it (``rankme score`` and ``rankme select`` spell each the same way)."""
+
+PYTHON_ONLY = frozenset({"dim", "sources"})
+"""Parameters the library's errors name that no flag sets: ``sources`` are the positional file arguments, ``dim``
+the width of an accumulator built in Python. Their mentions stay as they are."""
+
+_VALUE_START = re.compile(r"[\w'\"<\[.\-]")
+
+
+def _rename(text: str, names: Iterable[str], lead: str | None) -> str:
+    for name in names:
+        flag = FLAGS.get(name)
+        if flag is None:
+            continue
+
+        def flagged(m: re.Match[str], flag: str = flag) -> str:
+            value_follows = m.group(1) is None and _VALUE_START.match(m.string, m.end()) is not None
+            return flag + " " if value_follows else flag  # "samples=0" → "--samples 0"; "fill_missing=True" → flag
+
+        text = re.sub(rf"(?<![\w./\-]){re.escape(name)}=(True\b)?", flagged, text)
+    if lead is not None and lead in FLAGS:
+        text = re.sub(rf"^{re.escape(lead)}(?=[\s:])", FLAGS[lead], text, count=1)
+    return text
+
+
+def flag_text(text: str, names: Iterable[str], param: str | None = None, keep: str | None = None) -> str:
+    """``text`` with each parameter of ``names`` written as its flag: ``name=VALUE`` → ``--flag VALUE``,
+    ``name=True``/``name=`` → ``--flag``, and ``param`` as the first word → ``--flag``. The occurrences of ``keep``
+    (the file the message names) are left untouched.
+
+    Examples:
+        >>> flag_text("samples must be a positive integer, got 0", ["samples"], "samples")
+        '--samples must be a positive integer, got 0'
+        >>> flag_text("lr=0.1.npy: choose one with key=; or pass fill_missing=True", ["key", "fill_missing"],
+        ...           keep="lr=0.1.npy")
+        'lr=0.1.npy: choose one with --key; or pass --fill-missing'
+        >>> flag_text("label_budget=3 needs labels: give labels= (one per row)", ["label_budget", "labels"])
+        '--label-budget 3 needs labels: give --labels (one per row)'
+    """
+    names = list(names)
+    parts = text.split(keep) if keep else [text]
+    renamed = [_rename(part, names, param if i == 0 else None) for i, part in enumerate(parts)]
+    return keep.join(renamed) if keep else renamed[0]
+
+
+def user_message(err: BaseException) -> str:
+    """The one-line message a command-line user sees for ``err``: its text on one line, the Python parameters it
+    names (its ``names``) written as flags. Errors without ``names`` (third-party, a missing extra) are shown as
+    they are.
+
+    Examples:
+        >>> from rankme.core.validation import EmbeddingError
+        >>> user_message(EmbeddingError("z.npz: holds several arrays ['a', 'b']: choose one with key=",
+        ...                             param="key", path="z.npz"))
+        "z.npz: holds several arrays ['a', 'b']: choose one with --key"
+        >>> user_message(ValueError("no\\n  rows"))
+        'no rows'
+    """
+    text = " ".join(str(err).split())
+    names = getattr(err, "names", None)
+    if not names:
+        return text
+    return flag_text(text, names, getattr(err, "param", None), getattr(err, "path", None))

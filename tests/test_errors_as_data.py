@@ -1,0 +1,273 @@
+"""Errors are data, not text: the library's errors name Python parameters (never CLI flags) and carry ``param``,
+``names``, ``path``, ``row`` and ``kind`` as fields; the CLI maps parameters to its flags in one table
+(:mod:`rankme.cli.errors`), and no code decides anything from an error's text."""
+
+from __future__ import annotations
+
+import ast
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rankme
+from rankme import EmbeddingError, InputError
+from rankme.cli import main
+from rankme.cli.errors import FLAGS, PYTHON_ONLY, flag_text, user_message
+from rankme.cli.main import build_parser
+from rankme.core.optional import MissingExtraError, require
+from rankme.io.files import EmbeddingSource, load_embeddings
+from rankme.io.shards import open_shards
+from rankme.metrics.lidar import lidar
+from rankme.scoring.source import locate_error, score_source
+from rankme.selection.labelcheck import label_plan
+
+SRC = Path(rankme.__file__).parent
+
+
+def _runs(folder: Path, nan_row: int | None = None) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for r in (2, 4):
+        np.save(folder / f"rank={r}.npy", rng.standard_normal((120, r)) @ rng.standard_normal((r, 6)))
+    if nan_row is not None:
+        z = rng.standard_normal((120, 6))
+        z[nan_row, 2] = np.nan
+        np.save(folder / "rank=9.npy", z)
+    return folder
+
+
+# ---- the parameter, as data and in Python's words ------------------------------------------------------------
+
+
+def test_select_names_the_samples_parameter_not_the_flag(tmp_path):
+    runs = _runs(tmp_path / "runs")
+    with pytest.raises(ValueError, match=r"^samples must be a positive integer, got 0$") as err:
+        rankme.select(runs, samples=0, cache=None, progress=False)
+    assert isinstance(err.value, InputError) and err.value.param == "samples" and "--" not in str(err.value)
+
+
+def test_the_cli_says_the_flag_for_the_same_error(tmp_path, capsys):
+    runs = _runs(tmp_path / "runs")
+    assert main(["select", str(runs), "--samples", "0", "--no-cache", "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert err == "rankme: error: --samples must be a positive integer, got 0\n"
+    np.save(tmp_path / "z.npy", np.eye(8))
+    assert main(["score", str(tmp_path / "z.npy"), "--samples", "0", "--json", "--no-progress"]) == 1
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["error"] == f"{tmp_path / 'z.npy'}: --samples must be a positive integer, got 0"
+
+
+@pytest.mark.parametrize("call,param,names,words", [
+    (lambda d: rankme.select(d, views=1, cache=None, progress=False), "views", ("views",), "views must be"),
+    (lambda d: rankme.select(d, views=2, samples=10, cache=None, progress=False), "views", ("views", "samples"),
+     "drop samples="),
+    (lambda d: rankme.select(d, label_budget=3, cache=None, progress=False), "label_budget",
+     ("label_budget", "labels"), "label_budget=3 needs labels: give labels="),
+    (lambda d: rankme.select(model=["torch:x:y"], cache=None, progress=False), "data", ("data",), "need data="),
+    (lambda d: rankme.select(d, param="rank", extreme="middle", cache=None, progress=False), "extreme",
+     ("extreme",), "extreme must be"),
+    (lambda d: rankme.select(d, param="nope", cache=None, progress=False), "param", ("param",), "param='nope'"),
+    (lambda d: load_embeddings(d / "rank=2.npy", key="x", columns=["a"]), "key", ("key", "columns", "exclude"),
+     "key= picks one list column; it cannot be combined with columns=/exclude="),
+    (lambda d: load_embeddings(d / "rank=2.npy", exclude=["a"]), "exclude", ("exclude", "columns"),
+     "columns=/exclude= apply to tables"),
+    (lambda d: label_plan(np.array([1, 1, 1, 1]), None), "labels", ("labels",), "every row has the same class"),
+])
+def test_library_errors_carry_the_parameter_and_no_flag(tmp_path, call, param, names, words):
+    d = _runs(tmp_path / "runs")
+    with pytest.raises(InputError) as err:
+        call(d)
+    e = err.value
+    assert e.param == param and e.names == names and words in str(e), str(e)
+    assert "--" not in str(e)
+
+
+def test_the_cli_renames_each_parameter_to_its_flag(tmp_path, capsys):
+    runs = _runs(tmp_path / "runs")
+    base = ["select", str(runs), "--no-cache", "--no-report"]
+    for extra, said in ((["--views", "2", "--samples", "10"], "--views keeps every sample's views together: drop "
+                                                                "--samples"),
+                        (["--label-budget", "3"], "--label-budget 3 needs labels: give --labels (one per row)"),
+                        (["--param", "nope"], "hyperparameter --param 'nope' is unknown")):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1 and "=" not in err.split("error:")[1].split("[")[0], err
+
+
+def test_a_folder_without_as_one_keeps_the_cli_hint_and_python_gets_its_own(tmp_path, capsys):
+    runs = _runs(tmp_path / "runs")
+    with pytest.raises(EmbeddingError, match="open_shards") as err:
+        load_embeddings(runs)
+    assert "--" not in str(err.value) and err.value.path == str(runs)
+    assert main(["score", str(runs), "--json", "--no-progress"]) == 1
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["error"].startswith(f"{runs}: is a directory") and row["error"].endswith("pass --as-one")
+
+
+# ---- the file and the row ------------------------------------------------------------------------------------
+
+
+def test_a_nan_row_of_a_npy_carries_its_path_and_row(tmp_path):
+    z = np.random.default_rng(1).standard_normal((200, 5))
+    z[77, 3] = np.nan
+    p = tmp_path / "nan.npy"
+    np.save(p, z)
+    with pytest.raises(EmbeddingError) as err:
+        score_source(load_embeddings(p), progress=False)
+    e = err.value
+    assert (e.path, e.row, e.kind) == (str(p), 77, "non-finite") and str(e).startswith(str(p))
+    with pytest.raises(EmbeddingError) as err:  # a subsample: the row of the file, not of the subsample
+        score_source(load_embeddings(p), samples=100, progress=False)
+    e = err.value
+    assert (e.path, e.row) == (str(p), 77) and "(that is row 77 of the file)" in str(e)
+    with pytest.raises(EmbeddingError) as err:  # in memory: no file, the row of the array
+        rankme.rankme(z)
+    assert (err.value.path, err.value.row, err.value.kind) == (None, 77, "non-finite")
+
+
+def test_a_nan_row_of_a_shard_carries_the_shard_and_its_row(tmp_path):
+    np.save(tmp_path / "p0.npy", np.ones((30, 4)))
+    z = np.ones((20, 4))
+    z[6, 1] = np.inf
+    np.save(tmp_path / "p1.npy", z)
+    with pytest.raises(EmbeddingError) as err:
+        score_source(open_shards([tmp_path]), progress=False)
+    assert (err.value.path, err.value.row) == (str(tmp_path / "p1.npy"), 6)
+    assert "(that is row 6 of " in str(err.value)
+
+
+def test_unreadable_files_and_table_rows_carry_their_path(tmp_path):
+    (tmp_path / "bad.npy").write_bytes(b"not an array")
+    with pytest.raises(EmbeddingError) as err:
+        load_embeddings(tmp_path / "bad.npy")
+    assert err.value.path == str(tmp_path / "bad.npy") and err.value.row is None
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n3,\n5,6\n")
+    with pytest.raises(EmbeddingError) as err:
+        load_embeddings(tmp_path / "t.csv")
+    assert (err.value.path, err.value.row) == (str(tmp_path / "t.csv"), 1)
+
+
+def test_a_failed_candidate_keeps_its_error(tmp_path, capsys):
+    runs = _runs(tmp_path / "runs", nan_row=33)
+    res = rankme.select(runs, cache=None, progress=False)
+    (name, reason), (e,) = res.failed[0], res.errors
+    assert name == str(runs / "rank=9.npy") and reason.startswith(name)
+    assert (e.path, e.row, e.kind) == (name, 33, "non-finite")
+    np.savez(runs / "two.npz", a=np.eye(120, 6), b=np.eye(120, 6))
+    res = rankme.select(runs, cache=None, progress=False)
+    two = dict(zip([n for n, _ in res.failed], res.errors, strict=True))[str(runs / "two.npz")]
+    assert two.param == "key" and "choose one with key=" in str(two)
+    assert main(["select", str(runs), "--no-cache", "--no-report", "--json"]) == 1
+    failed = {f["candidate"]: f["error"] for f in json.loads(capsys.readouterr().out)["failed"]}
+    assert failed[str(runs / "two.npz")].endswith("choose one with --key")
+
+
+def test_locate_error_reads_the_row_field_not_the_text():
+    src = EmbeddingSource("z", np.ones((4, 2)), path="z.npy")
+    said = locate_error(src, EmbeddingError("non-finite values somewhere"), np.array([1, 3]))
+    assert str(said) == "z: non-finite values somewhere" and said.row is None and said.path == "z.npy"
+    said = locate_error(src, EmbeddingError("bad", row=1, kind="non-finite"), np.array([1, 3]))
+    assert (str(said), said.row, said.kind) == ("z: bad (that is row 3 of the file)", 3, "non-finite")
+
+
+def test_a_missing_extra_names_the_file_as_data():
+    with pytest.raises(MissingExtraError) as err:
+        require("no_such_module_xyz", "demo", "reading .xyz files", path="z.xyz")
+    assert err.value.path == "z.xyz" and str(err.value).startswith("z.xyz: reading .xyz files needs")
+
+
+def test_the_fields_survive_pickling():  # Dask workers send errors back pickled
+    e = pickle.loads(pickle.dumps(EmbeddingError("z: bad", param="key", path="z.npy", row=3, kind="non-finite")))
+    assert (type(e), e.param, e.names, e.path, e.row, e.kind) == (EmbeddingError, "key", ("key",), "z.npy", 3,
+                                                                   "non-finite")
+
+
+# ---- one wording per check -----------------------------------------------------------------------------------
+
+
+def test_the_views_layout_has_one_wording(tmp_path):
+    with pytest.raises(EmbeddingError) as in_memory:
+        lidar(np.ones((7, 4)), views=2)
+    np.save(tmp_path / "v.npy", np.ones((7, 4)))
+    with pytest.raises(EmbeddingError) as scored:
+        score_source(load_embeddings(tmp_path / "v.npy"), ["lidar"], views=2, progress=False)
+    assert str(scored.value) == f"{tmp_path / 'v.npy'}: {in_memory.value}"
+    assert in_memory.value.param == scored.value.param == "views" and scored.value.path == str(tmp_path / "v.npy")
+    with pytest.raises(InputError, match=r"^views must be at least 2") as low:
+        rankme.LidarAccumulator(4, 1)
+    assert low.value.param == "views"
+
+
+def test_all_zero_embeddings_have_one_wording_and_a_kind():
+    said = set()
+    for call in (lambda: rankme.rankme(np.zeros((5, 3))), lambda: rankme.stable_rank([0.0, 0.0]),
+                 lambda: rankme.nesum([0.0]), lambda: rankme.rankme_from_singular_values([0.0, 0.0])):
+        with pytest.raises(EmbeddingError) as err:
+            call()
+        assert err.value.kind == "all-zero" and str(err.value).startswith("all ")
+        said.add(str(err.value).split(" are zero ", 1)[1].split(";")[0])
+    assert said == {"(the embeddings are all zero: complete collapse)"}
+
+
+def test_labels_have_one_shape_check(tmp_path):
+    runs = _runs(tmp_path / "runs")
+    (tmp_path / "y.txt").write_text("a\nb\n")
+    with pytest.raises(EmbeddingError) as from_file:
+        rankme.select(runs, labels=tmp_path / "y.txt", cache=None, progress=False)
+    with pytest.raises(EmbeddingError) as from_array:
+        rankme.select(runs, labels=np.array(["a", "b"]), cache=None, progress=False)
+    assert str(from_file.value) == f"{tmp_path / 'y.txt'}: {from_array.value}"
+    assert from_file.value.param == from_array.value.param == "labels"
+    assert from_file.value.path == str(tmp_path / "y.txt") and from_array.value.path is None
+    (tmp_path / "one.txt").write_text("a\n" * 120)  # one class: refused by the label checks, in one place
+    with pytest.raises(InputError, match="every row has the same class") as one:
+        rankme.select(runs, labels=tmp_path / "one.txt", cache=None, progress=False)
+    assert one.value.param == "labels"
+
+
+# ---- the CLI's one table -------------------------------------------------------------------------------------
+
+
+def _params_raised() -> set[str]:
+    """Every parameter name the library's errors carry: the ``param=``/``names=`` literals of ``InputError`` and
+    ``EmbeddingError`` and the names given to the shared checks (``check_positive(x, "name")``, ...)."""
+    found: set[str] = set()
+    for path in SRC.rglob("*.py"):
+        if "cli" in path.relative_to(SRC).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            fn = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            for kw in node.keywords if fn in ("InputError", "EmbeddingError") else ():
+                if kw.arg in ("param", "names"):
+                    found |= {c.value for c in ast.walk(kw.value)
+                              if isinstance(c, ast.Constant) and isinstance(c.value, str)}
+            if fn in ("check_positive", "check_views") and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+                found.add(node.args[1].value)
+    return found
+
+
+def test_the_flag_table_covers_every_parameter_the_library_names():
+    raised = _params_raised()
+    assert {"samples", "key", "views", "labels", "label_budget", "columns"} <= raised  # the scan sees them
+    assert raised - set(FLAGS) - PYTHON_ONLY == set()
+    assert not set(FLAGS) & PYTHON_ONLY
+
+
+def test_every_flag_of_the_table_exists():
+    parser = build_parser(["score", "select"])
+    sub = next(a for a in parser._actions if a.dest == "command")
+    options = {o for p in sub.choices.values() for a in p._actions for o in a.option_strings}
+    assert set(FLAGS.values()) - options == set()
+
+
+def test_flag_text_leaves_the_file_name_alone():
+    path = "runs/key=3/samples=2.npz"
+    err = EmbeddingError(f"{path}: holds several arrays ['a', 'b']: choose one with key=", param="key", path=path)
+    assert user_message(err) == f"{path}: holds several arrays ['a', 'b']: choose one with --key"
+    assert flag_text("samples × views rows: drop samples=", ["samples"]) == "samples × views rows: drop --samples"
+    assert user_message(ValueError("plain\n text")) == "plain text"
