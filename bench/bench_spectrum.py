@@ -277,7 +277,7 @@ def main() -> None:
                 import rankme
 
                 z = np.load(data)
-                mine = rankme.rankme(z, center=True, spectrum="eigen")
+                mine = rankme.rankme(z, center=True, eigen=True)
                 case_rows["reptrix"]["vs_rankme_variant"] = abs(case_rows["reptrix"]["value"] - mine) / mine
             for row in case_rows.values():
                 for peer, key in (("svdvals_fp32", "vs_svdvals"), ("floor", "vs_floor")):

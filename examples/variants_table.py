@@ -16,8 +16,8 @@ VARIANTS = [
     ("eps=1e-5", {"eps": 1e-5}, "stable-pretraining torch callback"),
     ("normalized=True", {"normalized": True}, "lightly DSE (RankMe / min(N,K))"),
     ("center=True", {"center": True}, "MONAI's eRank (its score is 1 - eRank/min(N-1,K))"),
-    ("center=True, spectrum='eigen'", {"center": True, "spectrum": "eigen"}, "reptrix get_rankme"),
-    ("spectrum='eigen'", {"spectrum": "eigen"}, "σ² of the raw matrix"),
+    ("center=True, eigen=True", {"center": True, "eigen": True}, "reptrix get_rankme"),
+    ("eigen=True", {"eigen": True}, "σ² of the raw matrix"),
 ]
 
 

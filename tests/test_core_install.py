@@ -68,7 +68,7 @@ def test_commands_print_what_they_can_and_name_the_extra(core_env):
         _one_line_error(proc, f"pip install 'rankme[{extra}]'")
     (tmp / "x.parquet").write_bytes(b"PAR1")
     proc = _run(core_env, "score", str(tmp / "x.parquet"))
-    assert proc.returncode == 1 and "pip install 'rankme[parquet]'" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "pip install 'rankme[parquet]'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_python_api_without_torch(core_env):

@@ -45,7 +45,7 @@ def _runs(folder: Path, nan_row: int | None = None) -> Path:
 def test_select_names_the_samples_parameter_not_the_flag(tmp_path):
     runs = _runs(tmp_path / "runs")
     with pytest.raises(ValueError, match=r"^samples must be a positive integer, got 0$") as err:
-        rankme.select(runs, samples=0, cache=None, progress=False)
+        rankme.select(runs, samples=0, progress=False)
     assert isinstance(err.value, InputError) and err.value.param == "samples" and "--" not in str(err.value)
 
 
@@ -55,21 +55,21 @@ def test_the_cli_says_the_flag_for_the_same_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == "rankme: error: --samples must be a positive integer, got 0\n"
     np.save(tmp_path / "z.npy", np.eye(8))
-    assert main(["score", str(tmp_path / "z.npy"), "--samples", "0", "--json", "--no-progress"]) == 1
+    assert main(["score", str(tmp_path / "z.npy"), "--samples", "0", "--json", "--no-progress"]) == 2  # as select
     (row,) = json.loads(capsys.readouterr().out)
-    assert row["error"] == f"{tmp_path / 'z.npy'}: --samples must be a positive integer, got 0"
+    assert row["error"] == "--samples must be a positive integer, got 0"
 
 
 @pytest.mark.parametrize("call,param,names,words", [
-    (lambda d: rankme.select(d, views=1, cache=None, progress=False), "views", ("views",), "views must be"),
-    (lambda d: rankme.select(d, views=2, samples=10, cache=None, progress=False), "views", ("views", "samples"),
+    (lambda d: rankme.select(d, views=1, progress=False), "views", ("views",), "views must be"),
+    (lambda d: rankme.select(d, views=2, samples=10, progress=False), "views", ("views", "samples"),
      "drop samples="),
-    (lambda d: rankme.select(d, label_budget=3, cache=None, progress=False), "label_budget",
+    (lambda d: rankme.select(d, label_budget=3, progress=False), "label_budget",
      ("label_budget", "labels"), "label_budget=3 needs labels: give labels="),
-    (lambda d: rankme.select(model=["torch:x:y"], cache=None, progress=False), "data", ("data",), "need data="),
-    (lambda d: rankme.select(d, param="rank", extreme="middle", cache=None, progress=False), "extreme",
+    (lambda d: rankme.select(model=["torch:x:y"], progress=False), "data", ("data",), "need data="),
+    (lambda d: rankme.select(d, param="rank", extreme="middle", progress=False), "extreme",
      ("extreme",), "extreme must be"),
-    (lambda d: rankme.select(d, param="nope", cache=None, progress=False), "param", ("param",), "param='nope'"),
+    (lambda d: rankme.select(d, param="nope", progress=False), "param", ("param",), "param='nope'"),
     (lambda d: load_embeddings(d / "rank=2.npy", key="x", columns=["a"]), "key", ("key", "columns", "exclude"),
      "key= picks one list column; it cannot be combined with columns=/exclude="),
     (lambda d: load_embeddings(d / "rank=2.npy", exclude=["a"]), "exclude", ("exclude", "columns"),
@@ -102,7 +102,7 @@ def test_a_folder_without_as_one_keeps_the_cli_hint_and_python_gets_its_own(tmp_
     with pytest.raises(EmbeddingError, match="open_shards") as err:
         load_embeddings(runs)
     assert "--" not in str(err.value) and err.value.path == str(runs)
-    assert main(["score", str(runs), "--json", "--no-progress"]) == 1
+    assert main(["score", str(runs), "--json", "--no-progress"]) == 2  # no file scored
     (row,) = json.loads(capsys.readouterr().out)
     assert row["error"].startswith(f"{runs}: is a directory") and row["error"].endswith("pass --as-one")
 
@@ -152,12 +152,12 @@ def test_unreadable_files_and_table_rows_carry_their_path(tmp_path):
 
 def test_a_failed_candidate_keeps_its_error(tmp_path, capsys):
     runs = _runs(tmp_path / "runs", nan_row=33)
-    res = rankme.select(runs, cache=None, progress=False)
+    res = rankme.select(runs, progress=False)
     (name, reason), (e,) = res.failed[0], res.errors
     assert name == str(runs / "rank=9.npy") and reason.startswith(name)
     assert (e.path, e.row, e.kind) == (name, 33, "non-finite")
     np.savez(runs / "two.npz", a=np.eye(120, 6), b=np.eye(120, 6))
-    res = rankme.select(runs, cache=None, progress=False)
+    res = rankme.select(runs, progress=False)
     two = dict(zip([n for n, _ in res.failed], res.errors, strict=True))[str(runs / "two.npz")]
     assert two.param == "key" and "choose one with key=" in str(two)
     assert main(["select", str(runs), "--no-cache", "--no-report", "--json"]) == 1
@@ -216,15 +216,15 @@ def test_labels_have_one_shape_check(tmp_path):
     runs = _runs(tmp_path / "runs")
     (tmp_path / "y.txt").write_text("a\nb\n")
     with pytest.raises(EmbeddingError) as from_file:
-        rankme.select(runs, labels=tmp_path / "y.txt", cache=None, progress=False)
+        rankme.select(runs, labels=tmp_path / "y.txt", progress=False)
     with pytest.raises(EmbeddingError) as from_array:
-        rankme.select(runs, labels=np.array(["a", "b"]), cache=None, progress=False)
+        rankme.select(runs, labels=np.array(["a", "b"]), progress=False)
     assert str(from_file.value) == f"{tmp_path / 'y.txt'}: {from_array.value}"
     assert from_file.value.param == from_array.value.param == "labels"
     assert from_file.value.path == str(tmp_path / "y.txt") and from_array.value.path is None
     (tmp_path / "one.txt").write_text("a\n" * 120)  # one class: refused by the label checks, in one place
     with pytest.raises(InputError, match="every row has the same class") as one:
-        rankme.select(runs, labels=tmp_path / "one.txt", cache=None, progress=False)
+        rankme.select(runs, labels=tmp_path / "one.txt", progress=False)
     assert one.value.param == "labels"
 
 

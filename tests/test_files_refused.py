@@ -24,7 +24,7 @@ from rankme.io.files import load_embeddings
 def test_cli_bad_npy_files(tmp_path, capsys, content, match):
     p = tmp_path / "bad.npy"
     p.write_bytes(content)
-    assert main(["score", str(p)]) == 1
+    assert main(["score", str(p)]) == 2  # no file scored
     assert "rankme: error:" in capsys.readouterr().err
     with pytest.raises(EmbeddingError, match=match):
         load_embeddings(p)
@@ -85,18 +85,18 @@ def test_score_keeps_good_results_next_to_files_of_unexpected_kinds(tmp_path, ca
     assert main(["score", *files, "--no-progress"]) == 1
     cap = capsys.readouterr()
     assert "good.npy" in cap.out and "see above" in cap.out and cap.err.count("rankme: error:") == 3
-    assert main(["score", str(good), "--metric", "lidar", "--views", "0", "--json"]) == 1
-    assert "views" in json.loads(capsys.readouterr().out)[0]["error"]
+    assert main(["score", str(good), "--metric", "lidar", "--views", "0", "--json"]) == 2  # a usage error
+    assert "--views must be at least 2" in json.loads(capsys.readouterr().out)[0]["error"]
 
 
 def test_nan_errors_name_the_file_and_the_row(tmp_path, capsys):
     z = SMALL_Z.copy()
     z[77, 3] = np.nan
     np.save(tmp_path / "nan.npy", z)
-    assert main(["score", str(tmp_path / "nan.npy"), "--no-progress"]) == 1
+    assert main(["score", str(tmp_path / "nan.npy"), "--no-progress"]) == 2  # no file scored
     err = capsys.readouterr().err
     assert "nan.npy" in err and "first bad row index: 77" in err
-    assert main(["score", str(tmp_path / "nan.npy"), "--samples", "100", "--no-progress"]) == 1
+    assert main(["score", str(tmp_path / "nan.npy"), "--samples", "100", "--no-progress"]) == 2  # no file scored
     assert "row 77 of the file" in capsys.readouterr().err
 
 
@@ -116,7 +116,7 @@ def test_stdin_that_is_not_npy_is_refused(monkeypatch, capsys):
     import sys
 
     monkeypatch.setattr(sys, "stdin", type("S", (), {"buffer": io.BytesIO(b"a,b\n1,2\n")})())
-    assert main(["score", "-"]) == 1
+    assert main(["score", "-"]) == 2  # no file scored
     assert "does not hold a .npy array" in capsys.readouterr().err
 
 

@@ -76,7 +76,7 @@ def test_plain_monitor_spectra_to_a_summary_writer(tmp_path):
     writer.close()
     acc = _events(tmp_path / "tb")
     (hist,) = acc.Histograms("spectrum/")
-    sv = mon.spectra[""](centered=False).singular_values
+    sv = mon.spectra[""](center=False).singular_values
     expected = np.log10(sv[:9] / sv[0])
     assert hist.step == 7 and hist.histogram_value.num == 9  # affine map of 8-d inputs: rank 9; the null space
     # (7 σ at the Gram's rounding floor, ~1e-8·σ_max) is noise and is left out

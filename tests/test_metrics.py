@@ -109,7 +109,7 @@ def test_paper_and_reptrix_values_on_the_reference_matrix():
     with pytest.warns(SampleSizeWarning):
         assert rankme.rankme(z) == pytest.approx(814.357, abs=1e-3)  # paper definition
         # reptrix get_rankme: centred, PCA explained-variance ratio (σ²), ε = 1e-7; its test fixes 613.4726
-        assert rankme.rankme(z, center=True, spectrum="eigen") == pytest.approx(613.4726, abs=2e-4)
+        assert rankme.rankme(z, center=True, eigen=True) == pytest.approx(613.4726, abs=2e-4)
 
 
 def test_stable_pretraining_torch_callback_formula():
@@ -123,7 +123,7 @@ def test_stable_pretraining_torch_callback_formula():
 def test_lightly_normalized_and_reptrix_formulas_match_reference():
     z = make_matrix("powerlaw", 300, 64)
     assert rankme.rankme(z, normalized=True) == pytest.approx(reference_rankme(z, normalized=True), rel=1e-9)
-    ours = rankme.rankme(z, center=True, spectrum="eigen")
+    ours = rankme.rankme(z, center=True, eigen=True)
     assert ours == pytest.approx(reference_rankme(z, center=True, eigen=True), rel=1e-8)
     # MONAI scores 1 - eRank(centred σ) / min(N-1, K); the eRank part is center=True
     assert rankme.rankme(z, center=True) == pytest.approx(reference_rankme(z, center=True), rel=1e-8)

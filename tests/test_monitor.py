@@ -112,9 +112,9 @@ def test_torchmetrics_metric_matches_engine_and_reduces_in_chunks():
     for chunk in z.split(77):
         m.update(chunk)
     assert float(m.compute()) == pytest.approx(rankme.rankme(z), rel=1e-10)
-    mc = RankMe(dim=24, center=True, spectrum="eigen")
+    mc = RankMe(dim=24, center=True, eigen=True)
     mc.update(z)
-    assert float(mc.compute()) == pytest.approx(rankme.rankme(z, center=True, spectrum="eigen"), rel=1e-9)
+    assert float(mc.compute()) == pytest.approx(rankme.rankme(z, center=True, eigen=True), rel=1e-9)
     with pytest.raises(rankme.EmbeddingError, match="dim=24"):
         m.update(torch.randn(3, 5))
     m.reset()

@@ -33,11 +33,11 @@ def test_choose_leaves_its_candidates_alone_and_repeats_exactly():
     second = choose(cands, param="lr")
     assert cands == before  # no note appended, no warning attached to the caller's records
     assert second.to_dict() == first  # the old code doubled the reference note on the second call
-    ref = next(c for c in second.candidates if c.tap == "output")
+    ref = next(c for c in second.candidates if c.layer == "output")
     assert ref.notes == [REFERENCE_NOTE] and second.best.name == "run2"
     # choosing again among the result's own records adds nothing either
     again = choose(second.candidates, param="lr")
-    assert again.to_dict() == first and next(c for c in again.candidates if c.tap == "output").notes == [REFERENCE_NOTE]
+    assert again.to_dict() == first and next(c for c in again.candidates if c.layer == "output").notes == [REFERENCE_NOTE]
     # the result is consistent: the pick is the ranked record itself (the report finds it by identity)
     assert second.best is second.candidates[0] is second.picks[8]
 

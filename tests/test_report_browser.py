@@ -167,7 +167,7 @@ def test_select_report_wraps_only_between_words_and_highlights_the_pick(long_lay
     broken, rows = text_layout(report, tmp_path, width=1280)
     assert broken == [], broken
     assert len(sel.picks) == 2  # widths 96 and 32 are ranked apart: one pick each
-    _assert_highlighted(rows, [[f"K={k} #1", rows[0]["cells"][1], c.tap] for k, c in sel.picks.items()], "ranked")
+    _assert_highlighted(rows, [[f"K={k} #1", rows[0]["cells"][1], c.layer] for k, c in sel.picks.items()], "ranked")
     assert_not_blank(screenshot(report, tmp_path / "select.png", size=(1280, 1800)))
 
 

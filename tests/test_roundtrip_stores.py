@@ -96,7 +96,7 @@ def test_hdf5_one_1d_or_3d_dataset_is_named_as_such_and_3d_flattens(tmp_path, ca
     rc, res, _ = _cli(capsys, tmp_path / "cube.h5", "--flatten", "--samples", "30")
     assert rc == 0 and res["metrics"]["rankme"] == pytest.approx(_truth(Z[sample_rows(60, 30, 0)]), rel=1e-9)
     rc, res, err = _cli(capsys, tmp_path / "cube.h5")
-    assert rc == 1 and "--flatten" in res["error"] and "Traceback" not in err
+    assert rc == 2 and "--flatten" in res["error"] and "Traceback" not in err
 
 
 def test_hdf5_several_datasets_name_the_available_keys(tmp_path):
@@ -182,7 +182,7 @@ def test_zarr_missing_chunk_is_an_error_unless_fill_values_are_asked_for(tmp_pat
     src = load_embeddings(root, fill_missing=True)
     assert any("1 chunk" in n and "fill value" in n for n in src.notes)
     rc, res, err = _cli(capsys, root)
-    assert rc == 1 and "chunk (2, 0)" in res["error"] and "Traceback" not in err
+    assert rc == 2 and "chunk (2, 0)" in res["error"] and "Traceback" not in err
     assert "--fill-missing" in res["error"] and "fill_missing" not in res["error"]  # the CLI names its flag
     rc, res, _ = _cli(capsys, root, "--fill-missing")
     assert rc == 0 and res["metrics"]["rankme"] == pytest.approx(_truth(holed), rel=1e-9)

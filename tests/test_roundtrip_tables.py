@@ -312,6 +312,6 @@ def test_cli_columns_override_and_exclude_adds(tmp_path, capsys):
     (res,) = json.loads(capsys.readouterr().out)
     assert res["dim"] == K - 1 and res["metrics"]["rankme"] == pytest.approx(reference_rankme(m[:, :-1]), rel=1e-9)
     df.to_csv(tmp_path / "z.csv.gz")
-    assert main(["score", str(tmp_path / "z.csv.gz"), "--no-progress"]) == 1
+    assert main(["score", str(tmp_path / "z.csv.gz"), "--no-progress"]) == 2  # no file scored
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("rankme: error:") and "decompress" in line, line

@@ -198,7 +198,7 @@ def test_a_nan_shard_under_dask_names_the_shard(tmp_path, capsys):
     z[13, 0] = np.nan
     np.save(d / "a.npy", Z[:100])
     np.save(d / "b.npy", z)
-    assert main(["score", str(d), "--as-one", "--dask", "local", "--json", "--no-progress"]) == 1
+    assert main(["score", str(d), "--as-one", "--dask", "local", "--json", "--no-progress"]) == 2  # no shard set scored
     err = _json_out(capsys)[0]["error"]
     assert err.startswith(f"{d}/b.npy: embeddings contain non-finite") and err.endswith("first bad row index: 13")
 
@@ -246,7 +246,7 @@ def test_json_usage_errors_and_multiline_errors_are_one_json_line(tmp_path, caps
         raise RuntimeError("first line\nsecond line")
 
     monkeypatch.setattr(files, "load_embeddings", broken)
-    assert main(["score", str(tmp_path / "z.npy"), "--json", "--no-progress"]) == 1
+    assert main(["score", str(tmp_path / "z.npy"), "--json", "--no-progress"]) == 2  # no file scored
     (row,) = _json_out(capsys)
     assert row["error"] == f"{tmp_path}/z.npy: could not be scored (RuntimeError: first line second line)"
 

@@ -191,7 +191,7 @@ def test_checkpoints_into_a_factory_and_pickle_refusal(tmp_path, capsys):
     # widths differ (backbone 32, projector 8): each width is ranked on its own, never mixed silently
     assert res["picks_by_dim"] == {"32": f"{ckpts[0]} [backbone]", "8": f"{ckpts[0]} [projector]"}
     assert "min(N, K)" in res["best_rule"] and any("2 embedding widths" in c for c in res["caveats"])
-    by = {(c["name"], c["tap"]): c for c in res["candidates"]}
+    by = {(c["name"], c["layer"]): c for c in res["candidates"]}
     assert by[(str(ckpts[0]), "projector")]["merged"] == ["output"]  # the same tensor, counted once
     ref = select_models.mlp()
     load_checkpoint(ref, ckpts[0])
@@ -227,7 +227,7 @@ def test_image_folder_layer_scan_with_folder_labels(tmp_path):
     assert block_layers(enc.net) == ["0", "1", "2", "3", "4"]
     labels = load_labels("folders", data.n, data)
     cands = score_models([enc], data, layers="all", labels=labels, image_size=8, progress=False)
-    assert [c.tap for c in cands] == ["0", "1", "2", "3", "4"]  # layer 4 is the output: counted once
+    assert [c.layer for c in cands] == ["0", "1", "2", "3", "4"]  # layer 4 is the output: counted once
     assert cands[-1].merged == ["output"] and any("same output as output" in n for n in cands[-1].notes)
     assert all(c.probe_acc is not None and c.probe_acc >= 95 for c in cands)  # red vs blue: separable
 
@@ -278,7 +278,7 @@ def test_hf_layer_scan_equals_core_engine_on_hidden_states(tmp_path):
     assert block_layers(enc.net) == ["embeddings", "encoder", "encoder.layer.0", "encoder.layer.1",
                                      "encoder.layer.2", "pooler"]
     cands = score_models([enc], data, layers="all", batch_size=16, progress=False)
-    got = {c.tap: c.metrics["rankme"] for c in cands}
+    got = {c.layer: c.metrics["rankme"] for c in cands}
     batch = enc.prepare(data.get(range(data.n)))
     assert not enc.net.training  # scoring leaves the model in eval mode
     with torch.no_grad():
@@ -288,7 +288,7 @@ def test_hf_layer_scan_equals_core_engine_on_hidden_states(tmp_path):
         h = out.hidden_states[i + 1].double()
         assert got[tap] == pytest.approx(reference_rankme((h * m).sum(1) / m.sum(1)), rel=1e-5)
     # the encoder and the model output are the last layer's tensor: one candidate, named by the layer
-    assert sorted(next(c for c in cands if c.tap == "encoder.layer.2").merged) == ["encoder", "output"]
+    assert sorted(next(c for c in cands if c.layer == "encoder.layer.2").merged) == ["encoder", "output"]
 
 
 @pytest.mark.slow
@@ -301,7 +301,7 @@ def test_real_pretrained_minilm_layer_scan_offline(tmp_path, monkeypatch):
     data = load_inputs(tmp_path / "docs.txt")
     enc = load_encoder(f"st:{g.get_model_path()}")
     cands = score_models([enc], data, layers="all", batch_size=32, progress=False)
-    got = {c.tap: c.metrics["rankme"] for c in cands}
+    got = {c.layer: c.metrics["rankme"] for c in cands}
     with torch.no_grad():
         emb = enc.net.encode(data.get(range(data.n)), convert_to_numpy=True, batch_size=32)
     assert got["output"] == pytest.approx(reference_rankme(emb), rel=1e-5)
@@ -328,7 +328,7 @@ def test_torchrun_two_processes_equal_one(tmp_path):
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert len(b["candidates"]) == 2
     for ca, cb in zip(a["candidates"], b["candidates"], strict=True):
-        assert cb["n"] == 301 and ca["tap"] == cb["tap"]
+        assert cb["n"] == 301 and ca["layer"] == cb["layer"]
         assert cb["metrics"]["rankme"] == pytest.approx(ca["metrics"]["rankme"], rel=1e-9)
 
 
@@ -361,7 +361,7 @@ def test_hf_image_model_with_its_processor_on_an_image_folder(tmp_path):
     assert tuple(batch["pixel_values"].shape) == (20, 3, 16, 16)
     with torch.no_grad():
         z = enc.net(**batch).last_hidden_state.mean(1).double().numpy()
-    got = {c.tap: c.metrics["rankme"] for c in cands}
+    got = {c.layer: c.metrics["rankme"] for c in cands}
     assert got["output"] == pytest.approx(reference_rankme(z), rel=1e-5)
     assert 1 < got[last_block] <= 20 and got[last_block] != got["output"]  # before the final LayerNorm
     with pytest.raises(EmbeddingError, match="image model; give it a folder of images"):
@@ -384,4 +384,4 @@ def test_cluster_metric_on_files_and_layers_is_cached(tmp_path):
     layer = score_models([enc], data, ["rankme", "cluster"], layers=["backbone"], progress=False)[0]
     with torch.no_grad():
         feats = enc.net.backbone(torch.from_numpy(x)).double().numpy()
-    assert layer.tap == "backbone" and layer.metrics["cluster"] == pytest.approx(cluster_learnability(feats))
+    assert layer.layer == "backbone" and layer.metrics["cluster"] == pytest.approx(cluster_learnability(feats))

@@ -43,14 +43,14 @@ def test_store_folders_are_candidates_fingerprinted_by_content(tmp_path):
     z = np.random.default_rng(1).standard_normal((60, 8)).astype(np.float32)
     arr = zarr.create_array(store=str(runs / "rank=8.zarr"), shape=z.shape, chunks=(16, 8), dtype="float32")
     arr[:] = z
-    cache = tmp_path / "c.sqlite"
-    res = rankme.select(runs, cache=cache, progress=False)
+    out = tmp_path / "sel"
+    res = rankme.select(runs, out=out, report=False, progress=False)
     best = res.best
     assert best.name.endswith("rank=8.zarr") and best.params["rank"] == 8 and not best.cached
     assert best.metrics["rankme"] == pytest.approx(reference_rankme(z), rel=1e-9)
-    assert all(c.cached for c in rankme.select(runs, cache=cache, progress=False).candidates)
+    assert all(c.cached for c in rankme.select(runs, out=out, report=False, progress=False).candidates)
     arr[:] = z[:, ::-1] * np.array([1, 1, 1, 1, 1, 1, 1, 1e-3], dtype=np.float32)  # same size, new content
-    again = next(c for c in rankme.select(runs, cache=cache, progress=False).candidates if c.name == best.name)
+    again = next(c for c in rankme.select(runs, out=out, report=False, progress=False).candidates if c.name == best.name)
     assert not again.cached
     assert again.metrics["rankme"] == pytest.approx(reference_rankme(np.asarray(arr[:])), rel=1e-9)
 
@@ -61,17 +61,17 @@ def test_hf_dataset_folder_is_a_candidate(tmp_path):
     _runs(runs, ranks=(2,))
     z = np.random.default_rng(2).standard_normal((60, 8))
     datasets.Dataset.from_dict({"emb": z.tolist()}).save_to_disk(str(runs / "rank=8"))
-    res = rankme.select(runs, cache=tmp_path / "c.sqlite", progress=False)
+    res = rankme.select(runs, out=tmp_path / "sel", report=False, progress=False)
     assert res.best.name.endswith("rank=8") and res.best.params["rank"] == 8
     assert res.best.metrics["rankme"] == pytest.approx(reference_rankme(z.astype(np.float32)), rel=1e-9)
-    assert all(c.cached for c in rankme.select(runs, cache=tmp_path / "c.sqlite", progress=False).candidates)
+    assert all(c.cached for c in rankme.select(runs, out=tmp_path / "sel", report=False, progress=False).candidates)
 
 
 # ---- two runs sharing --out ---------------------------------------------------------------------------------
 
 def test_report_figures_never_touch_another_runs_files(tmp_path):
     pytest.importorskip("matplotlib")
-    res = rankme.select(_runs(tmp_path / "runs"), param="rank", cache=None, progress=False)
+    res = rankme.select(_runs(tmp_path / "runs"), param="rank", progress=False)
     out = tmp_path / "out"
     out.mkdir()
     theirs = {out / f"report-{kind}.png": f"another run's {kind}".encode() for kind in ("spectra", "param")}
@@ -214,10 +214,10 @@ def test_a_model_scan_of_data_with_repeated_rows_says_how_many_are_distinct(tmp_
     x = np.random.default_rng(0).standard_normal((200, 16)).astype(np.float32)
     x[100:] = x[:100]  # every row twice
     np.save(tmp_path / "x.npy", x)
-    run = select(model=["torch:select_models:mlp"], data=tmp_path / "x.npy", layers=["backbone"], cache=None,
+    run = select(model=["torch:select_models:mlp"], data=tmp_path / "x.npy", layers=["backbone"],
                  progress=False)
     assert any("only 100 distinct rows among the 200 scored" in n for n in run.notes), run.notes
     np.save(tmp_path / "y.npy", np.random.default_rng(1).standard_normal((200, 16)).astype(np.float32))
-    clean = select(model=["torch:select_models:mlp"], data=tmp_path / "y.npy", layers=["backbone"], cache=None,
+    clean = select(model=["torch:select_models:mlp"], data=tmp_path / "y.npy", layers=["backbone"],
                    progress=False)
     assert not any("distinct rows" in n for n in clean.notes)

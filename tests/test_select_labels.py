@@ -103,13 +103,13 @@ def test_few_label_check_by_hand_in_python_with_text_labels(tmp_path):
     (tmp_path / "y.txt").write_text("0\n0\n1\n1\n" + "\n" * (N - 4))
     want = _by_hand(0)
     for labels in (y, tmp_path / "y.txt"):
-        res = rankme.select(runs, labels=labels, seed=0, cache=tmp_path / "c.sqlite", progress=False)
+        res = rankme.select(runs, labels=labels, seed=0, out=tmp_path / "sel", report=False, progress=False)
         fl = res.selection.few_label
         assert [Path(c.name).name for c in fl.candidates] == ["a.npy", "b.npy"]
         assert fl.candidates[0].linear == want["a"] and fl.pick == 1 and fl.rankme_pick == 0
         assert (fl.difference_lo, fl.difference_hi) == pytest.approx((want["lo"], want["hi"]), abs=1e-12)
         assert json.loads(json.dumps(res.to_dict()))["few_label"]["pick"] == 1
-    again = rankme.select(runs, labels=y, seed=0, cache=tmp_path / "c.sqlite", progress=False)
+    again = rankme.select(runs, labels=y, seed=0, out=tmp_path / "sel", report=False, progress=False)
     assert all(c.cached for c in again.candidates)
     assert again.selection.few_label.to_dict() == res.selection.few_label.to_dict()  # from the cache
 
@@ -194,7 +194,7 @@ def test_bad_label_options_get_one_line_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1 and "Traceback" not in err
     with pytest.raises(ValueError, match="recode them as 0/1"):
-        rankme.select(runs, labels=np.r_[[1, -1, 1, -1], np.full(N - 4, -1)], cache=None, progress=False)
+        rankme.select(runs, labels=np.r_[[1, -1, 1, -1], np.full(N - 4, -1)], progress=False)
 
 
 # ---- the Optuna helper -----------------------------------------------------------------------------------
@@ -265,9 +265,9 @@ def test_edge_fires_without_param_when_one_hyperparameter_varies(tmp_path, capsy
     assert "warning [edge] RankMe picks the smallest lr swept (0.0001)" in out
     assert "caveat: the edge check read lr, the one hyperparameter that varies" in out
     assert "no warning fired" not in out
-    res = rankme.select(_lr_runs(tmp_path / "seeds", extra="_seed={i}"), cache=None, progress=False)
+    res = rankme.select(_lr_runs(tmp_path / "seeds", extra="_seed={i}"), progress=False)
     assert "edge" in [w.code for w in res.warnings]  # a seed that varies too is not a swept hyperparameter
-    res = rankme.select(_lr_runs(tmp_path / "two", extra="_wd={i}"), cache=None, progress=False)
+    res = rankme.select(_lr_runs(tmp_path / "two", extra="_wd={i}"), progress=False)
     assert "edge" not in [w.code for w in res.warnings] and res.selection.param is None  # two vary: no guess
 
 
@@ -310,6 +310,6 @@ def test_no_signal_note_under_torchrun_says_why(tmp_path, monkeypatch):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((300, 16)).astype(np.float32))
     for mod in (pipelines, sel):
         monkeypatch.setattr(mod, "world", lambda: (0, 2), raising=False)  # the old select.py had none
-    res = rankme.select(model=["torch:select_models:mlp"], data=tmp_path / "x.npy", cache=None, progress=False)
+    res = rankme.select(model=["torch:select_models:mlp"], data=tmp_path / "x.npy", progress=False)
     note = next(n for n in res.notes if "no-signal" in n)
     assert "not estimated under torchrun (2 processes" in note and "10 000" not in note

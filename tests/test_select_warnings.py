@@ -34,19 +34,19 @@ def test_cli_prints_the_edge_warning_and_json_carries_it(tmp_path, capsys):
 
 def test_python_api_matches_the_cli_and_writes_the_report(tmp_path):
     runs = _lr_runs(tmp_path / "runs", ranks=(4, 8, 6, 2))  # an interior pick: no edge warning
-    res = rankme.select(runs, param="lr", cache=tmp_path / "c.sqlite", progress=False)
+    res = rankme.select(runs, param="lr", out=tmp_path / "sel", report=False, progress=False)
     assert res.best.params["lr"] == 1e-3 and [w.code for w in res.warnings] == []
     assert res.candidates[0] is res.best and "rank/min(N,K)" in res.table()
     page = res.to_html(tmp_path / "r.html")
     assert "Picks, warnings and caveats" in page.read_text(encoding="utf-8")
-    again = rankme.select(runs, param="lr", cache=tmp_path / "c.sqlite", progress=False)
+    again = rankme.select(runs, param="lr", out=tmp_path / "sel", report=False, progress=False)
     assert all(c.cached for c in again.candidates) and again.best.label == res.best.label
 
 
 def test_no_signal_when_runs_differ_only_by_sampling_noise(tmp_path):
     for seed in range(4):
         np.save(tmp_path / f"seed={seed}.npy", np.random.default_rng(seed).standard_normal((3000, 16)))
-    res = rankme.select(tmp_path, cache=None, progress=False)
+    res = rankme.select(tmp_path, progress=False)
     assert "no_signal" in [w.code for w in res.warnings]
     assert all(c.rankme_se is not None and 0 < c.rankme_se < 0.1 for c in res.candidates)
 
@@ -74,7 +74,7 @@ def test_mixed_widths_are_ranked_apart(tmp_path):
     np.save(tmp_path / "b.npy", rng.standard_normal((500, 8)))
     np.save(tmp_path / "c.npy", rng.standard_normal((500, 4)) @ rng.standard_normal((4, 32)))
     with pytest.raises(rankme.EmbeddingError, match="different embedding widths"):
-        rankme.select(tmp_path, cache=None, progress=False)
-    res = rankme.select(tmp_path, cache=None, progress=False, allow_mixed_dim=True)
+        rankme.select(tmp_path, progress=False)
+    res = rankme.select(tmp_path, progress=False, allow_mixed_dim=True)
     assert {k: c.name.rsplit("/", 1)[-1] for k, c in res.selection.picks.items()} == {32: "a.npy", 8: "b.npy"}
     assert "min(N, K)" in res.selection.best_rule

@@ -126,7 +126,7 @@ def test_shards_as_one_matrix_with_uniform_samples(tmp_path, capsys):
     many = score_source(open_shards([str(d / "part-*.npy")]), ["rankme"], samples=200, seed=9, progress=False)
     assert many.metrics["rankme"] == pytest.approx(one.metrics["rankme"], rel=1e-12)  # the same global rows
     np.save(d / "part-999.npy", np.zeros((5, 7)))
-    assert main(["score", str(d), "--as-one", "--no-progress"]) == 1
+    assert main(["score", str(d), "--as-one", "--no-progress"]) == 2  # no shard set scored
     assert "part-999.npy: has K=7 features" in capsys.readouterr().err
     (d / "part-999.npy").unlink()
     assert main(["score", str(d), "--as-one", "--json", "--no-progress"]) == 0

@@ -54,7 +54,7 @@ def test_streamed_value_matches_reference_svd():
     for start in range(0, 5000, 333):
         acc.update(z[start : start + 333])
     assert acc.rankme() == pytest.approx(reference_rankme(z), rel=1e-9)
-    assert acc.rankme(center=True, spectrum="eigen") == pytest.approx(
+    assert acc.rankme(center=True, eigen=True) == pytest.approx(
         reference_rankme(z, center=True, eigen=True), rel=1e-8)
 
 
@@ -156,6 +156,6 @@ def test_spectrum_flags_and_fields_are_keyword_only():
     spec = Spectrum(singular_values=np.array([3.0, 2.0, 1.0]), n=3, dim=3)
     assert (spec.centered, spec.weights, spec.scale_exp, spec.rel_floor) == (False, None, 0, 0.0)  # the defaults
     assert acc.spectrum(center=False).singular_values.tolist() == spec.singular_values.tolist()
-    assert Spectra(z)(centered=False).singular_values.tolist() == [3.0, 2.0, 1.0]
+    assert Spectra(z)(center=False).singular_values.tolist() == [3.0, 2.0, 1.0]
     inner = Spectra(z)  # a Spectra wrapping a Spectra shares its memo (it is called by keyword, not as a callable)
-    assert Spectra(inner)(centered=True) is inner(centered=True)
+    assert Spectra(inner)(center=True) is inner(center=True)

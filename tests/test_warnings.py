@@ -40,7 +40,7 @@ def test_disagreement_needs_both_secondary_scores_to_pick_another_candidate():
     r = [10.0, 30.0, 20.0]
     assert _codes(rankme=r, secondary={"stable_rank": [3.0, 1.0, 2.0], "nesum": [1.0, 2.0, 9.0]}) == ["disagreement"]
     assert _codes(rankme=r, secondary={"stable_rank": [3.0, 1.0, 2.0], "nesum": [1.0, 9.0, 2.0]}) == []
-    msg = str(selection_warnings(r, labels=["a", "b", "c"], secondary={"stable_rank": [3.0, 1.0, 2.0],
+    msg = str(selection_warnings(r, names=["a", "b", "c"], secondary={"stable_rank": [3.0, 1.0, 2.0],
                                                                      "nesum": [1.0, 2.0, 9.0]})[0])
     assert msg == "[disagreement] stable rank picks a, NESum picks c, not RankMe's b"
 

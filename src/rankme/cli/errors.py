@@ -12,7 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["FLAGS", "PYTHON_ONLY", "flag_text", "user_message"]
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_PARTIAL", "FLAGS", "PYTHON_ONLY", "flag_text", "user_message"]
+
+EXIT_PARTIAL = 1
+"""Exit status of every command when some inputs could not be scored (files, candidates, the ``--plot``): each
+is named with its reason, and the others' results are printed."""
+EXIT_ERROR = 2
+"""Exit status of every command when nothing could be scored (argparse's usage-error code): a bad or conflicting
+option, an unusable ``--out``, a missing extra the command needs, or every input refused; one line each."""
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (what finished is printed or kept)."""
 
 FLAGS: dict[str, str] = {
     "allow_mixed_dim": "--allow-mixed-dim",
@@ -32,6 +41,7 @@ FLAGS: dict[str, str] = {
     "layers": "--layers",
     "metrics": "--metric",
     "model": "--model",
+    "out": "--out",
     "param": "--param",
     "precision": "--precision",
     "samples": "--samples",
@@ -46,7 +56,7 @@ PYTHON_ONLY = frozenset({"dim", "sources"})
 """Parameters the library's errors name that no flag sets: ``sources`` are the positional file arguments, ``dim``
 the width of an accumulator built in Python. Their mentions stay as they are."""
 
-_VALUE_START = re.compile(r"[\w'\"<\[.\-]")
+_VALUE_START = re.compile(r"[\w'\"<\[.\-/~]")
 
 
 def _rename(text: str, names: Iterable[str], lead: str | None) -> str:

@@ -1,4 +1,10 @@
-"""The ``rankme`` command line: argument parsing only; each sub-command lives in its own module."""
+"""The ``rankme`` command line: argument parsing only; each sub-command lives in its own module.
+
+Exit status, the same for every command (:mod:`rankme.cli.errors` defines each): 0 everything scored; 1 some
+inputs (files, candidates, the ``--plot``) could not be scored — each named with its reason, the others' results
+printed; 2 nothing could be scored (argparse's usage-error code) — an unknown, bad or conflicting option, an
+unusable ``--out``, a missing extra the command needs, or every input refused — one line each; 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -46,12 +52,13 @@ def build_parser(commands: Collection[str] = COMMANDS) -> argparse.ArgumentParse
 
 def _add_score_parser(sub: Any) -> None:
     from rankme.cli.score import cmd_score, finite_float
-    from rankme.io.files import SUFFIXES
+    from rankme.io.files import STORE_FORMATS, SUFFIXES
     from rankme.metrics.registry import metric_names
 
     s = sub.add_parser("score", help="score embedding files (N×K matrices)",
                        description="Score embedding files. RankMe is the paper's Eq. 1 on the raw matrix.")
-    s.add_argument("files", nargs="+", help=f"embedding files ({' '.join(SUFFIXES)}) or - (a .npy on stdin)")
+    s.add_argument("files", nargs="+", help=f"embedding files ({' '.join(SUFFIXES)}), store folders "
+                                            f"({', '.join(STORE_FORMATS)}) or - (a .npy on stdin)")
     s.add_argument("--metric", action="append", choices=metric_names(),
                    help="metric column to print (repeatable; default: rankme); lidar needs --views")
     s.add_argument("--views", type=int, default=None,
@@ -93,11 +100,12 @@ def _add_score_parser(sub: Any) -> None:
 
 def _add_experiment_parser(sub: Any, name: str, text: str) -> None:
     from rankme.cli.reproduce import cmd_reproduce
+    from rankme.cli.score import positive_int
 
     d = sub.add_parser(name, help=text, description=text)
     d.add_argument("--out", default=None, help=f"output folder (default ./rankme-{name})")
     d.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds per value (default 0)")
-    d.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+    d.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
                    help="runs trained at a time, one thread each (default: 2, or 1 on a 1-core machine)")
     if name == "reproduce":
         d.add_argument("--full", action="store_true", help="two seeds per value (0 and 1)")
@@ -136,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rankme`` command."""
     args = build_parser(_commands_run(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     # imported after parsing: ``--version`` and ``--help`` exit before anything loads numpy
-    from rankme.cli.errors import user_message
+    from rankme.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, user_message
     from rankme.core.optional import MissingExtraError
     from rankme.core.validation import EmbeddingError
     from rankme.io.results_db import StoreError
@@ -145,13 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         print(f"rankme: interrupted; {_AFTER_INTERRUPT.get(args.command, 'nothing was saved')}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except MissingExtraError as e:
         print(f"rankme: {e}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except (EmbeddingError, StoreError, ValueError) as e:
         print(f"rankme: error: {user_message(e)}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,7 +1,7 @@
 """``rankme score FILE...``: stream embedding files into the engine and print their metrics.
 
 Every file ends as a result or as an error row (``--json``: an object with ``"error"``); the exit status is 1 when
-any file (or the ``--plot``) failed. Nothing loses the results that finished: not a file's failure, not an
+some file (or the ``--plot``) failed and 2 when no file could be scored. Nothing loses the results that finished: not a file's failure, not an
 unwritable ``--plot``, not Ctrl-C (exit status 130; the files not scored are listed: score keeps no cache).
 With ``--json`` standard output always holds one JSON list, usage errors included.
 """
@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rankme.cli.errors import user_message
+from rankme.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_PARTIAL, user_message
 
 # Only the standard library at module level: ``rankme score --help`` imports this module for ``finite_float`` and
 # ``cmd_score``; what scoring needs (numpy, scipy, the readers) is imported when a command runs.
-__all__ = ["cmd_score", "finite_float"]
+__all__ = ["cmd_score", "finite_float", "positive_int"]
 
 
 def finite_float(text: str) -> float:
@@ -42,12 +42,32 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1 (``--workers``, ``--image-size``): argparse's usage error otherwise.
+
+    Examples:
+        >>> positive_int("2")
+        2
+        >>> positive_int("0")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: must be a whole number >= 1, got '0'
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _variant(args: argparse.Namespace) -> dict[str, Any] | None:
     variant: dict[str, Any] = {}
     if args.center:
         variant["center"] = True
     if args.eigen:
-        variant["spectrum"] = "eigen"
+        variant["eigen"] = True
     if args.eps is not None:
         variant["eps"] = args.eps
     if args.normalized:
@@ -91,7 +111,7 @@ def _refuse(args: argparse.Namespace, msg: str) -> int:
     print(f"rankme: error: {msg}", file=sys.stderr)
     if args.json:
         _json([{"error": msg}])
-    return 2
+    return EXIT_ERROR
 
 
 def _error_row(name: str, err: BaseException) -> dict[str, str]:
@@ -139,18 +159,25 @@ def _plot(args: argparse.Namespace, results: list[Any]) -> str | None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Run ``rankme score`` from parsed arguments; returns the exit status (0 all scored, 1 a file or the
-    ``--plot`` failed, 2 a usage error, 130 interrupted: the results that finished are printed all the same)."""
+    """Run ``rankme score`` from parsed arguments; returns the exit status, the same as ``rankme select``'s: 0 all
+    scored; 1 some files or the ``--plot`` failed (the others' results are printed); 2 nothing scored: a usage
+    error (a bad or conflicting option; no file is read) or every file refused; 130 interrupted (the results that
+    finished are printed all the same)."""
     from rankme.core.optional import MissingExtraError
-    from rankme.core.validation import EmbeddingError
+    from rankme.core.validation import EmbeddingError, InputError
     from rankme.metrics.registry import split_available
     from rankme.reporting.tables import format_table
+    from rankme.scoring.source import check_arguments
 
     metrics, skipped = split_available(args.metric or ["rankme"])
     for note in skipped:
         print(f"rankme: {note}", file=sys.stderr)
     if not metrics:
         return _refuse(args, "none of the --metric columns can be computed here (see above)")
+    try:  # a bad argument is one usage error, before any file is read (not one error per file)
+        check_arguments(metrics, samples=args.samples, views=args.views)
+    except InputError as e:
+        return _refuse(args, user_message(e))
     out: list[dict[str, Any]] = []
     results = []
     load = {"key": args.key, "flatten": args.flatten, "columns": _split(args.columns) or None,
@@ -203,5 +230,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 for i, r in enumerate(out)]
         print(format_table(rows, cols))
     if stopped is not None:
-        return 130
-    return 1 if failed or plot_error else 0
+        return EXIT_INTERRUPTED
+    if not results:
+        return EXIT_ERROR  # no file could be scored
+    return EXIT_PARTIAL if failed or plot_error else 0

@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rankme.cli.errors import user_message
+from rankme.cli.errors import EXIT_ERROR, EXIT_PARTIAL, user_message
+from rankme.cli.score import positive_int
 from rankme.core.distributed import world
 from rankme.core.optional import MissingExtraError, require
 from rankme.core.validation import EmbeddingError
 from rankme.reporting.select_api import select
-from rankme.selection.select import DEFAULT_METRICS, SELECT_METRICS
+from rankme.selection.select import CACHE_FILE, DEFAULT_METRICS, REPORT_FILE, SELECT_METRICS, check_out
 
 __all__ = ["add_select_parser", "run_select"]
 
@@ -40,20 +41,23 @@ def add_select_parser(sub: Any) -> None:
     s.add_argument("--metric", action="append", choices=SELECT_METRICS,
                    help=f"metric column (repeatable; default {', '.join(DEFAULT_METRICS)})")
     s.add_argument("--samples", type=int, default=None, help="score this many samples (subsampled with --seed)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed of the --samples subsample and of the label checks' draw, folds and bootstrap (default 0)")
     s.add_argument("--labels", help="optional check of the pick with labels: a file (.npy, or one label per line) or "
                                     "'folders'. Rows marked unlabelled (-1, NaN, a blank line) → the few-label check "
                                     "on the labelled rows; every row labelled → the linear-probe oracle")
     s.add_argument("--label-budget", type=int, default=None, metavar="B",
                    help="with --labels: the few-label check on B labels per class drawn from the labelled rows "
                         "(seed: --seed), beside the oracle when every row is labelled")
-    s.add_argument("--out", default="rankme-select", help="folder for the cache and the report (default ./rankme-select)")
+    s.add_argument("--out", default="rankme-select",
+                   help=f"folder for the cache ({CACHE_FILE}) and the report ({REPORT_FILE}) (default ./rankme-select)")
     s.add_argument("--no-cache", action="store_true", help="do not read or write the results cache")
     s.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     s.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--batch-size", type=int, default=64, help="samples per model forward pass (default 64)")
     s.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    s.add_argument("--image-size", type=int, default=224, help="image side for models without a processor")
+    s.add_argument("--image-size", type=positive_int, default=224,
+                   help="image side for models without a processor (default 224)")
     s.add_argument("--key", default=None, help="array name inside multi-array embedding files")
     s.add_argument("--views", type=int, default=None,
                    help="embedding files hold samples × this many augmented views (each sample's views contiguous): "
@@ -84,35 +88,24 @@ def _leave_distributed() -> None:
     dist.destroy_process_group()
 
 
-def _check_out(out: str) -> None:
-    """``--out`` must be (or become) a writable folder: one line naming it and the fix otherwise."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {out}: is a file, not a folder; choose another --out")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"--out {out}: cannot create this folder ({e.strerror or e}); choose another --out") \
-            from e
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: this folder is not writable; choose another --out")
-
-
 def _fail(message: str, as_json: bool) -> int:
-    """Print the one-line error (with ``--json`` also an object with ``"error"`` on standard output); exit 2."""
+    """Print the one-line error (with ``--json`` also an object with ``"error"`` on standard output); returns
+    :data:`~rankme.cli.errors.EXIT_ERROR`."""
     message = " ".join(message.split())
     print(f"rankme: error: {message}", file=sys.stderr)
     if as_json:
         json.dump({"error": message}, sys.stdout)
         print()
-    return 2
+    return EXIT_ERROR
 
 
 def run_select(args: argparse.Namespace) -> int:
     """Run ``rankme select`` from parsed arguments (a thin layer over :func:`rankme.select`).
 
-    Exit status: 0; 1 when some candidates could not be scored (the others are ranked, those are named with
-    their reason); 2 when nothing could be ranked (one line; with ``--json`` also an object with ``"error"``).
+    Exit status (the same as ``rankme score``'s): 0; 1 when some candidates could not be scored (the others are
+    ranked, those are named with their reason); 2 when nothing could be ranked — a bad or conflicting option, an
+    unusable ``--out``, a missing extra, or every candidate refused (one line; with ``--json`` also an object
+    with ``"error"``).
     """
     quiet = args.no_progress or args.json
     if quiet:  # also the model libraries' own download / loading bars
@@ -121,20 +114,20 @@ def run_select(args: argparse.Namespace) -> int:
     command = "rankme select " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     try:
         if not (args.no_cache and args.no_report):
-            _check_out(args.out)
+            check_out(args.out)
         joined = _init_distributed()
         rank, _ = world()
         result = select(args.sources, model=args.model, factory=args.factory, data=args.data, layers=args.layers,
                         param=args.param, extreme=args.extreme, tol=args.tol, metrics=args.metric,
                         samples=args.samples, seed=args.seed, labels=args.labels,
                         label_budget=args.label_budget, views=args.views, key=args.key,
-                        cache=None if args.no_cache else Path(args.out) / "cache.sqlite",
+                        out=None if args.no_cache else args.out, report=False,  # the report: below, rank 0
                         allow_mixed_dim=args.allow_mixed_dim, trust_code=args.trust_code,
                         batch_size=args.batch_size, device=args.device, image_size=args.image_size,
                         progress=not quiet, command=command)
         result.failed = [(name, user_message(e)) for (name, _), e in zip(result.failed, result.errors, strict=True)]
         if rank == 0:
-            report = None if args.no_report else result.to_html(Path(args.out) / "report.html")
+            report = None if args.no_report else result.to_html(Path(args.out) / REPORT_FILE)
     except (EmbeddingError, ValueError, MissingExtraError, OSError) as e:
         return _fail(user_message(e), args.json)
     if rank == 0:
@@ -151,4 +144,4 @@ def run_select(args: argparse.Namespace) -> int:
                   + ", ".join(name for name, _ in result.failed), file=sys.stderr)
     if joined:
         _leave_distributed()
-    return 1 if result.failed else 0
+    return EXIT_PARTIAL if result.failed else 0

@@ -10,7 +10,7 @@ from scipy.linalg import blas, eigvalsh, svdvals
 
 from rankme.core.numerics import (
     Precision,
-    centred_floor,
+    centered_floor,
     default_chunk_rows,
     gram_floor,
     input_eps,
@@ -61,7 +61,7 @@ def _gram_rows_side(z: Any, center: bool, exp: int) -> tuple[np.ndarray, float]:
     out: np.ndarray = np.clip(lam[::-1], 0.0, None)
     floor = gram_floor(n)
     if center and out.size:
-        floor = centred_floor(floor, frob, float(out[0]))
+        floor = centered_floor(floor, frob, float(out[0]))
     return out, floor
 
 

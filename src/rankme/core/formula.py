@@ -9,16 +9,35 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rankme.core.deprecation import renamed
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import all_zero_error
 
-__all__ = ["RANKME_EPS", "SpectrumKind", "check_values", "entropy", "nonzero_total", "rankme_from_singular_values",
-           "rankme_from_spectrum", "spectral_entropy"]
+__all__ = ["RANKME_EPS", "SpectrumKind", "check_values", "eigen_of", "entropy", "nonzero_total",
+           "rankme_from_singular_values", "rankme_from_spectrum", "spectral_entropy"]
 
 RANKME_EPS = 1e-7
 """ε of the paper's Eq. 1 as used by its implementations."""
 
 SpectrumKind = Literal["singular", "eigen"]
+"""The values of the deprecated ``spectrum=`` keyword (``"eigen"`` is ``eigen=True``)."""
+
+
+def eigen_of(eigen: bool, spectrum: SpectrumKind | None, stacklevel: int = 4) -> bool:
+    """``eigen``, or what the deprecated ``spectrum=`` keyword asked (``"singular"``/``"eigen"``), with its
+    :class:`DeprecationWarning` (``stacklevel``: the caller of the function that took ``spectrum``).
+
+    Examples:
+        >>> eigen_of(True, None)
+        True
+    """
+    if spectrum is None:
+        return bool(eigen)
+    if spectrum not in ("singular", "eigen"):
+        raise ValueError(f"spectrum must be 'singular' or 'eigen', got {spectrum!r} (deprecated: use eigen=True "
+                         "for σ²)")
+    return bool(renamed("spectrum", "eigen", spectrum == "eigen", how="eigen=True (or leave it out: σ)",
+                        stacklevel=stacklevel))
 
 
 def check_values(values: Any, name: str = "spectrum") -> np.ndarray:
@@ -84,22 +103,24 @@ def rankme_from_singular_values(
     singular_values: Any,
     *,
     eps: float = RANKME_EPS,
-    spectrum: SpectrumKind = "singular",
+    eigen: bool = False,
     normalized: bool = False,
     weights: Any = None,
+    spectrum: SpectrumKind | None = None,
 ) -> float:
     """RankMe (paper Eq. 1) from singular values σ: exp(−Σ p_k log p_k), p_k = σ_k/‖σ‖₁ + ε.
 
-    Variants (never defaults): ``spectrum="eigen"`` uses σ² (covariance eigenvalues, as reptrix/α-ReQ code do);
+    Variants (never defaults): ``eigen=True`` uses σ² (covariance eigenvalues, as reptrix/α-ReQ code do);
     ``eps`` changes ε (stable-pretraining's torch callback uses 1e-5); ``normalized`` divides by the number of
     values, min(N, K) (as lightly's DSE regulariser does). ``weights``: multiplicities of an estimated spectrum.
 
     Args:
         singular_values: σ, any order, non-negative.
         eps: ε added to each p_k.
-        spectrum: ``"singular"`` or ``"eigen"``.
+        eigen: use σ² (the covariance eigenvalues) instead of σ (a variant; ``rankme score --eigen``).
         normalized: divide by the number of values.
         weights: multiplicities of the values (an estimated spectrum), or ``None``.
+        spectrum: deprecated: ``"eigen"`` is ``eigen=True``.
 
     Returns:
         RankMe of the values.
@@ -115,10 +136,8 @@ def rankme_from_singular_values(
         1.999999877
     """
     v = check_values(singular_values, "singular_values")
-    if spectrum == "eigen":
+    if eigen_of(eigen, spectrum):
         v = np.square(v)
-    elif spectrum != "singular":
-        raise ValueError(f"spectrum must be 'singular' or 'eigen', got {spectrum!r}")
     value = float(np.exp(spectral_entropy(v, eps, weights)))
     count = v.size if weights is None else float(np.sum(weights))
     return value / count if normalized else value

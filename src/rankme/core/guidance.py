@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.integrate import quad
 
+from rankme.core.deprecation import UNSET, renamed
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import EmbeddingError
 
@@ -45,14 +46,15 @@ def _fraction(gamma: float) -> float:
     return float(m * math.exp(-e_slogs / m))
 
 
-def isotropic_rankme_fraction(n: int, k: int) -> float:
+def isotropic_rankme_fraction(n: int, dim: int | None = None, *, k: int | None = None) -> float:
     """Expected RankMe / min(N, K) for isotropic Gaussian embeddings of N samples and K features.
 
     Large N gives 1 (RankMe → K); N = K gives about 0.80.
 
     Args:
         n: samples N.
-        k: features K.
+        dim: features K (the embedding width).
+        k: deprecated name of ``dim``.
 
     Returns:
         The expected RankMe / min(N, K).
@@ -63,17 +65,28 @@ def isotropic_rankme_fraction(n: int, k: int) -> float:
         >>> round(isotropic_rankme_fraction(10**9, 1024), 3)
         1.0
     """
+    k = _dim(dim, k)
     if n < 1 or k < 1:
-        raise ValueError(f"n and k must be positive, got n={n}, k={k}")
+        raise ValueError(f"n and dim must be positive, got n={n}, dim={k}")
     return _fraction(min(n, k) / max(n, k))
 
 
-def sample_size_note(n: int, k: int) -> str | None:
+def _dim(dim: int | None, k: int | None) -> int:
+    """``dim``, or the deprecated ``k`` (the caller's caller is warned); one of them is required."""
+    if k is not None:
+        return int(renamed("k", "dim", k, UNSET if dim is None else dim, stacklevel=4))
+    if dim is None:
+        raise TypeError("missing the embedding width: pass dim=")
+    return int(dim)
+
+
+def sample_size_note(n: int, dim: int | None = None, *, k: int | None = None) -> str | None:
     """A sentence on how far RankMe at N samples may sit from its large-N value, or ``None`` when N ≥ 2K.
 
     Args:
         n: samples N.
-        k: features K.
+        dim: features K (the embedding width).
+        k: deprecated name of ``dim``.
 
     Returns:
         The note, or ``None``.
@@ -82,6 +95,7 @@ def sample_size_note(n: int, k: int) -> str | None:
         >>> sample_size_note(1024, 1024)
         'N=1024 < 2K=2048: even isotropic embeddings read about 824 here instead of 1024 (19.5% low); score more samples (the paper uses 25 600)'
     """
+    k = _dim(dim, k)
     if n >= 2 * k:
         return None
     iso = isotropic_rankme_fraction(n, k) * min(n, k)

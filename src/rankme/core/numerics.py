@@ -13,8 +13,8 @@ from scipy.linalg import blas
 from rankme.core.optional import is_torch_tensor, to_numpy
 from rankme.core.validation import check_finite
 
-__all__ = ["SAFE_EXP", "Precision", "centred_floor", "default_chunk_rows", "gram_add", "gram_floor", "input_eps", "iter_chunks",
-           "ldexp_any", "max_abs", "scale_exponent", "upper_frobenius"]
+__all__ = ["SAFE_EXP", "Precision", "centered_floor", "default_chunk_rows", "gram_add", "gram_floor", "input_eps",
+           "iter_chunks", "ldexp_any", "max_abs", "scale_exponent", "upper_frobenius"]
 
 Precision = Literal["float64", "float32"]
 _CHUNK_BYTES = 128 * 1024 * 1024
@@ -58,12 +58,12 @@ def gram_floor(side: int, precision: Precision = "float64") -> float:
     return math.sqrt(max(side, 1) * eps)
 
 
-def centred_floor(floor: float, frobenius: float, top: float) -> float:
+def centered_floor(floor: float, frobenius: float, top: float) -> float:
     """The rounding floor of a centred spectrum computed from a Gram matrix of norm ``frobenius``: centring
     subtracts from G, so the absolute error scales with ‖G‖_F, not with the top centred eigenvalue ``top``.
 
     Examples:
-        >>> centred_floor(1e-7, 400.0, 4.0), centred_floor(1e-7, 4.0, 4.0)
+        >>> centered_floor(1e-7, 400.0, 4.0), centered_floor(1e-7, 4.0, 4.0)
         (1e-06, 1e-07)
     """
     return floor * max(1.0, math.sqrt(frobenius / top)) if top > 0 else floor

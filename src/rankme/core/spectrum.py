@@ -33,7 +33,7 @@ from rankme.core.formula import rankme_from_spectrum
 from rankme.core.numerics import (
     SAFE_EXP,
     Precision,
-    centred_floor,
+    centered_floor,
     default_chunk_rows,
     gram_add,
     gram_floor,
@@ -405,7 +405,7 @@ class SpectrumAccumulator:
         computed as G − s sᵀ/n about the state's point, so their absolute error scales with that ‖G‖."""
         floor = gram_floor(int(self.dim or 1), self.precision)
         if center and lam.size:
-            floor = centred_floor(floor, upper_frobenius(to_numpy(self._gram, np.float64)), float(lam[0]))
+            floor = centered_floor(floor, upper_frobenius(to_numpy(self._gram, np.float64)), float(lam[0]))
         return floor
 
     def rankme(self, **variant: Any) -> float:

@@ -347,11 +347,11 @@ def check_state_fits(dim: int, itemsize: int = 8, limit_bytes: int | None = None
         )
 
 
-def warn_sample_size(n: int, k: int, stacklevel: int = 3) -> None:
-    """Warn when N < K: RankMe is then bounded by N and biased low."""
-    if 0 < n < k:
+def warn_sample_size(n: int, dim: int, *, stacklevel: int = 3) -> None:
+    """Warn when N < K (``dim``): RankMe is then bounded by N and biased low."""
+    if 0 < n < dim:
         warnings.warn(
-            f"only N={n} samples for K={k} features: RankMe is at most N and biased low; "
+            f"only N={n} samples for K={dim} features: RankMe is at most N and biased low; "
             "score at least K samples (the paper uses 25 600)",
             SampleSizeWarning,
             stacklevel=stacklevel,

@@ -31,7 +31,7 @@ def histogram_values(spectrum: Spectrum | Spectra | np.ndarray) -> np.ndarray:
         [0.0, -1.0]
     """
     if isinstance(spectrum, Spectra):
-        spectrum = spectrum(centered=False)
+        spectrum = spectrum(center=False)
     floor = spectrum.rel_floor if isinstance(spectrum, Spectrum) else 0.0
     sv = np.asarray(spectrum.singular_values if isinstance(spectrum, Spectrum) else spectrum, dtype=np.float64)
     if not sv.size or sv.max() <= 0:
@@ -62,7 +62,7 @@ def log_spectra(target: Any, spectra: Mapping[str, Spectrum | Spectra | np.ndarr
         step: the training step.
         prefix: tag prefix: tags are ``<prefix>/<tap>`` (histogram) and ``<prefix>_plot/<tap>`` (figure).
     """
-    spec = {tap: (s(centered=False) if isinstance(s, Spectra) else s) for tap, s in spectra.items()}
+    spec = {tap: (s(center=False) if isinstance(s, Spectra) else s) for tap, s in spectra.items()}
     raw = {tap: (s.singular_values if isinstance(s, Spectrum) else np.asarray(s)) for tap, s in spec.items()}
     figures = has_module("matplotlib")
     if hasattr(target, "add_histogram"):

@@ -294,7 +294,7 @@ def study_warnings(study: optuna.Study, param: str | None = None) -> list[Select
     attrs = [t.user_attrs for t in trials]
     names = [f"trial {t.number}" for t in trials]
     out = selection_warnings(
-        [float(a["rankme"]) for a in attrs], labels=names,
+        [float(a["rankme"]) for a in attrs], names=names,
         values=[float(t.params[param]) for t in trials] if param is not None else None, param=param or "",
         se=[a.get("rankme_se") for a in attrs],
         secondary={k: [float(a[k]) for a in attrs] for k in SECONDARY if all(k in a for a in attrs)})

@@ -37,7 +37,7 @@ class RankMe(_tm.Metric):  # type: ignore[name-defined]
     ``compute``, from ``peak``, the largest |value| seen, reduced with ``max``). The Gram is not rescaled as
     :class:`~rankme.SpectrumAccumulator`'s is (its power-of-two scale would have to agree across processes before
     the sum), so the embeddings' largest |value| must lie within about 1e±150; outside that, ``compute`` says so
-    instead of returning an underflowed value. ``center``, ``spectrum``, ``eps`` and ``normalized`` select a
+    instead of returning an underflowed value. ``center``, ``eigen``, ``eps`` and ``normalized`` select a
     documented variant (see :func:`rankme.rankme`).
     """
 

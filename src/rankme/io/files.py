@@ -25,11 +25,19 @@ import numpy as np
 from rankme.core.optional import has_module, require
 from rankme.core.validation import EmbeddingError, as_embeddings, check_shape, numpy_dtype_of
 from rankme.io.pick import pick_array
-from rankme.io.stores import directory_format, read_faiss, read_hdf5, read_hf_dataset, read_lance, read_zarr
+from rankme.io.stores import (
+    DIRECTORY_FORMATS,
+    directory_format,
+    read_faiss,
+    read_hdf5,
+    read_hf_dataset,
+    read_lance,
+    read_zarr,
+)
 from rankme.io.tabular import choose_columns, read_arrow, read_csv, refuse_compressed
 
-__all__ = ["READERS", "STORE_READERS", "SUFFIXES", "EmbeddingSource", "ReadRequest", "Reader", "file_fingerprint",
-           "load_embeddings", "strip_suffix"]
+__all__ = ["READERS", "STORE_FORMATS", "STORE_READERS", "SUFFIXES", "EmbeddingSource", "ReadRequest", "Reader",
+           "file_fingerprint", "load_embeddings", "strip_suffix"]
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".arrow", ".feather", ".ipc")
 """Tables, read with the column rules of :mod:`rankme.io.tabular`."""
@@ -310,13 +318,15 @@ READERS: dict[str, Reader] = {
 }
 """THE suffix → reader table of embedding files (one signature: :data:`Reader`)."""
 STORE_READERS: dict[str, Reader] = {
-    "zarr": lambda r: read_zarr(r.path, r.key, r.notes, r.fill_missing),
+    "zarr": lambda r: read_zarr(r.path, r.key, r.notes, fill_missing=r.fill_missing),
     "hf-dataset": lambda r: read_hf_dataset(r.path, r.key, r.notes, r.columns, r.exclude),
     "lance": lambda r: read_lance(r.path, r.key, r.notes),
 }
 """Store directories (:func:`rankme.io.stores.directory_format`) → reader."""
 SUFFIXES = tuple(READERS)
 """Embedding-file suffixes ``rankme score`` reads (the one list; folders are searched for these)."""
+STORE_FORMATS = tuple(DIRECTORY_FORMATS[kind] for kind in STORE_READERS)
+"""The names of the store directories ``rankme score`` reads, from :data:`STORE_READERS` (``--help`` lists them)."""
 
 
 def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool = False,

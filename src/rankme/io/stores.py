@@ -19,7 +19,9 @@ from rankme.io.tabular import arrow_columns, choose_columns
 __all__ = ["DIRECTORY_FORMATS", "RowReader", "directory_format", "read_faiss", "read_hdf5", "read_hf_dataset",
            "read_lance", "read_zarr"]
 
-DIRECTORY_FORMATS = ("zarr", "hf-dataset", "lance")
+DIRECTORY_FORMATS: dict[str, str] = {"zarr": "Zarr", "hf-dataset": "Hugging Face datasets", "lance": "Lance"}
+"""The store directories :func:`directory_format` recognises → the name ``rankme score --help`` shows (their
+readers: :data:`rankme.io.files.STORE_READERS`)."""
 
 
 class RowReader:
@@ -156,7 +158,7 @@ def _missing_chunks(root: Path, arr: Any) -> tuple[list[tuple[int, ...]], int]:
     return missing, int(np.prod(grid, dtype=np.int64))
 
 
-def read_zarr(path: str, key: str | None, notes: list[str] | None = None,
+def read_zarr(path: str, key: str | None, notes: list[str] | None = None, *,
               fill_missing: bool = False) -> tuple[str, Any]:
     """A Zarr (v3 or v2) array, or one array of a group, however deeply nested (``key`` = its path, e.g.
     ``enc/layer1/emb``; by default the one array), read by chunks.

@@ -263,7 +263,7 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
     for name in [*spectral, *(n for n in names if n not in spectral)]:
         m = METRICS[name]
         if spectra is not None and m.state == "spectrum":
-            spec = spectra(centered=m.centered)
+            spec = spectra(center=m.centered)
             if spec.weights is not None and not m.estimable:
                 raise ValueError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe only")
             out[name] = float(m.fn(spec))

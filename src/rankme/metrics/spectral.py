@@ -16,6 +16,7 @@ from rankme.core.formula import (
     RANKME_EPS,
     SpectrumKind,
     check_values,
+    eigen_of,
     entropy,
     nonzero_total,
     rankme_from_spectrum,
@@ -38,16 +39,17 @@ def rankme(
     z: Any,
     *,
     center: bool = False,
-    spectrum: SpectrumKind = "singular",
+    eigen: bool = False,
     eps: float = RANKME_EPS,
     normalized: bool = False,
     precision: Literal["float64", "float32"] = "float64",
     estimate: bool = False,
+    spectrum: SpectrumKind | None = None,
 ) -> float:
     """RankMe of an N×K embedding matrix (numpy array or torch tensor, any device and real dtype).
 
     The default is the paper's definition on the raw matrix. ``center=True`` centres the columns first
-    (as MONAI and reptrix do); with ``spectrum="eigen"`` as well it reproduces reptrix's ``get_rankme`` (when
+    (as MONAI and reptrix do); with ``eigen=True`` as well it reproduces reptrix's ``get_rankme`` (when
     min(N, K) ≤ 2048). ``estimate=True`` is the fast option: exact float64 statistics, spectrum estimated by
     quadrature (:mod:`rankme.core.estimate`; measured 9e-7 to 1.3e-2 relative error, ~2x faster at K = 8 192).
     ``precision="float32"`` accumulates G in float32 instead (see ``SpectrumAccumulator``).
@@ -55,11 +57,12 @@ def rankme(
     Args:
         z: an N×K matrix: numpy array, torch tensor (any device), JAX array or nested list; any real dtype.
         center: centre the columns first (a variant).
-        spectrum: ``"singular"`` (the paper) or ``"eigen"`` (σ², a variant).
+        eigen: use σ² (covariance eigenvalues, a variant) instead of σ (the paper).
         eps: ε added to each p_k (the paper: 1e-7).
         normalized: divide by min(N, K) (a variant).
         precision: ``"float64"`` (exact) or ``"float32"`` Gram.
         estimate: the fast option.
+        spectrum: deprecated: ``"eigen"`` is ``eigen=True``.
 
     Returns:
         RankMe, between 1 and min(N, K).
@@ -75,9 +78,10 @@ def rankme(
         >>> rankme(z) <= 3.0
         True
     """
+    eigen = eigen_of(eigen, spectrum)
     spec = compute_spectrum(z, center=center, precision=precision, estimate=estimate)
     warn_sample_size(spec.n, spec.dim)
-    return rankme_from_spectrum(spec, eps=eps, spectrum=spectrum, normalized=normalized)
+    return rankme_from_spectrum(spec, eps=eps, eigen=eigen, normalized=normalized)
 
 
 def stable_rank(singular_values: Any) -> float:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rankme.core.compute import compute_spectrum
+from rankme.core.deprecation import UNSET, renamed
 from rankme.core.optional import is_torch_tensor, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
@@ -29,11 +30,13 @@ class Spectra:
 
     ``source``: an N×K matrix (numpy, torch, anything :func:`rankme.rankme` takes), a
     :class:`~rankme.core.spectrum.SpectrumAccumulator`, a :class:`~rankme.core.spectrum.Spectrum` (only its own
-    kind is available), or a callable ``spectra(centered) -> Spectrum``. ``estimate``: the fast option.
+    kind is available), or a callable ``spectra(center) -> Spectrum``. ``estimate``: the fast option. Called with
+    ``center`` (as :func:`rankme.rankme`'s), it returns the raw or the centred spectrum (``centered=`` is the
+    deprecated name).
 
     Examples:
         >>> sp = Spectra(np.diag([2.0, 1.0, 1.0]))
-        >>> sp(centered=False).singular_values.tolist(), sp(centered=False) is sp(centered=False)
+        >>> sp(center=False).singular_values.tolist(), sp(center=False) is sp(center=False)
         ([2.0, 1.0, 1.0], True)
     """
 
@@ -41,38 +44,43 @@ class Spectra:
         self.source, self.estimate = source, estimate
         self._memo: dict[bool, Spectrum] = {}
 
-    def __call__(self, *, centered: bool) -> Spectrum:
-        if centered not in self._memo:
-            self._memo[centered] = self._compute(centered)
-        return self._memo[centered]
+    def __call__(self, *, center: bool | None = None, centered: bool | None = None) -> Spectrum:
+        if centered is not None:
+            center = renamed("centered", "center", centered, UNSET if center is None else center)
+        if center is None:
+            raise TypeError("Spectra() needs center=True (the centred spectrum) or center=False (the raw one)")
+        center = bool(center)
+        if center not in self._memo:
+            self._memo[center] = self._compute(center)
+        return self._memo[center]
 
     def any(self) -> Spectrum:
         """A spectrum already computed (for ``n`` and ``dim``), else the raw one.
 
         Examples:
-            >>> sp = Spectra(np.eye(3)); _ = sp(centered=True)
+            >>> sp = Spectra(np.eye(3)); _ = sp(center=True)
             >>> sp.any().centered
             True
         """
-        return next(iter(self._memo.values())) if self._memo else self(centered=False)
+        return next(iter(self._memo.values())) if self._memo else self(center=False)
 
-    def _compute(self, centered: bool) -> Spectrum:
+    def _compute(self, center: bool) -> Spectrum:
         src = self.source
         if isinstance(src, Spectrum):
-            if src.centered != centered:
-                kind = "centred" if centered else "raw"
+            if src.centered != center:
+                kind = "centred" if center else "raw"
                 raise ValueError(f"this Spectrum is {'centred' if src.centered else 'raw'}; the metric needs the "
                                  f"{kind} spectrum: pass the matrix or the accumulator instead")
             return src
         if isinstance(src, SpectrumAccumulator):
-            return src.spectrum(center=centered, estimate=self.estimate)
+            return src.spectrum(center=center, estimate=self.estimate)
         if isinstance(src, Spectra):
-            return src(centered=centered)
+            return src(center=center)
         if callable(src):
-            spec: Spectrum = src(centered)
+            spec: Spectrum = src(center)
             return spec
         if is_torch_tensor(src) or hasattr(src, "shape") or isinstance(src, (list, tuple)):
-            return compute_spectrum(src, center=centered, estimate=self.estimate)
+            return compute_spectrum(src, center=center, estimate=self.estimate)
         raise TypeError(f"cannot read a spectrum from a {type(src).__name__}: pass an N×K matrix, a Spectrum, "
                         "a SpectrumAccumulator or a callable")
 

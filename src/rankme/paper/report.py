@@ -11,8 +11,15 @@ from rankme.paper.protocols import Sweep
 from rankme.reporting.figures import draw_spectra, panels
 from rankme.selection.warnings import evidence
 
-__all__ = ["DOCUMENTED", "GLOSSARY", "METHOD_NAMES", "meaning", "plot_rank_vs_accuracy", "plot_spectra",
-           "plot_training_length"]
+__all__ = [
+    "DOCUMENTED",
+    "GLOSSARY",
+    "METHOD_NAMES",
+    "meaning",
+    "plot_best_worst_spectra",
+    "plot_rank_vs_accuracy",
+    "plot_training_length",
+]
 
 METHOD_NAMES = {"simclr": "SimCLR", "vicreg": "VICReg", "dino": "DINO"}
 
@@ -107,7 +114,7 @@ def plot_rank_vs_accuracy(tables: dict[str, Any], path: str | Path) -> Path:
     return panels(path, [f"{r['sweep']} ({r['param']})" for r in rows], draw, width=3.6, height=3.0, columns=3)
 
 
-def plot_spectra(runs: Sequence[dict[str, Any]], path: str | Path) -> Path:
+def plot_best_worst_spectra(runs: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Normalised singular-value spectra of the highest- and lowest-accuracy run of each method (log-log)."""
     titles, groups = _by_method(runs)
 

@@ -25,8 +25,8 @@ from rankme.paper.report import (
     DOCUMENTED,
     GLOSSARY,
     meaning,
+    plot_best_worst_spectra,
     plot_rank_vs_accuracy,
-    plot_spectra,
     plot_training_length,
 )
 from rankme.paper.runner import run_sweeps, sweep_runs
@@ -154,7 +154,7 @@ def run_reproduction(out_dir: str | Path, sweeps: Sequence[Sweep], seeds: Sequen
         images = [("RankMe vs linear-probe accuracy: one panel per sweep, each point one value (label), star = "
                    "label oracle, circle = RankMe's pick", plot_rank_vs_accuracy(tables, out / "rank_vs_accuracy.png")),
                   ("Singular-value spectra of the best and worst run of each method",
-                   plot_spectra(runs_at_epoch(runs, res["final_epoch"]), out / "spectra.png"))]
+                   plot_best_worst_spectra(runs_at_epoch(runs, res["final_epoch"]), out / "spectra.png"))]
         if checkpoints:
             images += [("RankMe against training epoch (one line per value)",
                         plot_training_length(res["per_epoch"], sweeps, out / "epochs_rankme.png")),

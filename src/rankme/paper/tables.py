@@ -89,7 +89,7 @@ def pick_warnings(runs: Sequence[dict[str, Any]], pts: Sequence[Any], param: str
                   math.sqrt(sum(float(e) ** 2 for e in errs)) / len(errs))
     inv = [p.scores.get("invariance") for p in pts]
     return selection_warnings(
-        [p.rankme for p in pts], labels=[f"{param}={p.value:g}" for p in pts], values=[p.value for p in pts],
+        [p.rankme for p in pts], names=[f"{param}={p.value:g}" for p in pts], values=[p.value for p in pts],
         param=param, se=se, secondary={k: [p.scores.get(k, math.nan) for p in pts] for k in SECONDARY},
         invariance=None if any(v is None for v in inv) else [float(v) for v in inv if v is not None])
 

@@ -158,7 +158,7 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
             out[name] = compute_metrics(spectra, [name])[name]
         except (ValueError, ArithmeticError):
             out[name] = float("nan")
-    spec = spectra(centered=False)
+    spec = spectra(center=False)
     out.update({"n_rank": spec.n, "dim": spec.dim, "singular_values": spec.singular_values.tolist()})
     out["alpha_r2"] = _alpha_r2(spectra)
     out["rankme_se"] = rankme_standard_error(emb)
@@ -188,7 +188,7 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
 
 def _alpha_r2(spectra: Spectra) -> float:
     try:
-        return alpha_req(spectra(centered=True).eigenvalues)[1]
+        return alpha_req(spectra(center=True).eigenvalues)[1]
     except (ValueError, ArithmeticError):
         return float("nan")
 

@@ -6,7 +6,7 @@ The pipeline is :func:`rankme.selection.select.select`; here its result learns t
 >>> rng = np.random.default_rng(0)
 >>> for lr, r in ((0.1, 2), (0.3, 5), (1.0, 3)):
 ...     np.save(d / f"lr={lr}.npy", rng.standard_normal((40, r)) @ rng.standard_normal((r, 8)))
->>> res = rankme.select(d, param="lr", cache=None)
+>>> res = rankme.select(d, param="lr")  # out= unset: nothing is written
 >>> res.best.params["lr"], [w.code for w in res.warnings]
 (0.3, ['disagreement'])
 """
@@ -18,10 +18,11 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from rankme.core.distributed import world
 from rankme.reporting.select_report import selection_rows, selection_text, write_select_report
 from rankme.reporting.tables import format_table
 from rankme.selection import select as pipeline
-from rankme.selection.select import DEFAULT_METRICS, SelectionRun
+from rankme.selection.select import DEFAULT_METRICS, REPORT_FILE, SelectionRun
 
 __all__ = ["DEFAULT_METRICS", "SelectionResult", "select"]
 
@@ -52,4 +53,8 @@ class SelectionResult(SelectionRun):
 @functools.wraps(pipeline.select)
 def select(*args: Any, **kwargs: Any) -> SelectionResult:
     run = pipeline.select(*args, **kwargs)
-    return SelectionResult(**{f.name: getattr(run, f.name) for f in dataclasses.fields(run)})
+    result = SelectionResult(**{f.name: getattr(run, f.name) for f in dataclasses.fields(run)})
+    out = kwargs.get("out")
+    if out is not None and kwargs.get("report", True) and world()[0] == 0:  # as rankme select --out (rank 0)
+        result.to_html(Path(out) / REPORT_FILE)
+    return result

@@ -47,7 +47,7 @@ def selection_rows(sel: Selection, metrics: Sequence[str],
     """
     params = sorted(set().union(*(c.params for c in sel.candidates)))
     has_probe = any(c.probe_acc is not None for c in sel.candidates)
-    has_layers = any(c.tap for c in sel.candidates)
+    has_layers = any(c.layer for c in sel.candidates)
     has_inv = any(c.invariance is not None for c in sel.candidates)
     few = iter(sel.few_label.candidates if sel.few_label is not None else ())
     mixed = len(sel.picks) > 1
@@ -64,11 +64,11 @@ def selection_rows(sel: Selection, metrics: Sequence[str],
                  if p is c]
         if mixed and sel.picks.get(c.dim) is c and c is not sel.best:
             picks.insert(0, f"best of K={c.dim}")
-        if c.tap == "output" and c not in sel.picks.values() and any(o.tap not in ("", "output")
+        if c.layer == "output" and c not in sel.picks.values() and any(o.layer not in ("", "output")
                                                                      for o in sel.candidates if o.name == c.name):
             picks.append("reference")
         row: dict[str, Any] = {"#": f"K={c.dim} #{position[c.dim]}" if mixed else position[c.dim],
-                               "candidate": short_name(c.name, 40), "layer": c.tap, "N": c.n, "K": c.dim,
+                               "candidate": short_name(c.name, 40), "layer": c.layer, "N": c.n, "K": c.dim,
                                **c.params, **{m: float(c.metrics[m]) for m in metrics},
                                "rank/min(N,K)": float(c.metrics["rankme"]) / max(min(c.n, c.dim), 1),
                                "pick": ", ".join(picks), "note": _note(c)}
@@ -124,17 +124,17 @@ def selection_text(sel: Selection) -> list[str]:
     labelled = sel.oracle is not None or sel.few_label is not None
     single = NOTHING_TO_COMPARE in sel.caveats
     lines += [f"warning {w} ({evidence(w.code)})" for w in sel.warnings] or ([] if single else
-                                                                             [no_warning_text(labelled)])
+                                                                             [no_warning_text(labels=labelled)])
     lines += [f"caveat: {c}" for c in sel.caveats]
     return lines
 
 
-def _plot_spectra(cands: Sequence[Candidate], path: Path) -> Path:
+def _plot_candidate_spectra(cands: Sequence[Candidate], path: Path) -> Path:
     shown = list(cands) if len(cands) <= 10 else [*cands[:5], *cands[-5:]]
-    one_model = len({c.name for c in shown}) == 1 and all(c.tap for c in shown)  # a layer scan: name the layers
+    one_model = len({c.name for c in shown}) == 1 and all(c.layer for c in shown)  # a layer scan: name the layers
 
     def label(c: Candidate) -> str:
-        return f"{c.tap if one_model else short_name(c.label, 32)}: {c.metrics['rankme']:.1f}"
+        return f"{c.layer if one_model else short_name(c.label, 32)}: {c.metrics['rankme']:.1f}"
 
     title = f"{short_name(shown[0].name, 40)}: spectra per layer" if one_model else "singular-value spectra"
     return plot_spectra([(label(c), c.singular_values) for c in shown], path, title + " (legend: RankMe)")
@@ -145,7 +145,7 @@ def _plot_layers(cands: Sequence[Candidate], path: Path) -> Path:
         for name in dict.fromkeys(c.name for c in cands):
             mine = [c for c in cands if c.name == name]
             ax.plot(range(len(mine)), [c.metrics["rankme"] for c in mine], marker="o", label=short_name(name, 32))
-            ax.set_xticks(range(len(mine)), [c.tap for c in mine], rotation=60, ha="right", fontsize=7)
+            ax.set_xticks(range(len(mine)), [c.layer for c in mine], rotation=60, ha="right", fontsize=7)
         ax.set_ylabel("RankMe")
 
     return figure(path, "RankMe per layer (forward order)", draw)
@@ -195,9 +195,9 @@ def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str]
         images: list[tuple[str, Path]] = []
         try:
             images.append(("Singular-value spectra σ_k/σ₁ (each stops at its rounding floor)",
-                           _plot_spectra(sel.candidates, Path(tmp, "spectra.png"))))
+                           _plot_candidate_spectra(sel.candidates, Path(tmp, "spectra.png"))))
             ordered = sorted(sel.candidates, key=lambda c: (c.name, c.index))
-            if any(c.tap not in ("", "output") for c in sel.candidates):
+            if any(c.layer not in ("", "output") for c in sel.candidates):
                 images.append(("RankMe per layer", _plot_layers(ordered, Path(tmp, "layers.png"))))
             if sel.param is not None:
                 images.append((f"RankMe vs {sel.param}", _plot_param(sel.candidates, sel.param,

@@ -29,8 +29,8 @@ from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
 from rankme.metrics.states import KeptRows, MetricStates, Spectra
 
-__all__ = ["RowSource", "ScoreResult", "accumulate_source", "locate_error", "result_from_state", "sample_rows",
-           "score_source"]
+__all__ = ["RowSource", "ScoreResult", "accumulate_source", "check_arguments", "locate_error", "result_from_state",
+           "sample_rows", "score_source"]
 
 
 DUPLICATE_COUNT_ROWS = 1 << 22
@@ -145,19 +145,37 @@ def accumulate_source(source: RowSource, *, samples: int | None = None, seed: in
     return acc
 
 
-def _states(source: RowSource, metrics: Sequence[str], samples: int | None, views: int | None) -> MetricStates:
-    """The states the metrics read beyond the spectrum (the registry says which): LiDAR's views, the kept rows."""
-    lid = None
+def check_arguments(metrics: Sequence[str], *, samples: int | None = None, views: int | None = None) -> list[str]:
+    """THE checks of :func:`score_source`'s arguments that need no source: the metric names, ``samples``, and the
+    ``views`` the view metrics need (the registry says which). Returns the metric names. A front end runs them
+    before reading any file, so that a bad argument is one usage error, not one error per file.
+
+    Examples:
+        >>> check_arguments(["rankme"], samples=100)
+        ['rankme']
+        >>> check_arguments(["lidar"])
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.InputError: metric lidar needs views (views=q): the rows are samples × q augmented views, each sample's views contiguous
+    """
+    metrics = check_metrics(metrics)
+    check_positive(samples, "samples", none_ok=True)
     which = needing(metrics, "views")
     if which:
-        if views is not None:
-            check_views(views)
         if views is None:
             raise InputError(f"metric {' and '.join(which)} needs views (views=q): the rows are samples × q "
                              "augmented views, each sample's views contiguous", param="views")
+        check_views(views)
         if samples is not None:
             raise InputError(f"metric {' and '.join(which)} scores whole samples with all their views: drop "
                              "samples=", param="samples")
+    return metrics
+
+
+def _states(source: RowSource, metrics: Sequence[str], samples: int | None, views: int | None) -> MetricStates:
+    """The states the metrics read beyond the spectrum (the registry says which): LiDAR's views, the kept rows."""
+    lid = None
+    if views is not None and needing(metrics, "views"):  # checked by check_arguments
         check_views_layout(source.n_rows, views, source.name, path=getattr(source, "path", None))
         lid = LidarAccumulator(source.dim, views)
     kept = None
@@ -186,7 +204,7 @@ def score_source(
 ) -> ScoreResult:
     """Stream ``source`` (or ``samples`` of its rows chosen with ``seed``) and compute the named metrics.
 
-    ``variant`` (e.g. ``{"center": True, "spectrum": "eigen"}``) adds a ``rankme[...]`` column scored with those
+    ``variant`` (e.g. ``{"center": True, "eigen": True}``) adds a ``rankme[...]`` column scored with those
     keyword arguments of :func:`rankme.rankme`. ``estimate`` is the fast option (RankMe only, see
     :mod:`rankme.core.estimate`). Two metrics need more than the spectrum: ``lidar`` streams a LiDAR state in the same
     pass (rows are samples × ``views`` augmented views, each sample's views contiguous), ``cluster`` keeps the
@@ -200,7 +218,7 @@ def score_source(
         (4, 4.0)
     """
     t0 = time.perf_counter()
-    metrics = check_metrics(metrics)
+    metrics = check_arguments(metrics, samples=samples, views=views)
     states = _states(source, metrics, samples, views)
     lid, kept = states.views, states.rows
     step = chunk_rows or default_chunk_rows(source.dim)
@@ -252,9 +270,9 @@ def result_from_state(source: Any, acc: SpectrumAccumulator, metrics: Sequence[s
     if variant:
         opts = dict(variant)
         label = "rankme[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"
-        values[label] = rankme_from_spectrum(spectra(centered=bool(opts.pop("center", False))), **opts)
+        values[label] = rankme_from_spectrum(spectra(center=bool(opts.pop("center", False))), **opts)
     note = sample_size_note(n, source.dim)
     if note:
         notes.append(note)
     return ScoreResult(source.name, n, source.dim, values, notes, time.perf_counter() - start,
-                       spectra(centered=False).singular_values.tolist())
+                       spectra(center=False).singular_values.tolist())

@@ -1,5 +1,5 @@
 """A candidate of ``rankme select``: one run's embedding file, or one layer of a model on the data — its record,
-built from a (cached) spectrum record, and the merge of taps whose outputs are one tensor.
+built from a (cached) spectrum record, and the merge of layers whose outputs are one tensor.
 
 The pipelines that score candidates are in :mod:`rankme.selection.pipelines`; their cache in
 :mod:`rankme.selection.cache`; the values that need the embeddings themselves in :mod:`rankme.selection.features`.
@@ -7,6 +7,7 @@ The pipelines that score candidates are in :mod:`rankme.selection.pipelines`; th
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,10 +24,11 @@ __all__ = ["Candidate", "candidate_from_record", "merge_identical"]
 
 @dataclass
 class Candidate:
-    """One scored candidate: a run's embedding file, or one layer (``tap``) of a model on the data."""
+    """One scored candidate: a run's embedding file, or one ``layer`` of a model on the data (the names
+    ``select(layers=...)`` takes; ``""`` for a file)."""
 
     name: str
-    tap: str
+    layer: str
     n: int
     dim: int
     metrics: dict[str, float]
@@ -41,7 +43,7 @@ class Candidate:
     invariance: float | None = None
     """View-to-view / total variance of augmented views, when views were given."""
     merged: list[str] = field(default_factory=list)
-    """Other taps whose output was this same tensor (counted once)."""
+    """Other layers whose output was this same tensor (counted once)."""
     warnings: list[SelectionWarning] = field(default_factory=list)
     few_label: dict[str, Any] | None = field(default=None, repr=False)
     """Cross-validated few-label accuracies on the labelled rows (a record of
@@ -51,7 +53,13 @@ class Candidate:
     @property
     def label(self) -> str:
         """The candidate's name, with its layer when it is one."""
-        return self.name if not self.tap else f"{self.name} [{self.tap}]"
+        return self.name if not self.layer else f"{self.name} [{self.layer}]"
+
+    @property
+    def tap(self) -> str:
+        """Deprecated: :attr:`layer`."""
+        warnings.warn("Candidate.tap is deprecated: use Candidate.layer instead", DeprecationWarning, stacklevel=2)
+        return self.layer
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (without the singular values)."""
@@ -63,34 +71,34 @@ class Candidate:
         return d
 
 
-def candidate_from_record(name: str, tap: str, rec: dict[str, Any], metrics: Sequence[str], params: dict[str, Any],
-                          cached: bool) -> Candidate:
+def candidate_from_record(name: str, layer: str, rec: dict[str, Any], metrics: Sequence[str],
+                          params: dict[str, Any], *, cached: bool = False) -> Candidate:
     """The candidate of a spectrum record (:func:`rankme.selection.cache.spectrum_record`): its spectral
     ``metrics`` and the secondary scores the warnings read, with the sample-size note."""
-    def spectra(centered: bool) -> Spectrum:
-        sv = np.asarray(rec["sv_centered" if centered else "sv"], dtype=np.float64)
-        return Spectrum(singular_values=sv, n=int(rec["n"]), dim=int(rec["dim"]), centered=centered,
+    def spectra(center: bool) -> Spectrum:
+        sv = np.asarray(rec["sv_centered" if center else "sv"], dtype=np.float64)
+        return Spectrum(singular_values=sv, n=int(rec["n"]), dim=int(rec["dim"]), centered=center,
                         input_eps=float(rec["input_eps"]), scale_exp=int(rec["scale_exp"]),
-                        rel_floor=float(rec["floor_centered" if centered else "floor"]))
+                        rel_floor=float(rec["floor_centered" if center else "floor"]))
 
     values = compute_metrics(spectra, list(dict.fromkeys([*metrics, *SECONDARY])))  # warnings read SECONDARY
     note = sample_size_note(int(rec["n"]), int(rec["dim"]))
-    return Candidate(name, tap, int(rec["n"]), int(rec["dim"]), values, dict(params), [note] if note else [],
+    return Candidate(name, layer, int(rec["n"]), int(rec["dim"]), values, dict(params), [note] if note else [],
                      cached=cached, singular_values=list(rec["sv"]))
 
 
 def merge_identical(cands: list[Candidate], blocks: Sequence[str] = ()) -> list[Candidate]:
-    """Count each distinct output once: taps whose spectra are identical (a wrapper module whose output is another
+    """Count each distinct output once: layers whose spectra are identical (a wrapper module whose output is another
     layer's tensor, the model output when it is the last block's) become one candidate, named by a block of the
     model (``blocks``: its transformer layers / CNN stages) when one is among them, else ``output``, else the most
     specific module path; the other names are listed in ``merged``.
 
     Examples:
         >>> a, b, c = (Candidate("m", t, 10, 4, {"rankme": 3.0}, singular_values=[2.0, 1.0]) for t in ("0", "0.enc.5", "output"))
-        >>> [(x.tap, x.merged) for x in merge_identical([a, b, c], blocks=["0.enc.5"])]
+        >>> [(x.layer, x.merged) for x in merge_identical([a, b, c], blocks=["0.enc.5"])]
         [('0.enc.5', ['0', 'output'])]
         >>> d, e = (Candidate("m", t, 10, 4, {"rankme": 3.0}, singular_values=[1.0]) for t in ("2", "output"))
-        >>> [(x.tap, x.merged) for x in merge_identical([d, e], blocks=["0.enc.5"])]
+        >>> [(x.layer, x.merged) for x in merge_identical([d, e], blocks=["0.enc.5"])]
         [('output', ['2'])]
     """
     groups: dict[tuple[Any, ...], list[Candidate]] = {}
@@ -98,11 +106,11 @@ def merge_identical(cands: list[Candidate], blocks: Sequence[str] = ()) -> list[
         groups.setdefault((c.n, c.dim, tuple(c.singular_values)), []).append(c)
     out = []
     for same in groups.values():
-        inside = [c for c in same if c.tap in blocks]
-        out_tap = [c for c in same if c.tap == "output"]
-        keep = (max(inside, key=lambda c: (c.tap.count("."), len(c.tap))) if inside else out_tap[0] if out_tap
-                else max(same, key=lambda c: (c.tap.count("."), len(c.tap))))
-        keep.merged = [c.tap for c in same if c is not keep]
+        inside = [c for c in same if c.layer in blocks]
+        output = [c for c in same if c.layer == "output"]
+        keep = (max(inside, key=lambda c: (c.layer.count("."), len(c.layer))) if inside else output[0] if output
+                else max(same, key=lambda c: (c.layer.count("."), len(c.layer))))
+        keep.merged = [c.layer for c in same if c is not keep]
         if keep.merged:
             keep.notes.append(f"same output as {', '.join(keep.merged)} (counted once)")
         out.append(keep)

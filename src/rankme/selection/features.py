@@ -63,7 +63,7 @@ def _row_metric(name: str, seed: int) -> Callable[[np.ndarray], float]:
     return lambda rows: compute_metrics(MetricStates(rows=rows), [name], seed=seed)[name]
 
 
-def feature_jobs(metrics: Sequence[str], labels: np.ndarray | None, idx: np.ndarray, seed: int, noise: bool,
+def feature_jobs(metrics: Sequence[str], labels: np.ndarray | None, idx: np.ndarray, seed: int, *, noise: bool,
                  views: int | None = None, few_label: tuple[np.ndarray, int | None] | None = None) -> dict[str, Job]:
     """The jobs of one candidate: the label oracle (``probe_acc``, with ``labels``), the few-label check's
     accuracies (``few_label``, with ``few_label`` = (labels with unlabelled rows marked, budget or ``None``); see

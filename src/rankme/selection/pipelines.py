@@ -96,7 +96,8 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
         k = cache_key("file", SPECTRUM_VERSION, file_fingerprint(path), key, samples, seed)
         rows = sample_rows(src.n_rows, samples, seed)
         idx = np.arange(src.n_rows) if rows is None else rows
-        jobs = feature_jobs(metrics, labels, idx, seed, len(idx) * src.dim <= SE_MAX_ENTRIES, views, few_label)
+        jobs = feature_jobs(metrics, labels, idx, seed, noise=len(idx) * src.dim <= SE_MAX_ENTRIES, views=views,
+                            few_label=few_label)
         values = cached_values(store, k, jobs, str(path))
         kept = KeptRows(np.float32) if any(v is None for v in values.values()) else None
         rec = cached_spectrum(store, k, str(path))
@@ -163,7 +164,7 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
     for enc, prm in zip(encoders, params, strict=True):
         taps = [*resolve_layers(enc, layers), "output"]  # forward order
         # the features are kept in one process only; the noise estimate up to MODEL_SE_MAX_ROWS rows
-        jobs = feature_jobs(metrics, labels, indices, seed, len(indices) <= MODEL_SE_MAX_ROWS,
+        jobs = feature_jobs(metrics, labels, indices, seed, noise=len(indices) <= MODEL_SE_MAX_ROWS,
                             few_label=few_label) if size == 1 else {}
         keys = {t: cache_key("model", SPECTRUM_VERSION, enc.fingerprint, data.fingerprint, t, samples, seed,
                              image_size) for t in taps}
@@ -187,7 +188,7 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
                 recs[t] = rec
         mine = []
         for i, t in enumerate(taps):
-            cand = candidate_from_record(enc.name, t, recs[t], spectral, prm, cached[t])  # type: ignore[arg-type]
+            cand = candidate_from_record(enc.name, t, recs[t], spectral, prm, cached=cached[t])  # type: ignore[arg-type]
             cand.index = i
             apply_values(cand, values[t])
             mine.append(cand)

@@ -210,7 +210,7 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
         raise ValueError("choose needs the 'rankme' metric of every candidate")
     # in a layer scan, a model output that is no layer's tensor (pooled, normalised) is shown for reference only;
     # it gets a note on a new record: the caller's candidates are never changed
-    is_ref = [c.tap == "output" and any(o.name == c.name and o.tap not in ("", "output") for o in candidates)
+    is_ref = [c.layer == "output" and any(o.name == c.name and o.layer not in ("", "output") for o in candidates)
               for c in candidates]
     cands = [replace(c, notes=list(c.notes) if REFERENCE_NOTE in c.notes else [*c.notes, REFERENCE_NOTE]) if r else c
              for c, r in zip(candidates, is_ref, strict=True)]
@@ -241,7 +241,7 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
     if len(eligible) == 1:
         caveats.append(NOTHING_TO_COMPARE)
     fired = selection_warnings(
-        [c.metrics["rankme"] for c in group], labels=[c.label for c in group],
+        [c.metrics["rankme"] for c in group], names=[c.label for c in group],
         values=[float(c.params[swept]) for c in group] if swept is not None else None, param=swept or "",
         se=[c.rankme_se for c in group],
         secondary={k: [c.metrics[k] for c in group] for k in SECONDARY if all(k in c.metrics for c in group)},

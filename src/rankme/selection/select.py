@@ -7,13 +7,14 @@ is data; :class:`rankme.reporting.select_api.SelectionResult` renders it (text, 
 >>> rng = np.random.default_rng(0)
 >>> for lr, r in ((0.1, 2), (0.3, 5), (1.0, 3)):
 ...     np.save(d / f"lr={lr}.npy", rng.standard_normal((40, r)) @ rng.standard_normal((r, 8)))
->>> res = select(d, param="lr", cache=None)
+>>> res = select(d, param="lr")  # out= unset: nothing is written
 >>> res.best.params["lr"], [w.code for w in res.warnings]
 (0.3, ['disagreement'])
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.deprecation import UNSET, renamed
 from rankme.core.distributed import world
 from rankme.core.guidance import JACKKNIFE_GROUPS
 from rankme.core.validation import (
@@ -46,7 +48,13 @@ from rankme.selection.pipelines import score_files, score_models
 from rankme.selection.rules import Selection, choose
 from rankme.selection.warnings import SelectionWarning
 
-__all__ = ["DEFAULT_METRICS", "SELECT_METRICS", "SelectionRun", "embedding_files", "select"]
+__all__ = ["CACHE_FILE", "DEFAULT_METRICS", "REPORT_FILE", "SELECT_METRICS", "SelectionRun", "check_out",
+           "embedding_files", "select"]
+
+CACHE_FILE = "cache.sqlite"
+"""The results cache inside ``out`` (``rankme select --out``)."""
+REPORT_FILE = "report.html"
+"""The HTML report inside ``out``."""
 
 DEFAULT_METRICS = metric_names(default=True)
 """Columns of the ranked table unless others are asked for."""
@@ -104,11 +112,15 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
            layers: str | Sequence[str] | None = None, param: str | None = None, extreme: str = "min",
            tol: float | None = None, metrics: Sequence[str] | None = None, samples: int | None = None, seed: int = 0,
            labels: str | Path | np.ndarray | None = None, label_budget: int | None = None,
-           views: int | None = None, key: str | None = None,
-           cache: str | Path | None = "rankme-select/cache.sqlite", allow_mixed_dim: bool = False,
-           trust_code: bool = False, batch_size: int = 64, device: str | None = None, image_size: int = 224,
-           progress: bool = True, command: str = "") -> SelectionRun:
+           views: int | None = None, key: str | None = None, out: str | Path | None = None, report: bool = True,
+           allow_mixed_dim: bool = False, trust_code: bool = False, batch_size: int = 64, device: str | None = None,
+           image_size: int = 224, progress: bool = True, command: str = "",
+           cache: str | Path | None = UNSET) -> SelectionRun:
     """Rank candidates by RankMe and pick one without labels — the pipeline of ``rankme select``.
+
+    Each keyword is the ``rankme select`` option of the same name (``metrics`` is the repeated ``--metric``;
+    ``out=None``, the default, is ``--no-cache --no-report``): the table is in docs/select.md. Nothing is written
+    unless ``out`` is given.
 
     Args:
         sources: embedding files or folders of them (one file per run); with ``factory``, checkpoints.
@@ -131,7 +143,11 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
             check on this many labels per class, drawn from the labelled rows with ``seed``.
         views: embedding files hold samples × this many augmented views: adds the view-invariance check.
         key: the array/list column inside multi-array files.
-        cache: the SQLite cache (``None``: no cache). A re-run is instant; an interrupted scan resumes.
+        out: a folder (created if needed), as ``--out``: the results cache ``out/cache.sqlite`` (a re-run is
+            instant; an interrupted scan resumes) and, from :func:`rankme.select`, the report ``out/report.html``.
+            ``None`` (the default): nothing is written.
+        report: with ``out``, :func:`rankme.select` also writes ``out/report.html`` (``False``: as
+            ``--no-report``; this pipeline returns data and renders nothing).
         allow_mixed_dim: rank embedding files of different widths K (each width is ranked on its own).
         trust_code: allow pickled checkpoints and hub model code to run (dangerous: only for files you trust).
         batch_size: batch size of model forwards.
@@ -139,6 +155,8 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
         image_size: image side for models without their own processor.
         progress: show progress bars.
         command: the command line, for the report.
+        cache: deprecated: ``out=FOLDER`` keeps the cache in ``FOLDER/cache.sqlite``. A path here is the cache file
+            itself (no report is written); ``None``: no cache.
 
     Returns:
         A :class:`SelectionRun` (:func:`rankme.select` returns it as a
@@ -163,7 +181,12 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
                          param="views")
     if label_budget is not None and labels is None:
         label_plan(None, label_budget)  # refuses: a budget needs labels
-    store = None if cache is None else ResultStore(cache)
+    if cache is not UNSET:
+        cache = renamed("cache", "out", cache, UNSET if out is None else out,
+                        how="out=FOLDER (the cache is FOLDER/cache.sqlite; leave out= unset for no cache)",
+                        stacklevel=4)  # the caller of rankme.select, which calls this pipeline
+    path = (check_out(out) / CACHE_FILE) if out is not None else (None if cache is UNSET else cache)
+    store = None if path is None else ResultStore(path)
     failed: list[tuple[str, EmbeddingError]] = []
     try:
         if model or factory:
@@ -200,6 +223,31 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
         notes.append(_noise_note(cands, bool(model or factory)))
     return SelectionRun(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes,
                         [(name, " ".join(str(e).split())) for name, e in failed], [e for _, e in failed])
+
+
+def check_out(out: str | Path) -> Path:
+    """``out`` as a folder that exists and is writable (created if needed), or an
+    :class:`~rankme.core.validation.InputError` (``param="out"``) naming it and the fix.
+
+    Examples:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "a-file"; _ = f.write_text("x")
+        >>> check_out(f)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.InputError: out=... is a file, not a folder; choose another out=
+    """
+    path = Path(out)
+    fix = "; choose another out="
+    if path.exists() and not path.is_dir():
+        raise InputError(f"out={path} is a file, not a folder{fix}", param="out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"out={path} cannot be created ({e.strerror or e}){fix}", param="out") from e
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"out={path} is not writable{fix}", param="out")
+    return path
 
 
 def _duplicate_inputs_note(inputs: Any, samples: int | None, seed: int) -> str | None:

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rankme.core.deprecation import UNSET, renamed
 from rankme.metrics.registry import METRICS, metric_names
 
 __all__ = ["EVIDENCE", "LABEL_FREE_WARNINGS", "SECONDARY", "WARNINGS", "SelectionWarning", "evidence", "few_label_warning",
@@ -64,7 +65,7 @@ def evidence(code: str) -> str:
     return out + ": a hint, not a verdict"
 
 
-def no_warning_text(labels: bool = False) -> str:
+def no_warning_text(*, labels: bool = False) -> str:
     """What the absence of a warning was checked for and what it is worth (the line shown instead of warnings);
     ``labels``: the pick was checked with labels (and they agree with it within their noise).
 
@@ -144,21 +145,23 @@ def _argbest(name: str, values: Sequence[float]) -> int | None:
     return max(scored)[1] if scored else None
 
 
-def selection_warnings(rankme: Sequence[float], *, labels: Sequence[str] | None = None,
+def selection_warnings(rankme: Sequence[float], *, names: Sequence[str] | None = None,
                        values: Sequence[float] | None = None, param: str = "the hyperparameter",
                        se: Sequence[float | None] | None = None, secondary: Mapping[str, Sequence[float]] | None = None,
-                       invariance: Sequence[float] | None = None) -> list[SelectionWarning]:
+                       invariance: Sequence[float] | None = None,
+                       labels: Sequence[str] | None = None) -> list[SelectionWarning]:
     """The warnings that apply to RankMe's pick (its argmax) among candidates.
 
     Args:
         rankme: RankMe of each candidate.
-        labels: names for the messages (default ``#1``, ``#2``, ...).
+        names: the candidates' names, for the messages (default ``#1``, ``#2``, ...).
         values: the swept hyperparameter value of each candidate (enables ``edge``).
         param: the hyperparameter's name, for the messages.
         se: RankMe's row-sampling standard error of each candidate (enables ``no_signal``).
         secondary: other registry scores of each candidate, e.g. ``{"stable_rank": [...], "nesum": [...]}``
             (enables ``disagreement``, which uses those of :data:`SECONDARY` present).
         invariance: view-to-view / total variance of each candidate (enables ``least_invariant``).
+        labels: deprecated name of ``names`` (``labels`` elsewhere means class labels).
 
     Returns:
         The warnings that fire, in the order of :data:`WARNINGS`.
@@ -173,11 +176,13 @@ def selection_warnings(rankme: Sequence[float], *, labels: Sequence[str] | None 
     n = len(rankme)
     if n == 0:
         raise ValueError("no candidates")
-    names = list(labels) if labels is not None else [f"#{i + 1}" for i in range(n)]
-    for what, seq in (("labels", labels), ("values", values), ("se", se), ("invariance", invariance),
+    if labels is not None:
+        names = renamed("labels", "names", labels, UNSET if names is None else names)
+    for what, seq in (("names", names), ("values", values), ("se", se), ("invariance", invariance),
                       *((k, v) for k, v in (secondary or {}).items())):
         if seq is not None and len(seq) != n:
             raise ValueError(f"{what} has {len(seq)} entries for {n} candidates")
+    names = list(names) if names is not None else [f"#{i + 1}" for i in range(n)]
     pick = max(range(n), key=lambda i: rankme[i])
     out: list[SelectionWarning] = []
     if values is not None and len(set(values)) >= 3:
