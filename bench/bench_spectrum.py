@@ -44,13 +44,14 @@ def make_matrix(n: int, k: int, spectrum: str, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = np.empty((n, k), dtype=np.float32)
     mix = None
-    if spectrum == "rank64":
-        mix = rng.standard_normal((64, k)).astype(np.float32)
+    rank = int(spectrum[4:]) if spectrum.startswith("rank") else 0  # rank64, rank100, ...: rank r + 1e-6 noise
+    if rank:
+        mix = rng.standard_normal((rank, k)).astype(np.float32)
     scale = (np.arange(1, k + 1, dtype=np.float32) ** -1.0) if spectrum == "powerlaw" else None
     for start in range(0, n, 8192):
         m = min(8192, n - start)
         if mix is not None:
-            block = rng.standard_normal((m, 64), dtype=np.float32) @ mix
+            block = rng.standard_normal((m, rank), dtype=np.float32) @ mix
             block += 1e-6 * rng.standard_normal((m, k), dtype=np.float32)  # "plus tiny noise"
         else:
             block = rng.standard_normal((m, k), dtype=np.float32)

@@ -33,6 +33,38 @@ def test_exactly_low_rank_one_shot_meets_1e6(rank):
 
 
 # the one place scale invariance is tested
+@pytest.mark.parametrize(("n", "k", "rank", "noise"), [(4096, 256, 32, 1e-6), (4096, 256, 100, 0.0), (150, 600, 16, 1e-6)])
+def test_float32_tail_that_cannot_move_rankme_keeps_the_gram_route(n, k, rank, noise):
+    """Low rank + tiny noise in float32: the smallest σ sit at the Gram's floor (the old trigger ran the data's SVD),
+    but they cannot move RankMe by 1e-6, so the Gram's spectrum is kept, and it is within 1e-6 of the float64 SVD."""
+    from rankme.core.compute import TAIL_TOL, compute_spectrum
+    g = np.random.default_rng(rank)
+    z = (g.standard_normal((n, rank)) @ g.standard_normal((rank, k)) + noise * g.standard_normal((n, k)))
+    z = z.astype(np.float32)
+    spec = compute_spectrum(z)
+    sv = spec.singular_values
+    assert sv[-1] <= 4.0 * spec.rel_floor * sv[0]  # at the floor: what used to start the SVD
+    assert spec.rel_floor > 0  # the Gram route's spectrum was kept
+    assert rankme.rankme(z) == pytest.approx(reference_rankme(z), rel=TAIL_TOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tail_that_can_move_rankme_or_the_rank_count_gets_the_data_svd(dtype):
+    """Exactly rank 2 (float32: 254 values at the floor would move RankMe by ~1e-5) and float64 rank 8 + 1e-9 noise
+    (the numerical rank counts values below the Gram's floor): both re-solved by the data's SVD."""
+    from rankme.core.compute import compute_spectrum
+    g = np.random.default_rng(3)
+    rank, noise = (2, 0.0) if dtype == np.float32 else (8, 1e-9)
+    z = (g.standard_normal((3000, rank)) @ g.standard_normal((rank, 256)) + noise * g.standard_normal((3000, 256)))
+    z = z.astype(dtype)
+    assert compute_spectrum(z).rel_floor == 0.0
+    assert rankme.rankme(z) == pytest.approx(reference_rankme(z), rel=1e-6)
+    if dtype == np.float64:
+        ref = np.linalg.svd(z, compute_uv=False)
+        want = int((ref > ref[0] * 3000 * np.finfo(np.float64).eps).sum())
+        assert rankme.compute_metrics(z, ["numerical_rank"])["numerical_rank"] == want == 256
+
+
 @pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e-150, 1e-45, 1e-30, 1e-6, 3.0, 1e30, 1e38, 1e150, 1e200, 1e300])
 def test_scale_invariance_at_extreme_finite_scales(scale):
     z = make_matrix("powerlaw", 200, 12, seed=3)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas, eigvalsh, svdvals
 
+from rankme.core.formula import rankme_from_singular_values
 from rankme.core.numerics import (
     Precision,
     centered_floor,
@@ -29,11 +30,15 @@ from rankme.core.validation import (
     numpy_dtype_of,
 )
 
-__all__ = ["SVD_MAX_ENTRIES", "compute_spectrum"]
+__all__ = ["SVD_MAX_ENTRIES", "TAIL_TOL", "compute_spectrum"]
 
 SVD_MAX_ENTRIES = 1 << 24
 """One-shot matrices up to this many entries (128 MB in float64) are re-solved by an SVD of the data when the
 Gram route cannot resolve their smallest singular values (exactly low-rank input)."""
+
+
+TAIL_TOL = 1e-6
+"""How far the Gram route's unresolved values may move RankMe (relative) before the data's SVD replaces them."""
 
 
 def _one_shot_exp(z: Any) -> int:
@@ -63,6 +68,26 @@ def _gram_rows_side(z: Any, center: bool, exp: int) -> tuple[np.ndarray, float]:
     if center and out.size:
         floor = centered_floor(floor, frob, float(out[0]))
     return out, floor
+
+
+def _tail_matters(spec: Spectrum, dtype_eps: float) -> bool:
+    """Whether the values a Gram route cannot resolve (at or below its rounding floor) could change a result.
+
+    Two readers look at them. The numerical rank counts values above σ_max·max(N, K)·ε of the input dtype; when
+    that threshold lies below the floor (float64 input), any value at the floor matters. RankMe weighs each value
+    by its share of Σσ: the eigen step's typical error is ε₆₄·λ_max (the floor, √(side·ε₆₄)·σ_max, is its
+    worst case), so each σ lies within √(σ² ± ε₆₄·σ_max²), and RankMe, increasing in every value far below ε of
+    Σσ, lies between its values at the two ends; the data's SVD runs when they differ by more than
+    :data:`TAIL_TOL`.
+    """
+    sv, floor = spec.singular_values, spec.rel_floor
+    if sv[-1] > 4.0 * floor * sv[0]:
+        return False
+    if max(spec.n, spec.dim) * dtype_eps < floor:
+        return True
+    u2 = (floor * sv[0]) ** 2 / min(spec.n, spec.dim)
+    lo = rankme_from_singular_values(np.sqrt(np.clip(sv**2 - u2, 0.0, None)))
+    return bool(abs(rankme_from_singular_values(np.sqrt(sv**2 + u2)) / lo - 1.0) > TAIL_TOL)
 
 
 def _data_singular_values(z: Any, center: bool, exp: int) -> np.ndarray:
@@ -124,7 +149,7 @@ def compute_spectrum(
         acc.update(z, chunk_rows=chunk_rows)
         spec = acc.spectrum(center=center, estimate=estimate)
     sv = spec.singular_values
-    if small and sv.size and sv[0] > 0 and sv[-1] <= 4.0 * spec.rel_floor * sv[0]:
+    if small and sv.size and sv[0] > 0 and _tail_matters(spec, input_eps(dt)):
         sv = _data_singular_values(z, center, spec.scale_exp)[: min(n, k)]
         spec = Spectrum(singular_values=sv, n=n, dim=k, centered=center, input_eps=input_eps(dt),
                         scale_exp=spec.scale_exp, rel_floor=0.0)

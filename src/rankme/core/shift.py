@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SHIFT_RATIO", "choose_shift", "move_state"]
+__all__ = ["SHIFT_RATIO", "SHIFT_ROWS", "choose_shift", "move_state"]
+
+SHIFT_ROWS = 1024
+"""Rows the point is chosen from: any point near the mean keeps the centred state exact (the moves are exact
+algebra), so a few rows decide it, and a 25 600-row chunk does not pay two full-size temporaries for it."""
 
 SHIFT_RATIO = 100.0
 """A new state is kept about its first rows' mean when ‖μ‖² exceeds this many times their spread Σ var."""
@@ -45,9 +49,9 @@ def move_state(gram: Any, colsum: Any, n: int, delta: Any) -> tuple[Any, Any]:
 
 
 def choose_shift(chunk: Any) -> Any | None:
-    """The point a new state keeps its rows about: the chunk's column mean when the mean carries over 100 times
-    the chunk's spread (``‖μ‖² > 100 · Σ var``: centring about the origin would cost over two digits), else
-    ``None`` (the origin: the Gram of ordinary embeddings is accumulated exactly as without a shift, so raw values
+    """The point a new state keeps its rows about: the column mean of the chunk's first :data:`SHIFT_ROWS` rows
+    when it carries over 100 times their spread (``‖μ‖² > 100 · Σ var``: centring about the origin would cost over
+    two digits), else ``None`` (the origin: the Gram of ordinary embeddings is accumulated exactly as without a shift, so raw values
     and their merges across processes stay bit-for-bit what they were).
 
     Args:
@@ -64,6 +68,7 @@ def choose_shift(chunk: Any) -> Any | None:
         >>> choose_shift(1e6 + rng.standard_normal((100, 3))).round(-3).tolist()
         [1000000.0, 1000000.0, 1000000.0]
     """
+    chunk = chunk[:SHIFT_ROWS]
     mu = chunk.mean(0)
     spread = float(((chunk - mu) ** 2).sum()) / max(int(chunk.shape[0]), 1)
     return mu if float((mu * mu).sum()) > SHIFT_RATIO * spread else None
