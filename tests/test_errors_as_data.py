@@ -232,8 +232,9 @@ def test_labels_have_one_shape_check(tmp_path):
 
 
 def _params_raised() -> set[str]:
-    """Every parameter name the library's errors carry: the ``param=``/``names=`` literals of ``InputError`` and
-    ``EmbeddingError`` and the names given to the shared checks (``check_positive(x, "name")``, ...)."""
+    """Every parameter name the library's errors and notes carry: the ``param=``/``names=`` literals of
+    ``InputError``, ``EmbeddingError`` and ``Note`` and the names given to the shared checks
+    (``check_positive(x, "name")``, ...)."""
     found: set[str] = set()
     for path in SRC.rglob("*.py"):
         if "cli" in path.relative_to(SRC).parts:
@@ -242,7 +243,7 @@ def _params_raised() -> set[str]:
             if not isinstance(node, ast.Call):
                 continue
             fn = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-            for kw in node.keywords if fn in ("InputError", "EmbeddingError") else ():
+            for kw in node.keywords if fn in ("InputError", "EmbeddingError", "Note") else ():
                 if kw.arg in ("param", "names"):
                     found |= {c.value for c in ast.walk(kw.value)
                               if isinstance(c, ast.Constant) and isinstance(c.value, str)}

@@ -1,10 +1,11 @@
-"""Errors as the command line shows them: THE place that maps the library's Python parameters to flags.
+"""Errors and notes as the command line shows them: THE place that maps the library's Python parameters to flags.
 
 The library's errors (:class:`rankme.core.validation.InputError` and its subclass ``EmbeddingError``) name Python
 parameters, as ``name=`` (``choose one with key=``, ``label_budget=3``) or as the first word (``samples must be
-...``), and list them in ``names``; :func:`user_message` renames those mentions to the flags of :data:`FLAGS`
-(``--key``, ``--label-budget 3``, ``--samples must be ...``). The text of the file the error names (``path``)
-is left as it is. Only the standard library is imported here: ``rankme score --help`` loads this module.
+...``), and list them in ``names``; so do its notes (:class:`rankme.core.validation.Note`: ``pass samples=25600``,
+``key= chooses another``). :func:`user_message` renames those mentions to the flags of :data:`FLAGS` (``--key``,
+``--label-budget 3``, ``--samples must be ...``). The text of the file the error or note names (``path``) is left
+as it is. Only the standard library is imported here: ``rankme score --help`` loads this module.
 """
 
 from __future__ import annotations
@@ -95,10 +96,10 @@ def flag_text(text: str, names: Iterable[str], param: str | None = None, keep: s
     return keep.join(renamed) if keep else renamed[0]
 
 
-def user_message(err: BaseException) -> str:
-    """The one-line message a command-line user sees for ``err``: its text on one line, the Python parameters it
-    names (its ``names``) written as flags. Errors without ``names`` (third-party, a missing extra) are shown as
-    they are.
+def user_message(err: BaseException | str) -> str:
+    """The one-line message a command-line user sees for ``err``, an error or a note: its text on one line, the
+    Python parameters it names (its ``names``) written as flags. Errors and notes without ``names`` (third-party, a
+    missing extra, a plain ``str``) are shown as they are.
 
     Examples:
         >>> from rankme.core.validation import EmbeddingError
@@ -107,6 +108,9 @@ def user_message(err: BaseException) -> str:
         "z.npz: holds several arrays ['a', 'b']: choose one with --key"
         >>> user_message(ValueError("no\\n  rows"))
         'no rows'
+        >>> from rankme.core.validation import Note
+        >>> user_message(Note("x.npy: key='a' ignored: a .npy holds one array", names=("key",), path="x.npy"))
+        "x.npy: --key 'a' ignored: a .npy holds one array"
     """
     text = " ".join(str(err).split())
     names = getattr(err, "names", None)

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,7 @@ def finite_float(text: str) -> float:
         ...
         argparse.ArgumentTypeError: must be a finite number >= 0, got 'nan'
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
+    return _typed(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 
 
 def positive_int(text: str) -> int:
@@ -53,12 +48,17 @@ def positive_int(text: str) -> int:
         ...
         argparse.ArgumentTypeError: must be a whole number >= 1, got '0'
     """
+    return _typed(text, int, lambda v: v >= 1, "a whole number >= 1")
+
+
+def _typed(text: str, convert: Callable[[str], Any], ok: Callable[[Any], bool], want: str) -> Any:
+    """``convert(text)`` when it parses and passes ``ok``, else argparse's usage error saying what was wanted."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {want}, got {text!r}")
     return value
 
 
@@ -171,7 +171,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     metrics, skipped = split_available(args.metric or ["rankme"])
     for note in skipped:
-        print(f"rankme: {note}", file=sys.stderr)
+        print(f"rankme: {user_message(note)}", file=sys.stderr)
     if not metrics:
         return _refuse(args, "none of the --metric columns can be computed here (see above)")
     try:  # a bad argument is one usage error, before any file is read (not one error per file)
@@ -196,10 +196,10 @@ def cmd_score(args: argparse.Namespace) -> int:
             except Exception as e:  # an unexpected kind of file: report it, keep the other files' results
                 out.append({"file": name, "error": _one_line(f"{name}: could not be scored ({type(e).__name__}: {e})")})
             else:
-                out.append(res.to_dict())
+                out.append({**res.to_dict(), "notes": [user_message(n) for n in res.notes]})  # flags, not name=
                 results.append(res)
                 if not args.json:
-                    for note in res.notes:
+                    for note in out[-1]["notes"]:
                         print(f"note: {note}", file=sys.stderr)
             if "error" in out[-1]:
                 print(f"rankme: error: {out[-1]['error']}", file=sys.stderr)

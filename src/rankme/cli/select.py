@@ -126,6 +126,7 @@ def run_select(args: argparse.Namespace) -> int:
                         batch_size=args.batch_size, device=args.device, image_size=args.image_size,
                         progress=not quiet, command=command)
         result.failed = [(name, user_message(e)) for (name, _), e in zip(result.failed, result.errors, strict=True)]
+        result.say = user_message  # the notes' parameters as flags, in the text, the JSON and the report
         if rank == 0:
             report = None if args.no_report else result.to_html(Path(args.out) / REPORT_FILE)
     except (EmbeddingError, ValueError, MissingExtraError, OSError) as e:

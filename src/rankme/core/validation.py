@@ -15,6 +15,7 @@ from rankme.core.optional import is_torch_tensor, loaded_torch
 __all__ = [
     "EmbeddingError",
     "InputError",
+    "Note",
     "SampleSizeWarning",
     "all_zero_error",
     "as_embeddings",
@@ -80,6 +81,27 @@ class InputError(ValueError):
         return type(self)(f"{name}: {self}{detail}", param=self.param, names=self.names,
                           path=self.path if path is None else path,
                           row=self.row if row is None else row, kind=self.kind)
+
+
+class Note(str):
+    """A note for the reader (``res.notes``, ``run.notes``) that names Python parameters as errors do (``pass
+    samples=25600``, ``key= chooses another``; never a flag): a ``str``, so every use of a note as text is unchanged,
+    carrying ``names`` (the parameters it names, what a front end renames: :func:`rankme.cli.errors.user_message`)
+    and ``path`` (the file it names, or ``None``).
+
+    Examples:
+        >>> n = Note("z.npz: scored 'emb'; ignored ['ids'] (key= chooses another)", names=("key",), path="z.npz")
+        >>> n, n.names, n.path, isinstance(n, str)
+        ("z.npz: scored 'emb'; ignored ['ids'] (key= chooses another)", ('key',), 'z.npz', True)
+    """
+
+    names: tuple[str, ...]
+    path: str | None
+
+    def __new__(cls, text: str, *, names: Sequence[str] = (), path: str | os.PathLike[str] | None = None) -> Note:
+        note = super().__new__(cls, text)
+        note.names, note.path = tuple(names), None if path is None else os.fspath(path)
+        return note
 
 
 class EmbeddingError(InputError):

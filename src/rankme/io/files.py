@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import has_module, require
-from rankme.core.validation import EmbeddingError, as_embeddings, check_shape, numpy_dtype_of
+from rankme.core.validation import EmbeddingError, Note, as_embeddings, check_shape, numpy_dtype_of
 from rankme.io.pick import pick_array
 from rankme.io.stores import (
     DIRECTORY_FORMATS,
@@ -286,8 +286,8 @@ class ReadRequest:
     def one_array(self, name: str | None, arr: Any) -> tuple[str | None, Any]:
         """What a format that holds one array read: ``key`` is noted as ignored."""
         if self.key is not None:
-            self.notes.append(f"{self.path}: --key {self.key!r} ignored: a {Path(self.path).suffix.lower()} holds one "
-                              "array")
+            self.notes.append(Note(f"{self.path}: key={self.key!r} ignored: a {Path(self.path).suffix.lower()} "
+                                   "holds one array", names=("key",), path=self.path))
         return name, arr
 
 

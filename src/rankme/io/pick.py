@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from rankme.core.validation import EmbeddingError
+from rankme.core.validation import EmbeddingError, Note
 
 __all__ = ["pick_array"]
 
@@ -30,7 +30,9 @@ def pick_array(path: str, names: Iterable[str], key: str | None, shape: Callable
         >>> shapes = {"emb": (5, 3), "ids": (5,)}
         >>> notes = []
         >>> pick_array("f.npz", shapes, None, shapes.get, notes=notes), notes
-        ('emb', ["f.npz: scored the one 2-D array 'emb'; ignored ['ids'] (--key chooses another)"])
+        ('emb', ["f.npz: scored the one 2-D array 'emb'; ignored ['ids'] (key= chooses another)"])
+        >>> notes[0].names
+        ('key',)
         >>> pick_array("f.npz", shapes, "x", shapes.get)
         Traceback (most recent call last):
         ...
@@ -49,7 +51,8 @@ def pick_array(path: str, names: Iterable[str], key: str | None, shape: Callable
     if len(two_d) == 1:
         if notes is not None:
             others = sorted(n for n in names if n != two_d[0])
-            notes.append(f"{path}: scored the one 2-D {what} {two_d[0]!r}; ignored {others} (--key chooses another)")
+            notes.append(Note(f"{path}: scored the one 2-D {what} {two_d[0]!r}; ignored {others} (key= chooses "
+                              "another)", names=("key",), path=path))
         return two_d[0]
     raise EmbeddingError(f"{path}: holds several {what}s {sorted(names)}: choose one with key=", param="key",
                          path=path)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
+from rankme.core.validation import EmbeddingError, Note
 from rankme.io.pick import pick_array
 from rankme.io.tabular import arrow_columns, choose_columns
 
@@ -176,7 +176,7 @@ def read_zarr(path: str, key: str | None, notes: list[str] | None = None, *,
     if hasattr(node, "shape"):
         name, arr = "array", node
         if key is not None and key.strip("/"):
-            notes.append(f"{path}: --key {key!r} ignored: the store is one array")
+            notes.append(Note(f"{path}: key={key!r} ignored: the store is one array", names=("key",), path=path))
     else:
         arrays = {p: a for p, a in node.members(max_depth=None) if hasattr(a, "shape")}
         name = pick_array(path, arrays, key.strip("/") if key is not None else None, lambda k: tuple(arrays[k].shape),
@@ -192,8 +192,8 @@ def read_zarr(path: str, key: str | None, notes: list[str] | None = None, *,
                                  f"{fill!r}: restore them, or pass fill_missing=True if they were left out because "
                                  "all their values equal the fill value (Zarr does not write such chunks)",
                                  names=("fill_missing",), path=path)
-        notes.append(f"{path}: {len(missing)} chunk(s) of array {name!r} missing from the store read as the fill "
-                     f"value {fill!r} (--fill-missing)")
+        notes.append(Note(f"{path}: {len(missing)} chunk(s) of array {name!r} missing from the store read as the "
+                          f"fill value {fill!r} (fill_missing=True)", names=("fill_missing",), path=path))
     return name, _rows_of(arr, lambda rows: arr.get_orthogonal_selection((rows, *[slice(None)] * (arr.ndim - 1))))
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
+from rankme.core.validation import EmbeddingError, Note
 
 __all__ = ["NON_FEATURE_COLUMNS", "Column", "arrow_columns", "choose_columns",
            "non_feature_reason", "read_arrow", "read_csv", "refuse_compressed"]
@@ -125,8 +125,8 @@ def choose_columns(path: str, cols: Sequence[Column], *, key: str | None = None,
         >>> label, z.shape
         ('2 columns', (3, 2))
         >>> print(*notes, sep="\\n")
-        t.csv: excluded column(s) ['Unnamed: 0'] (a pandas default index (0..N-1)); pass --columns to choose columns yourself
-        t.csv: excluded column(s) ['label'] (a label or target); pass --columns to choose columns yourself
+        t.csv: excluded column(s) ['Unnamed: 0'] (a pandas default index (0..N-1)); pass columns= to choose columns yourself
+        t.csv: excluded column(s) ['label'] (a label or target); pass columns= to choose columns yourself
     """
     notes = [] if notes is None else notes
     by_name = {c.name: c for c in cols}
@@ -181,7 +181,8 @@ def choose_columns(path: str, cols: Sequence[Column], *, key: str | None = None,
     for why in dict.fromkeys(reasons.values()):
         names = [k for k, v in reasons.items() if v == why]
         notes.append(f"{path}: ignored non-numeric columns {names}" if why == "not numeric" else
-                     f"{path}: excluded column(s) {names} ({why}); pass --columns to choose columns yourself")
+                     Note(f"{path}: excluded column(s) {names} ({why}); pass columns= to choose columns yourself",
+                          names=("columns",), path=path))
     for c in keep:
         _check_nulls(path, c, line_of)
     return f"{len(keep)} columns", np.column_stack([c.values for c in keep if c.values is not None]).astype(np.float64)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from rankme.core.formula import rankme_from_spectrum, spectral_entropy
 from rankme.core.optional import has_module
 from rankme.core.spectrum_types import Spectrum
+from rankme.core.validation import Note
 from rankme.metrics.cluster import cluster_learnability
 from rankme.metrics.finite_n import rankme_inf
 from rankme.metrics.spectral import (
@@ -185,18 +186,20 @@ def computable(states: Iterable[State]) -> tuple[str, ...]:
     return metric_names([needs for needs, state in _STATE_OF.items() if state in have])
 
 
-def split_available(names: Sequence[str]) -> tuple[list[str], list[str]]:
+def split_available(names: Sequence[str]) -> tuple[list[str], list[Note]]:
     """The metrics this install can compute, and a one-line note for each it cannot (naming the extra).
 
     Examples:
         >>> split_available(["rankme"])
         (['rankme'], [])
     """
-    ok, notes = [], []
+    ok: list[str] = []
+    notes: list[Note] = []
     for name in names:
         req = METRICS[name].requires
         if req is not None and not has_module(req[0]):
-            notes.append(f"--metric {name} needs {req[0]!r}: pip install 'rankme[{req[1]}]' (skipped)")
+            notes.append(Note(f"the metric {name!r} (metrics=) needs {req[0]!r}: pip install 'rankme[{req[1]}]' "
+                              "(skipped)", names=("metrics",)))
         else:
             ok.append(name)
     return ok, notes

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ class SelectionResult(SelectionRun):
     ``str(result)`` is the CLI's text; :meth:`to_html` writes the report; :meth:`to_dict` is its JSON.
     """
 
+    say: Callable[[str], str] = dataclasses.field(default=str, repr=False, compare=False)
+    """How the three render the notes and caveats, which name Python parameters (``pass samples=10000``): as they
+    are; ``rankme select`` sets :func:`rankme.cli.errors.user_message` (its flags, ``--samples 10000``)."""
+
     def table(self) -> str:
         """The ranked table as aligned text."""
         rows, cols = selection_rows(self.selection, self.metrics, self.failed)
@@ -41,13 +46,23 @@ class SelectionResult(SelectionRun):
 
     def to_html(self, path: str | Path) -> Path:
         """Write the self-contained HTML report (figures need the extra ``report``)."""
-        return write_select_report(self.selection, path, self.metrics, self.command, self.failed)
+        return write_select_report(self.selection, path, self.metrics, self.command, self.failed, self.say)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (candidates, picks, warnings, caveats, oracle check, candidates not scored), the notes
+        and caveats written by :attr:`say`."""
+        d = super().to_dict()
+        d["notes"], d["caveats"] = list(map(self.say, self.notes)), list(map(self.say, self.selection.caveats))
+        for row, c in zip(d["candidates"], self.candidates, strict=True):
+            row["notes"] = list(map(self.say, c.notes))
+        return d
 
     def __str__(self) -> str:
         cached = sum(c.cached for c in self.candidates)
         tail = [f"{cached} of {len(self.candidates)} results from the cache"] if cached else []
         errors = [f"not scored: {msg}" for _, msg in self.failed]
-        return "\n".join([self.table(), "", *selection_text(self.selection), *errors, *self.notes, *tail])
+        notes = map(self.say, self.notes)
+        return "\n".join([self.table(), "", *selection_text(self.selection, self.say), *errors, *notes, *tail])
 
 
 @functools.wraps(pipeline.select)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +106,11 @@ def _few_label_lines(sel: Selection) -> list[str]:
             f"{_interval(a.knn, a.knn_lo, a.knn_hi, '%')}; 95% bootstrap intervals)", f.statement]
 
 
-def selection_text(sel: Selection) -> list[str]:
+def selection_text(sel: Selection, say: Callable[[str], str] = str) -> list[str]:
     """The picks (with labels: the oracle's, the few-label pick and whether RankMe's pick is within its noise), the
     warnings on the pick and the caveats, one sentence each (what the CLI prints under the table and the report
-    shows above it). A single candidate gets its caveat instead of the no-warning line."""
+    shows above it). A single candidate gets its caveat instead of the no-warning line. ``say`` writes the notes
+    that name parameters (the caveats, the no-warning line): as they are, or the CLI's flags."""
     lines = [f"pick ({sel.best_rule}): {sel.best.label} (RankMe {sel.best.metrics['rankme']:.2f})"]
     if len(sel.picks) > 1:
         lines += [f"best of width K={k}: {c.label} (RankMe {c.metrics['rankme']:.2f})" for k, c in sel.picks.items()]
@@ -124,8 +125,8 @@ def selection_text(sel: Selection) -> list[str]:
     labelled = sel.oracle is not None or sel.few_label is not None
     single = NOTHING_TO_COMPARE in sel.caveats
     lines += [f"warning {w} ({evidence(w.code)})" for w in sel.warnings] or ([] if single else
-                                                                             [no_warning_text(labels=labelled)])
-    lines += [f"caveat: {c}" for c in sel.caveats]
+                                                                             [say(no_warning_text(labels=labelled))])
+    lines += [f"caveat: {say(c)}" for c in sel.caveats]
     return lines
 
 
@@ -169,11 +170,11 @@ def _plot_param(cands: Sequence[Candidate], param: str, path: Path) -> Path:
 
 
 def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str], command: str = "",
-                        failed: Sequence[tuple[str, str]] = ()) -> Path:
+                        failed: Sequence[tuple[str, str]] = (), say: Callable[[str], str] = str) -> Path:
     """A self-contained HTML report of a selection: picks, warnings and caveats, the ranked table (fits 1 280 px),
     every note in full, the candidates not scored and why, the command, and figures (spectra, RankMe per layer,
     RankMe vs the hyperparameter). Without matplotlib the report is written without figures and says which extra
-    to install.
+    to install. ``say`` writes the notes (as :func:`selection_text`).
 
     The figures are drawn in a private temporary folder and the page is written to a temporary file that
     replaces ``path`` at once: two runs sharing an output folder never read or delete each other's files.
@@ -181,8 +182,8 @@ def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows, cols = selection_rows(sel, metrics, failed)
-    notes = "\n\n".join(f"{c.label}: " + "; ".join(c.notes) for c in sel.candidates if c.notes)
-    sections = [("Picks, warnings and caveats", "\n\n".join(selection_text(sel))),
+    notes = "\n\n".join(f"{c.label}: " + "; ".join(map(say, c.notes)) for c in sel.candidates if c.notes)
+    sections = [("Picks, warnings and caveats", "\n\n".join(selection_text(sel, say))),
                 ("Candidates ranked by RankMe" + (" (within each width K)" if len(sel.picks) > 1 else ""),
                  to_markdown(rows, cols))]
     if failed:

@@ -18,6 +18,7 @@ from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import (
     EmbeddingError,
     InputError,
+    Note,
     available_memory_bytes,
     check_positive,
     check_views,
@@ -258,12 +259,11 @@ def result_from_state(source: Any, acc: SpectrumAccumulator, metrics: Sequence[s
     n = acc.n
     notes = list(source.notes)
     if samples is not None and samples >= source.n_rows:
-        notes.append(f"--samples {samples} is not below the {source.n_rows} rows of {source.name}: all rows scored")
+        notes.append(Note(f"samples={samples} is not below the {source.n_rows} rows of {source.name}: all rows scored",
+                          names=("samples",), path=source.name))
     if samples is None and source.n_rows > PAPER_SAMPLES:
-        notes.append(
-            f"scored all {source.n_rows} rows; the paper uses {PAPER_SAMPLES} (pass --samples {PAPER_SAMPLES} "
-            "to compare with its numbers)"
-        )
+        notes.append(Note(f"scored all {source.n_rows} rows; the paper uses {PAPER_SAMPLES} (pass "
+                          f"samples={PAPER_SAMPLES} to compare with its numbers)", names=("samples",)))
     spectra = Spectra(acc, estimate=estimate)  # each spectrum kind at most once
     other = states or MetricStates()
     values = compute_metrics(MetricStates(spectra, other.views, other.rows), metrics)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import InputError
+from rankme.core.validation import InputError, Note
 from rankme.metrics.registry import METRICS, canonical_metrics, metric_names
 from rankme.selection.candidates import Candidate
 from rankme.selection.features import probe_test_rows
@@ -236,8 +236,8 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
     plateau = None if param is None else _plateau(ranked, group, param, extreme=extreme, tol=tol)
     swept = param if param is not None else _varying_param(group)
     if param is None and swept is not None:
-        caveats.append(f"the edge check read {swept}, the one hyperparameter that varies across the candidates "
-                       "(name it, or another, with --param)")
+        caveats.append(Note(f"the edge check read {swept}, the one hyperparameter that varies across the "
+                            "candidates (name it, or another, with param=)", names=("param",)))
     if len(eligible) == 1:
         caveats.append(NOTHING_TO_COMPARE)
     fired = selection_warnings(

@@ -28,6 +28,7 @@ from rankme.core.guidance import JACKKNIFE_GROUPS
 from rankme.core.validation import (
     EmbeddingError,
     InputError,
+    Note,
     check_labels,
     check_positive,
     duplicate_rows_note,
@@ -169,7 +170,7 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     srcs = [sources] if isinstance(sources, (str, Path)) else list(sources)
     names = check_metrics(["rankme", *(metrics or DEFAULT_METRICS)], SELECT_METRICS)
     names, skipped = split_available(names)
-    notes: list[str] = [f"note: {n}" for n in skipped]
+    notes: list[str] = [Note(f"note: {n}", names=n.names) for n in skipped]
     if not srcs and not model:
         raise EmbeddingError("nothing to compare: give embedding files, model=SPEC, or factory= with checkpoints",
                              param="sources", names=("model", "factory"))
@@ -273,9 +274,11 @@ def _noise_note(cands: Sequence[Candidate], models: bool) -> str:
         return head + f"which needs at least {2 * JACKKNIFE_GROUPS} scored rows; score more rows"
     if models:
         spaced = lambda v: f"{v:,}".replace(",", " ")  # noqa: E731
-        return head + (f"estimated only up to {spaced(MODEL_SE_MAX_ROWS)} samples per model (these have "
-                       f"{spaced(max(c.n for c in cands))}); pass --samples {MODEL_SE_MAX_ROWS} to enable it")
-    return head + "estimated only up to 64M scored values (N·K) per file; pass --samples to enable it"
+        return Note(head + f"estimated only up to {spaced(MODEL_SE_MAX_ROWS)} samples per model (these have "
+                    f"{spaced(max(c.n for c in cands))}); pass samples={MODEL_SE_MAX_ROWS} to enable it",
+                    names=("samples",))
+    return Note(head + "estimated only up to 64M scored values (N·K) per file; pass samples= to enable it",
+                names=("samples",))
 
 
 def _plan(y: np.ndarray | None, budget: int | None, n: int, samples: int | None, seed: int) -> LabelPlan:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rankme.core.deprecation import UNSET, renamed
+from rankme.core.validation import Note
 from rankme.metrics.registry import METRICS, metric_names
 
 __all__ = ["EVIDENCE", "LABEL_FREE_WARNINGS", "SECONDARY", "WARNINGS", "SelectionWarning", "evidence", "few_label_warning",
@@ -78,11 +79,11 @@ def no_warning_text(*, labels: bool = False) -> str:
     h = EVIDENCE["held_out"]["any"]
     checked = "edge, no signal, disagreement, least invariant and labels disagree" if labels else \
         "edge, no signal, disagreement and least invariant"
-    return (f"no warning fired ({checked} were checked where their inputs "
-            f"exist); that is no guarantee: on held-out sweeps some warning fired on {h[0]} of {h[1]} bad picks "
-            f"but also on {h[2]} of {h[3]} good ones, so the few picks without one are too few to vouch for; "
-            + ("the labels given agree with the pick within their noise" if labels
-               else "check the pick with a few labels (--labels)"))
+    return Note(f"no warning fired ({checked} were checked where their inputs "
+                f"exist); that is no guarantee: on held-out sweeps some warning fired on {h[0]} of {h[1]} bad picks "
+                f"but also on {h[2]} of {h[3]} good ones, so the few picks without one are too few to vouch for; "
+                + ("the labels given agree with the pick within their noise" if labels
+                   else "check the pick with a few labels (labels=)"), names=() if labels else ("labels",))
 
 
 def probe_noise(acc_a: float, acc_b: float, n_test: int) -> float:
