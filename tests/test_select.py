@@ -308,6 +308,11 @@ def test_real_pretrained_minilm_layer_scan_offline(tmp_path, monkeypatch):
     blocks = [got[f"0.auto_model.encoder.layer.{i}"] if f"0.auto_model.encoder.layer.{i}" in got else
               got[f"0.model.encoder.layer.{i}"] for i in range(6)]
     assert len(set(np.round(blocks, 3))) == 6 and all(1 < b <= 160 for b in blocks)
+    # the wrapper (0) and its pooling (1) return the last block's tensor, Normalize (2) the output: one row each
+    last = next(c.layer for c in cands if c.layer.endswith("encoder.layer.5"))
+    assert {c.layer: sorted(c.merged) for c in cands if c.merged} == {last: ["0", "1"], "output": ["2"]}
+    assert "same output as 0, 1 (counted once)" in next(c for c in cands if c.layer == last).notes
+    assert len({c.metrics["rankme"] for c in cands}) == len(cands)
 
 
 # ---- across processes --------------------------------------------------------------------------------------
