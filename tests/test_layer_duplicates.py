@@ -2,7 +2,7 @@
 an identity-like module, the container whose last block it is, the last module and the model output) are bit-identical
 embeddings, so ``score_models`` keeps one candidate per group, lists the other names in ``merged`` and says so in a
 note; layers that differ are never merged. Checked on small torch models, through the CLI table, from the cache, and
-on the real all-MiniLM-L6-v2 (sentence-transformers' wrapper ``0``, its Pooling ``1`` and the last block are one
+on the real all-MiniLM-L6-v2 in tests/test_select.py (sentence-transformers' wrapper ``0``, its Pooling ``1`` and the last block are one
 tensor; so are the Normalize module ``2`` and the output)."""
 
 from __future__ import annotations
