@@ -50,6 +50,7 @@ from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import (
     EmbeddingError,
     as_embeddings,
+    check_positive,
     check_shape,
     check_state_fits,
     numpy_dtype_of,
@@ -89,8 +90,7 @@ class SpectrumAccumulator:
     ) -> None:
         if precision not in ("float64", "float32"):
             raise ValueError(f"precision must be 'float64' (exact) or 'float32' (fast), got {precision!r}")
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1):
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        check_positive(dim, "dim", none_ok=True)
         self.precision: Precision = precision
         self.dim: int | None = None if dim is None else int(dim)
         self.n = 0

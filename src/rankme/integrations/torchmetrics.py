@@ -19,7 +19,13 @@ from rankme.core.eigen import state_eigenvalues
 from rankme.core.formula import rankme_from_singular_values
 from rankme.core.numerics import default_chunk_rows, gram_add, iter_chunks, scale_exponent
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError, as_embeddings, check_shape, check_state_fits
+from rankme.core.validation import (
+    EmbeddingError,
+    as_embeddings,
+    check_positive,
+    check_shape,
+    check_state_fits,
+)
 
 _tm = require("torchmetrics", "torchmetrics", "the torchmetrics RankMe metric")
 
@@ -49,8 +55,7 @@ class RankMe(_tm.Metric):  # type: ignore[name-defined]
         super().__init__()
         import torch
 
-        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        check_positive(dim, "dim")
         check_state_fits(dim)
         self.dim, self.center, self.variant = int(dim), center, variant
         self.add_state("gram", default=torch.zeros(dim, dim, dtype=torch.float64), dist_reduce_fx="sum")

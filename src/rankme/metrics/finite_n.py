@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.formula import RANKME_EPS, check_values, rankme_from_singular_values
-from rankme.core.validation import SampleSizeWarning
+from rankme.core.validation import SampleSizeWarning, check_positive
 
 __all__ = ["rankme_inf"]
 
@@ -99,8 +99,7 @@ def rankme_inf(singular_values: Any, n: int, dim: int, *, eps: float = RANKME_EP
 
 def _check_sizes(n: Any, dim: Any) -> tuple[int, int]:
     for name, v in (("n", n), ("dim", dim)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer (the matrix's rows N and columns K), got {v!r}")
+        check_positive(v, name, what=" (the matrix's rows N and columns K)")
     return int(n), int(dim)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from rankme.core.distributed import world
 from rankme.core.optional import require
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import EmbeddingError
+from rankme.core.validation import EmbeddingError, check_positive
 from rankme.metrics.states import KeptRows
 from rankme.models.preprocess import image_transform
 from rankme.monitor.monitor import RankMeMonitor
@@ -73,8 +73,7 @@ def embed_layers(encoder: Any, data: Any, taps: Sequence[str], indices: np.ndarr
         (5.0, 5)
     """
     torch = require("torch", "torch", "embedding data with a model")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    check_positive(batch_size, "batch_size")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     encoder.to(dev)
     tap_modules = {t: ("" if t == "output" else f"net.{t}") for t in taps}

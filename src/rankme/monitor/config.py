@@ -7,6 +7,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from rankme.core.guidance import PAPER_SAMPLES
+from rankme.core.validation import check_positive
 from rankme.metrics.registry import check_metrics
 from rankme.monitor.alarm import CollapseAlarm
 from rankme.monitor.monitor import LidarViews, RankMeMonitor
@@ -39,7 +40,7 @@ class MonitorConfig:
         >>> MonitorConfig("projector", every_n_steps=0)
         Traceback (most recent call last):
         ...
-        ValueError: every_n_steps must be a positive integer or None, got 0
+        rankme.core.validation.InputError: every_n_steps must be a positive integer or None, got 0
     """
 
     taps: Any = "projector"
@@ -56,13 +57,9 @@ class MonitorConfig:
     log_spectra: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.every_n_epochs, int) or isinstance(self.every_n_epochs, bool) or self.every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be a positive integer, got {self.every_n_epochs!r}")
-        n = self.every_n_steps
-        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-            raise ValueError(f"every_n_steps must be a positive integer or None, got {n!r}")
-        if self.samples is not None and (not isinstance(self.samples, int) or self.samples < 1):
-            raise ValueError(f"samples must be a positive integer or None, got {self.samples!r}")
+        check_positive(self.every_n_epochs, "every_n_epochs")
+        check_positive(self.every_n_steps, "every_n_steps", none_ok=True, what=" or None")
+        check_positive(self.samples, "samples", none_ok=True, what=" or None")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}")
         self.metrics = check_metrics(list(self.metrics))

@@ -20,7 +20,7 @@ import numpy as np
 from rankme.core.distributed import is_distributed, max_dim, raise_if_any_rank_failed, world
 from rankme.core.optional import require
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import warn_sample_size
+from rankme.core.validation import check_positive, warn_sample_size
 from rankme.metrics.lidar import LIDAR_DELTA, LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
 from rankme.metrics.states import KeptRows, MetricStates, Spectra
@@ -103,8 +103,7 @@ class RankMeMonitor:
             raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
         if not taps:
             raise ValueError("no taps given: name at least one submodule (e.g. 'projector') or pass a callable")
-        if samples is not None and samples < 1:
-            raise ValueError(f"samples must be a positive number of probe rows (or None for all), got {samples}")
+        check_positive(samples, "samples", none_ok=True, what=" of probe rows (or None for all)")
         self.model, self.taps, self.probe_loader = model, dict(taps), probe_loader
         self.samples, self.pool, self.forward = samples, pool, forward
         self.metrics = check_metrics(list(metrics))
