@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.linalg import blas, eigvalsh, svdvals
+from scipy.linalg import blas, svdvals
 
-from rankme.core.formula import rankme_from_singular_values
+from rankme.core.eigen import symmetric_eigenvalues
 from rankme.core.numerics import (
     Precision,
     centered_floor,
@@ -22,6 +22,7 @@ from rankme.core.numerics import (
 from rankme.core.optional import is_torch_tensor, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
+from rankme.core.tail import TAIL_TOL, low_rank_directions, low_rank_spectrum, rankme_moves
 from rankme.core.validation import (
     EmbeddingError,
     as_embeddings,
@@ -35,10 +36,6 @@ __all__ = ["SVD_MAX_ENTRIES", "TAIL_TOL", "compute_spectrum"]
 SVD_MAX_ENTRIES = 1 << 24
 """One-shot matrices up to this many entries (128 MB in float64) are re-solved by an SVD of the data when the
 Gram route cannot resolve their smallest singular values (exactly low-rank input)."""
-
-
-TAIL_TOL = 1e-6
-"""How far the Gram route's unresolved values may move RankMe (relative) before the data's SVD replaces them."""
 
 
 def _one_shot_exp(z: Any) -> int:
@@ -62,7 +59,7 @@ def _gram_rows_side(z: Any, center: bool, exp: int) -> tuple[np.ndarray, float]:
     if center:
         r = g.mean(axis=1)
         g = g - r[:, None] - r[None, :] + r.mean()
-    lam = eigvalsh(g, overwrite_a=True, check_finite=False, driver="evd")
+    lam = symmetric_eigenvalues(g, overwrite=True)
     out: np.ndarray = np.clip(lam[::-1], 0.0, None)
     floor = gram_floor(n)
     if center and out.size:
@@ -85,9 +82,7 @@ def _tail_matters(spec: Spectrum, dtype_eps: float) -> bool:
         return False
     if max(spec.n, spec.dim) * dtype_eps < floor:
         return True
-    u2 = (floor * sv[0]) ** 2 / min(spec.n, spec.dim)
-    lo = rankme_from_singular_values(np.sqrt(np.clip(sv**2 - u2, 0.0, None)))
-    return bool(abs(rankme_from_singular_values(np.sqrt(sv**2 + u2)) / lo - 1.0) > TAIL_TOL)
+    return rankme_moves(sv, (floor * sv[0]) ** 2 / min(spec.n, spec.dim))
 
 
 def _data_singular_values(z: Any, center: bool, exp: int) -> np.ndarray:
@@ -138,7 +133,11 @@ def compute_spectrum(
     if n == 0:
         raise EmbeddingError(f"embeddings have no rows (shape {tuple(z.shape)}): nothing to score")
     on_cpu = not is_torch_tensor(z) or z.device.type == "cpu"
-    small = on_cpu and precision == "float64" and not estimate and n * k <= SVD_MAX_ENTRIES
+    exact = on_cpu and precision == "float64" and not estimate
+    if exact and n >= k and n * k > SVD_MAX_ENTRIES:
+        split = _low_rank_split(z, center, chunk_rows, input_eps(dt))
+        if split is not None:
+            return split
     if n < k and on_cpu and precision == "float64":
         exp = _one_shot_exp(z)
         lam, floor = _gram_rows_side(z, center, exp)
@@ -149,8 +148,21 @@ def compute_spectrum(
         acc.update(z, chunk_rows=chunk_rows)
         spec = acc.spectrum(center=center, estimate=estimate)
     sv = spec.singular_values
-    if small and sv.size and sv[0] > 0 and _tail_matters(spec, input_eps(dt)):
+    if exact and n * k <= SVD_MAX_ENTRIES and sv.size and sv[0] > 0 and _tail_matters(spec, input_eps(dt)):
         sv = _data_singular_values(z, center, spec.scale_exp)[: min(n, k)]
         spec = Spectrum(singular_values=sv, n=n, dim=k, centered=center, input_eps=input_eps(dt),
                         scale_exp=spec.scale_exp, rel_floor=0.0)
     return spec
+
+
+def _low_rank_split(z: Any, center: bool, chunk_rows: int | None, eps: float) -> Spectrum | None:
+    """The spectrum of a big matrix whose first rows are numerically low-rank, with its tail resolved in one pass
+    (:mod:`rankme.core.tail`); ``None`` when the rows are not, or the bounds fail (the Gram route then runs)."""
+    exp = _one_shot_exp(z)
+    v = low_rank_directions(z, exp, center=center)
+    found = None if v is None else low_rank_spectrum(z, v, exp, center=center, chunk_rows=chunk_rows)
+    if found is None:
+        return None
+    n, k = int(z.shape[0]), int(z.shape[1])
+    return Spectrum(singular_values=found[0], n=n, dim=k, centered=center, input_eps=eps, scale_exp=exp,
+                    rel_floor=found[1])

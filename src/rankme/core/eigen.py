@@ -1,7 +1,7 @@
 """The eigen step: eigenvalues of the accumulated state (G upper triangle, Σz, n), raw or centred.
 
-Shared by the exact path (:mod:`rankme.core.spectrum`) and the fast option's small-K fallback
-(:mod:`rankme.core.estimate`).
+Shared by the exact path (:mod:`rankme.core.spectrum`, :mod:`rankme.core.compute`) and the fast option's small-K
+fallback (:mod:`rankme.core.estimate`). One solver choice for host matrices (:func:`symmetric_eigenvalues`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,56 @@ from typing import Any
 import numpy as np
 from scipy.linalg import eigvalsh
 
-from rankme.core.optional import is_torch_tensor, loaded_torch
+from rankme.core.optional import has_module, is_torch_tensor, loaded_torch, require
 
-__all__ = ["state_eigenvalues", "state_matrix"]
+__all__ = ["TORCH_EIGEN_MIN_DIM", "state_eigenvalues", "state_matrix", "symmetric_eigenvalues"]
+
+TORCH_EIGEN_MIN_DIM = 4096
+"""From this size on, a host (numpy) matrix is eigen-decomposed by torch's LAPACK when torch is installed (MKL
+in the x86 wheels; scipy links OpenBLAS). Measured here, 2 threads, float64 ``eigvalsh``: 4.47 s vs 2.64 s at
+K = 4 096 and 38.2 s vs 15.5 s at K = 8 192 (scipy ``evd`` vs torch), eigenvalues equal to 5e-14 of the largest;
+below 2 048 scipy is faster, and importing torch (~2 s, once) only pays off from here on."""
+
+
+def _large_solver(dim: int) -> Any:
+    """torch, for a matrix of this size when it is installed and importable; else ``None`` (scipy solves it)."""
+    if dim < TORCH_EIGEN_MIN_DIM:
+        return None
+    torch = loaded_torch()
+    if torch is None and has_module("torch"):
+        try:
+            torch = require("torch", "torch", "the eigen step")
+        except ImportError:  # a broken install: scipy gives the same values
+            return None
+    return torch
+
+
+def symmetric_eigenvalues(a: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
+    """Eigenvalues (ascending) of the symmetric float64 matrix whose upper triangle is ``a``'s; the lower one is
+    not read.
+
+    LAPACK's divide-and-conquer solver: scipy's for small matrices, torch's from :data:`TORCH_EIGEN_MIN_DIM` on
+    when torch is installed (the same algorithm, 2.5x faster at K = 8 192 here). Both are exact to float64
+    rounding, so the choice moves no result beyond ~1e-13.
+
+    Args:
+        a: a square float64 matrix (only its upper triangle is read).
+        overwrite: ``a`` may be destroyed (saves a copy on the scipy route).
+
+    Returns:
+        The eigenvalues, ascending.
+
+    Examples:
+        >>> symmetric_eigenvalues(np.array([[2.0, 1.0], [-9.0, 2.0]])).tolist()
+        [1.0, 3.0]
+    """
+    torch = _large_solver(int(a.shape[0]))
+    if torch is not None:
+        t = torch.from_numpy(a if a.flags.writeable else a.copy())  # torch wants writable memory
+        out: np.ndarray = torch.linalg.eigvalsh(t, UPLO="U").numpy()
+        return out
+    lam: np.ndarray = eigvalsh(a, lower=False, overwrite_a=overwrite, check_finite=False, driver="evd")
+    return lam
 
 
 def state_eigenvalues(gram: Any, colsum: Any, n: int, *, center: bool = False) -> np.ndarray:
@@ -36,7 +83,7 @@ def state_eigenvalues(gram: Any, colsum: Any, n: int, *, center: bool = False) -
         if center:
             # subtract s sᵀ / n on the upper triangle the eigen solver reads
             g -= np.triu(np.outer(colsum, colsum)) / n
-        lam = eigvalsh(g, lower=False, overwrite_a=center, check_finite=False, driver="evd")
+        lam = symmetric_eigenvalues(g, overwrite=center)
     return np.ascontiguousarray(np.clip(lam[::-1][:m], 0.0, None))
 
 

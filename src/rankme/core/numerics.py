@@ -114,7 +114,7 @@ def max_abs(c: Any, row_offset: int) -> float:
     if not np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float64)
     with np.errstate(invalid="ignore"):
-        m = float(np.max(np.abs(a)))
+        m = max(float(np.max(a)), -float(np.min(a)))  # no |a| temporary; NaN propagates through both
     if not math.isfinite(m):
         check_finite(a, row_offset)
     return m
