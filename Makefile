@@ -40,6 +40,7 @@ $(VENV)/.bench: $(STAMP)
 
 bench: $(VENV)/.bench
 	$(BIN)/python bench/bench_spectrum.py
+	$(BIN)/python bench/bench_eigen.py
 	$(BIN)/python bench/bench_spectrum.py --sizes 4096x256 --spectra isotropic --repeats 31 --methods rankme,floor,svdvals_fp32 --out bench/results/spectrum-small.json
 
 clean:

@@ -17,9 +17,9 @@ __all__ = ["TORCH_EIGEN_MIN_DIM", "state_eigenvalues", "state_matrix", "symmetri
 
 TORCH_EIGEN_MIN_DIM = 4096
 """From this size on, a host (numpy) matrix is eigen-decomposed by torch's LAPACK when torch is installed (MKL
-in the x86 wheels; scipy links OpenBLAS). Measured here, 2 threads, float64 ``eigvalsh``: 4.47 s vs 2.64 s at
-K = 4 096 and 38.2 s vs 15.5 s at K = 8 192 (scipy ``evd`` vs torch), eigenvalues equal to 5e-14 of the largest;
-below 2 048 scipy is faster, and importing torch (~2 s, once) only pays off from here on."""
+in the x86 wheels; scipy links OpenBLAS). Measured here (``python bench/bench_eigen.py``, 2 threads, float64
+``eigvalsh``, scipy ``evd`` vs torch): 3.80 s vs 2.11 s at K = 4 096 and 33.8 s vs 14.3 s at K = 8 192, eigenvalues
+equal to 3e-14 of the largest; below 2 048 scipy is faster, and importing torch (~2 s, once) pays off from here on."""
 
 
 def _large_solver(dim: int) -> Any:
@@ -40,7 +40,7 @@ def symmetric_eigenvalues(a: np.ndarray, *, overwrite: bool = False) -> np.ndarr
     not read.
 
     LAPACK's divide-and-conquer solver: scipy's for small matrices, torch's from :data:`TORCH_EIGEN_MIN_DIM` on
-    when torch is installed (the same algorithm, 2.5x faster at K = 8 192 here). Both are exact to float64
+    when torch is installed (the same algorithm, 2.4x faster at K = 8 192 here). Both are exact to float64
     rounding, so the choice moves no result beyond ~1e-13.
 
     Args:
