@@ -84,8 +84,8 @@ def test_identical_layers_are_one_candidate_with_a_note_naming_them(tmp_path):
     assert {c.layer: c.merged for c in cands if c.merged} == {"body.1": ["body.2"], "body.4": ["body"],
                                                               "output": ["head"]}
     for c in cands:
-        dup = [n for n in c.notes if "same output as" in n]
-        assert dup == ([f"same output as {', '.join(c.merged)} (counted once)"] if c.merged else [])
+        dup = [n for n in c.notes if "same spectrum as" in n]
+        assert dup == ([f"same spectrum as {', '.join(c.merged)} (counted once)"] if c.merged else [])
     # every scanned name is still reported: as a candidate or in a candidate's merged list
     assert sorted(n for c in cands for n in [c.layer, *c.merged]) == sorted([*block_layers(enc.net), "output"])
     # each merged group really is one tensor: the accumulated statistics are bit-identical
@@ -128,4 +128,4 @@ def test_cli_table_and_json_show_the_merged_names(tmp_path, capsys):
     by = {c["layer"]: c for c in res["candidates"]}
     assert {t: c["merged"] for t, c in by.items() if c["merged"]} == {"body.1": ["body.2"], "body.4": ["body"],
                                                                       "output": ["head"]}
-    assert "same output as body.2 (counted once)" in by["body.1"]["notes"]
+    assert "same spectrum as body.2 (counted once)" in by["body.1"]["notes"]

@@ -228,7 +228,7 @@ def test_image_folder_layer_scan_with_folder_labels(tmp_path):
     labels = load_labels("folders", data.n, data)
     cands = score_models([enc], data, layers="all", labels=labels, image_size=8, progress=False)
     assert [c.layer for c in cands] == ["0", "1", "2", "3", "4"]  # layer 4 is the output: counted once
-    assert cands[-1].merged == ["output"] and any("same output as output" in n for n in cands[-1].notes)
+    assert cands[-1].merged == ["output"] and any("same spectrum as output" in n for n in cands[-1].notes)
     assert all(c.probe_acc is not None and c.probe_acc >= 95 for c in cands)  # red vs blue: separable
 
 
@@ -311,7 +311,7 @@ def test_real_pretrained_minilm_layer_scan_offline(tmp_path, monkeypatch):
     # the wrapper (0) and its pooling (1) return the last block's tensor, Normalize (2) the output: one row each
     last = next(c.layer for c in cands if c.layer.endswith("encoder.layer.5"))
     assert {c.layer: sorted(c.merged) for c in cands if c.merged} == {last: ["0", "1"], "output": ["2"]}
-    assert "same output as 0, 1 (counted once)" in next(c for c in cands if c.layer == last).notes
+    assert "same spectrum as 0, 1 (counted once)" in next(c for c in cands if c.layer == last).notes
     assert len({c.metrics["rankme"] for c in cands}) == len(cands)
 
 

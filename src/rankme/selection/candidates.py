@@ -112,7 +112,7 @@ def merge_identical(cands: list[Candidate], blocks: Sequence[str] = ()) -> list[
                 else max(same, key=lambda c: (c.layer.count("."), len(c.layer))))
         keep.merged = [c.layer for c in same if c is not keep]
         if keep.merged:
-            keep.notes.append(f"same output as {', '.join(keep.merged)} (counted once)")
+            keep.notes.append(f"same spectrum as {', '.join(keep.merged)} (counted once)")
         out.append(keep)
     return sorted(out, key=lambda c: c.index)
 
