@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rankme.core import compute, tail
 from rankme.core.formula import rankme_from_singular_values
@@ -122,3 +124,22 @@ def test_a_poor_split_is_refused_not_trusted(dtype: type, offset: float) -> None
     assert out is None or abs(rankme_from_singular_values(out[0]) / _ref(z, True) - 1) < TOL
     good = tail.low_rank_spectrum(z, tail.low_rank_directions(z, 0, center=True), 0, center=True)
     assert good is not None and abs(rankme_from_singular_values(good[0]) / _ref(z, True) - 1) < 1e-10
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(k=st.sampled_from([128, 256, 512]), ratio=st.floats(1.0, 3.0), r_frac=st.floats(0.0, 1.0),
+       noise=st.sampled_from([0.0, 1e-12, 1e-9, 1e-6, 1e-3]), center=st.booleans(), f32=st.booleans(),
+       offset=st.sampled_from([0.0, 0.5, 50.0]), seed=st.integers(0, 2**16))
+def test_whatever_the_split_returns_is_exact(k: int, ratio: float, r_frac: float, noise: float, center: bool,
+                                             f32: bool, offset: float, seed: int) -> None:
+    """Property: over shapes, ranks up to K/64, noise, offsets and dtypes, a value the split returns is within
+    TAIL_TOL of the float64 SVD (it may refuse; then the Gram route runs, covered elsewhere)."""
+    r = 1 + int(r_frac * (k // 64 - 1))
+    z = _low_rank(int(k * ratio), k, r, noise, seed=seed, offset=offset)
+    z = z.astype(np.float32) if f32 else z
+    split = tail.low_rank_directions(z, 0, center=center)
+    if split is None:
+        return
+    out = tail.low_rank_spectrum(z, split, 0, center=center, chunk_rows=97)
+    if out is not None:
+        assert abs(rankme_from_singular_values(out[0]) / _ref(z, center) - 1) < TOL
