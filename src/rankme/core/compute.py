@@ -1,5 +1,6 @@
-"""Spectra of whole matrices in one call: the Gram route of the accumulator, the N < K row side, and an SVD of
-the data when the Gram's rounding floor hides the smallest singular values of a small matrix."""
+"""Spectra of whole matrices in one call: the Gram route of the accumulator, the N < K row side, and, when the
+Gram's rounding floor hides the smallest singular values, an SVD of the data (small matrices) or the one-pass
+low-rank split (:mod:`rankme.core.tail`)."""
 
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ def compute_spectrum(
     The exact route reads the smaller Gram side (ZᵀZ, or ZZᵀ when N < K). When that cannot resolve the smallest
     singular values (some read at the Gram's rounding floor, :func:`gram_floor` — exactly low-rank input) and
     the matrix is small (≤ ``SVD_MAX_ENTRIES`` entries, on the CPU), σ comes from an SVD of the data instead, so
-    the null space reads as 0.
+    the null space reads as 0. A bigger one (N ≥ K) whose first rows are numerically of rank r ≤ K/64 is split
+    along those rows' directions in the same single pass, which resolves its tail (:mod:`rankme.core.tail`).
 
     Args:
         z: an N×K matrix (numpy, torch, JAX, nested list; any real dtype).
