@@ -37,7 +37,6 @@ PEER_NOTES = {
     "reptrix": "reptrix.rankme.get_rankme (centred σ² variant)",
     "floor": "float64 dsyrk + eigvalsh (the machine's floor; torch's eigvalsh from K = 4 096, scipy's below)",
 }
-FAST_EIGEN_DIM = 4096  # from here on torch's float64 eigvalsh beats scipy's here (python bench/bench_eigen.py)
 
 
 def make_matrix(n: int, k: int, spectrum: str, seed: int = 0) -> np.ndarray:
@@ -125,7 +124,9 @@ def _run_method(method: str, z: np.ndarray, device: str) -> float:
         else:
             z64 = z.astype(np.float64)
             g = blas.dsyrk(1.0, z64.T, lower=0)
-            if z.shape[1] >= FAST_EIGEN_DIM and available("svdvals_fp32"):  # torch's LAPACK (MKL) is faster here
+            from rankme.core.eigen import TORCH_EIGEN_MIN_DIM
+
+            if z.shape[1] >= TORCH_EIGEN_MIN_DIM and available("svdvals_fp32"):  # the engine's rule: torch's LAPACK is faster
                 import torch
 
                 lam = torch.linalg.eigvalsh(torch.from_numpy(g), UPLO="U").numpy()

@@ -23,7 +23,7 @@ from rankme.core.numerics import (
 from rankme.core.optional import is_torch_tensor, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.tail import TAIL_TOL, low_rank_directions, low_rank_spectrum, rankme_moves
+from rankme.core.tail import TAIL_TOL, low_rank_directions, low_rank_spectrum, rankme_moves, sample_rows
 from rankme.core.validation import (
     EmbeddingError,
     as_embeddings,
@@ -160,11 +160,15 @@ def compute_spectrum(
 def _low_rank_split(z: Any, center: bool, chunk_rows: int | None, eps: float) -> Spectrum | None:
     """The spectrum of a big matrix whose first rows are numerically low-rank, with its tail resolved in one pass
     (:mod:`rankme.core.tail`); ``None`` when the rows are not, or the bounds fail (the Gram route then runs)."""
+    n, k = int(z.shape[0]), int(z.shape[1])
+    first = scale_exponent(max_abs(z[: sample_rows(n, k)], 0))  # only the rows the directions read
+    split = low_rank_directions(z, first, center=center)
+    if split is None:
+        return None  # most matrices: the Gram route reads (and checks) every row once, not twice
     exp = _one_shot_exp(z)
-    v = low_rank_directions(z, exp, center=center)
-    found = None if v is None else low_rank_spectrum(z, v, exp, center=center, chunk_rows=chunk_rows)
+    v, point = split
+    found = low_rank_spectrum(z, (v, np.ldexp(point, first - exp)), exp, center=center, chunk_rows=chunk_rows)
     if found is None:
         return None
-    n, k = int(z.shape[0]), int(z.shape[1])
     return Spectrum(singular_values=found[0], n=n, dim=k, centered=center, input_eps=eps, scale_exp=exp,
                     rel_floor=found[1])

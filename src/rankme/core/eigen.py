@@ -19,7 +19,7 @@ TORCH_EIGEN_MIN_DIM = 4096
 """From this size on, a host (numpy) matrix is eigen-decomposed by torch's LAPACK when torch is installed (MKL
 in the x86 wheels; scipy links OpenBLAS). Measured here (``python bench/bench_eigen.py``, 2 threads, float64
 ``eigvalsh``, scipy ``evd`` vs torch): 3.80 s vs 2.11 s at K = 4 096 and 33.8 s vs 14.3 s at K = 8 192, eigenvalues
-equal to 3e-14 of the largest; below 2 048 scipy is faster, and importing torch (~2 s, once) pays off from here on."""
+equal to 3e-14 of the largest; below 2 048 scipy is faster, and importing torch (1.8 s once, ``python -X importtime -c 'import torch'``) pays off from here on."""
 
 
 def _large_solver(dim: int) -> Any:

@@ -25,7 +25,8 @@ from rankme.core.formula import RANKME_EPS
 from rankme.core.numerics import default_chunk_rows, iter_chunks
 from rankme.core.optional import is_torch_tensor, to_numpy
 
-__all__ = ["LOW_RANK_FRACTION", "TAIL_TOL", "low_rank_directions", "low_rank_spectrum", "rankme_moves"]
+__all__ = ["LOW_RANK_FRACTION", "TAIL_TOL", "low_rank_directions", "low_rank_spectrum", "rankme_moves",
+           "sample_rows"]
 
 TAIL_TOL = 1e-6
 """How far values the Gram route cannot resolve may move RankMe (relative) before they are resolved another way."""
@@ -78,6 +79,16 @@ def _scaled(chunk: Any, exp: int) -> np.ndarray:
     return out.copy() if str(src.dtype) in ("float64", "torch.float64") else out  # float64 input: a view
 
 
+def sample_rows(n: int, k: int) -> int:
+    """How many first rows :func:`low_rank_directions` reads (K/64 + 64, at most N).
+
+    Examples:
+        >>> sample_rows(25600, 8192)
+        192
+    """
+    return min(n, int(k * LOW_RANK_FRACTION) + 64)
+
+
 def low_rank_directions(z: Any, exp: int, *, center: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """Orthonormal K×r directions of the first rows when they are numerically of low rank r (≤ K/64, with a clear
     gap below the r-th singular value), and the point rows are taken about (their mean for the centred spectrum,
@@ -92,8 +103,7 @@ def low_rank_directions(z: Any, exp: int, *, center: bool = False) -> tuple[np.n
         True
     """
     n, k = int(z.shape[0]), int(z.shape[1])
-    most = int(k * LOW_RANK_FRACTION)
-    rows = min(n, most + 64)
+    most, rows = int(k * LOW_RANK_FRACTION), sample_rows(n, k)
     if most < 1 or rows < 8:
         return None
     c = _scaled(z[:rows], exp)
