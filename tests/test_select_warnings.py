@@ -38,7 +38,7 @@ def test_python_api_matches_the_cli_and_writes_the_report(tmp_path):
     assert res.best.params["lr"] == 1e-3 and [w.code for w in res.warnings] == []
     assert res.candidates[0] is res.best and "rank/min(N,K)" in res.table()
     page = res.to_html(tmp_path / "r.html")
-    assert "Picks, warnings and caveats" in page.read_text(encoding="utf-8")
+    assert "Evidence: the other picks, warnings and caveats" in page.read_text(encoding="utf-8")
     again = rankme.select(runs, param="lr", out=tmp_path / "sel", report=False, progress=False)
     assert all(c.cached for c in again.candidates) and again.best.label == res.best.label
 

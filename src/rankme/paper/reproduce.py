@@ -21,6 +21,7 @@ from rankme.paper.longrun import (
     warning_study,
 )
 from rankme.paper.protocols import Sweep
+from rankme.paper.recommend import format_rule_study, rule_study
 from rankme.paper.report import (
     DOCUMENTED,
     GLOSSARY,
@@ -53,14 +54,17 @@ def analyse(runs: Sequence[dict[str, Any]], sweeps: Sequence[Sweep], seeds: Sequ
     """Tables of the stored runs: at the final epoch (with the seed spread and ties when there are ≥ 2 seeds),
     and, with ``checkpoints``, at every checkpoint epoch, the warnings study and a labelled diagnostic without each
     grid's extreme values; ``fewlabel``: the pre-registered few-label study at the final epoch (``None`` when the
-    runs do not store few-label accuracies)."""
+    runs do not store few-label accuracies); ``rule``: the recommendation rule's decisions at every scored epoch
+    (:func:`rankme.paper.recommend.rule_study`; ``None`` with one seed, where no seed spread defines a tie)."""
     final_epoch = max(int(s.base.epochs) for s in sweeps)
     final = runs_at_epoch(runs, final_epoch)
     spread, configs = seed_spread(final) if len(seeds) > 1 else (float("nan"), 0)
     tie = spread if configs else None
     out: dict[str, Any] = {"final": selection_tables(final, sweeps, tie=tie), "spread": spread,
                            "spread_configs": configs, "final_epoch": final_epoch,
-                           "fewlabel": few_label_study(final, sweeps, seeds, tie)}
+                           "fewlabel": few_label_study(final, sweeps, seeds, tie),
+                           "rule": rule_study(runs, sweeps, [*sorted(checkpoints), final_epoch], seeds)
+                           if len(seeds) > 1 else None}
     if checkpoints:
         epochs = [*sorted(checkpoints), final_epoch]
         per_epoch = {}
@@ -148,6 +152,12 @@ def run_reproduction(out_dir: str | Path, sweeps: Sequence[Sweep], seeds: Sequen
         few = format_few_label_study(res["fewlabel"])
         sections.append((f"Few labels against RankMe (pre-registered few-label study, epoch {res['final_epoch']})", few))
         text.append("Few labels against RankMe (pre-registered few-label study):\n" + few)
+    if res["rule"] is not None and res["rule"]["decisions"]:
+        rule = format_rule_study(res["rule"])
+        head = ("The recommendation rule (pre-registered in docs/select.md): mean regret, tie-adjusted (raw), "
+                "beside RankMe's pick and the few-label pick on the same instances")
+        sections.append((head, rule))
+        text.append(head + ":\n" + rule)
     sections.append(("Glossary", GLOSSARY))
     images = []
     try:

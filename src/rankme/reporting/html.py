@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["RENDER_PROBE_JS", "write_report"]
+__all__ = ["RENDER_PROBE_JS", "markdown_table_html", "write_report"]
 
 
 def _inline(text: str) -> str:
@@ -63,7 +63,13 @@ def _is_pick(cell: str) -> bool:
     return any(p.strip() not in _NOT_PICKS for p in cell.split(","))
 
 
-def _md_table_to_html(md: str) -> str:
+def markdown_table_html(md: str) -> str:
+    r"""A markdown table as an HTML table (rows picked without labels highlighted when a ``pick`` column names them).
+
+    Examples:
+        >>> markdown_table_html("| a | pick |\n|---|---|\n| 1 | keep |").count("<tr")
+        2
+    """
     rows = [ln for ln in md.splitlines() if ln.startswith("|") and not set(ln) <= set("|-: ")]
     if not rows:
         return f"<p>{html.escape(md)}</p>"
@@ -111,7 +117,7 @@ def write_report(path: str | Path, title: str, sections: Sequence[tuple[str, str
     parts = [f"<h1>{html.escape(title)}</h1>"]
     for heading, body in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
-        parts.extend(_md_table_to_html(chunk) if chunk.lstrip().startswith("|") else _paragraph(chunk)
+        parts.extend(markdown_table_html(chunk) if chunk.lstrip().startswith("|") else _paragraph(chunk)
                      for chunk in body.split("\n\n") if chunk.strip())
     for caption, png in images:
         data = base64.b64encode(Path(png).read_bytes()).decode()

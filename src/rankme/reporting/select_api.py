@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rankme.core.distributed import world
+from rankme.reporting.html import markdown_table_html
 from rankme.reporting.select_report import selection_rows, selection_text, write_select_report
-from rankme.reporting.tables import format_table
+from rankme.reporting.tables import format_table, to_markdown
 from rankme.selection import select as pipeline
 from rankme.selection.select import DEFAULT_METRICS, REPORT_FILE, SelectionRun
 
@@ -46,7 +48,8 @@ class SelectionResult(SelectionRun):
 
     def to_html(self, path: str | Path) -> Path:
         """Write the self-contained HTML report (figures need the extra ``report``)."""
-        return write_select_report(self.selection, path, self.metrics, self.command, self.failed, self.say)
+        return write_select_report(self.selection, path, self.metrics, self.command, self.failed, self.say,
+                                   notes=self.notes)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (candidates, picks, warnings, caveats, oracle check, candidates not scored), the notes
@@ -57,12 +60,28 @@ class SelectionResult(SelectionRun):
             row["notes"] = list(map(self.say, c.notes))
         return d
 
+    def __repr__(self) -> str:
+        rec = self.recommendation
+        keep = "" if rec is None else f"keep={rec.keep!r}, "
+        return (f"SelectionResult({keep}best={self.best!r}, candidates={len(self.candidates)}, "
+                f"warnings={[w.code for w in self.warnings]}, failed={len(self.failed)})")
+
+    def _repr_html_(self) -> str:
+        """A notebook's rendering: the recommendation, the evidence and the ranked table."""
+        rows, cols = selection_rows(self.selection, self.metrics, self.failed)
+        rec = self.recommendation
+        head = "" if rec is None else f"<p><strong>{html.escape(rec.line())}</strong></p>"
+        text = "".join(f"<li>{html.escape(self.say(x))}</li>" for x in selection_text(self.selection, self.say))
+        return f"<div class='rankme-select'>{head}<ul>{text}</ul>{markdown_table_html(to_markdown(rows, cols))}</div>"
+
     def __str__(self) -> str:
         cached = sum(c.cached for c in self.candidates)
         tail = [f"{cached} of {len(self.candidates)} results from the cache"] if cached else []
         errors = [f"not scored: {msg}" for _, msg in self.failed]
         notes = map(self.say, self.notes)
-        return "\n".join([self.table(), "", *selection_text(self.selection, self.say), *errors, *notes, *tail])
+        rec = self.selection.recommendation
+        last = ["", rec.line()] if rec is not None else []
+        return "\n".join([self.table(), "", *selection_text(self.selection, self.say), *errors, *notes, *tail, *last])
 
 
 @functools.wraps(pipeline.select)

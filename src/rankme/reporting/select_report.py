@@ -18,7 +18,7 @@ from rankme.selection.candidates import Candidate
 from rankme.selection.rules import NOTHING_TO_COMPARE, Selection
 from rankme.selection.warnings import evidence, no_warning_text
 
-__all__ = ["FEW_LABEL_COLUMNS", "selection_rows", "selection_text", "write_select_report"]
+__all__ = ["FEW_LABEL_COLUMNS", "recommendation_lines", "selection_rows", "selection_text", "write_select_report"]
 
 
 def _note(c: Candidate) -> str:
@@ -43,7 +43,7 @@ def selection_rows(sel: Selection, metrics: Sequence[str],
         >>> from rankme.selection.rules import choose
         >>> rows, cols = selection_rows(choose([Candidate("a", "", 10, 4, {"rankme": 3.0})]), ["rankme"])
         >>> cols, rows[0]["pick"]
-        (['#', 'candidate', 'N', 'K', 'rankme', 'rank/min(N,K)', 'pick', 'note'], 'argmax')
+        (['#', 'candidate', 'N', 'K', 'rankme', 'rank/min(N,K)', 'pick', 'note'], 'keep, argmax')
     """
     params = sorted(set().union(*(c.params for c in sel.candidates)))
     has_probe = any(c.probe_acc is not None for c in sel.candidates)
@@ -62,6 +62,8 @@ def selection_rows(sel: Selection, metrics: Sequence[str],
         position[c.dim] = position.get(c.dim, 0) + 1
         picks = [name for name, p in (("argmax", sel.best), ("plateau", sel.plateau), ("oracle", sel.oracle))
                  if p is c]
+        if sel.recommendation is not None and c.label in sel.recommendation.candidates:
+            picks.insert(0, "keep")
         if mixed and sel.picks.get(c.dim) is c and c is not sel.best:
             picks.insert(0, f"best of K={c.dim}")
         if c.layer == "output" and c not in sel.picks.values() and any(o.layer not in ("", "output")
@@ -106,16 +108,41 @@ def _few_label_lines(sel: Selection) -> list[str]:
             f"{_interval(a.knn, a.knn_lo, a.knn_hi, '%')}; 95% bootstrap intervals)", f.statement]
 
 
+def recommendation_lines(sel: Selection) -> list[str]:
+    """The recommendation block: what to keep, the rule that chose it, how sure, what labels would buy (empty
+    for a selection without one)."""
+    r = sel.recommendation
+    if r is None:
+        return []
+    lines = [f"recommendation: keep {r.keep}", f"  chosen by {r.rule}", f"  how sure: {r.how_sure}"]
+    return lines + ([f"  {r.labels}"] if r.labels else [])
+
+
+def _plateau_line(sel: Selection) -> str | None:
+    """The plateau pick: the swept value it chose (its seeds averaged), never one seed's file."""
+    p = sel.plateau
+    if p is None or sel.param is None:
+        return None
+    value = float(p.params[sel.param])
+    group = [c for c in sel.candidates if c.dim == p.dim and sel.param in c.params
+             and float(c.params[sel.param]) == value]
+    runs = f"mean of {len(group)} runs" if len(group) > 1 else p.label
+    return f"plateau rule over {sel.param}: {sel.param}={value:g} ({runs})"
+
+
 def selection_text(sel: Selection, say: Callable[[str], str] = str) -> list[str]:
-    """The picks (with labels: the oracle's, the few-label pick and whether RankMe's pick is within its noise), the
-    warnings on the pick and the caveats, one sentence each (what the CLI prints under the table and the report
-    shows above it). A single candidate gets its caveat instead of the no-warning line. ``say`` writes the notes
-    that name parameters (the caveats, the no-warning line): as they are, or the CLI's flags."""
-    lines = [f"pick ({sel.best_rule}): {sel.best.label} (RankMe {sel.best.metrics['rankme']:.2f})"]
+    """The recommendation (what to keep, the rule, how sure, what labels would buy), then the evidence under it:
+    RankMe's pick, the plateau pick (a value, its seeds averaged), with labels the oracle's and the few-label pick,
+    the warnings on RankMe's pick and the caveats, one sentence each (what the CLI prints under the table and the
+    report shows above it). A single candidate gets its caveat instead of the no-warning line. ``say`` writes the
+    notes that name parameters (the caveats, the no-warning line): as they are, or the CLI's flags."""
+    lines = [*recommendation_lines(sel)]
+    lines += ["evidence (the other picks and checks, not rival answers):"] if lines else []
+    lines += [f"RankMe's pick ({sel.best_rule}): {sel.best.label} (RankMe {sel.best.metrics['rankme']:.2f})"]
     if len(sel.picks) > 1:
         lines += [f"best of width K={k}: {c.label} (RankMe {c.metrics['rankme']:.2f})" for k, c in sel.picks.items()]
-    if sel.plateau is not None:
-        lines.append(f"plateau rule over {sel.param}: {sel.plateau.label}")
+    plateau = _plateau_line(sel)
+    lines += [plateau] if plateau else []
     if sel.oracle is not None and sel.correlations is not None:
         c = sel.correlations
         lines.append(f"label oracle (linear probe): {sel.oracle.label} ({sel.oracle.probe_acc:.2f}%); regret of the "
@@ -170,9 +197,11 @@ def _plot_param(cands: Sequence[Candidate], param: str, path: Path) -> Path:
 
 
 def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str], command: str = "",
-                        failed: Sequence[tuple[str, str]] = (), say: Callable[[str], str] = str) -> Path:
-    """A self-contained HTML report of a selection: picks, warnings and caveats, the ranked table (fits 1 280 px),
-    every note in full, the candidates not scored and why, the command, and figures (spectra, RankMe per layer,
+                        failed: Sequence[tuple[str, str]] = (), say: Callable[[str], str] = str,
+                        notes: Sequence[str] = ()) -> Path:
+    """A self-contained HTML report of a selection: first the recommendation, then the evidence (picks, warnings
+    and caveats), the ranked table (fits 1 280 px), every note in full (``notes``: the run's own, e.g. duplicate
+    rows; then each candidate's), the candidates not scored and why, the command, and figures (spectra, RankMe per layer,
     RankMe vs the hyperparameter). Without matplotlib the report is written without figures and says which extra
     to install. ``say`` writes the notes (as :func:`selection_text`).
 
@@ -182,14 +211,19 @@ def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows, cols = selection_rows(sel, metrics, failed)
-    notes = "\n\n".join(f"{c.label}: " + "; ".join(map(say, c.notes)) for c in sel.candidates if c.notes)
-    sections = [("Picks, warnings and caveats", "\n\n".join(selection_text(sel, say))),
+    per_candidate = [f"{c.label}: " + "; ".join(map(say, c.notes)) for c in sel.candidates if c.notes]
+    all_notes = "\n\n".join([*map(say, notes), *per_candidate])
+    text = selection_text(sel, say)
+    rec = recommendation_lines(sel)
+    sections = ([("Recommendation", "\n\n".join([sel.recommendation.line(), *(x.strip() for x in rec[1:])]))]
+                if sel.recommendation is not None else [])
+    sections += [("Evidence: the other picks, warnings and caveats", "\n\n".join(text[len(rec) + bool(rec):])),
                 ("Candidates ranked by RankMe" + (" (within each width K)" if len(sel.picks) > 1 else ""),
                  to_markdown(rows, cols))]
     if failed:
         sections.append(("Not scored", "\n\n".join(msg for _, msg in failed)))
-    if notes:
-        sections.append(("Notes", notes))
+    if all_notes:
+        sections.append(("Notes", all_notes))
     if command:
         sections.append(("Command", command))
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:

@@ -17,6 +17,7 @@ import numpy as np
 from rankme.core.guidance import sample_size_note
 from rankme.core.spectrum_types import Spectrum
 from rankme.metrics.registry import compute_metrics
+from rankme.selection.decide import RULE_METRIC
 from rankme.selection.warnings import SECONDARY, SelectionWarning
 
 __all__ = ["Candidate", "candidate_from_record", "merge_identical"]
@@ -50,6 +51,17 @@ class Candidate:
     :func:`rankme.selection.labelcheck.cv_record`), when the few-label check ran; judged across candidates in
     :attr:`rankme.selection.rules.Selection.few_label`."""
 
+    def __repr__(self) -> str:
+        """Short: the candidate, its RankMe, N and K (``to_dict()`` has every field).
+
+        Examples:
+            >>> Candidate("runs/a.npy", "", 100, 8, {"rankme": 5.123})
+            Candidate('runs/a.npy', rankme=5.12, N=100, K=8)
+        """
+        rk = self.metrics.get("rankme")
+        return (f"Candidate({self.label!r}, rankme={'n/a' if rk is None else f'{rk:.2f}'}, N={self.n}, "
+                f"K={self.dim})")
+
     @property
     def label(self) -> str:
         """The candidate's name, with its layer when it is one."""
@@ -81,7 +93,8 @@ def candidate_from_record(name: str, layer: str, rec: dict[str, Any], metrics: S
                         input_eps=float(rec["input_eps"]), scale_exp=int(rec["scale_exp"]),
                         rel_floor=float(rec["floor_centered" if center else "floor"]))
 
-    values = compute_metrics(spectra, list(dict.fromkeys([*metrics, *SECONDARY])))  # warnings read SECONDARY
+    # the warnings read SECONDARY, the recommendation RULE_METRIC
+    values = compute_metrics(spectra, list(dict.fromkeys([*metrics, *SECONDARY, RULE_METRIC])))
     note = sample_size_note(int(rec["n"]), int(rec["dim"]))
     return Candidate(name, layer, int(rec["n"]), int(rec["dim"]), values, dict(params), [note] if note else [],
                      cached=cached, singular_values=list(rec["sv"]))

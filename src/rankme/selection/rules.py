@@ -24,6 +24,7 @@ from rankme.selection.candidates import Candidate
 from rankme.selection.features import probe_test_rows
 from rankme.selection.fewlabel import FewLabelCheck
 from rankme.selection.labelcheck import verdict_of_records
+from rankme.selection.recommend import Recommendation, recommend
 from rankme.selection.stats import rank_correlations
 from rankme.selection.warnings import (
     SECONDARY,
@@ -166,6 +167,9 @@ class Selection:
     """The few-label check of the pick (every candidate's cross-validated accuracies on the labelled rows, the
     few-label pick, and whether RankMe's pick is within its noise), when labels marked some rows unlabelled or a
     label budget was given."""
+    recommendation: Recommendation | None = None
+    """The one answer: what to keep, the rule that chose it, how sure, what labels would buy
+    (:mod:`rankme.selection.recommend`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary: ranked candidates (each warning as its ``[code] message`` line), picks, warnings
@@ -177,7 +181,8 @@ class Selection:
                 "plateau": c(self.plateau), "param": self.param, "oracle": c(self.oracle),
                 "correlations": self.correlations, "regret": self.regret,
                 "warnings": [{"code": w.code, "message": w.message} for w in self.warnings],
-                "caveats": self.caveats, "few_label": None if self.few_label is None else self.few_label.to_dict()}
+                "caveats": self.caveats, "few_label": None if self.few_label is None else self.few_label.to_dict(),
+                "recommendation": None if self.recommendation is None else self.recommendation.to_dict()}
 
 
 def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme: str = "min",
@@ -266,6 +271,8 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
         sel.correlations = rank_correlations([c.metrics["rankme"] for c in scored],
                                              [c.probe_acc or 0.0 for c in scored])
         sel.regret = float((sel.oracle.probe_acc or 0.0) - (sel.best.probe_acc or 0.0))
+    sel.recommendation = recommend([swap(c) for c in eligible], swept=swept, rankme_pick=sel.best,
+                                   plateau=sel.plateau, oracle=sel.oracle, few_label=few)
     return sel
 
 

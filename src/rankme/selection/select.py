@@ -44,8 +44,10 @@ from rankme.models.encoders import factory_encoders, load_encoder
 from rankme.scoring.source import sample_rows
 from rankme.selection.candidates import Candidate
 from rankme.selection.features import MODEL_SE_MAX_ROWS
+from rankme.selection.fewlabel import FewLabelCheck
 from rankme.selection.labelcheck import LabelPlan, label_plan
 from rankme.selection.pipelines import score_files, score_models
+from rankme.selection.recommend import Recommendation
 from rankme.selection.rules import Selection, choose
 from rankme.selection.warnings import SelectionWarning
 
@@ -91,6 +93,26 @@ class SelectionRun:
     def warnings(self) -> list[SelectionWarning]:
         """Reasons to doubt the pick (see :mod:`rankme.selection.warnings`)."""
         return self.selection.warnings
+
+    @property
+    def recommendation(self) -> Recommendation | None:
+        """The one answer: what to keep, the rule that chose it, how sure, what labels would buy."""
+        return self.selection.recommendation
+
+    @property
+    def plateau(self) -> Candidate | None:
+        """The paper's plateau pick over ``param`` (``None`` without ``param``)."""
+        return self.selection.plateau
+
+    @property
+    def oracle(self) -> Candidate | None:
+        """The full-label oracle's pick (every row labelled), else ``None``."""
+        return self.selection.oracle
+
+    @property
+    def few_label(self) -> FewLabelCheck | None:
+        """The few-label check (some rows unlabelled, or a label budget), else ``None``."""
+        return self.selection.few_label
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (candidates, picks, warnings, caveats, oracle check, candidates not scored)."""
