@@ -183,3 +183,27 @@ def test_calibration_table_is_recomputed_from_the_committed_stores():
 
     studies = [(name, rule_study(study_runs(ROOT / path), sweeps, epochs)) for name, path, sweeps, epochs in STUDIES]
     assert calibration_table(studies) == CALIBRATION
+
+
+# ---- what a newcomer hit ----
+
+def test_one_format_per_column_and_each_warning_code_once(sweep):
+    res = rankme.select(sweep, param="lr", labels=_labels(), label_budget=10)
+    codes = [w.code for w in res.warnings]
+    assert codes.count("labels_disagree") == 2  # the oracle and the few-label check both disagree with RankMe
+    row = next(line for line in res.table().splitlines() if "⚠" in line)
+    assert row.count("labels_disagree") == 1
+    probe = [line.split() for line in res.table().splitlines()[1:]]
+    col = res.table().splitlines()[0].split().index("probe")  # "probe acc (%)": the value is the column's token
+    values = [p[col] for p in probe if len(p) > col]
+    assert len({len(v.split(".")[-1]) for v in values if "." in v}) == 1 and all("." in v for v in values)
+
+
+def test_the_duplicate_rows_note_reaches_the_report(tmp_path):
+    x = np.random.default_rng(0).standard_normal((100, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", np.r_[x, x[:50]])  # 50 of 150 rows repeat
+    res = rankme.select(model=["torch:select_models:mlp"], data=tmp_path / "x.npy", out=tmp_path / "o",
+                        progress=False)
+    note = next(n for n in res.notes if "distinct" in n)
+    html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert "100 distinct" in note and note.split(":", 1)[1].strip()[:40] in html

@@ -92,7 +92,7 @@ def test_few_label_check_by_hand_through_the_cli(tmp_path, capsys, seed):
         assert "the labels given agree with the pick within their noise" in text
     else:
         assert "The labels disagree with RankMe's pick" in text
-        assert "warning [labels_disagree]" in text and "(not measured)" in text
+        assert "warning [labels_disagree]" in text and "was not measured: it uses labels" in text
     html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
     assert "few-label pick (cross-validated linear probe" in html and "few-label linear (%)" in html
 

@@ -30,7 +30,7 @@ def _note(c: Candidate) -> str:
     if c.merged:
         out.append("= " + ", ".join(c.merged))
     if c.warnings:
-        out.append("⚠ " + ", ".join(w.code for w in c.warnings))
+        out.append("⚠ " + ", ".join(dict.fromkeys(w.code for w in c.warnings)))  # each code once
     return "; ".join(out)
 
 

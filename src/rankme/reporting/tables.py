@@ -26,17 +26,35 @@ def fmt(v: Any) -> str:
     return f"{v:.4g}" if abs(v) >= 1e5 or abs(v) < 1e-3 else f"{v:.4f}"
 
 
+def _column_formats(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, bool]:
+    """Per column: True when its floats are shown with decimals (one of them is not a whole number), so a column
+    never mixes ``96`` and ``96.2000``."""
+    out = {}
+    for c in columns:
+        vals = [r.get(c) for r in rows]
+        out[c] = any(isinstance(v, float) and math.isfinite(v) and not v.is_integer() for v in vals)
+    return out
+
+
+def _cell(v: Any, decimals: bool) -> str:
+    if decimals and isinstance(v, float) and math.isfinite(v) and v.is_integer() and abs(v) < 1e5:
+        return f"{v:.4f}"
+    return fmt(v)
+
+
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """Plain aligned text table.
+    """Plain aligned text table; every number of a column in one format.
 
     Examples:
-        >>> print(format_table([{"a": "x", "b": 1.5}], ["a", "b"]))
+        >>> print(format_table([{"a": "x", "b": 1.5}, {"a": "y", "b": 96.0}], ["a", "b"]))
         a  b
         x  1.5000
+        y  96.0000
     """
+    dec = _column_formats(rows, columns)
     cells = [[str(c) for c in columns]]
     for r in rows:
-        cells.append([fmt(r.get(c, "")) for c in columns])
+        cells.append([_cell(r.get(c, ""), dec[c]) for c in columns])
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
@@ -51,7 +69,8 @@ def to_markdown(rows: Sequence[dict[str, Any]], cols: Sequence[str]) -> str:
         | 1 | 0.5000 |
     """
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(fmt(r.get(c, "")).replace("|", "/") for c in cols) + " |" for r in rows]
+    dec = _column_formats(rows, cols)
+    lines += ["| " + " | ".join(_cell(r.get(c, ""), dec[c]).replace("|", "/") for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 
 

@@ -173,7 +173,8 @@ def evidence(code: str) -> str:
     """
     d, h = EVIDENCE["designed"].get(code), EVIDENCE["held_out"].get(code)
     if d is None:
-        return "not measured"
+        return ("how often it fires on bad and on good picks was not measured: it uses labels, so it is a check, "
+                "not a prediction")
     out = f"measured: fired on {d[0]}/{d[1]} bad and {d[2]}/{d[3]} good picks of the sweeps it was designed beside"
     out += f", and on {h[0]}/{h[1]} bad and {h[2]}/{h[3]} good picks of held-out sweeps" if h else ""
     return out + ": a hint, not a verdict"
