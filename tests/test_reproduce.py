@@ -248,3 +248,16 @@ def test_each_finished_run_says_elapsed_time_and_what_is_left(tmp_path):
     assert [line.split("]")[0] for line in lines[1:]] == ["[1/3", "[2/3", "[3/3"]
     assert all(" elapsed, about " in line and line.endswith(" left)") for line in lines[1:])
     assert lines[-1].endswith("about 0 s left)")
+
+
+def test_the_first_lines_name_what_trains_and_the_estimate_counts_the_workers(tmp_path):
+    from rankme.paper.runner import time_left
+
+    lines: list[str] = []
+    fake = {"rankme": 10.0, "probe_acc": 50.0, "train_seconds": 30.0, "eval_seconds": 30.0}
+    store = ResultStore(tmp_path / "results.sqlite")
+    run_sweeps(store, SWEEPS[:1], log=lines.append, train=lambda cfg: dict(fake))
+    assert "Now training: " in lines[0] and f"{SWEEPS[0].name} = " in lines[0]
+    assert lines[1].endswith("about 2 min 00 s left)")  # two 60-second runs left, one worker
+    # 10 runs of 60 s on 2 workers: after the first, 9 left ≈ 4.5 rounds (elapsed / done would say 9 minutes)
+    assert time_left([60.0], 9, 2) == 270.0 and time_left([60.0], 1, 2) == 60.0

@@ -13,13 +13,14 @@ __all__ = ["cmd_reproduce"]
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """Run ``rankme demo`` / ``rankme reproduce`` from parsed arguments; returns the exit status."""
+    demo = args.command == "demo"
+    print(f"rankme {args.command}: loading torch, scikit-learn and MNIST-1D ...", flush=True)  # at once
     for module in ("torch", "sklearn", "mnist1d"):
         require(module, "demo", f"rankme {args.command}")
     # imported here: the experiment needs torch, an optional dependency (the rest of the CLI works without it)
     from rankme.paper.reproduce import run_reproduction
     from rankme.paper.train import train_and_evaluate
 
-    demo = args.command == "demo"
     protocol = "demo" if demo else ("full" if args.full and args.protocol == "default" else args.protocol)
     train = train_and_evaluate
     if protocol == "long":

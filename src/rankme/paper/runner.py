@@ -16,7 +16,7 @@ from rankme.io.results_db import ResultStore
 from rankme.paper.protocols import Sweep
 from rankme.paper.train import RunConfig, train_and_evaluate
 
-__all__ = ["run_sweeps", "sweep_runs"]
+__all__ = ["run_sweeps", "sweep_runs", "time_left"]
 
 
 def _worker_init() -> None:
@@ -65,6 +65,19 @@ def _clock(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def time_left(durations: Sequence[float], remaining: int, workers: int) -> float:
+    """Seconds left: the runs still to finish × the mean run's own duration, shared by the workers (elapsed time
+    over finished runs would count the first runs' parallel time once per run: 2× off with 2 workers).
+
+    Examples:
+        >>> time_left([60.0], 9, 2)
+        270.0
+    """
+    if not durations or remaining <= 0:
+        return 0.0
+    return remaining * (sum(durations) / len(durations)) / max(1, min(workers, remaining))
+
+
 def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int] = (0,),
                log: Callable[[str], None] = print,
                train: Callable[[RunConfig], dict[str, Any]] = train_and_evaluate,
@@ -82,6 +95,7 @@ def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int]
         (``elsewhere``), and wall ``seconds``.
     """
     t0, done = time.perf_counter(), 0
+    durations: list[float] = []
     todo: list[tuple[Sweep, RunConfig]] = []
     distinct: set[str] = set()
     for sweep in sweeps:
@@ -97,14 +111,17 @@ def run_sweeps(store: ResultStore, sweeps: Sequence[Sweep], seeds: Sequence[int]
         store.put(cfg.key(), sweep.name, asdict(cfg), metrics)
         done += 1
         elapsed = time.perf_counter() - t0
+        took = float(metrics.get("train_seconds", 0)) + float(metrics.get("eval_seconds", 0))
+        durations.append(took if took > 0 else elapsed / done)
         log(f"[{done}/{len(todo)}] {sweep.name} = {getattr(cfg, sweep.param):g} (seed {cfg.seed}): "
             f"RankMe {metrics['rankme']:.1f}, probe {metrics['probe_acc']:.1f}% "
             f"({metrics.get('train_seconds', 0):.0f} s train, {metrics.get('eval_seconds', 0):.0f} s eval; "
-            f"{_clock(elapsed)} elapsed, about {_clock(elapsed / done * (len(todo) - done))} left)")
+            f"{_clock(elapsed)} elapsed, about {_clock(time_left(durations, len(todo) - done, workers))} left)")
 
     if todo:
+        first = ", ".join(f"{sw.name} = {getattr(cfg, sw.param):g} (seed {cfg.seed})" for sw, cfg in todo[:workers])
         log(f"training {len(todo)} run(s), {max(workers, 1)} at a time ({total - len(todo)} already in the store); "
-            "a line as each one finishes")
+            f"a line as each one finishes. Now training: {first}")
     pending, waited = list(todo), False
     with _sigterm_as_interrupt():
         while pending:
