@@ -353,7 +353,8 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
 
     Args:
         path: a file (suffix in :data:`SUFFIXES`), or ``"-"`` for a ``.npy`` on standard input.
-        key: the array (``.npz``, ``.pt``, ``.safetensors``) or list column (tables) to read.
+        key: the array (``.npz``, ``.pt``: in nested dicts ``out/emb`` or ``out.emb``, ``.safetensors``) or list
+            column (tables) to read.
         flatten: reshape >2-D arrays to (N, -1) instead of refusing them.
         columns: tables: exactly these numeric columns.
         exclude: tables: leave these columns out.
