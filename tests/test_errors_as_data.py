@@ -75,6 +75,11 @@ def test_the_cli_says_the_flag_for_the_same_error(tmp_path, capsys):
     (lambda d: load_embeddings(d / "rank=2.npy", exclude=["a"]), "exclude", ("exclude", "columns"),
      "columns=/exclude= apply to tables"),
     (lambda d: label_plan(np.array([1, 1, 1, 1]), None), "labels", ("labels",), "every row has the same class"),
+    (lambda d: rankme.select(d, seed=-1, samples=10, progress=False), "seed", ("seed",),
+     "seed must be a non-negative integer, got -1"),
+    (lambda d: rankme.select(d, seed=-1, labels=np.arange(120) % 2, progress=False), "seed", ("seed",),
+     "seed must be a non-negative integer, got -1"),
+    (lambda d: score_source(load_embeddings(d / "rank=2.npy"), seed=-1), "seed", ("seed",), "got -1"),
 ])
 def test_library_errors_carry_the_parameter_and_no_flag(tmp_path, call, param, names, words):
     d = _runs(tmp_path / "runs")
@@ -84,6 +89,17 @@ def test_library_errors_carry_the_parameter_and_no_flag(tmp_path, call, param, n
     assert e.param == param and e.names == names and words in str(e), str(e)
     assert "--" not in str(e)
 
+
+
+def test_a_negative_seed_is_a_usage_error_naming_the_flag(tmp_path, capsys):
+    """``--seed -1`` is one usage error naming ``--seed``, before any file is read (numpy's "expected non-negative
+    integer" blamed the file)."""
+    runs = _runs(tmp_path / "runs")
+    assert main(["score", str(runs / "rank=2.npy"), "--seed", "-1", "--samples", "10", "--json", "--no-progress"]) == 2
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row == {"error": "--seed must be a non-negative integer, got -1"}
+    assert main(["select", str(runs), "--seed", "-1", "--samples", "10", "--no-cache", "--no-report"]) == 2
+    assert capsys.readouterr().err == "rankme: error: --seed must be a non-negative integer, got -1\n"
 
 def test_the_cli_renames_each_parameter_to_its_flag(tmp_path, capsys):
     runs = _runs(tmp_path / "runs")
@@ -210,6 +226,12 @@ def test_all_zero_embeddings_have_one_wording_and_a_kind():
         assert err.value.kind == "all-zero" and str(err.value).startswith("all ")
         said.add(str(err.value).split(" are zero ", 1)[1].split(";")[0])
     assert said == {"(the embeddings are all zero: complete collapse)"}
+    constant = np.tile([1.0, -2.0, 3.0], (5, 1))  # not zero: every row equals the mean, so the centred matrix is
+    with pytest.raises(EmbeddingError) as err:
+        rankme.rankme(constant, center=True)
+    assert err.value.kind == "all-zero" and str(err.value) == (
+        "all singular values are zero (the centred embeddings are all zero: every row equals the column mean, the rows "
+        "are all the same); RankMe is undefined")
 
 
 def test_labels_have_one_shape_check(tmp_path):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import rankme
 from conftest import SMALL_REF, SMALL_Z
 from rankme import EmbeddingError
 from rankme.cli import main
@@ -42,6 +43,26 @@ def test_truncated_npy_and_corrupt_pt(tmp_path):
     with pytest.raises(EmbeddingError, match="truncated or corrupt"):
         load_embeddings(q)
 
+
+
+def test_pt_nested_dicts_and_lists_of_batches(tmp_path, capsys):
+    """``{"out": {"emb": t}}`` is read by itself or by ``key="out/emb"`` / ``"out.emb"``; a wrong key lists the nested
+    keys; a list of batch tensors is refused with the ``torch.cat`` hint (not "holds no arrays")."""
+    t = torch.from_numpy(SMALL_Z.copy())
+    torch.save({"out": {"emb": t, "ids": torch.arange(120)}, "epoch": 3}, tmp_path / "n.pt")
+    for key in (None, "out/emb", "out.emb", "/out/emb"):
+        src = load_embeddings(tmp_path / "n.pt", key=key)
+        assert rankme.rankme(np.asarray(src.array)) == pytest.approx(SMALL_REF, rel=1e-9), key
+    with pytest.raises(EmbeddingError, match=r"n.pt: has no array 'out.x'; available: \['out/emb', 'out/ids'\]"):
+        load_embeddings(tmp_path / "n.pt", key="out.x")
+    assert main(["score", str(tmp_path / "n.pt"), "--key", "out.emb", "--json", "--no-progress"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert res["metrics"]["rankme"] == pytest.approx(SMALL_REF, rel=1e-9)
+    for batches in ([t[:60], t[60:]], (t[:60], t[60:])):
+        torch.save(batches, tmp_path / "b.pt")
+        with pytest.raises(EmbeddingError, match=r"b.pt: holds a (list|tuple) of 2 tensors, not one matrix: .*"
+                                                 r"torch.save\(torch.cat\(batches\), path\)"):
+            load_embeddings(tmp_path / "b.pt")
 
 def test_object_npy_is_refused(tmp_path):
     p = tmp_path / "o.npy"

@@ -108,6 +108,57 @@ def test_hdf5_several_datasets_name_the_available_keys(tmp_path):
     assert score_file(tmp_path / "e.h5", key="g/b") == pytest.approx(_truth(W), rel=1e-9)
 
 
+
+@pytest.mark.parametrize("storage", [{}, {"chunks": (16, 6)}, {"chunks": True}, {"chunks": (7, 4), "compression": "gzip"},
+                                     {"maxshape": (None, 6)}], ids=["contiguous", "chunked", "auto", "gzip", "maxshape"])
+def test_hdf5_rows_never_written_are_an_error_unless_fill_values_are_asked_for(tmp_path, storage, capsys):
+    """A dataset created at its final size and filled part-way (a loop over batches that stopped): its unwritten rows
+    read as the fill value. Refused naming the dataset and rows, as a missing Zarr chunk is; accepted with
+    ``fill_missing=True`` (with a note), the matrix is then the written rows and zeros."""
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "e.h5", "w") as fh:
+        ds = fh.create_dataset("g/emb", shape=Z.shape, dtype="float64", **storage)
+        ds[:40] = Z[:40]  # rows 40..59 never written
+        rows = ds.chunks[0] if ds.chunks is not None and ds.chunks[0] < 60 else None  # chunks left unwritten
+    msg = _refused(tmp_path / "e.h5", r"dataset 'g/emb'.*fill value 0\.0.*fill_missing=True")
+    assert ("rows 40..59" if rows is None else f"rows from {-(-40 // rows) * rows}") in msg, msg
+    holed = Z.copy()
+    holed[40:] = 0.0
+    src = load_embeddings(tmp_path / "e.h5", fill_missing=True)
+    assert any("g/emb" in n and "fill_missing=True" in n for n in src.notes), src.notes
+    assert score_file(tmp_path / "e.h5", fill_missing=True) == pytest.approx(_truth(holed), rel=1e-9)
+    rc, res, err = _cli(capsys, tmp_path / "e.h5")
+    assert rc == 2 and "'g/emb'" in res["error"] and "--fill-missing" in res["error"] and "Traceback" not in err
+    rc, res, _ = _cli(capsys, tmp_path / "e.h5", "--fill-missing")
+    assert rc == 0 and res["metrics"]["rankme"] == pytest.approx(_truth(holed), rel=1e-9)
+    del src
+    with h5py.File(tmp_path / "e.h5", "a") as fh:
+        fh["g/emb"][40:] = Z[40:]  # the rest written: the matrix, no note
+    assert score_file(tmp_path / "e.h5") == pytest.approx(_truth(Z), rel=1e-9)
+
+
+def test_hdf5_virtual_dataset_with_a_missing_source_is_refused(tmp_path, capsys, monkeypatch):
+    """A virtual dataset reads a missing source file as its fill value: refused naming the rows and the file; with
+    every source present it is the matrix (sources found next to the file, from any working directory)."""
+    h5py = pytest.importorskip("h5py")
+    layout = h5py.VirtualLayout(shape=Z.shape, dtype="float64")
+    for i, (a, b) in enumerate(((0, 25), (25, 60))):
+        with h5py.File(tmp_path / f"part{i}.h5", "w") as fh:
+            fh["x"] = Z[a:b]
+        layout[a:b] = h5py.VirtualSource(f"part{i}.h5", "x", shape=(b - a, 6))
+    with h5py.File(tmp_path / "v.h5", "w") as fh:
+        fh.create_virtual_dataset("emb", layout, fillvalue=0.0)
+    monkeypatch.chdir(tmp_path.parent)
+    assert score_file(tmp_path / "v.h5") == pytest.approx(_truth(Z), rel=1e-9)
+    (tmp_path / "part1.h5").unlink()
+    _refused(tmp_path / "v.h5", r"rows 25..59 of virtual dataset 'emb' come from part1.h5 \[x\], which is missing.*"
+                                r"fill_missing=True")
+    holed = Z.copy()
+    holed[25:] = 0.0
+    assert score_file(tmp_path / "v.h5", fill_missing=True) == pytest.approx(_truth(holed), rel=1e-9)
+    rc, res, _ = _cli(capsys, tmp_path / "v.h5")
+    assert rc == 2 and "part1.h5" in res["error"] and "--fill-missing" in res["error"]
+
 # ---------------------------------------------------------------------------------------------------- Zarr
 
 

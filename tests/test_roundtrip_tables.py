@@ -108,6 +108,113 @@ def test_pandas_to_csv_without_header_keeps_the_first_row(tmp_path, index):
     _report(problems)
 
 
+
+@pytest.mark.parametrize("header", (True, False))
+def test_pandas_to_csv_decimal_comma(tmp_path, header):
+    """``decimal=","`` (Excel's default in much of Europe) with ``;``, tab and ``|``: read as the matrix written, with
+    a note; with the ``,`` delimiter the quoted cells are refused, naming the decimal comma."""
+    problems = []
+    for index, names, sep, fmt in itertools.product(("none", "default", "shuffled"), ("int", "str"), SEPS[1:],
+                                                    (None, "%.6f", "%.17g")):
+        df, m = _frame(index, names, None)
+        p = tmp_path / f"{index}-{names}-{SEPS.index(sep)}-{fmt and fmt[2:-1]}.csv"
+        df.to_csv(p, sep=sep, decimal=",", float_format=fmt, header=header, index=index != "none")
+        excluded = [] if index == "none" or not header else ["Unnamed: 0"]
+        if (why := _problem(p, _as_written(m, fmt), excluded)) is not None:
+            problems.append(f"{p.name}: {why}; first line {p.read_text().splitlines()[0][:60]!r}")
+        elif not any("decimal separator" in n for n in load_embeddings(p).notes):
+            problems.append(f"{p.name}: no note on the decimal comma")
+    df, m = _frame("none", "str", None)
+    df.to_csv(tmp_path / "z.tsv", sep="\t", decimal=",", header=header, index=False)
+    if (why := _problem(tmp_path / "z.tsv", m)) is not None:
+        problems.append(f"z.tsv: {why}")
+    _report(problems)
+    df.to_csv(tmp_path / "comma.csv", decimal=",", header=header, index=False)
+    with pytest.raises(EmbeddingError, match=r"comma.csv: column '(f0|0)' holds numbers written with a decimal "
+                                             r"comma, e\.g\. '[-\d]+,\d+' at data row 0 \(line [12]\)"):
+        load_embeddings(tmp_path / "comma.csv")
+
+
+@pytest.mark.parametrize("index", ("sample", "id", "two-levels", "named-levels", "text-level"))
+def test_pandas_to_csv_named_and_multiindex(tmp_path, index):
+    """An index pandas writes as leading columns: named (``rename_axis``), or two levels (``set_index([a, b])``),
+    with or without a header: not features, excluded with a note naming them."""
+    problems = []
+    for header, sep in itertools.product((True, False), SEPS):
+        df, m = _frame("shuffled", "str", None)
+        if index in ("sample", "id"):
+            df = df.rename_axis(index)
+            levels = [index]
+        else:
+            first = np.arange(N) % 3 if index != "text-level" else np.array(["train", "val", "test"])[np.arange(N) % 3]
+            df.index = pd.MultiIndex.from_arrays([first, np.arange(N) // 3])
+            if index != "two-levels":
+                df = df.rename_axis(["split", "i"])
+            levels = ["split", "i"] if index != "two-levels" else ["Unnamed: 0", "Unnamed: 1"]
+        p = tmp_path / f"{header}-{SEPS.index(sep)}.csv"
+        df.to_csv(p, sep=sep, header=header)
+        excluded = [c for c in (levels if header else ["0", "1"][: len(levels)]) if c != "split"]
+        if (why := _problem(p, m, excluded)) is not None:
+            problems.append(f"{p.name} (index={index}): {why}; first line {p.read_text().splitlines()[0][:40]!r}")
+    _report(problems)
+
+
+@pytest.mark.parametrize("sep", SEPS)
+def test_one_missing_cell_is_an_error_whatever_its_spelling(tmp_path, sep):
+    """One missing cell, in any spelling pandas reads as missing (its own list, and ``-``), written by
+    ``to_csv(na_rep=...)`` (or ``numpy.savetxt``'s ``nan``): an error naming the column, the data row and the line,
+    as for a blank cell; never a column dropped."""
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    problems = []
+    for spelling in sorted(STR_NA_VALUES | {"-"}):
+        for header, row in itertools.product((True, False), (0, 5)):
+            df, _ = _frame("none", "str", None)
+            df.iloc[row, 2] = np.nan
+            p = tmp_path / "na.csv"
+            df.to_csv(p, sep=sep, na_rep=spelling, header=header, index=False)
+            assert spelling == "-" or pd.read_csv(p, sep=sep, header=0 if header else None).isna().sum().sum() == 1
+            col, line = ("f2", row + 2) if header else ("2", row + 1)
+            want = f"column '{col}' has 1 missing value(s), first at data row {row} (line {line})"
+            try:
+                load_embeddings(p)
+                problems.append(f"{spelling!r} (header={header}, row {row}): scored")
+            except EmbeddingError as e:
+                if want not in str(e):
+                    problems.append(f"{spelling!r} (header={header}, row {row}): {e}")
+    _report(problems)
+    z = Z.copy()
+    z[3, 1] = np.nan
+    np.savetxt(tmp_path / "s.csv", z, delimiter="," if sep == "|" else sep)
+    with pytest.raises(EmbeddingError, match=r"column '1' has 1 missing value\(s\), first at data row 3 \(line 4\)"):
+        load_embeddings(tmp_path / "s.csv")
+
+
+def test_tables_that_cannot_be_read_say_what_is_wrong(tmp_path):
+    """MultiIndex columns (two header lines), quoted thousands separators and a stray text cell in a column of
+    numbers: one line naming the problem and the fix, never a silently dropped column or a delimiter blamed."""
+    df, _ = _frame("none", "str", None)
+    multi = df.copy()
+    multi.columns = pd.MultiIndex.from_tuples([("a" if j < 3 else "b", f"x{j}") for j in range(K)])
+    for kw in ({}, {"index": False}):
+        multi.to_csv(tmp_path / "multi.csv", **kw)
+        with pytest.raises(EmbeddingError, match=r"multi.csv: has two header lines \('a' above 'x0'\): .*MultiIndex "
+                                                 r"columns; flatten the names before writing"):
+            load_embeddings(tmp_path / "multi.csv")
+    (df * 1000).to_csv(tmp_path / "thousands.csv", float_format="{:,}".format, index=False)
+    with pytest.raises(EmbeddingError, match=r"column 'f0' holds numbers with thousands separators, e\.g\. "
+                                             r"'[-\d]+,\d{3}\.\d+' at data row \d+ \(line \d+\)") as err:
+        load_embeddings(tmp_path / "thousands.csv")
+    assert err.value.names == ("exclude",) and "exclude=" in str(err.value)
+    text = df.astype(object)
+    text.iloc[4, 3] = "#DIV/0!"
+    text.to_csv(tmp_path / "div.csv", index=False)
+    with pytest.raises(EmbeddingError, match=r"column 'f3' holds numbers and the text '#DIV/0!' at data row 4 "
+                                             r"\(line 6\): fix or drop that cell"):
+        load_embeddings(tmp_path / "div.csv")
+    assert _problem(tmp_path / "div.csv", Z[:, [0, 1, 2, 4, 5]], exclude=["f3"]) is None
+
+
 def test_all_integer_header_rows(tmp_path):
     """``0..K-1`` (pandas' default names) and ``1..K`` above non-integer data are headers; integer data stays data."""
     body = "\n".join(",".join(repr(float(v)) for v in row) for row in Z)
@@ -181,6 +288,27 @@ def test_pandas_to_feather(tmp_path, index):
             problems.append(f"{p.name} (index={index}): {why}")
     _report(problems)
 
+
+
+@pytest.mark.parametrize("index", INDEXES)
+def test_pyarrow_ipc_stream_and_file(tmp_path, index):
+    """``pyarrow.ipc.new_stream`` (the streaming format) reads as ``new_file`` does, whatever the suffix, with the
+    pandas index in the schema's metadata not scored."""
+    pa = pytest.importorskip("pyarrow")
+    problems = []
+    for writer, suffix in itertools.product(("stream", "file"), (".arrow", ".ipc", ".feather")):
+        df, m = _frame(index, "str", "label")
+        table = pa.Table.from_pandas(df)
+        p = tmp_path / f"{writer}{suffix}"
+        with (pa.ipc.new_stream if writer == "stream" else pa.ipc.new_file)(p, table.schema) as w:
+            w.write_table(table)
+        stored = {"filtered": "__index_level_0__", "shuffled": "__index_level_0__", "named": "sample_id"}.get(index)
+        if (why := _problem(p, m, [c for c in (stored, "label") if c is not None])) is not None:
+            problems.append(f"{p.name} (index={index}): {why}")
+    _report(problems)
+    (tmp_path / "junk.arrow").write_bytes(b"not arrow at all")
+    with pytest.raises(EmbeddingError, match=r"junk.arrow: is not a readable Arrow IPC \(file or stream\) / Feather"):
+        load_embeddings(tmp_path / "junk.arrow")
 
 # -- numpy.savetxt ----------------------------------------------------------------------------------------------
 def test_numpy_savetxt(tmp_path):

@@ -143,6 +143,76 @@ def test_blank_line_in_a_text_labels_file_is_an_unlabelled_row(tmp_path):
     assert load_labels(p, 2).tolist() == ["cat", "dog"]
 
 
+
+def _label_writers(tmp_path: Path, y: np.ndarray) -> dict[str, object]:
+    """The hand case's labels (-1: unlabelled) as users write them: files of every kind, and in memory."""
+    torch = pytest.importorskip("torch")
+    pd = pytest.importorskip("pandas")
+    out: dict[str, object] = {"list": y.tolist(), "tuple": tuple(y.tolist()), "tensor": torch.from_numpy(y),
+                              "series": pd.Series(y)}
+    with open(tmp_path / "y.NPY", "wb") as fh:  # np.save would add ".npy" to this name
+        np.save(fh, y)
+    out["y.NPY"] = tmp_path / "y.NPY"
+    np.savez(tmp_path / "pos.npz", y)
+    with open(tmp_path / "named.NPZ", "wb") as fh:
+        np.savez_compressed(fh, labels=y)
+    out |= {"pos.npz": tmp_path / "pos.npz", "named.NPZ": tmp_path / "named.NPZ"}
+    for i, fmt in enumerate(("%.18e", "%d", "%.6f", "%g")):  # "%.18e": numpy.savetxt's default
+        for bom in (False, True):
+            p = tmp_path / f"savetxt{i}{'-bom' if bom else ''}.txt"
+            np.savetxt(p, y, fmt=fmt)
+            if bom:
+                p.write_bytes(b"\xef\xbb\xbf" + p.read_bytes())
+            out[p.name] = p
+    pd.Series(y).to_csv(tmp_path / "series.csv", index=False, header=False)
+    out["series.csv"] = tmp_path / "series.csv"
+    return out
+
+
+def test_labels_as_users_write_them_check_the_same_pick(tmp_path):
+    """Every writer of the hand case's labels (``numpy.savetxt`` writes -1 as ``-1.000000000000000000e+00``; a BOM;
+    ``.NPY``/``.npz`` in any case; a list, a tensor, a Series) gives the few-label check of the array itself: -1 is
+    unlabelled, never a class."""
+    runs, y = _hand_case(tmp_path / "runs")
+    want = rankme.select(runs, labels=y, seed=0, out=tmp_path / "sel", report=False, progress=False).to_dict()
+    assert want["few_label"] is not None and want["oracle"] is None
+    problems = []
+    for name, labels in _label_writers(tmp_path, y).items():
+        try:
+            got = rankme.select(runs, labels=labels, seed=0, out=tmp_path / "sel", report=False, progress=False)
+        except Exception as e:
+            problems.append(f"{name}: {type(e).__name__}: {e}")
+            continue
+        d = got.to_dict()
+        if (d["few_label"], d["oracle"]) != (want["few_label"], want["oracle"]):
+            problems.append(f"{name}: few-label {d['few_label'] and d['few_label']['n_labelled']} rows, oracle "
+                            f"{d['oracle'] is not None}")
+    assert not problems, "\n".join(problems)
+
+
+def test_labels_files_pandas_or_npz_wrote_otherwise_say_what_is_wrong(tmp_path):
+    """A header line (``Series.to_csv(index=False)``), pandas' index before each label (``Series.to_csv()``), an
+    ``.npz`` of several arrays: one line naming the problem and the fix, not "201 labels for 200 samples"."""
+    pd = pytest.importorskip("pandas")
+    y = np.arange(N) % 3
+    p = tmp_path / "y.csv"
+    for series, kw, message in (
+            (pd.Series(y, name="label"), {"index": False}, "the first line 'label' is a header (pandas' "
+                                                           "Series.to_csv() writes one); remove it"),
+            (pd.Series(y), {"index": False}, "the first line '0' may be a header"),
+            (pd.Series(y), {}, "each line holds an index and a label ('0,0'), as pandas' Series.to_csv() writes "
+                               "them: write the labels alone, to_csv(index=False, header=False)"),
+            (pd.Series(y), {"header": False}, "each line holds an index and a label ('0,0')")):
+        series.to_csv(p, **kw)
+        with pytest.raises(rankme.EmbeddingError) as err:
+            load_labels(p, N)
+        assert str(err.value).startswith(f"{p}: ") and message in str(err.value), str(err.value)
+        assert err.value.param == "labels" and "\n" not in str(err.value)
+    np.savez(tmp_path / "two.npz", y=y, ids=np.arange(N))
+    with pytest.raises(rankme.EmbeddingError, match=r"two.npz: holds 2 arrays \['y', 'ids'\]: save the labels alone"):
+        load_labels(tmp_path / "two.npz", N)
+    assert load_labels(tmp_path / "two.npz", N, key="y").tolist() == y.tolist()
+
 def test_label_budget_on_full_labels_adds_the_few_label_check_beside_the_oracle(tmp_path, capsys):
     rng = np.random.default_rng(3)
     y = rng.integers(0, 3, 120)

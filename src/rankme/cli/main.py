@@ -70,7 +70,8 @@ def _add_score_parser(sub: Any) -> None:
     s.add_argument("--flatten", action="store_true", help="reshape >2-D arrays to (N, -1) instead of refusing")
     s.add_argument("--fill-missing", action="store_true",
                    help="Zarr: read chunks missing from the store as the array's fill value instead of refusing "
-                        "(Zarr does not write chunks whose values all equal it)")
+                        "(Zarr does not write chunks whose values all equal it); HDF5: the same for rows never "
+                        "written")
     s.add_argument("--columns", action="append", metavar="A,B,...",
                    help="tables: score exactly these numeric columns (default: every numeric column but a pandas "
                         "index and id columns, or the one list column)")

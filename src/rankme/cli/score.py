@@ -175,7 +175,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not metrics:
         return _refuse(args, "none of the --metric columns can be computed here (see above)")
     try:  # a bad argument is one usage error, before any file is read (not one error per file)
-        check_arguments(metrics, samples=args.samples, views=args.views)
+        check_arguments(metrics, samples=args.samples, views=args.views, seed=args.seed)
     except InputError as e:
         return _refuse(args, user_message(e))
     out: list[dict[str, Any]] = []

@@ -11,7 +11,7 @@ import numpy as np
 
 from rankme.core.deprecation import renamed
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import all_zero_error
+from rankme.core.validation import EmbeddingError, all_zero_error
 
 __all__ = ["RANKME_EPS", "SpectrumKind", "check_values", "eigen_of", "entropy", "nonzero_total",
            "rankme_from_singular_values", "rankme_from_spectrum", "spectral_entropy"]
@@ -144,5 +144,9 @@ def rankme_from_singular_values(
 
 
 def rankme_from_spectrum(spec: Spectrum, **variant: Any) -> float:
-    """RankMe of a :class:`~rankme.core.spectrum_types.Spectrum` (see :func:`rankme_from_singular_values`)."""
+    """RankMe of a :class:`~rankme.core.spectrum_types.Spectrum` (see :func:`rankme_from_singular_values`); a
+    centred spectrum of zeros says that every row equals the column mean (the rows are constant, not zero)."""
+    if spec.centered and not np.any(spec.singular_values):
+        raise EmbeddingError("all singular values are zero (the centred embeddings are all zero: every row equals the "
+                             "column mean, the rows are all the same); RankMe is undefined", kind="all-zero")
     return rankme_from_singular_values(spec.singular_values, weights=spec.weights, **variant)

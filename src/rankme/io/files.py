@@ -34,7 +34,8 @@ from rankme.io.stores import (
     read_lance,
     read_zarr,
 )
-from rankme.io.tabular import choose_columns, read_arrow, read_csv, refuse_compressed
+from rankme.io.tabular import choose_columns, read_arrow, refuse_compressed
+from rankme.io.text_tables import read_csv
 
 __all__ = ["READERS", "STORE_FORMATS", "STORE_READERS", "SUFFIXES", "EmbeddingSource", "ReadRequest", "Reader",
            "file_fingerprint", "load_embeddings", "strip_suffix"]
@@ -222,10 +223,26 @@ def _load_pt(req: ReadRequest) -> tuple[str, Any]:
     if isinstance(obj, torch.Tensor):
         return "tensor", obj
     if isinstance(obj, dict):
-        tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-        name = pick_array(path, tensors, req.key, lambda k: tuple(tensors[k].shape), notes=req.notes)
+        tensors = _tensors(obj, torch.Tensor)  # nested dicts: keys "out/emb"; key= may also say "out.emb"
+        dotted = {k.replace("/", "."): k for k in tensors}
+        key = None if req.key is None else dotted.get(req.key, req.key.strip("/"))
+        name = pick_array(path, tensors, key, lambda k: tuple(tensors[k].shape), notes=req.notes)
         return name, tensors[name]
+    if isinstance(obj, (list, tuple)) and obj and all(isinstance(t, torch.Tensor) for t in obj):
+        raise _fail(path, f"holds a {type(obj).__name__} of {len(obj)} tensors, not one matrix: if they are batches "
+                          "of rows, save them as one, torch.save(torch.cat(batches), path)")
     raise _fail(path, f"holds a {type(obj).__name__}, not a tensor or a dict of tensors")
+
+
+def _tensors(obj: dict[Any, Any], tensor: type, prefix: str = "") -> dict[str, Any]:
+    """The tensors of a (nested) dict by their key paths, ``out/emb`` for ``{"out": {"emb": t}}``."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if isinstance(v, tensor):
+            out[prefix + str(k)] = v
+        elif isinstance(v, dict):
+            out.update(_tensors(v, tensor, f"{prefix}{k}/"))
+    return out
 
 
 def _load_safetensors(req: ReadRequest) -> tuple[str, Any]:
@@ -251,7 +268,7 @@ def _load_csv(req: ReadRequest) -> tuple[str, Any]:
     except OSError as e:
         raise _fail(path, "is not readable", e) from e
     cols, line_of = read_csv(path, data, tab=path.lower().endswith(".tsv"), notes=notes)
-    if all(c.text for c in cols):
+    if all(c.text and c.problem is None for c in cols):
         raise _fail(path, f"has no numeric columns (columns: {[c.name for c in cols][:8]}); if its delimiter is not "
                           "one of , ; tab |, convert it first")
     return choose_columns(path, cols, key=req.key, columns=req.columns, exclude=req.exclude, notes=notes,
@@ -309,8 +326,8 @@ READERS: dict[str, Reader] = {
     ".parquet": _read_arrow,
     ".csv": _load_csv,
     ".tsv": _load_csv,
-    ".h5": lambda r: read_hdf5(r.path, r.key, r.notes),
-    ".hdf5": lambda r: read_hdf5(r.path, r.key, r.notes),
+    ".h5": lambda r: read_hdf5(r.path, r.key, r.notes, fill_missing=r.fill_missing),
+    ".hdf5": lambda r: read_hdf5(r.path, r.key, r.notes, fill_missing=r.fill_missing),
     ".arrow": _read_arrow,
     ".feather": _read_arrow,
     ".ipc": _read_arrow,
@@ -336,11 +353,13 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
 
     Args:
         path: a file (suffix in :data:`SUFFIXES`), or ``"-"`` for a ``.npy`` on standard input.
-        key: the array (``.npz``, ``.pt``, ``.safetensors``) or list column (tables) to read.
+        key: the array (``.npz``, ``.pt``: in nested dicts ``out/emb`` or ``out.emb``, ``.safetensors``) or list
+            column (tables) to read.
         flatten: reshape >2-D arrays to (N, -1) instead of refusing them.
         columns: tables: exactly these numeric columns.
         exclude: tables: leave these columns out.
-        fill_missing: Zarr: read chunks missing from the store as the fill value instead of refusing (with a note).
+        fill_missing: Zarr and HDF5: read chunks missing from the store (HDF5: rows never written) as the fill
+            value instead of refusing (with a note).
 
     Returns:
         The source, with notes on anything excluded or changed.

@@ -2,7 +2,8 @@
 
 Images are read with Pillow, converted to RGB and, unless the model brings its own processor, resized to
 ``image_size`` × ``image_size`` and scaled to [0, 1] (``(3, H, W)`` float32). Labels for the optional oracle come
-from a file (one per sample) or, for an image folder, from sub-folder names (``labels="folders"``).
+from a file (one per sample) or, for an image folder, from sub-folder names (``labels="folders"``): see
+:mod:`rankme.io.labels`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError, check_labels
+from rankme.core.validation import EmbeddingError
 from rankme.io.files import SUFFIXES, file_fingerprint, load_embeddings
+from rankme.io.labels import load_labels
 
 __all__ = ["IMAGE_SUFFIXES", "InputData", "load_inputs", "load_labels"]
 
@@ -109,37 +111,3 @@ def load_inputs(path: str | Path) -> InputData:
         return _array(p)
     raise EmbeddingError(f"{p}: unknown data format; give a folder of images, a .txt file (one sample per line) "
                          f"or an array file ({' '.join(SUFFIXES)})", path=p)
-
-
-def load_labels(spec: str | Path, n: int, data: InputData | None = None) -> np.ndarray:
-    """Labels, one per sample: ``folders`` (image sub-folder names), a ``.npy`` array, or a text file with one
-    label per line; there must be exactly ``n``.
-
-    In a text file a blank line is a sample without a label (an empty string: unlabelled for the few-label check,
-    like -1 or NaN in an array), so every label stays on its sample's line; blank lines after the ``n``-th line
-    (a trailing newline) are ignored. How many classes the labelled rows hold is the label checks' business
-    (:func:`rankme.selection.labelcheck.label_plan`).
-
-    Examples:
-        >>> import tempfile
-        >>> p = Path(tempfile.mkdtemp()) / "y.txt"; _ = p.write_text("cat\\n\\ndog\\n\\n")
-        >>> load_labels(p, 3).tolist()
-        ['cat', '', 'dog']
-    """
-    if str(spec) == "folders":
-        if data is None or data.folder_labels is None:
-            raise EmbeddingError("labels=folders needs an image folder with one sub-folder per class",
-                                 param="labels")
-        y = np.asarray(data.folder_labels)
-    else:
-        p = Path(spec)
-        if not p.is_file():
-            raise EmbeddingError(f"{p}: labels file not found", param="labels", path=p)
-        if p.suffix == ".npy":
-            y = np.load(p, allow_pickle=False)
-        else:
-            lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
-            while len(lines) > n and not lines[-1]:
-                lines.pop()
-            y = np.asarray(lines)
-    return check_labels(y, n, str(spec), path=None if str(spec) == "folders" else str(spec))

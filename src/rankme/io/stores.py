@@ -121,14 +121,79 @@ def _hdf5_key(h5py: Any, fh: Any, path: str, key: str, available: list[str]) -> 
     return obj
 
 
-def read_hdf5(path: str, key: str | None, notes: list[str] | None = None) -> tuple[str, Any]:
+def _hdf5_missing(h5py: Any, path: str, ds: Any, fill: Any) -> tuple[str, str] | None:
+    """What of dataset ``ds`` HDF5 would read as its fill value because it was never written (and the fix), or
+    None: the rows of
+    a virtual dataset's missing source file or dataset, chunks never allocated, or the trailing rows that all equal
+    the fill value (a dataset created at its final size and only partly filled; HDF5 keeps no record of which rows
+    were written, so these rows are the evidence)."""
+    n = int(ds.shape[0]) if ds.ndim else 0
+    if n == 0:
+        return None
+    if ds.is_virtual:
+        for vs in ds.virtual_sources():
+            found = [f for f in (Path(path).resolve().parent / vs.file_name, Path(vs.file_name)) if f.is_file()]
+            try:
+                with h5py.File(path if vs.file_name == "." else found[0], "r") as fh:
+                    ok = vs.dset_name in fh
+            except (OSError, IndexError):
+                ok = False
+            if not ok:
+                (a, *_), (b, *_) = vs.vspace.get_select_bounds()
+                return (f"rows {a}..{b} of virtual dataset {ds.name.lstrip('/')!r} come from {vs.file_name} "
+                        f"[{vs.dset_name}], which is missing, and read as the fill value {fill!r}",
+                        "put that file next to this one")
+        return None
+    if ds.chunks is not None:
+        grid = [-(-int(s) // int(c)) for s, c in zip(ds.shape, ds.chunks, strict=True)]
+        total = int(np.prod(grid, dtype=np.int64))
+        stored = ds.id.get_num_chunks()
+        if stored < total:
+            have = {tuple(ds.id.get_chunk_info(i).chunk_offset) for i in range(stored)}
+            first = next(ix for ix in np.ndindex(*grid)
+                         if tuple(i * size for i, size in zip(ix, ds.chunks, strict=True)) not in have)
+            row = first[0] * ds.chunks[0]
+            return (f"{total - stored} of {total} chunks of dataset {ds.name.lstrip('/')!r} (first: chunk {first}, "
+                    f"rows from {row}) were never written and read as the fill value {fill!r}", "write them")
+    last = n
+    while last > 0:
+        block = np.asarray(ds[max(0, last - 4096) : last]).reshape(min(last, 4096), -1)
+        unwritten = np.all(block == np.asarray(fill), axis=1)
+        if not unwritten.all():
+            last -= int(np.argmin(unwritten[::-1]))
+            break
+        last -= block.shape[0]
+    if last == n:
+        return None
+    return (f"the last {n - last} of {n} rows of dataset {ds.name.lstrip('/')!r} (rows {last}..{n - 1}) all read "
+            f"as the fill value {fill!r}, as rows never written do (a dataset created at its final size and only "
+            "partly filled?)", "write only the rows you have")
+
+
+def read_hdf5(path: str, key: str | None, notes: list[str] | None = None, *,
+              fill_missing: bool = False) -> tuple[str, Any]:
     """An HDF5 dataset, read by chunks: ``key`` is its path in the file (soft and external links are followed);
-    by default the one the rule of :func:`~rankme.io.pick.pick_array` picks."""
+    by default the one the rule of :func:`~rankme.io.pick.pick_array` picks.
+
+    Rows never written read as the dataset's fill value (:func:`_hdf5_missing` says how they are found): that is
+    an error naming the dataset and rows, unless ``fill_missing`` (CLI ``--fill-missing``) accepts the fill value,
+    with a note, as for a Zarr chunk missing from its store.
+    """
     h5py = require("h5py", "hdf5", "reading HDF5", path=path)
+    notes = [] if notes is None else notes
     try:
         fh = h5py.File(path, "r")
     except OSError as e:
         raise EmbeddingError(f"{path}: is not a readable HDF5 file ({e})", path=path) from e
+    try:  # a refusal closes the file (it could not be rewritten while the error is alive)
+        return _hdf5_dataset(h5py, fh, path, key, notes, fill_missing)
+    except BaseException:
+        fh.close()
+        raise
+
+
+def _hdf5_dataset(h5py: Any, fh: Any, path: str, key: str | None, notes: list[str],
+                  fill_missing: bool) -> tuple[str, Any]:
     arrays: dict[str, Any] = {}
 
     def visit(name: str, obj: Any) -> None:  # returning anything but None would stop the walk
@@ -144,6 +209,13 @@ def read_hdf5(path: str, key: str | None, notes: list[str] | None = None) -> tup
         ds = arrays[name]
     if ds.dtype.kind not in "iuf":
         raise EmbeddingError(f"{path}[{name}]: dataset of dtype {ds.dtype} is not numeric", path=path)
+    missing = _hdf5_missing(h5py, path, ds, np.asarray(ds.fillvalue).tolist())
+    if missing is not None:
+        what, fix = missing
+        if not fill_missing:
+            raise EmbeddingError(f"{path}: {what}: {fix}, or pass fill_missing=True if they are data",
+                                 names=("fill_missing",), path=path)
+        notes.append(Note(f"{path}: {what} (accepted: fill_missing=True)", names=("fill_missing",), path=path))
     return name, _rows_of(ds, owner=fh)
 
 

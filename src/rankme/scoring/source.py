@@ -30,8 +30,8 @@ from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
 from rankme.metrics.states import KeptRows, MetricStates, Spectra
 
-__all__ = ["RowSource", "ScoreResult", "accumulate_source", "check_arguments", "locate_error", "result_from_state",
-           "sample_rows", "score_source"]
+__all__ = ["RowSource", "ScoreResult", "accumulate_source", "check_arguments", "check_seed", "locate_error",
+           "result_from_state", "sample_rows", "score_source"]
 
 
 DUPLICATE_COUNT_ROWS = 1 << 22
@@ -74,6 +74,23 @@ class ScoreResult:
         return d
 
 
+def check_seed(seed: Any) -> int:
+    """``seed`` when it is a whole number ≥ 0 (what ``numpy.random.default_rng`` takes), else an
+    :class:`~rankme.core.validation.InputError` naming ``seed``.
+
+    Examples:
+        >>> check_seed(0)
+        0
+        >>> check_seed(-1)
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.InputError: seed must be a non-negative integer, got -1
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}", param="seed")
+    return int(seed)
+
+
 def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | None:
     """Sorted row indices of a reproducible subsample without replacement (``None`` = all rows).
 
@@ -86,7 +103,7 @@ def sample_rows(n_rows: int, samples: int | None, seed: int) -> np.ndarray | Non
     if samples is None or samples >= n_rows:
         return None
     check_positive(samples, "samples")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     return np.sort(rng.choice(n_rows, size=samples, replace=False))
 
 
@@ -146,9 +163,10 @@ def accumulate_source(source: RowSource, *, samples: int | None = None, seed: in
     return acc
 
 
-def check_arguments(metrics: Sequence[str], *, samples: int | None = None, views: int | None = None) -> list[str]:
-    """THE checks of :func:`score_source`'s arguments that need no source: the metric names, ``samples``, and the
-    ``views`` the view metrics need (the registry says which). Returns the metric names. A front end runs them
+def check_arguments(metrics: Sequence[str], *, samples: int | None = None, views: int | None = None,
+                    seed: int = 0) -> list[str]:
+    """THE checks of :func:`score_source`'s arguments that need no source: the metric names, ``samples``, ``seed``,
+    and the ``views`` the view metrics need (the registry says which). Returns the metric names. A front end runs them
     before reading any file, so that a bad argument is one usage error, not one error per file.
 
     Examples:
@@ -161,6 +179,7 @@ def check_arguments(metrics: Sequence[str], *, samples: int | None = None, views
     """
     metrics = check_metrics(metrics)
     check_positive(samples, "samples", none_ok=True)
+    check_seed(seed)
     which = needing(metrics, "views")
     if which:
         if views is None:
@@ -219,7 +238,7 @@ def score_source(
         (4, 4.0)
     """
     t0 = time.perf_counter()
-    metrics = check_arguments(metrics, samples=samples, views=views)
+    metrics = check_arguments(metrics, samples=samples, views=views, seed=seed)
     states = _states(source, metrics, samples, views)
     lid, kept = states.views, states.rows
     step = chunk_rows or default_chunk_rows(source.dim)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.validation import InputError
+from rankme.scoring.source import check_seed
 from rankme.selection.fewlabel import (
     N_BOOT,
     CVAccuracy,
@@ -63,6 +64,7 @@ def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
             raise InputError(f"label_budget={budget} needs labels: give labels= (one per row)",
                              param="label_budget", names=("labels",))
         return LabelPlan(None, None, None)
+    check_seed(seed)  # the draw, folds and bootstrap take it: refused before scoring, not by numpy after
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
                                or budget < 2):
         raise InputError(f"label_budget={budget!r}: need a whole number ≥ 2 of labels per class "
