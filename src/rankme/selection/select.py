@@ -134,7 +134,7 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
            factory: str | Callable[[], Any] | None = None, data: str | Path | None = None,
            layers: str | Sequence[str] | None = None, param: str | None = None, extreme: str = "min",
            tol: float | None = None, metrics: Sequence[str] | None = None, samples: int | None = None, seed: int = 0,
-           labels: str | Path | np.ndarray | None = None, label_budget: int | None = None,
+           labels: str | Path | Any | None = None, label_budget: int | None = None,
            views: int | None = None, key: str | None = None, out: str | Path | None = None, report: bool = True,
            allow_mixed_dim: bool = False, trust_code: bool = False, batch_size: int = 64, device: str | None = None,
            image_size: int = 224, progress: bool = True, command: str = "",
@@ -158,7 +158,7 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
         samples: score this many samples, subsampled with ``seed``.
         seed: seed of the subsample, and of the few-label check's draw, folds and bootstrap.
         labels: optional check of the pick with labels: a labels file (``.npy``, or one label per line), ``"folders"``
-            (image sub-folders) or an array, one label per row/sample. Rows marked unlabelled (-1, NaN, an empty
+            (image sub-folders) or an array-like (numpy, a list, a torch tensor, a pandas Series), one label per row/sample. Rows marked unlabelled (-1, NaN, an empty
             line or string) make it the few-label check on the labelled rows (cross-validated linear and k-NN
             accuracy, the few-label pick, whether RankMe's pick is within its noise); every row labelled, the
             full-label oracle (a train/test linear probe, Spearman, Kendall, regret).
