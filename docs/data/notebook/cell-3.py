@@ -1,0 +1,2 @@
+res = rankme.select("runs", param="temperature")
+display(res)
