@@ -101,7 +101,9 @@ def test_monitor_alarm_warns_on_collapsed_model():
     mon = RankMeMonitor(model, {"out": "0"}, probe, alarm=CollapseAlarm(fraction=0.1, warmup=0, patience=1))
     with pytest.warns(CollapseWarning, match="collapse") as caught:
         mon.compute()
-    assert mon.last_alarm == str(caught.pop(CollapseWarning).message)  # the reason kept is the one warned
+    warned = caught.pop(CollapseWarning)
+    assert mon.last_alarm == str(warned.message)  # the reason kept is the one warned
+    assert warned.filename == __file__  # points at the user's compute() call, not inside the monitor
 
 
 def test_torchmetrics_metric_matches_engine_and_reduces_in_chunks():

@@ -216,7 +216,7 @@ class RankMeMonitor:
                 reason = self.alarm.check(name, rank, acc.n, int(acc.dim or 0))
                 if reason and self.last_alarm is None:
                     self.last_alarm = reason
-                    warnings.warn(reason, CollapseWarning, stacklevel=2)
+                    warnings.warn(reason, CollapseWarning, stacklevel=3)  # the caller of compute()
         return out
 
 
