@@ -14,8 +14,10 @@ import rankme
 VARIANTS = [
     ("paper Eq. 1 (default)", {}, "RankMe paper; stable-pretraining JAX"),
     ("eps=1e-5", {"eps": 1e-5}, "stable-pretraining torch callback"),
-    ("normalized=True", {"normalized": True}, "lightly DSE (RankMe / min(N,K))"),
-    ("center=True", {"center": True}, "MONAI's eRank (its score is 1 - eRank/min(N-1,K))"),
+    ("normalized=True", {"normalized": True}, "RankMe / min(N,K), the paper's ε"),
+    ("normalized=True, eps=0", {"normalized": True, "eps": 0.0}, "lightly DSE's effective dimensionality"),
+    ("center=True", {"center": True}, "centred RankMe, the paper's ε"),
+    ("center=True, eps=0", {"center": True, "eps": 0.0}, "MONAI's eRank (its score is 1 - eRank/min(N-1,K))"),
     ("center=True, eigen=True", {"center": True, "eigen": True}, "reptrix get_rankme"),
     ("eigen=True", {"eigen": True}, "σ² of the raw matrix"),
 ]

@@ -86,6 +86,40 @@ def test_first_rows_low_rank_later_rows_not(big_route: list) -> None:
     assert abs(rankme_from_singular_values(spec.singular_values) / _ref(z, False) - 1) < 1e-10
 
 
+def _sorted_by_class(n: int, k: int, classes: int = 2, seed: int = 0) -> np.ndarray:
+    """Exactly rank K/64, rows sorted by class, each class spanning its own share of the rank: the first rows
+    span 1/classes of it (issue 28)."""
+    rng = np.random.default_rng(seed)
+    r = k // 64
+    y = np.sort(rng.integers(0, classes, n))
+    lat = np.zeros((n, r))
+    share = r // classes
+    for c in range(classes):
+        lat[y == c, c * share:(c + 1) * share] = rng.standard_normal(((y == c).sum(), share))
+    return lat @ rng.standard_normal((r, k))
+
+
+@pytest.mark.parametrize("center", [False, True])
+@pytest.mark.parametrize(("n", "k", "classes"), [(2000, 1024, 2), (3000, 512, 8)])
+def test_rows_sorted_by_class_are_split_exactly(big_route: list, n: int, k: int, classes: int, center: bool) -> None:
+    """The first rows span part of the rank only; rows read at a stride bring the rest into the directions, so the
+    split runs and is exact (the Gram route alone: ~2e-6 here)."""
+    z = _sorted_by_class(n, k, classes)
+    found = tail.low_rank_directions(z, 0, center=center)
+    assert found is not None and found[0].shape == (k, k // 64)
+    spec = compute.compute_spectrum(z, center=center)
+    assert big_route == [True]
+    assert abs(rankme_from_singular_values(spec.singular_values) / _ref(z, center) - 1) < TOL
+
+
+def test_strided_rows_cover_the_whole_matrix() -> None:
+    z = np.arange(20_000.0)[:, None] * np.ones((1, 1024))
+    rows = tail.strided_rows(z)
+    assert rows.shape == (tail.sample_rows(20_000, 1024), 1024) and np.shares_memory(rows, z)
+    assert rows[0, 0] == 0 and rows[-1, 0] > 19_000 - 20_000 // rows.shape[0]
+    assert tail.strided_rows(z[:50]).shape[0] == 50  # fewer rows than the sample: every row, once
+
+
 @pytest.mark.parametrize("z", [
     np.random.default_rng(0).standard_normal((500, 256)),                  # full rank
     _low_rank(500, 256, 8, 0.0),                                            # rank 8 > K/64

@@ -50,6 +50,32 @@ def test_alpha_req_on_short_spectra_is_a_clear_error():
     assert METRICS["alpha_req"].centered
 
 
+@pytest.mark.parametrize(("n", "k", "dtype"), [(100, 512, np.float64), (100, 512, np.float32), (60, 60, np.float64),
+                                             (600, 256, np.float64)])
+@pytest.mark.parametrize("decay", [0.0, 0.6])
+def test_alpha_req_of_centred_rows_fits_only_the_ranks_that_can_be_nonzero(n, k, dtype, decay):
+    """Centring N ≤ K rows leaves the N-th eigenvalue at 0 by construction; rounding makes it ~1e-17·λ_max, which
+    must not enter the fit (issue 28: 1.437 vs 1.049 at N = 100, K = 512). Truth: the authors' weighted fit on the
+    float64 SVD of the centred rows, ranks 11..min(100, N − 1, K)."""
+    from rankme.metrics.registry import compute_metrics
+
+    z = (np.random.default_rng(7).standard_normal((n, k)) * np.arange(1, k + 1.0) ** -decay).astype(dtype)
+    x = z.astype(np.float64)
+    lam = np.linalg.svd(x - x.mean(axis=0), compute_uv=False) ** 2
+    last = min(100, n - 1, k)
+    want = _authors_alpha(lam, np.arange(10, last))
+    assert compute_metrics(z, ["alpha_req"])["alpha_req"] == pytest.approx(want, rel=1e-9)
+    a, _ = alpha_req(lam, rank=min(n - 1, k))  # the pure function, told how many values can be nonzero
+    assert a == pytest.approx(want, rel=1e-9)
+
+
+def test_alpha_req_leaves_out_values_below_the_floor():
+    lam = np.r_[np.arange(1, 41.0) ** -1.3, 1e-15, 1e-16]
+    assert alpha_req(lam, floor=1e-12)[0] == pytest.approx(1.3, abs=1e-10)
+    assert alpha_req(lam, floor=1e-12) == alpha_req(lam[:40])
+    assert abs(alpha_req(lam)[0] - 1.3) > 0.1  # kept, the noise values bend the fit
+
+
 def _dense_lidar(e: np.ndarray, delta: float, eps: float) -> float:
     """The LiDAR paper's formula written out on the full (n, q, K) tensor."""
     n, q, k = e.shape

@@ -134,14 +134,24 @@ def test_ctrl_c_prints_the_files_that_finished(tmp_path, capsys, monkeypatch, as
         assert all(f"{w:.4f}" in out.out for w in want) and "not scored" in out.out
 
 
-def test_ctrl_c_in_a_real_process(tmp_path):
-    """SIGINT while `rankme score a b -` waits on standard input: a and b are printed, the exit status is 130."""
+@pytest.mark.parametrize(("sig", "parent_ignores_sigint"), [(signal.SIGINT, False), (signal.SIGINT, True),
+                                                           (signal.SIGTERM, False)])
+def test_ctrl_c_in_a_real_process(tmp_path, sig, parent_ignores_sigint):
+    """SIGINT while `rankme score a b -` waits on standard input: a and b are printed, the exit status is 130.
+    SIGTERM (`timeout`, SLURM, `docker stop`) does the same. The child gets the default SIGINT handler even when
+    this test runner was started with SIGINT ignored (`nohup`, a background job, some CI runners), as a shell
+    gives an interactive command: the test measures the product, not how pytest was launched."""
     dup = np.concatenate([Z[:40]] * 3)  # duplicate rows: each file's note on stderr says it has finished
     np.save(tmp_path / "a.npy", dup)
     np.save(tmp_path / "b.npy", dup[:100])
-    proc = subprocess.Popen([sys.executable, "-m", "rankme.cli", "score", "a.npy", "b.npy", "-", "--no-progress"],
-                            cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if parent_ignores_sigint else None
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "rankme.cli", "score", "a.npy", "b.npy", "-", "--no-progress"],
+                                cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr or ()], daemon=True)
     reader.start()
@@ -149,7 +159,7 @@ def test_ctrl_c_in_a_real_process(tmp_path):
         deadline = time.monotonic() + 30
         while not lines.get(timeout=max(0.1, deadline - time.monotonic())).startswith("note: b.npy: only"):
             pass  # each file's note says it finished; then `-` waits on standard input
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         proc.wait(timeout=60)
         out = proc.stdout.read() if proc.stdout else ""
     finally:
@@ -162,6 +172,33 @@ def test_ctrl_c_in_a_real_process(tmp_path):
     assert "rankme: interrupted while scoring -: the 2 finished result(s) are printed; 1 not scored" in err
     assert f"{reference_rankme(dup):.4f}" in out and f"{reference_rankme(dup[:100]):.4f}" in out
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["score", "select", "demo", "other"])
+def test_sigterm_stops_every_command_as_ctrl_c_does(monkeypatch, capsys, command):
+    """Every command runs with SIGTERM turned into Ctrl-C's KeyboardInterrupt (what it kept is said, exit 130);
+    the handler is removed when the command ends. Checked by calling the handler the command sees, so the default
+    action (which would end this test process) is never taken."""
+    import argparse
+    import importlib
+
+    cli_main = importlib.import_module("rankme.cli.main")
+    seen = []
+
+    def terminated(args):
+        handler = signal.getsignal(signal.SIGTERM)
+        seen.append(handler)
+        assert callable(handler), "SIGTERM keeps its default action: the process would die without a word"
+        handler(signal.SIGTERM, None)
+        return 0
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(command=command, func=terminated)
+    monkeypatch.setattr(cli_main, "build_parser", lambda *commands: parser)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert cli_main.main([]) == 130
+    assert "rankme: interrupted;" in capsys.readouterr().err
+    assert len(seen) == 1 and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # removed again
 
 
 def test_dask_partial_state_names_the_shard_and_its_row(tmp_path):

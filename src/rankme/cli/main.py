@@ -3,16 +3,22 @@
 Exit status, the same for every command (:mod:`rankme.cli.errors` defines each): 0 everything scored; 1 some
 inputs (files, candidates, the ``--plot``) could not be scored — each named with its reason, the others' results
 printed; 2 nothing could be scored (argparse's usage-error code) — an unknown, bad or conflicting option, an
-unusable ``--out``, a missing extra the command needs, or every input refused — one line each; 130 interrupted.
+unusable ``--out``, a missing extra the command needs, or every input refused — one line each; 130 interrupted
+(Ctrl-C, or SIGTERM from ``timeout``, SLURM or ``docker stop``: each command treats both alike). With ``--json``,
+argparse's usage errors also print the JSON error (``rankme score``: a list holding it; ``rankme select``: the
+object) on standard output.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Collection, Sequence
-from typing import Any
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 from rankme.core import __version__
 
@@ -21,6 +27,24 @@ __all__ = ["build_parser", "main"]
 
 COMMANDS = ("score", "select", "demo", "reproduce")
 """The sub-commands, in the order ``rankme --help`` lists them."""
+
+
+class _UsageExit(SystemExit):
+    """argparse's usage error (a ``SystemExit`` with code 2, as argparse's own), carrying its message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose usage error is a :class:`_UsageExit`: the same usage and line on standard error and
+    the same exit status, with the message kept for ``--json``. Sub-parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self._print_message(f"{self.prog}: error: {message}\n", sys.stderr)
+        raise _UsageExit(message)
 
 
 def build_parser(commands: Collection[str] = COMMANDS) -> argparse.ArgumentParser:
@@ -34,7 +58,7 @@ def build_parser(commands: Collection[str] = COMMANDS) -> argparse.ArgumentParse
         >>> build_parser(["demo"]).parse_args(["demo", "--workers", "1"]).workers
         1
     """
-    p = argparse.ArgumentParser(prog="rankme", description="Judge learned representations without labels.")
+    p = _Parser(prog="rankme", description="Judge learned representations without labels.")
     p.add_argument("--version", action="version", version=f"rankme {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     if "score" in commands:
@@ -141,9 +165,50 @@ def _commands_run(argv: Sequence[str]) -> Collection[str]:
     return COMMANDS
 
 
+def _json_usage_error(argv: Sequence[str], message: str) -> None:
+    """With ``--json`` (or a prefix argparse accepts) among ``argv``, print argparse's usage error as the command's
+    JSON error on standard output: ``rankme score`` a list holding ``{"error": ...}``, ``rankme select`` the
+    object (what each prints for its own usage errors)."""
+    command = argv[0] if argv else ""
+    if command not in ("score", "select") or not any(len(a) > 2 and "--json".startswith(a) for a in argv[1:]):
+        return
+    import json
+
+    error = {"error": " ".join(message.split())}
+    json.dump([error] if command == "score" else error, sys.stdout)
+    print()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``timeout``, SLURM, ``docker stop``, ``kill``) stops the command as Ctrl-C does: a
+    ``KeyboardInterrupt``, so what finished is printed or kept and the exit status is 130. Only in the main thread,
+    and only where SIGTERM has its default action (one that is ignored stays ignored); the handler is removed after.
+    A second SIGTERM while the first is handled ends the process as before."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rankme`` command."""
-    args = build_parser(_commands_run(sys.argv[1:] if argv is None else argv)).parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser(_commands_run(given)).parse_args(given)
+    except _UsageExit as e:
+        _json_usage_error(given, e.message)
+        raise
     # imported after parsing: ``--version`` and ``--help`` exit before anything loads numpy
     from rankme.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, user_message
     from rankme.core.optional import MissingExtraError
@@ -151,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rankme.io.results_db import StoreError
 
     try:
-        return int(args.func(args))
+        with _sigterm_as_interrupt():
+            return int(args.func(args))
     except KeyboardInterrupt:
         print(f"rankme: interrupted; {_AFTER_INTERRUPT.get(args.command, 'nothing was saved')}", file=sys.stderr)
         return EXIT_INTERRUPTED

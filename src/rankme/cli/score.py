@@ -20,7 +20,7 @@ from rankme.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_PARTIAL, user_m
 
 # Only the standard library at module level: ``rankme score --help`` imports this module for ``finite_float`` and
 # ``cmd_score``; what scoring needs (numpy, scipy, the readers) is imported when a command runs.
-__all__ = ["cmd_score", "finite_float", "positive_int"]
+__all__ = ["cmd_score", "finite_float", "json_safe", "positive_int"]
 
 
 def finite_float(text: str) -> float:
@@ -97,8 +97,24 @@ def _score_on_dask(args: argparse.Namespace, paths: list[str], metrics: list[str
             cluster.close()
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every float NaN (a metric undefined on its input) as ``None``: strict JSON has no NaN.
+
+    Examples:
+        >>> json_safe({"metrics": {"rankme": 3.0, "alpha_req": float("nan")}})
+        {'metrics': {'rankme': 3.0, 'alpha_req': None}}
+    """
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _json(rows: list[dict[str, Any]]) -> None:
-    json.dump(rows, sys.stdout, indent=2)
+    json.dump(json_safe(rows), sys.stdout, indent=2)
     print()
 
 
@@ -146,15 +162,15 @@ def _plot(args: argparse.Namespace, results: list[Any]) -> str | None:
     from rankme.reporting.tables import short_name
 
     try:
-        plot_spectra([(short_name(r.name, 40), r.singular_values) for r in results], args.plot,
-                     "singular-value spectra (normalised)")
+        written = plot_spectra([(short_name(r.name, 40), r.singular_values) for r in results], args.plot,
+                               "singular-value spectra (normalised)")
     except MissingExtraError as e:
         print(f"rankme: {e} (the --plot was skipped)", file=sys.stderr)
     except Exception as e:  # a missing folder, no permission, an unknown image format: the results still print
         return _one_line(f"--plot {args.plot}: could not write the figure ({type(e).__name__}: {e}); check the "
                          "folder exists and the suffix is an image format (.png, .pdf, .svg)")
     else:
-        print(f"plot: {args.plot}", file=sys.stderr)
+        print(f"plot: {written}", file=sys.stderr)  # the file written: a name without a suffix gains .png
     return None
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rankme.cli.errors import EXIT_ERROR, EXIT_PARTIAL, user_message
-from rankme.cli.score import positive_int
+from rankme.cli.score import finite_float, json_safe, positive_int
 from rankme.core.distributed import world
 from rankme.core.optional import MissingExtraError, require
 from rankme.core.validation import EmbeddingError
@@ -37,7 +37,8 @@ def add_select_parser(sub: Any) -> None:
     s.add_argument("--layers", help="also score these layers' pooled outputs in the same pass: 'all' or a,b,c")
     s.add_argument("--param", help="hyperparameter for the paper's plateau rule (read from names/sidecars)")
     s.add_argument("--extreme", choices=["min", "max"], default="min", help="plateau rule's pick (default min)")
-    s.add_argument("--tol", type=float, default=None, help="plateau tolerance, relative (default 0.01)")
+    s.add_argument("--tol", type=finite_float, default=None,
+                   help="plateau tolerance, relative: a finite number >= 0 (default 0.01)")
     s.add_argument("--metric", action="append", choices=SELECT_METRICS,
                    help=f"metric column (repeatable; default {', '.join(DEFAULT_METRICS)})")
     s.add_argument("--samples", type=int, default=None, help="score this many samples (subsampled with --seed)")
@@ -133,8 +134,8 @@ def run_select(args: argparse.Namespace) -> int:
         return _fail(user_message(e), args.json)
     if rank == 0:
         if args.json:
-            json.dump({**result.to_dict(), "report": None if report is None else str(report)}, sys.stdout, indent=2,
-                      default=str)
+            json.dump(json_safe({**result.to_dict(), "report": None if report is None else str(report)}), sys.stdout,
+                      indent=2, default=str)  # an undefined metric (NaN) as null
             print()
         else:
             print(result)

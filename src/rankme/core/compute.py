@@ -105,7 +105,8 @@ def compute_spectrum(
     singular values (some read at the Gram's rounding floor, :func:`gram_floor` — exactly low-rank input) and
     the matrix is small (≤ ``SVD_MAX_ENTRIES`` entries, on the CPU), σ comes from an SVD of the data instead, so
     the null space reads as 0. A bigger one (N ≥ K) whose first rows are numerically of rank r ≤ K/64 is split
-    along those rows' directions in the same single pass, which resolves its tail (:mod:`rankme.core.tail`).
+    along those rows' directions (widened by rows read at a stride when the first ones miss some, as rows sorted
+    by class do) in the same single pass, which resolves its tail (:mod:`rankme.core.tail`).
 
     Args:
         z: an N×K matrix (numpy, torch, JAX, nested list; any real dtype).

@@ -4,9 +4,10 @@ the same single pass.
 A float64 Gram matrix carries an absolute error of about K·ε·λ_max, so singular values below √(K·ε)·σ_max (the
 floor, :func:`rankme.core.numerics.gram_floor`) read as rounding noise: a collapsed projector's null space reads
 as ~1e-8·σ_max, which can move RankMe by more than :data:`TAIL_TOL`. When the first rows are numerically of low
-rank r (a clear gap in their singular values, r ≤ K/64), their top right singular vectors V split every row z
-into a = zV and b = z − aVᵀ, and one pass accumulates AᵀA (r×r), AᵀB (r×K), BᵀB (K×K, the tail at its own scale)
-and the column sums. In the basis [V, V⊥] the Gram is [[AᵀA, AᵀB], [BᵀA, BᵀB]]: the top r values are the
+rank r (a clear gap in their singular values, r ≤ K/64; with as many rows at a stride over the whole matrix
+when those leave the first rows' span, as rows sorted by class do), their top right singular vectors V split
+every row z into a = zV and b = z − aVᵀ, and one pass accumulates AᵀA (r×r), AᵀB (r×K), BᵀB (K×K, the tail at
+its own scale) and the column sums. In the basis [V, V⊥] the Gram is [[AᵀA, AᵀB], [BᵀA, BᵀB]]: the top r values are the
 eigenvalues of AᵀA and the tail's are those of the Schur complement S = BᵀB − (AᵀB)ᵀ(AᵀA)⁻¹AᵀB (Rayleigh–Ritz).
 Both carry bounded errors (the neglected coupling, second order; rounding, relative to each part's own scale);
 the result is used only when those bounds cannot move RankMe by more than ``TAIL_TOL``, otherwise the caller
@@ -26,7 +27,7 @@ from rankme.core.numerics import default_chunk_rows, iter_chunks
 from rankme.core.optional import is_torch_tensor, to_numpy
 
 __all__ = ["LOW_RANK_FRACTION", "TAIL_TOL", "low_rank_directions", "low_rank_spectrum", "rankme_moves",
-           "sample_rows"]
+           "sample_rows", "strided_rows"]
 
 TAIL_TOL = 1e-6
 """How far values the Gram route cannot resolve may move RankMe (relative) before they are resolved another way."""
@@ -80,7 +81,8 @@ def _scaled(chunk: Any, exp: int) -> np.ndarray:
 
 
 def sample_rows(n: int, k: int) -> int:
-    """How many first rows :func:`low_rank_directions` reads (K/64 + 64, at most N).
+    """How many first rows :func:`low_rank_directions` reads (K/64 + 64, at most N); it reads as many rows again
+    at a stride over the whole matrix.
 
     Examples:
         >>> sample_rows(25600, 8192)
@@ -89,10 +91,41 @@ def sample_rows(n: int, k: int) -> int:
     return min(n, int(k * LOW_RANK_FRACTION) + 64)
 
 
+def strided_rows(z: Any) -> Any:
+    """:func:`sample_rows` rows spread evenly over all of ``z`` (every ⌊N/m⌋-th row from the first): a view.
+
+    Examples:
+        >>> strided_rows(np.arange(2000.0)[:, None].repeat(128, 1))[:4, 0].tolist()
+        [0.0, 30.0, 60.0, 90.0]
+    """
+    n, rows = int(z.shape[0]), sample_rows(int(z.shape[0]), int(z.shape[1]))
+    return z[:: max(1, n // max(rows, 1))][:rows]
+
+
+def _directions(c: np.ndarray, most: int, center: bool) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """The top right singular vectors of rows ``c`` (about their mean when ``center``), the point and σ_max, when
+    the rows are numerically of rank r ≤ ``most`` with a clear gap below σ_r; else ``None``."""
+    point = c.mean(axis=0) if center else np.zeros(c.shape[1])
+    _, s, vt = svd(c - point, full_matrices=False, check_finite=False)
+    if s.size == 0 or s[0] <= 0:
+        return None
+    r = int(np.count_nonzero(s > _SPLIT * s[0]))
+    if r > most or r >= s.size or s[r] > _GAP * s[r - 1]:
+        return None
+    v: np.ndarray = np.linalg.qr(vt[:r].T)[0]
+    return v, point, float(s[0])
+
+
 def low_rank_directions(z: Any, exp: int, *, center: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """Orthonormal K×r directions of the first rows when they are numerically of low rank r (≤ K/64, with a clear
     gap below the r-th singular value), and the point rows are taken about (their mean for the centred spectrum,
-    so the mean is not one of the directions; else 0); ``None`` otherwise. An SVD of at most K/64 + 64 rows.
+    so the mean is not one of the directions; else 0); ``None`` otherwise. An SVD of at most K/64 + 64 rows
+    (twice that when the strided rows leave their span).
+
+    The first rows need not be representative (rows sorted by class: the first classes may span part of the rank
+    only), so as many rows at a stride over the whole matrix (:func:`strided_rows`) are checked against those
+    directions; when they leave the span, the directions (and the point) are those of both samples together,
+    if those are still clearly of rank ≤ K/64. Either way the split's bounds decide whether the result is used.
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -107,14 +140,18 @@ def low_rank_directions(z: Any, exp: int, *, center: bool = False) -> tuple[np.n
     if most < 1 or rows < 8:
         return None
     c = _scaled(z[:rows], exp)
-    point = c.mean(axis=0) if center else np.zeros(k)
-    _, s, vt = svd(c - point, full_matrices=False, check_finite=False)
-    if s.size == 0 or s[0] <= 0:
+    found = _directions(c, most, center)
+    if found is None:
         return None
-    r = int(np.count_nonzero(s > _SPLIT * s[0]))
-    if r > most or r >= s.size or s[r] > _GAP * s[r - 1]:
-        return None
-    v: np.ndarray = np.linalg.qr(vt[:r].T)[0]
+    v, point, top = found
+    spread = _scaled(strided_rows(z), exp)
+    if np.isfinite(spread).all():  # non-finite rows are named by the pass over every row, not here
+        off = spread - point
+        off -= (off @ v) @ v.T
+        if float(np.linalg.norm(off)) > _SPLIT * top:  # the first rows miss directions the others have
+            both = _directions(np.vstack([c, spread]), most, center)
+            if both is not None:
+                v, point, _ = both
     return v, point
 
 

@@ -157,6 +157,8 @@ def rankme_objective(
         raise ValueError(f"labels: shape {y.shape}; need one label per row of the embeddings (a 1-D array)")
     rows = None if y is None else sample_rows(len(y), samples, seed)
     plan = label_plan(y, label_budget, seed, rows)
+    if plan.note is not None:  # the oracle cannot split these labels: said once, the trials still scored
+        warnings.warn(str(plan.note), stacklevel=2)
 
     def objective(trial: optuna.Trial) -> float:
         last: dict[str, Any] = {}

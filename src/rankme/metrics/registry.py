@@ -8,14 +8,17 @@ selectors and tables all read this registry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from rankme.core.formula import rankme_from_spectrum, spectral_entropy
 from rankme.core.optional import has_module
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import Note
+from rankme.core.validation import InputError, Note
 from rankme.metrics.cluster import cluster_learnability
 from rankme.metrics.finite_n import rankme_inf
 from rankme.metrics.spectral import (
@@ -101,8 +104,25 @@ class Metric:
         return v if self.direction == "max" else (-v if self.direction == "min" else -abs(v - 1.0))
 
 
+ALPHA_FIT_RANGE = (11, 100)
+"""The ranks α-ReQ fits (1-based, inclusive; its authors' ``np.arange(10, 100)``)."""
+
+
 def _alpha(s: Spectrum) -> float:
-    return alpha_req(s.eigenvalues)[0]
+    """α-ReQ of a spectrum: the fit stops at the ranks that can be nonzero (centred rows: min(N − 1, K), the N-th
+    eigenvalue being rounding noise when N ≤ K) and leaves out values below the route's rounding floor. Too few
+    values left: an :class:`~rankme.core.validation.InputError` of kind ``"undefined"`` (a note, not a lost row)."""
+    lam = s.eigenvalues
+    cap = min(s.n - 1, s.dim) if s.centered else min(s.n, s.dim)
+    floor = float(s.rel_floor) ** 2
+    first, last = ALPHA_FIT_RANGE[0], min(ALPHA_FIT_RANGE[1], cap, lam.size)
+    usable = int(np.count_nonzero(lam[first - 1:last] > floor * float(lam.max()))) if last >= first else 0
+    if usable < 3:
+        bound = f"min(N − 1, K) = {cap}" if s.centered else f"min(N, K) = {cap}"
+        raise InputError(f"α-ReQ fits the eigenvalues at ranks {first}..{ALPHA_FIT_RANGE[1]} and needs 3 there, "
+                         f"above the rounding floor; this spectrum (N = {s.n}, K = {s.dim}, at most {bound} "
+                         f"nonzero) has {usable}", param="metrics", kind="undefined")
+    return alpha_req(lam, ALPHA_FIT_RANGE, rank=cap, floor=floor)[0]
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
@@ -125,7 +145,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("participation_ratio", "participation ratio", "centered", "max", "(Σλ)²/Σλ² of the centred covariance",
            lambda s: participation_ratio(s.eigenvalues), default=True),
     Metric("alpha_req", "α-ReQ (α closest to 1)", "centered", "one",
-           "α of λ_i ∝ i^-α (centred covariance, ranks 11..100)", _alpha),
+           "α of λ_i ∝ i^-α (centred covariance, ranks 11..100 up to N−1)", _alpha),
     Metric("lidar", "LiDAR", "views", "max", "effective rank of the LDA matrix of samples × augmented views",
            lambda state: state.lidar()),
     Metric("invariance", "view invariance", "views", "min",
@@ -228,7 +248,8 @@ def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) ->
     return list(dict.fromkeys(names))
 
 
-def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False, seed: int = 0) -> dict[str, float]:
+def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False, seed: int = 0,
+                    notes: list[Note] | None = None) -> dict[str, float]:
     """The named metrics of a source, each read from its state: THE dispatch on what a metric needs.
 
     Args:
@@ -238,6 +259,9 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
         names: metric names of :data:`METRICS`.
         estimate: the fast option (metrics that are not ``estimable`` refuse an estimated spectrum).
         seed: seed of the metrics that read rows (cluster learnability's k-means and split).
+        notes: when given, a metric that is undefined on this input (α-ReQ with fewer than 3 eigenvalues in its
+            ranks: min(N, K) ≤ 12) is NaN and the reason is appended here as a note, the other metrics unaffected;
+            without it, that metric raises.
 
     Returns:
         ``{name: value}``: the spectral metrics first, then those of views and rows, each in the order given.
@@ -245,7 +269,8 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
 
     Raises:
         ValueError: for an unknown name, a metric whose state the source lacks (naming what it needs), or a
-            metric that needs the other spectrum kind.
+            metric that needs the other spectrum kind; an :class:`~rankme.core.validation.InputError` of kind
+            ``"undefined"`` for a metric undefined on this input (unless ``notes`` is given).
 
     Examples:
         >>> import numpy as np
@@ -269,7 +294,14 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
             spec = spectra(center=m.centered)
             if spec.weights is not None and not m.estimable:
                 raise ValueError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe only")
-            out[name] = float(m.fn(spec))
+            try:
+                out[name] = float(m.fn(spec))
+            except InputError as e:
+                if notes is None or e.kind != "undefined":
+                    raise
+                out[name] = math.nan
+                notes.append(Note(f"the metric {name!r} (metrics=) is undefined here (NaN; the other metrics are "
+                                  f"unaffected): {e}", names=("metrics",)))
         elif m.state == "views":
             out[name] = float(m.fn(states.views))
         else:

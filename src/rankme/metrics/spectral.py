@@ -181,39 +181,49 @@ def condition_number(singular_values: Any) -> float:
     return float(s.max() / s.min()) if s.min() > 0 else float("inf")
 
 
-def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100)) -> tuple[float, float]:
+def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100), *, rank: int | None = None,
+              floor: float = 0.0) -> tuple[float, float]:
     """α-ReQ (Agrawal et al. 2022): exponent α of λ_i ∝ i^−α, and the fit's R².
 
     Weighted least squares of log λ_i on −log i with weights 1/i (as its authors' code), over the 1-based ranks
     ``fit_range = (first, last)`` inclusive (default 11..100, their ``np.arange(10, 100)``), clipped to the
-    spectrum's length; zero eigenvalues are left out. R² is the unweighted R² of log λ over the same points.
-    Arguments are never modified.
+    spectrum's length and to ``rank``; zero eigenvalues, and those at or below ``floor``·λ_max, are left out. R² is
+    the unweighted R² of log λ over the same points. Arguments are never modified.
 
     Args:
         eigenvalues: covariance eigenvalues λ, descending.
         fit_range: 1-based (first, last) ranks of the fit, inclusive.
+        rank: how many eigenvalues can be nonzero (centred N×K rows: min(N − 1, K), the N-th being rounding
+            noise); the fit stops there. ``None``: every value given.
+        floor: eigenvalues at or below ``floor``·λ_max are left out (the route's rounding floor, relative to
+            λ_max: ``Spectrum.rel_floor``²).
 
     Returns:
         (α, R²).
 
     Raises:
-        ValueError: when the range selects fewer than 3 positive eigenvalues.
+        ValueError: when the range selects fewer than 3 positive eigenvalues above the floor.
 
     Examples:
         >>> i = np.arange(1, 201.0)
         >>> a, r2 = alpha_req(i ** -1.5)
         >>> round(a, 6), round(r2, 6)
         (1.5, 1.0)
+        >>> lam = np.r_[i[:99] ** -1.5, 1e-17]            # the 100th value: a centred N = 100 spectrum's rounding
+        >>> round(alpha_req(lam, rank=99)[0], 6)
+        1.5
     """
     lam = check_values(eigenvalues, "eigenvalues")
-    first, last = int(fit_range[0]), min(int(fit_range[1]), lam.size)
+    size = lam.size if rank is None else min(lam.size, max(int(rank), 0))
+    first, last = int(fit_range[0]), min(int(fit_range[1]), size)
     if first < 1 or first > last:
+        cap = "" if size == lam.size else f" (at most {size} of them nonzero)"
         raise ValueError(
-            f"fit_range {tuple(fit_range)} selects no ranks of a spectrum of {lam.size} values (ranks are 1-based)"
+            f"fit_range {tuple(fit_range)} selects no ranks of a spectrum of {lam.size} values{cap} (ranks are 1-based)"
         )
     ranks = np.arange(first, last + 1, dtype=np.float64)
     y = lam[first - 1 : last]
-    keep = y > 0
+    keep = y > max(float(floor), 0.0) * float(lam.max())
     if keep.sum() < 3:
         raise ValueError(f"α-ReQ needs at least 3 positive eigenvalues in ranks {first}..{last}, got {int(keep.sum())}")
     ranks, logy = ranks[keep], np.log(y[keep])

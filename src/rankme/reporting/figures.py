@@ -15,7 +15,7 @@ import numpy as np
 from rankme.core.numerics import gram_floor
 from rankme.core.optional import require
 
-__all__ = ["draw_spectra", "figure", "panels", "plot_spectra", "plt"]
+__all__ = ["draw_spectra", "figure", "panels", "plot_spectra", "plt", "saved_path"]
 
 
 def plt() -> Any:
@@ -23,6 +23,18 @@ def plt() -> Any:
     matplotlib = require("matplotlib", "report", "figures")
     matplotlib.use("Agg")
     return require("matplotlib.pyplot", "report", "figures")
+
+
+def saved_path(path: str | Path) -> Path:
+    """The file matplotlib writes for ``path``: ``path`` itself, or, without a suffix (``--plot DIR``, ``fig``),
+    ``path`` + ``.png`` (matplotlib appends its default format's suffix).
+
+    Examples:
+        >>> saved_path("out/fig"), saved_path("out/fig.svg")
+        (PosixPath('out/fig.png'), PosixPath('out/fig.svg'))
+    """
+    out = Path(path)
+    return out if out.suffix else out.with_name(out.name + ".png")
 
 
 def figure(path: str | Path, title: str, draw: Callable[[Any], None], *, legend_size: float | None = 7,
@@ -43,7 +55,7 @@ def figure(path: str | Path, title: str, draw: Callable[[Any], None], *, legend_
     if legend_size is not None and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=legend_size)
     fig.tight_layout()
-    out = Path(path)
+    out = saved_path(path)
     fig.savefig(out, dpi=100)
     pyplot.close(fig)
     return out
@@ -67,7 +79,7 @@ def panels(path: str | Path, titles: Sequence[str], draw: Callable[[Any, int], N
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6)
     fig.tight_layout()
-    out = Path(path)
+    out = saved_path(path)
     fig.savefig(out, dpi=100)
     pyplot.close(fig)
     return out

@@ -285,7 +285,9 @@ def result_from_state(source: Any, acc: SpectrumAccumulator, metrics: Sequence[s
                           f"samples={PAPER_SAMPLES} to compare with its numbers)", names=("samples",)))
     spectra = Spectra(acc, estimate=estimate)  # each spectrum kind at most once
     other = states or MetricStates()
-    values = compute_metrics(MetricStates(spectra, other.views, other.rows), metrics)
+    undefined: list[Note] = []  # a metric undefined here (α-ReQ on a small spectrum) is a note, not a lost row
+    values = compute_metrics(MetricStates(spectra, other.views, other.rows), metrics, notes=undefined)
+    notes += [Note(f"{source.name}: {u}", names=u.names, path=source.name) for u in undefined]
     if variant:
         opts = dict(variant)
         label = "rankme[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"

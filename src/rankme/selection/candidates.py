@@ -16,6 +16,7 @@ import numpy as np
 
 from rankme.core.guidance import sample_size_note
 from rankme.core.spectrum_types import Spectrum
+from rankme.core.validation import Note
 from rankme.metrics.registry import compute_metrics
 from rankme.selection.decide import RULE_METRIC
 from rankme.selection.warnings import SECONDARY, SelectionWarning
@@ -93,11 +94,12 @@ def candidate_from_record(name: str, layer: str, rec: dict[str, Any], metrics: S
                         input_eps=float(rec["input_eps"]), scale_exp=int(rec["scale_exp"]),
                         rel_floor=float(rec["floor_centered" if center else "floor"]))
 
+    undefined: list[Note] = []  # a metric undefined here (α-ReQ on a small spectrum): NaN and a note
     # the warnings read SECONDARY, the recommendation RULE_METRIC
-    values = compute_metrics(spectra, list(dict.fromkeys([*metrics, *SECONDARY, RULE_METRIC])))
+    values = compute_metrics(spectra, list(dict.fromkeys([*metrics, *SECONDARY, RULE_METRIC])), notes=undefined)
     note = sample_size_note(int(rec["n"]), int(rec["dim"]))
-    return Candidate(name, layer, int(rec["n"]), int(rec["dim"]), values, dict(params), [note] if note else [],
-                     cached=cached, singular_values=list(rec["sv"]))
+    return Candidate(name, layer, int(rec["n"]), int(rec["dim"]), values, dict(params),
+                     [*undefined, *([note] if note else [])], cached=cached, singular_values=list(rec["sv"]))
 
 
 def merge_identical(cands: list[Candidate], blocks: Sequence[str] = ()) -> list[Candidate]:

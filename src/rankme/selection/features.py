@@ -17,7 +17,7 @@ from rankme.metrics.states import MetricStates
 from rankme.selection.cache import labels_key
 from rankme.selection.candidates import Candidate
 from rankme.selection.labelcheck import few_label_job
-from rankme.selection.oracles import linear_probe_accuracy
+from rankme.selection.oracles import PROBE_TEST_FRACTION, linear_probe_accuracy, oracle_split
 
 __all__ = ["MODEL_SE_MAX_ROWS", "PROBE_TEST_FRACTION", "SE_MAX_ENTRIES", "Job", "apply_values", "feature_jobs",
            "probe_accuracy", "probe_test_rows"]
@@ -28,9 +28,6 @@ hold at most this many values (N·K; 256 MB as float32): the rows are kept while
 MODEL_SE_MAX_ROWS = 10_000
 """For models, the noise is estimated up to this many samples (every scanned layer's features are kept)."""
 
-PROBE_TEST_FRACTION = 0.25
-"""The label oracle's test split: the probe is fitted on 75 % of the scored rows (stratified) and tested on 25 %."""
-
 Job = tuple[str, Callable[[np.ndarray], Any]]
 """A value's cache-key part and its function of the features (a number; the few-label job: a record)."""
 _FIELDS = ("probe_acc", "rankme_se", "invariance", "few_label")
@@ -39,14 +36,11 @@ _FIELDS = ("probe_acc", "rankme_se", "invariance", "few_label")
 
 def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
     """The full-label oracle's accuracy (%) on ``features`` (n × K) with every row labelled: a linear probe fitted
-    on a stratified 75 % split (its C chosen on a validation split) and tested on the other 25 %."""
-    from sklearn.model_selection import train_test_split
-
-    _, counts = np.unique(labels, return_counts=True)
-    strat = labels if counts.min() >= 2 else None
-    xtr, xte, ytr, yte = train_test_split(features, labels, test_size=PROBE_TEST_FRACTION, random_state=seed,
-                                          stratify=strat)
-    return linear_probe_accuracy(xtr, ytr, xte, yte, seed=seed)
+    on a stratified 75 % split (its C chosen on a validation split) and tested on the other 25 %
+    (:func:`~rankme.selection.oracles.oracle_split`; labels it cannot split are refused before scoring:
+    :func:`~rankme.selection.oracles.oracle_problem`)."""
+    train, test = oracle_split(labels, seed)
+    return linear_probe_accuracy(features[train], labels[train], features[test], labels[test], seed=seed)
 
 
 def probe_test_rows(n: int) -> int:

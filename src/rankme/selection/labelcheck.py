@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import InputError
+from rankme.core.validation import InputError, Note
 from rankme.scoring.source import check_seed
 from rankme.selection.fewlabel import (
     N_BOOT,
@@ -33,6 +33,7 @@ from rankme.selection.fewlabel import (
     few_label_verdict,
     labelled_rows,
 )
+from rankme.selection.oracles import oracle_problem
 
 __all__ = ["LabelPlan", "cv_from_record", "cv_record", "few_label_job", "few_label_rows", "label_plan",
            "record_problem", "verdict_of_records"]
@@ -46,6 +47,9 @@ class LabelPlan:
     oracle: np.ndarray | None
     few: np.ndarray | None
     budget: int | None
+    note: Note | None = None
+    """Why a check the labels asked for does not run (every row labelled, but too few rows of some class for the
+    oracle's stratified splits): the other results are kept."""
 
 
 def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
@@ -54,7 +58,9 @@ def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
     or ``None``), and refuse at once, in one line, labels the check cannot use on the scored rows ``idx``.
 
     Examples:
-        >>> p = label_plan(np.array([0, 1, 0, 1]), None); p.oracle is not None, p.few is None
+        >>> p = label_plan(np.tile([0, 1], 10), None); p.oracle is not None, p.few is None
+        (True, True)
+        >>> p = label_plan(np.array([0, 1, 0, 1]), None); p.oracle is None, p.note.startswith("labels: the full")
         (True, True)
         >>> p = label_plan(np.array([0, 1, -1, 0, 1]), None); p.oracle is None, p.few.tolist()
         (True, [0, 1, -1, 0, 1])
@@ -76,6 +82,13 @@ def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
     plan = LabelPlan(y if every else None, y if budget is not None or not every else None, budget)
     if plan.few is not None:
         few_label_rows(plan.few, idx, budget, seed)  # refuse now, not after scoring
+    problem = None if plan.oracle is None else oracle_problem(y if idx is None else y[np.asarray(idx)], seed)
+    if problem is not None:  # decided now, from the labels and the seed: a note, never a run lost after scoring
+        plan = LabelPlan(None, plan.few, budget, Note(
+            f"labels: the full-label oracle (a linear probe on a stratified 75/25 split, its C chosen on a stratified "
+            f"validation split) is skipped: it needs at least 2 rows of every class in each split, and the scored "
+            f"rows hold {problem}; the ranking does not use labels (label more rows of the small classes, or mark "
+            "rows unlabelled with -1 for the few-label check)", names=("labels",)))
     return plan
 
 

@@ -14,6 +14,7 @@ is data; :class:`rankme.reporting.select_api.SelectionResult` renders it (text, 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -199,6 +200,7 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     if (model or factory) and data is None:
         raise EmbeddingError("models need data=: a folder of images, a .txt file, or an array file", param="data")
     check_positive(samples, "samples", none_ok=True)
+    _check_tol(tol)
     if views is not None and (model or factory):
         raise InputError("views= applies to embedding files (samples × views rows); models embed their data once",
                          param="views")
@@ -242,8 +244,18 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     finally:
         if store is not None:
             store.close()
+    if plan.note is not None:  # a label check that cannot run: said, the ranked table kept
+        notes.append(Note(f"note: {plan.note}", names=plan.note.names))
     if any(c.rankme_se is None for c in cands):
         notes.append(_noise_note(cands, bool(model or factory)))
+    for name in names:  # a metric undefined on some spectra (α-ReQ at min(N, K) ≤ 12): NaN, said once here
+        undefined = [c for c in cands if math.isnan(c.metrics.get(name, 0.0))]
+        if undefined:
+            why = next((n.partition("): ")[2] for n in undefined[0].notes if n.startswith(f"the metric {name!r}")),
+                       "")
+            notes.append(Note(f"note: the metric {name!r} (metrics=) is NaN for {len(undefined)} of {len(cands)} "
+                              f"candidate(s), undefined on their spectra{f' ({why})' if why else ''}; the other "
+                              "columns and the ranking are unaffected", names=("metrics",)))
     return SelectionRun(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes,
                         [(name, " ".join(str(e).split())) for name, e in failed], [e for _, e in failed])
 
@@ -271,6 +283,23 @@ def check_out(out: str | Path) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise InputError(f"out={path} is not writable{fix}", param="out")
     return path
+
+
+def _check_tol(tol: Any) -> None:
+    """Refuse a plateau tolerance that is not a finite number ≥ 0 (before anything is scored).
+
+    Examples:
+        >>> _check_tol(0.05)
+        >>> _check_tol(-0.5)
+        Traceback (most recent call last):
+        ...
+        rankme.core.validation.InputError: tol must be a finite number >= 0 (relative, e.g. 0.01), got -0.5
+    """
+    if tol is None:
+        return
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)) or \
+            not math.isfinite(tol) or tol < 0:
+        raise InputError(f"tol must be a finite number >= 0 (relative, e.g. 0.01), got {tol!r}", param="tol")
 
 
 def _duplicate_inputs_note(inputs: Any, samples: int | None, seed: int) -> str | None:
