@@ -50,14 +50,19 @@ def test_select_names_the_samples_parameter_not_the_flag(tmp_path):
 
 
 def test_the_cli_says_the_flag_for_the_same_error(tmp_path, capsys):
+    """The constraints table checks both: the library names the keyword, argparse the flag, with the same words."""
     runs = _runs(tmp_path / "runs")
-    assert main(["select", str(runs), "--samples", "0", "--no-cache", "--no-report"]) == 2
+    with pytest.raises(InputError, match=r"^samples must be a positive integer, got 0$"):
+        rankme.select(runs, samples=0, progress=False)
+    with pytest.raises(SystemExit) as e:
+        main(["select", str(runs), "--samples", "0", "--no-cache", "--no-report"])
     err = capsys.readouterr().err
-    assert err == "rankme: error: --samples must be a positive integer, got 0\n"
+    assert e.value.code == 2 and err.endswith("error: argument --samples: must be a positive integer, got '0'\n")
     np.save(tmp_path / "z.npy", np.eye(8))
-    assert main(["score", str(tmp_path / "z.npy"), "--samples", "0", "--json", "--no-progress"]) == 2  # as select
+    with pytest.raises(SystemExit):  # as select, and --json still prints the error as JSON
+        main(["score", str(tmp_path / "z.npy"), "--samples", "0", "--json", "--no-progress"])
     (row,) = json.loads(capsys.readouterr().out)
-    assert row["error"] == "--samples must be a positive integer, got 0"
+    assert row["error"] == "argument --samples: must be a positive integer, got '0'"
 
 
 @pytest.mark.parametrize("call,param,names,words", [
@@ -95,11 +100,15 @@ def test_a_negative_seed_is_a_usage_error_naming_the_flag(tmp_path, capsys):
     """``--seed -1`` is one usage error naming ``--seed``, before any file is read (numpy's "expected non-negative
     integer" blamed the file)."""
     runs = _runs(tmp_path / "runs")
-    assert main(["score", str(runs / "rank=2.npy"), "--seed", "-1", "--samples", "10", "--json", "--no-progress"]) == 2
+    with pytest.raises(SystemExit) as e:  # argparse's usage error, exit status 2, from the constraints table
+        main(["score", str(runs / "rank=2.npy"), "--seed", "-1", "--samples", "10", "--json", "--no-progress"])
     (row,) = json.loads(capsys.readouterr().out)
-    assert row == {"error": "--seed must be a non-negative integer, got -1"}
-    assert main(["select", str(runs), "--seed", "-1", "--samples", "10", "--no-cache", "--no-report"]) == 2
-    assert capsys.readouterr().err == "rankme: error: --seed must be a non-negative integer, got -1\n"
+    assert e.value.code == 2 and row == {"error": "argument --seed: must be a non-negative integer, got '-1'"}
+    with pytest.raises(SystemExit) as e:
+        main(["select", str(runs), "--seed", "-1", "--samples", "10", "--no-cache", "--no-report"])
+    assert capsys.readouterr().err.endswith("error: argument --seed: must be a non-negative integer, got '-1'\n")
+    with pytest.raises(InputError, match=r"^seed must be a non-negative integer, got -1$"):
+        rankme.select(runs, seed=-1, samples=10, progress=False)
 
 def test_the_cli_renames_each_parameter_to_its_flag(tmp_path, capsys):
     runs = _runs(tmp_path / "runs")

@@ -131,7 +131,7 @@ def test_interrupted_scan_resumes_without_losing_finished_runs(tmp_path, monkeyp
 
     files = _rank_runs(tmp_path)
     store_path = tmp_path / "cache.sqlite"
-    real = score_mod.accumulate_source
+    real = score_mod.accumulate
     calls = {"n": 0}
 
     def flaky(*a, **kw):
@@ -140,11 +140,11 @@ def test_interrupted_scan_resumes_without_losing_finished_runs(tmp_path, monkeyp
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(score_mod, "accumulate_source", flaky)
+    monkeypatch.setattr(score_mod, "accumulate", flaky)
     with pytest.raises(KeyboardInterrupt):
         score_files(files, store=ResultStore(store_path), progress=False)
     assert sqlite3.connect(store_path).execute("SELECT COUNT(*) FROM runs WHERE sweep = 'select'").fetchone()[0] == 2
-    monkeypatch.setattr(score_mod, "accumulate_source", real)
+    monkeypatch.setattr(score_mod, "accumulate", real)
     cands = score_files(files, store=ResultStore(store_path), progress=False)
     assert [c.cached for c in cands] == [True, True, False, False]
     assert cands[0].metrics["rankme"] == pytest.approx(2, rel=1e-4)

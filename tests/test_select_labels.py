@@ -248,9 +248,13 @@ def test_label_budget_on_full_labels_adds_the_few_label_check_beside_the_oracle(
 
 def test_bad_label_options_get_one_line_errors(tmp_path, capsys):
     runs, _ = _hand_case(tmp_path / "runs")
+    with pytest.raises(SystemExit) as bad:  # the constraints table, at parse time
+        main(["select", str(runs), "--no-cache", "--no-report", "--label-budget", "1"])
+    assert bad.value.code == 2
+    assert capsys.readouterr().err.endswith("error: argument --label-budget: must be an integer >= 2, got '1'\n")
     cases = [([], "--label-budget 3", "needs labels: give --labels"),
-             ([0, 0, 1, 1], "--label-budget 1", "need a whole number ≥ 2 of labels per class"),
-             ([0, 0, 1, 1], "--label-budget 3", "budget=3: class 0 has only 2 labelled row(s)"),
+             ([0, 0, 1, 1], "--label-budget 3", "--label-budget 3: class 0 has only 2 labelled row(s) among the "
+                                                "scored rows; choose --label-budget 2 or fewer, or label more rows"),
              ([1, -1, 1, 1], "", "hold 1 class(es)"),
              ([0, 1, 1, 1], "", "class 0 has 1 labelled row(s)")]
     for head, extra, message in cases:

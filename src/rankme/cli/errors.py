@@ -53,10 +53,10 @@ FLAGS: dict[str, str] = {
 }
 """Python parameter → the flag that sets it (``rankme score`` and ``rankme select`` spell each the same way)."""
 
-PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps"})
+PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps", "variant"})
 """Parameters the library's errors name that no flag sets: ``sources`` are the positional file arguments, ``dim``
-the width of an accumulator built in Python, ``every_n_*`` the monitor's schedule. Their mentions stay as they
-are."""
+the width of an accumulator built in Python, ``every_n_*`` the monitor's schedule, ``variant`` the keyword
+arguments the variant flags (``--center``, ``--eps``, ...) fill in. Their mentions stay as they are."""
 
 _VALUE_START = re.compile(r"[\w'\"<\[.\-/~]")
 

@@ -75,9 +75,10 @@ def build_parser(commands: Collection[str] = COMMANDS) -> argparse.ArgumentParse
 
 
 def _add_score_parser(sub: Any) -> None:
-    from rankme.cli.score import cmd_score, finite_float
+    from rankme.cli.score import cmd_score
     from rankme.io.files import STORE_FORMATS, SUFFIXES
     from rankme.metrics.registry import metric_names
+    from rankme.scoring.constraints import add_option
 
     s = sub.add_parser("score", help="score embedding files (N×K matrices)",
                        description="Score embedding files. RankMe is the paper's Eq. 1 on the raw matrix.")
@@ -85,10 +86,10 @@ def _add_score_parser(sub: Any) -> None:
                                             f"({', '.join(STORE_FORMATS)}) or - (a .npy on stdin)")
     s.add_argument("--metric", action="append", choices=metric_names(),
                    help="metric column to print (repeatable; default: rankme); lidar needs --views")
-    s.add_argument("--views", type=int, default=None,
-                   help="for lidar: rows are samples × this many augmented views, each sample's views contiguous")
-    s.add_argument("--samples", type=int, default=None, help="score this many rows, sampled without replacement")
-    s.add_argument("--seed", type=int, default=0, help="seed of the row subsample (default 0)")
+    add_option(s, "--views", "views",
+               help="for lidar: rows are samples × this many augmented views, each sample's views contiguous")
+    add_option(s, "--samples", "samples")
+    add_option(s, "--seed", "seed", default=0)
     s.add_argument("--key", default=None,
                    help="array name in multi-array files (.npz .pt .safetensors), or the list column of a table")
     s.add_argument("--flatten", action="store_true", help="reshape >2-D arrays to (N, -1) instead of refusing")
@@ -106,9 +107,9 @@ def _add_score_parser(sub: Any) -> None:
     s.add_argument("--dask", metavar="ADDRESS", default=None,
                    help="with --as-one: compute on a Dask cluster (tcp://scheduler:8786, or 'local' for a "
                         "2-worker LocalCluster); one K×K state per shard crosses the network (extra: dask)")
-    s.add_argument("--precision", choices=["float64", "float32"], default="float64",
-                   help="Gram precision: float64 (exact, default) or float32 (fast; measured 2-6%% error on "
-                        "collapsed, rank-64 input)")
+    add_option(s, "--precision", "precision", default="float64",
+               help="Gram precision: float64 (exact, default) or float32 (fast; measured 2-6%% error on collapsed, "
+                    "rank-64 input)")
     s.add_argument("--fast", action="store_true",
                    help="estimate the spectrum (exact statistics; RankMe only; 1e-6 to 1e-2 error; ~2x faster at K=8192)")
     s.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -118,20 +119,20 @@ def _add_score_parser(sub: Any) -> None:
     v = s.add_argument_group("RankMe variants (add a rankme[...] column; the default stays the paper's)")
     v.add_argument("--center", action="store_true", help="centre the columns first (MONAI, reptrix)")
     v.add_argument("--eigen", action="store_true", help="use σ² (covariance eigenvalues, as reptrix) instead of σ")
-    v.add_argument("--eps", type=finite_float, default=None, help="ε added to each p_k (paper: 1e-7)")
+    add_option(v, "--eps", "eps")
     v.add_argument("--normalized", action="store_true", help="divide by min(N, K) (as lightly's DSE)")
     s.set_defaults(func=cmd_score)
 
 
 def _add_experiment_parser(sub: Any, name: str, text: str) -> None:
     from rankme.cli.reproduce import cmd_reproduce
-    from rankme.cli.score import positive_int
+    from rankme.scoring.constraints import add_option
 
     d = sub.add_parser(name, help=text, description=text)
     d.add_argument("--out", default=None, help=f"output folder (default ./rankme-{name})")
     d.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds per value (default 0)")
-    d.add_argument("--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
-                   help="runs trained at a time, one thread each (default: 2, or 1 on a 1-core machine)")
+    add_option(d, "--workers", "workers", default=min(2, os.cpu_count() or 1),
+               help="runs trained at a time, one thread each (default: 2, or 1 on a 1-core machine)")
     if name == "reproduce":
         d.add_argument("--full", action="store_true", help="two seeds per value (0 and 1)")
         d.add_argument("--protocol", choices=["default", "full", "long"], default="default",

@@ -12,54 +12,14 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rankme.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_PARTIAL, user_message
 
-# Only the standard library at module level: ``rankme score --help`` imports this module for ``finite_float`` and
-# ``cmd_score``; what scoring needs (numpy, scipy, the readers) is imported when a command runs.
-__all__ = ["cmd_score", "finite_float", "json_safe", "positive_int"]
-
-
-def finite_float(text: str) -> float:
-    """argparse type: a finite, non-negative float (``--eps``).
-
-    Examples:
-        >>> finite_float("1e-5")
-        1e-05
-        >>> finite_float("nan")
-        Traceback (most recent call last):
-        ...
-        argparse.ArgumentTypeError: must be a finite number >= 0, got 'nan'
-    """
-    return _typed(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1 (``--workers``, ``--image-size``): argparse's usage error otherwise.
-
-    Examples:
-        >>> positive_int("2")
-        2
-        >>> positive_int("0")
-        Traceback (most recent call last):
-        ...
-        argparse.ArgumentTypeError: must be a whole number >= 1, got '0'
-    """
-    return _typed(text, int, lambda v: v >= 1, "a whole number >= 1")
-
-
-def _typed(text: str, convert: Callable[[str], Any], ok: Callable[[Any], bool], want: str) -> Any:
-    """``convert(text)`` when it parses and passes ``ok``, else argparse's usage error saying what was wanted."""
-    try:
-        value = convert(text)
-    except ValueError:
-        value = None
-    if value is None or not ok(value):
-        raise argparse.ArgumentTypeError(f"must be {want}, got {text!r}")
-    return value
+# Only the standard library at module level: ``rankme score --help`` imports this module for ``cmd_score``; what
+# scoring needs (numpy, scipy, the readers) is imported when a command runs.
+__all__ = ["cmd_score", "json_safe"]
 
 
 def _variant(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -79,7 +39,7 @@ def _split(values: list[str] | None) -> list[str]:
     return [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
 
 
-def _score_on_dask(args: argparse.Namespace, paths: list[str], metrics: list[str], load: dict[str, Any]) -> Any:
+def _score_on_dask(args: argparse.Namespace, paths: list[str], options: Any, load: dict[str, Any]) -> Any:
     from rankme.core.optional import require
 
     require("distributed", "dask", "--dask")
@@ -88,8 +48,7 @@ def _score_on_dask(args: argparse.Namespace, paths: list[str], metrics: list[str
 
     client = connect(args.dask)
     try:
-        return score_shards(paths, metrics, client=client, samples=args.samples, seed=args.seed,
-                            precision=args.precision, variant=_variant(args), **load)
+        return score_shards(paths, client=client, options=options, **load)
     finally:
         cluster = client.cluster if args.dask == "local" else None
         client.close()
@@ -139,7 +98,7 @@ def _error_row(name: str, err: BaseException) -> dict[str, str]:
     return {"file": name, "error": msg}
 
 
-def _score_one(args: argparse.Namespace, path: Any, metrics: list[str], load: dict[str, Any]) -> Any:
+def _score_one(args: argparse.Namespace, path: Any, options: Any, load: dict[str, Any]) -> Any:
     from rankme.io.files import load_embeddings
     from rankme.io.shards import open_shards
     from rankme.io.stores import directory_format
@@ -149,10 +108,9 @@ def _score_one(args: argparse.Namespace, path: Any, metrics: list[str], load: di
         raise ValueError("is a directory, not an embedding store (Zarr, Hugging Face dataset, Lance); to score the "
                          "files in it as one matrix pass --as-one")
     if args.dask:
-        return _score_on_dask(args, path, metrics, load)
+        return _score_on_dask(args, path, options, load)
     src = open_shards(path, **load) if args.as_one else load_embeddings(path, **load)
-    return score_source(src, metrics, samples=args.samples, seed=args.seed, precision=args.precision,
-                        progress=not args.no_progress, variant=_variant(args), estimate=args.fast, views=args.views)
+    return score_source(src, options=options, progress=not args.no_progress)
 
 
 def _plot(args: argparse.Namespace, results: list[Any]) -> str | None:
@@ -183,15 +141,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     from rankme.core.validation import EmbeddingError, InputError
     from rankme.metrics.registry import split_available
     from rankme.reporting.tables import format_table
-    from rankme.scoring.source import check_arguments
+    from rankme.scoring.options import scoring_options
 
     metrics, skipped = split_available(args.metric or ["rankme"])
     for note in skipped:
         print(f"rankme: {user_message(note)}", file=sys.stderr)
     if not metrics:
         return _refuse(args, "none of the --metric columns can be computed here (see above)")
-    try:  # a bad argument is one usage error, before any file is read (not one error per file)
-        check_arguments(metrics, samples=args.samples, views=args.views, seed=args.seed)
+    try:  # the options checked once, before any file is read (a bad one is one usage error, not one per file)
+        options = scoring_options(metrics, samples=args.samples, seed=args.seed, views=args.views,
+                                  variant=_variant(args), estimate=args.fast, precision=args.precision)
     except InputError as e:
         return _refuse(args, user_message(e))
     out: list[dict[str, Any]] = []
@@ -206,7 +165,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     try:
         for name, path in zip(names, jobs, strict=True):
             try:
-                res = _score_one(args, path, metrics, load)
+                res = _score_one(args, path, options, load)
             except (EmbeddingError, ValueError, MissingExtraError) as e:
                 out.append(_error_row(name, e))
             except Exception as e:  # an unexpected kind of file: report it, keep the other files' results

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from rankme.cli.errors import EXIT_ERROR, EXIT_PARTIAL, user_message
-from rankme.cli.score import finite_float, json_safe, positive_int
+from rankme.cli.score import json_safe
 from rankme.core.distributed import world
 from rankme.core.optional import MissingExtraError, require
 from rankme.core.validation import EmbeddingError
 from rankme.reporting.select_api import select
+from rankme.scoring.constraints import add_option
 from rankme.selection.select import CACHE_FILE, DEFAULT_METRICS, REPORT_FILE, SELECT_METRICS, check_out
 
 __all__ = ["add_select_parser", "run_select"]
@@ -37,32 +38,30 @@ def add_select_parser(sub: Any) -> None:
     s.add_argument("--layers", help="also score these layers' pooled outputs in the same pass: 'all' or a,b,c")
     s.add_argument("--param", help="hyperparameter for the paper's plateau rule (read from names/sidecars)")
     s.add_argument("--extreme", choices=["min", "max"], default="min", help="plateau rule's pick (default min)")
-    s.add_argument("--tol", type=finite_float, default=None,
-                   help="plateau tolerance, relative: a finite number >= 0 (default 0.01)")
+    add_option(s, "--tol", "tol", help="plateau tolerance, relative: a finite number >= 0 (default 0.01)")
     s.add_argument("--metric", action="append", choices=SELECT_METRICS,
                    help=f"metric column (repeatable; default {', '.join(DEFAULT_METRICS)})")
-    s.add_argument("--samples", type=int, default=None, help="score this many samples (subsampled with --seed)")
-    s.add_argument("--seed", type=int, default=0,
-                   help="seed of the --samples subsample and of the label checks' draw, folds and bootstrap (default 0)")
+    add_option(s, "--samples", "samples", help="score this many samples (subsampled with --seed)")
+    add_option(s, "--seed", "seed", default=0,
+               help="seed of the --samples subsample and of the label checks' draw, folds and bootstrap (default 0)")
     s.add_argument("--labels", help="optional check of the pick with labels: a file (.npy, or one label per line) or "
                                     "'folders'. Rows marked unlabelled (-1, NaN, a blank line) → the few-label check "
                                     "on the labelled rows; every row labelled → the linear-probe oracle")
-    s.add_argument("--label-budget", type=int, default=None, metavar="B",
-                   help="with --labels: the few-label check on B labels per class drawn from the labelled rows "
-                        "(seed: --seed), beside the oracle when every row is labelled")
+    add_option(s, "--label-budget", "label_budget",
+               help="with --labels: the few-label check on B (>= 2) labels per class drawn from the labelled rows "
+                    "(seed: --seed), beside the oracle when every row is labelled")
     s.add_argument("--out", default="rankme-select",
                    help=f"folder for the cache ({CACHE_FILE}) and the report ({REPORT_FILE}) (default ./rankme-select)")
     s.add_argument("--no-cache", action="store_true", help="do not read or write the results cache")
     s.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     s.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    s.add_argument("--batch-size", type=int, default=64, help="samples per model forward pass (default 64)")
+    add_option(s, "--batch-size", "batch_size", default=64)
     s.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    s.add_argument("--image-size", type=positive_int, default=224,
-                   help="image side for models without a processor (default 224)")
+    add_option(s, "--image-size", "image_size", default=224)
     s.add_argument("--key", default=None, help="array name inside multi-array embedding files")
-    s.add_argument("--views", type=int, default=None,
-                   help="embedding files hold samples × this many augmented views (each sample's views contiguous): "
-                        "adds each candidate's view invariance and the least-invariant warning")
+    add_option(s, "--views", "views",
+               help="embedding files hold samples × this many augmented views (each sample's views contiguous): "
+                    "adds each candidate's view invariance and the least-invariant warning")
     s.add_argument("--allow-mixed-dim", action="store_true", help="rank embedding files of different widths K")
     s.add_argument("--trust-code", action="store_true",
                    help="DANGEROUS: allow pickled checkpoints and hub model code to run; only for files you trust")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,14 @@ from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
 from rankme.io.shards import open_shards
 from rankme.metrics.registry import check_metrics, computable
-from rankme.scoring.source import ScoreResult, locate_error, result_from_state, sample_rows
+from rankme.scoring.engine import ScoringState, finish, state_of
+from rankme.scoring.options import ScoringOptions, scoring_options
+from rankme.scoring.result import ScoreResult
+from rankme.scoring.rows import locate_error, sample_rows
 
 _distributed = require("distributed", "dask", "the Dask engine")
 
-__all__ = ["connect", "partial_state", "score_array", "score_shards"]
+__all__ = ["accumulate_shards", "connect", "partial_state", "score_array", "score_shards"]
 
 SPECTRAL = computable(["spectrum"])
 
@@ -88,26 +92,40 @@ def _tree(states: list[Any], merge: Callable[[Any, Any], Any]) -> Any:
     return states[0]
 
 
-def score_shards(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",), *, client: Any,
-                 samples: int | None = None, seed: int = 0, precision: Precision = "float64",
-                 variant: dict[str, Any] | None = None, **load: Any) -> ScoreResult:
-    """Score shard files (paths, directories, globs) as one matrix on a Dask cluster: one task per shard, a tree
-    reduction of the states; ``samples`` are drawn uniformly over all rows of all shards (the same rows as
-    ``rankme score --as-one --samples``). Every worker must see the files (a shared file system or object store
-    mount)."""
-    names = check_metrics(list(metrics), SPECTRAL)
+def accumulate_shards(paths: Sequence[str | Path], options: ScoringOptions, *, client: Any,
+                      **load: Any) -> ScoringState:
+    """The accumulate step of :mod:`rankme.scoring.engine` on a Dask cluster: shard files (paths, directories,
+    globs) as one matrix, one task per shard, a tree reduction of the states; ``options.samples`` are drawn uniformly
+    over all rows of all shards (the same rows as ``rankme score --as-one --samples``). Every worker must see the
+    files (a shared file system or object store mount)."""
     t0 = time.perf_counter()
     source = open_shards(list(paths), **load)
-    rows = sample_rows(source.n_rows, samples, seed)
+    rows = sample_rows(source.n_rows, options.samples, options.seed)
     futures = []
     for i, path in enumerate(source.shards):
         local = source.local_rows(i, rows)
         if local is not None and local.size == 0:
             continue
-        futures.append(client.submit(partial_state, path, local, load, precision, pure=False))
+        futures.append(client.submit(partial_state, path, local, load, options.precision, pure=False))
     acc = SpectrumAccumulator()
     acc.load_state_dict(_tree(futures, lambda a, b: client.submit(_merge, a, b, pure=False)).result())
-    return result_from_state(source, acc, names, samples=samples, variant=variant, t0=t0)
+    return state_of(source.name, acc, options, n_rows=source.n_rows, notes=source.notes, started=t0)
+
+
+def score_shards(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",), *, client: Any,
+                 samples: int | None = None, seed: int = 0, precision: Precision = "float64",
+                 variant: dict[str, Any] | None = None, estimate: bool = False,
+                 options: ScoringOptions | None = None, **load: Any) -> ScoreResult:
+    """Score shard files as one matrix on a Dask cluster (:func:`accumulate_shards`, then the one
+    :func:`~rankme.scoring.engine.finish`): the same result as ``rankme score --as-one`` in one process, for every
+    option (``estimate`` included). ``options``: already checked options (then the other keywords are not read).
+    Spectral metrics only: the rows never leave the workers."""
+    if options is None:
+        options = scoring_options(metrics, samples=samples, seed=seed, variant=variant, estimate=estimate,
+                                  precision=precision, duplicates=False)
+    check_metrics(list(options.metrics), SPECTRAL)
+    options = replace(options, duplicates=False, keep_rows=False)  # the rows stay on the workers
+    return finish(accumulate_shards(paths, options, client=client, **load), options)
 
 
 def score_array(x: Any, metrics: Sequence[str] = ("rankme",), *, client: Any = None, name: str = "dask array",
@@ -127,10 +145,5 @@ def score_array(x: Any, metrics: Sequence[str] = ("rankme",), *, client: Any = N
     state = client.compute(root).result() if client is not None else root.compute()
     acc = SpectrumAccumulator()
     acc.load_state_dict(state)
-    return result_from_state(_Shape(name, acc.n, int(x.shape[1])), acc, names, t0=t0)
-
-
-class _Shape:
-    def __init__(self, name: str, n: int, dim: int) -> None:
-        self.name, self.n_rows, self.dim = name, n, dim
-        self.notes: list[str] = []
+    options = scoring_options(names, precision=precision, duplicates=False)
+    return finish(state_of(name, acc, options, started=t0), options)

@@ -77,7 +77,7 @@ def embed_layers(encoder: Any, data: Any, taps: Sequence[str], indices: np.ndarr
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     encoder.to(dev)
     tap_modules = {t: ("" if t == "output" else f"net.{t}") for t in taps}
-    kept = {t: KeptRows(np.float32) for t in taps}
+    kept = {t: KeptRows(np.float64) for t in taps}  # the one kept-row dtype (what the row metrics read)
     loader = _Batches(encoder, data, np.asarray(indices), batch_size, image_size, progress)
     monitor = RankMeMonitor(encoder, tap_modules, loader, shard=False, forward=lambda m, b: m(b))
     accs = monitor.accumulate((lambda t, z: kept[t](z)) if keep_features else None)

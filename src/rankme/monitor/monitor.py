@@ -23,7 +23,7 @@ from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.validation import check_positive, warn_sample_size
 from rankme.metrics.lidar import LIDAR_DELTA, LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
-from rankme.metrics.states import KeptRows, MetricStates, Spectra
+from rankme.metrics.states import KeptRows, Spectra
 from rankme.monitor.alarm import CollapseAlarm, CollapseWarning
 from rankme.monitor.taps import (
     POOLS,
@@ -37,6 +37,8 @@ from rankme.monitor.taps import (
     to_device,
     truncate,
 )
+from rankme.scoring.engine import finish, state_of
+from rankme.scoring.options import scoring_options
 
 __all__ = ["LidarViews", "RankMeMonitor", "check_tap"]
 
@@ -115,6 +117,9 @@ class RankMeMonitor:
                              "augmentation that makes views")
         if lidar is not None and not views:
             self.metrics.append("lidar")
+        # the scoring options, checked once (the probe rows are limited by ``samples`` as they stream, above)
+        self.options = scoring_options(self.metrics, views=lidar.views if lidar is not None else None,
+                                       duplicates=False)
         for name, tap in self.taps.items():
             if isinstance(tap, str):
                 self.taps[name] = check_tap(model, tap)
@@ -200,19 +205,23 @@ class RankMeMonitor:
         kept = {name: KeptRows(np.float64) for name in self.taps}
         accs = self.accumulate(sink=(lambda t, z: kept[t](z)) if want_rows else None)
         self.spectra: dict[str, Spectra] = {}
+        self.notes: dict[str, list[str]] = {}
         for name, acc in accs.items():
             warn_sample_size(acc.n, int(acc.dim or 0), stacklevel=4)  # probe set smaller than K: biased low
-            spectra = self.spectra[name] = Spectra(acc)  # each K×K eigen step at most once
             lid = None
             if self.lidar is not None:  # every rank reduces, including one that drew no LiDAR batch
                 lid = (self._lidar_accs.get(name) or self.lidar.accumulator(int(acc.dim or 0))).all_reduce()
             rows = _gather_rows(kept[name], name) if want_rows else None
-            for metric, value in compute_metrics(MetricStates(spectra, lid, rows), self.metrics).items():
+            # the taps were the accumulate step; the one finish (each K×K eigen step at most once)
+            result = finish(state_of(name, acc, self.options, views=lid, rows=rows), self.options)
+            assert result.spectra is not None
+            self.spectra[name], self.notes[name] = result.spectra, result.notes
+            for metric, value in result.metrics.items():
                 out[f"{metric}/{name}"] = value
             if self.alarm is not None:
                 rank = out.get(f"rankme/{name}")
                 if rank is None:
-                    rank = compute_metrics(spectra, ["rankme"])["rankme"]
+                    rank = compute_metrics(result.spectra, ["rankme"])["rankme"]
                 reason = self.alarm.check(name, rank, acc.n, int(acc.dim or 0))
                 if reason and self.last_alarm is None:
                     self.last_alarm = reason

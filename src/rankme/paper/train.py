@@ -18,7 +18,8 @@ import torch
 from rankme.core.compute import compute_spectrum
 from rankme.core.formula import rankme_from_singular_values
 from rankme.core.guidance import rankme_standard_error
-from rankme.core.spectrum import SpectrumAccumulator
+from rankme.core.validation import InputError
+from rankme.io.files import EmbeddingSource
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import METRICS, Spectra, computable, compute_metrics
 from rankme.metrics.spectral import alpha_req
@@ -29,6 +30,8 @@ from rankme.paper.data import Dataset, augment_1d, load_digits_data, load_mnist1
 from rankme.paper.fewlabel_scores import few_label_scores
 from rankme.paper.losses import dino_loss, info_nce_loss, vicreg_loss
 from rankme.paper.models import DinoModel, SSLModel, digits_model, mnist1d_model
+from rankme.scoring.engine import accumulate, finish
+from rankme.scoring.options import scoring_options
 from rankme.selection.oracles import knn_accuracy, linear_probe_accuracy
 
 __all__ = ["METHODS", "RunConfig", "evaluate_run", "load_dataset", "train_and_evaluate", "train_ssl"]
@@ -149,15 +152,16 @@ def evaluate_run(cfg: RunConfig, model: torch.nn.Module, data: Dataset) -> dict[
     """
     rows = np.random.default_rng(cfg.seed).permutation(len(data.x_train))[: cfg.rank_samples]
     emb = _embed(model, data.x_train[rows], "embedding")
-    acc = SpectrumAccumulator(emb.shape[1])
-    acc.update(emb)  # one pass; both spectra come from the same state
-    spectra = Spectra(acc)
-    out: dict[str, Any] = {}
-    for name in computable(["spectrum"]):
-        try:
-            out[name] = compute_metrics(spectra, [name])[name]
-        except (ValueError, ArithmeticError):
-            out[name] = float("nan")
+    # the one path (one pass; both spectra from the same state); a metric undefined on this run is NaN
+    options = scoring_options(computable(["spectrum"]), duplicates=False)
+    scoring = accumulate(EmbeddingSource("run", emb), options, progress=False)
+    out: dict[str, Any]
+    try:
+        result = finish(scoring, options)
+        assert result.spectra is not None
+        spectra, out = result.spectra, dict(result.metrics)
+    except InputError:  # a completely collapsed run (all-zero embeddings): every spectral metric is undefined
+        spectra, out = Spectra(scoring.acc), {name: float("nan") for name in options.metrics}
     spec = spectra(center=False)
     out.update({"n_rank": spec.n, "dim": spec.dim, "singular_values": spec.singular_values.tolist()})
     out["alpha_r2"] = _alpha_r2(spectra)

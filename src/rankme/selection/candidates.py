@@ -12,16 +12,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
-from rankme.core.guidance import sample_size_note
-from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import Note
-from rankme.metrics.registry import compute_metrics
+from rankme.scoring.options import scoring_options
+from rankme.scoring.result import ScoreResult
 from rankme.selection.decide import RULE_METRIC
 from rankme.selection.warnings import SECONDARY, SelectionWarning
 
-__all__ = ["Candidate", "candidate_from_record", "merge_identical"]
+__all__ = ["CANDIDATE_METRICS", "Candidate", "candidate_from_record", "candidate_metrics", "candidate_of",
+           "merge_identical"]
 
 
 @dataclass
@@ -84,22 +81,35 @@ class Candidate:
         return d
 
 
+CANDIDATE_METRICS = tuple(dict.fromkeys([*SECONDARY, RULE_METRIC]))
+"""Scored for every candidate besides the table's columns: the warnings read SECONDARY, the recommendation
+RULE_METRIC."""
+
+
+def candidate_metrics(metrics: Sequence[str]) -> list[str]:
+    """The metrics a candidate is scored with: the table's ``metrics`` and :data:`CANDIDATE_METRICS`.
+
+    Examples:
+        >>> candidate_metrics(["rankme"])
+        ['rankme', 'stable_rank', 'nesum', 'participation_ratio']
+    """
+    return list(dict.fromkeys([*metrics, *CANDIDATE_METRICS]))
+
+
+def candidate_of(result: ScoreResult, layer: str, params: dict[str, Any], *, cached: bool = False,
+                 name: str | None = None) -> Candidate:
+    """The candidate of a :class:`~rankme.scoring.result.ScoreResult` (scored by the one path, or rebuilt from the
+    cache by :meth:`~rankme.scoring.result.ScoreResult.from_record`): its metrics, its notes, its raw spectrum."""
+    return Candidate(result.name if name is None else name, layer, result.n, result.dim, dict(result.metrics),
+                     dict(params), list(result.notes), cached=cached, singular_values=list(result.singular_values))
+
+
 def candidate_from_record(name: str, layer: str, rec: dict[str, Any], metrics: Sequence[str],
                           params: dict[str, Any], *, cached: bool = False) -> Candidate:
-    """The candidate of a spectrum record (:func:`rankme.selection.cache.spectrum_record`): its spectral
-    ``metrics`` and the secondary scores the warnings read, with the sample-size note."""
-    def spectra(center: bool) -> Spectrum:
-        sv = np.asarray(rec["sv_centered" if center else "sv"], dtype=np.float64)
-        return Spectrum(singular_values=sv, n=int(rec["n"]), dim=int(rec["dim"]), centered=center,
-                        input_eps=float(rec["input_eps"]), scale_exp=int(rec["scale_exp"]),
-                        rel_floor=float(rec["floor_centered" if center else "floor"]))
-
-    undefined: list[Note] = []  # a metric undefined here (α-ReQ on a small spectrum): NaN and a note
-    # the warnings read SECONDARY, the recommendation RULE_METRIC
-    values = compute_metrics(spectra, list(dict.fromkeys([*metrics, *SECONDARY, RULE_METRIC])), notes=undefined)
-    note = sample_size_note(int(rec["n"]), int(rec["dim"]))
-    return Candidate(name, layer, int(rec["n"]), int(rec["dim"]), values, dict(params),
-                     [*undefined, *([note] if note else [])], cached=cached, singular_values=list(rec["sv"]))
+    """The candidate of a cached record (:meth:`~rankme.scoring.result.ScoreResult.to_record`), scored with
+    ``metrics`` and :data:`CANDIDATE_METRICS`."""
+    options = scoring_options(candidate_metrics(metrics), duplicates=False)
+    return candidate_of(ScoreResult.from_record(name, rec, options), layer, params, cached=cached)
 
 
 def merge_identical(cands: list[Candidate], blocks: Sequence[str] = ()) -> list[Candidate]:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from rankme.core.validation import InputError, Note
-from rankme.scoring.source import check_seed
+from rankme.scoring.constraints import check_option
+from rankme.scoring.rows import check_seed
 from rankme.selection.fewlabel import (
     N_BOOT,
     CVAccuracy,
@@ -71,10 +72,7 @@ def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
                              param="label_budget", names=("labels",))
         return LabelPlan(None, None, None)
     check_seed(seed)  # the draw, folds and bootstrap take it: refused before scoring, not by numpy after
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
-                               or budget < 2):
-        raise InputError(f"label_budget={budget!r}: need a whole number ≥ 2 of labels per class "
-                         "(cross-validation needs 2)", param="label_budget")
+    check_option("label_budget", budget)  # the constraints table: ≥ 2 (cross-validation needs 2)
     every = len(labelled_rows(y)[0]) == len(y)
     if every and len(np.unique(y)) < 2:
         raise InputError("labels: every row has the same class; a label check needs at least two classes",
@@ -110,6 +108,12 @@ def few_label_rows(y: Any, idx: np.ndarray | None, budget: int | None,
                          "(-1, NaN and empty mark unlabelled rows); label rows of at least two classes (if -1 is a "
                          "class, as in ±1 labels, recode them as 0/1)", param="labels")
     if budget is not None:
+        counts = {c: int(n) for c, n in zip(*np.unique(lab, return_counts=True), strict=True)}
+        small = min(counts, key=lambda c: counts[c])
+        if counts[small] < budget:  # said with the keyword the caller gave (draw_budget's own is budget=)
+            raise InputError(f"label_budget={budget}: class {small} has only {counts[small]} labelled row(s) among "
+                             f"the scored rows; choose label_budget={counts[small]} or fewer, or label more rows",
+                             param="label_budget", names=("labels",))
         drawn = draw_budget(sub, budget, seed)
         pos, lab = drawn, lab[np.searchsorted(pos, drawn)]
     return pos, lab, _plan(lab)[0]

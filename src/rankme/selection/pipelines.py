@@ -8,6 +8,7 @@ check's cross-validated accuracies (:mod:`rankme.selection.labelcheck`) check th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +20,20 @@ from rankme.io.files import file_fingerprint, load_embeddings
 from rankme.io.params import runs_params
 from rankme.io.results_db import ResultStore
 from rankme.metrics.registry import needing
-from rankme.metrics.states import KeptRows
 from rankme.models.extract import embed_layers
 from rankme.models.layers import block_paths, resolve_layers
-from rankme.scoring.source import accumulate_source, sample_rows
+from rankme.scoring.engine import accumulate, finish, state_of
+from rankme.scoring.options import scoring_options
+from rankme.scoring.result import ScoreResult
+from rankme.scoring.rows import sample_rows
 from rankme.selection.cache import (
     SPECTRUM_VERSION,
     cache_key,
     cached_spectrum,
     cached_values,
     put_value,
-    spectrum_record,
 )
-from rankme.selection.candidates import Candidate, candidate_from_record, merge_identical
+from rankme.selection.candidates import Candidate, candidate_metrics, candidate_of, merge_identical
 from rankme.selection.features import MODEL_SE_MAX_ROWS, SE_MAX_ENTRIES, apply_values, feature_jobs
 
 __all__ = ["score_files", "score_models"]
@@ -91,7 +93,7 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
             raise EmbeddingError(f"{len(y)} labels, but the files have {sorted({s.n_rows for s in sources})} rows; "
                                  "labels must align with the rows of every file")
     out = []
-    spectral = needing(metrics, "spectrum")
+    base = scoring_options(candidate_metrics(needing(metrics, "spectrum")), samples=samples, seed=seed)
     for path, src, prm in runs:
         k = cache_key("file", SPECTRUM_VERSION, file_fingerprint(path), key, samples, seed)
         rows = sample_rows(src.n_rows, samples, seed)
@@ -99,24 +101,25 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
         jobs = feature_jobs(metrics, labels, idx, seed, noise=len(idx) * src.dim <= SE_MAX_ENTRIES, views=views,
                             few_label=few_label)
         values = cached_values(store, k, jobs, str(path))
-        kept = KeptRows(np.float32) if any(v is None for v in values.values()) else None
+        options = replace(base, keep_rows=any(v is None for v in values.values()))
         rec = cached_spectrum(store, k, str(path))
-        cached = rec is not None
+        feats = None
         try:
             if rec is None:  # one pass: the rows the probe / cluster need are kept as they stream by
-                rec = spectrum_record(accumulate_source(src, samples=samples, seed=seed, progress=progress,
-                                                        on_chunk=kept))
+                state = accumulate(src, options, progress=progress)
+                result = finish(state, options)
+                feats = state.rows.array() if state.rows is not None else None
                 if store is not None:
-                    store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, rec)
-            elif kept is not None:
-                kept(src.array[idx])
+                    store.put(k, "select", {"file": str(path), "samples": samples, "seed": seed}, result.to_record())
+            else:
+                result = ScoreResult.from_record(src.name, rec, options, notes=list(src.notes))
+                if options.keep_rows:
+                    feats = np.asarray(src.array[idx], dtype=np.float64)
         except EmbeddingError as e:
             _failed(failed, path, e)
             continue
-        cand = candidate_from_record(str(path), "", rec, spectral, prm, cached=cached)
-        cand.notes = src.notes + cand.notes
-        if kept is not None:
-            feats = kept.array()
+        cand = candidate_of(result, "", prm, cached=rec is not None, name=str(path))
+        if feats is not None:
             for name, (part, fn) in jobs.items():
                 if values[name] is None:
                     values[name] = fn(feats)
@@ -158,7 +161,9 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
             check_labels(y, data.n, data.name)
     rows = sample_rows(data.n, samples, seed)
     indices = np.arange(data.n) if rows is None else rows
-    spectral = needing(metrics, "spectrum")
+    # duplicate inputs are one note for the run (identical lines or rows embed alike in every layer): not per layer
+    base = scoring_options(candidate_metrics(needing(metrics, "spectrum")), samples=samples, seed=seed,
+                           duplicates=False)
     out = []
     params = list(params) if params is not None else [{} for _ in encoders]
     for enc, prm in zip(encoders, params, strict=True):
@@ -172,23 +177,23 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
         recs = {t: cached_spectrum(store, k, f"{enc.name} [{t}]") for t, k in keys.items()}
         values = {t: cached_values(store, k, jobs, f"{enc.name} [{t}]") for t, k in keys.items()}
         need = [t for t in taps if recs[t] is None or any(v is None for v in values[t].values())]
-        cached = {t: recs[t] is not None for t in taps}
+        results = {t: ScoreResult.from_record(enc.name, rec, base) for t, rec in recs.items() if rec is not None}
         if need:
+            options = replace(base, keep_rows=bool(jobs))
             accs, feats = embed_layers(enc, data, need, indices, batch_size=batch_size, device=device,
-                                       keep_features=bool(jobs), image_size=image_size, progress=progress)
-            for t in need:
-                rec = spectrum_record(accs[t])
+                                       keep_features=options.keep_rows, image_size=image_size, progress=progress)
+            for t in need:  # the model's forward pass was the accumulate step: the same finish
+                results[t] = finish(state_of(enc.name, accs[t], options, n_rows=data.n, rows=feats.get(t)), options)
                 for name, (part, fn) in jobs.items():
                     values[t][name] = fn(feats[t])
                     if rank == 0:
                         put_value(store, keys[t], part, name, values[t][name])
                 if store is not None and rank == 0:
                     store.put(keys[t], "select", {"model": enc.name, "tap": t, "data": data.name,
-                                                  "samples": samples, "seed": seed}, rec)
-                recs[t] = rec
+                                                  "samples": samples, "seed": seed}, results[t].to_record())
         mine = []
         for i, t in enumerate(taps):
-            cand = candidate_from_record(enc.name, t, recs[t], spectral, prm, cached=cached[t])  # type: ignore[arg-type]
+            cand = candidate_of(results[t], t, prm, cached=recs[t] is not None)
             cand.index = i
             apply_values(cand, values[t])
             mine.append(cand)
