@@ -202,7 +202,8 @@ def _states(source: RowSource, metrics: Sequence[str], samples: int | None, view
     if needing(metrics, "rows"):
         rows = source.n_rows if samples is None else min(samples, source.n_rows)
         if rows * source.dim * 8 > available_memory_bytes() // 2:
-            raise EmbeddingError(f"{source.name}: cluster learnability keeps the rows in memory ({rows}×{source.dim} "
+            raise EmbeddingError(f"{source.name}: {' and '.join(needing(metrics, 'rows'))} keep the rows in memory "
+                                 f"({rows}×{source.dim} "
                                  "float64 does not fit); score a subsample with samples=", names=("samples",),
                                  path=getattr(source, "path", None))
         kept = KeptRows(np.float64)
