@@ -28,11 +28,16 @@ if TYPE_CHECKING:  # the names below are imported on first use (``__getattr__``)
     from rankme.core.guidance import isotropic_rankme_fraction, rankme_standard_error, sample_size_note
     from rankme.core.spectrum import SpectrumAccumulator
     from rankme.core.spectrum_types import Spectrum
+    from rankme.core.tokens import token_rows
     from rankme.core.validation import EmbeddingError, InputError, SampleSizeWarning
+    from rankme.metrics.collapse import std_of_l2_normalized
+    from rankme.metrics.diff_erank import DiffERank, diff_erank, per_sequence_erank
     from rankme.metrics.lidar import LidarAccumulator, invariance_ratio, lidar
     from rankme.metrics.registry import METRICS, compute_metrics
+    from rankme.metrics.sequence import SequenceRanks, per_sequence_rankme
     from rankme.metrics.spectral import (
         alpha_req,
+        components_for_variance,
         condition_number,
         lidar_effective_rank,
         nesum,
@@ -49,10 +54,14 @@ _LAZY = {  # module: the public names it provides
     "rankme.core.guidance": "isotropic_rankme_fraction rankme_standard_error sample_size_note",
     "rankme.core.spectrum": "SpectrumAccumulator",
     "rankme.core.spectrum_types": "Spectrum",
+    "rankme.core.tokens": "token_rows",
     "rankme.core.validation": "EmbeddingError InputError SampleSizeWarning",
+    "rankme.metrics.collapse": "std_of_l2_normalized",
+    "rankme.metrics.diff_erank": "DiffERank diff_erank per_sequence_erank",
     "rankme.metrics.lidar": "LidarAccumulator invariance_ratio lidar",
     "rankme.metrics.registry": "METRICS compute_metrics",
-    "rankme.metrics.spectral": "alpha_req condition_number lidar_effective_rank nesum numerical_rank "
+    "rankme.metrics.sequence": "SequenceRanks per_sequence_rankme",
+    "rankme.metrics.spectral": "alpha_req components_for_variance condition_number lidar_effective_rank nesum numerical_rank "
                                "participation_ratio rankme stable_rank",
     "rankme.reporting.select_api": "select",
 }
@@ -78,17 +87,21 @@ def __dir__() -> list[str]:
 __all__ = [
     "METRICS",
     "RANKME_EPS",
+    "DiffERank",
     "EmbeddingError",
     "InputError",
     "LidarAccumulator",
     "SampleSizeWarning",
+    "SequenceRanks",
     "Spectrum",
     "SpectrumAccumulator",
     "__version__",
     "alpha_req",
+    "components_for_variance",
     "compute_metrics",
     "compute_spectrum",
     "condition_number",
+    "diff_erank",
     "invariance_ratio",
     "isotropic_rankme_fraction",
     "lidar",
@@ -96,6 +109,8 @@ __all__ = [
     "nesum",
     "numerical_rank",
     "participation_ratio",
+    "per_sequence_erank",
+    "per_sequence_rankme",
     "rankme",
     "rankme_from_singular_values",
     "rankme_from_spectrum",
@@ -104,4 +119,6 @@ __all__ = [
     "select",
     "spectral_entropy",
     "stable_rank",
+    "std_of_l2_normalized",
+    "token_rows",
 ]

@@ -47,6 +47,7 @@ from rankme.core.numerics import (
 from rankme.core.optional import is_torch_tensor, loaded_torch, require, to_numpy
 from rankme.core.shift import choose_shift, move_state
 from rankme.core.spectrum_types import Spectrum
+from rankme.core.tokens import token_rows
 from rankme.core.validation import (
     EmbeddingError,
     as_embeddings,
@@ -158,18 +159,24 @@ class SpectrumAccumulator:
         return self.scale_exp or 0
 
     # -- accumulate ----------------------------------------------------------------------------------------
-    def update(self, z: Any, chunk_rows: int | None = None, *, row_offset: int | None = None) -> None:
-        """Add the rows of an N×K batch (numpy array, torch tensor, JAX array or nested list; any real dtype).
+    def update(self, z: Any, chunk_rows: int | None = None, *, row_offset: int | None = None,
+               mask: Any = None) -> None:
+        """Add the rows of an N×K batch (numpy array, torch tensor, JAX array or nested list; any real dtype); with
+        ``mask``, every real token of (B, T, K) token states (:func:`~rankme.core.tokens.token_rows`: all tokens).
 
         Args:
             z: the batch.
             chunk_rows: rows per BLAS call (default ~128 MB of float64).
             row_offset: global index of the batch's first row, for error messages (default: rows seen so far).
+            mask: the (B, T) attention mask of (B, T, K) token states ``z`` (1/True = real token), or ``None``.
 
         Raises:
-            EmbeddingError: on a bad shape or dtype, a width that differs from ``dim``, or NaN/Inf values
-                (naming the first bad row), or after a distributed :meth:`all_reduce` (call :meth:`reset`).
+            EmbeddingError: on a bad shape or dtype, a width that differs from ``dim``, or NaN/Inf values (naming the
+                first bad row, or the sequence), or after a distributed :meth:`all_reduce` (call :meth:`reset`).
+            InputError: on a ``mask`` that does not fit ``z``.
         """
+        if mask is not None:
+            z = token_rows(z, mask)
         if self._reduced:
             raise EmbeddingError("this accumulator was all-reduced across processes: adding rows now would mix "
                                  "the global and a local state; call reset() to start a new pass")

@@ -16,13 +16,15 @@ from typing import Any, Literal
 import numpy as np
 
 from rankme.core.formula import rankme_from_spectrum, spectral_entropy
-from rankme.core.optional import has_module
+from rankme.core.optional import has_module, is_torch_tensor
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.validation import InputError, Note
 from rankme.metrics.cluster import cluster_learnability
+from rankme.metrics.collapse import std_of_l2_normalized
 from rankme.metrics.finite_n import rankme_inf
 from rankme.metrics.spectral import (
     alpha_req,
+    components_for_variance,
     condition_number,
     nesum,
     numerical_rank,
@@ -146,6 +148,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda s: participation_ratio(s.eigenvalues), default=True),
     Metric("alpha_req", "α-ReQ (α closest to 1)", "centered", "one",
            "α of λ_i ∝ i^-α (centred covariance, ranks 11..100 up to N−1)", _alpha),
+    Metric("components_90", "components for 90 % of variance", "centered", "max",
+           "principal components explaining > 90 % of the centred variance (scikit-learn/OML count)",
+           lambda s: float(components_for_variance(s.eigenvalues, 0.9)), selector=False),
     Metric("lidar", "LiDAR", "views", "max", "effective rank of the LDA matrix of samples × augmented views",
            lambda state: state.lidar()),
     Metric("invariance", "view invariance", "views", "min",
@@ -153,6 +158,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda state: state.invariance(), selector=False),
     Metric("cluster", "cluster learnability", "rows", "max", "k-NN accuracy on k-means pseudo-labels",
            cluster_learnability, requires=("sklearn", "demo")),
+    Metric("l2_std", "std of L2-normalised rows", "rows", "max",
+           "mean per-column std of the L2-normalised rows (lightly/SimSiam collapse check; 1/√K isotropic, 0 collapsed)",
+           lambda rows, seed=0: std_of_l2_normalized(rows), selector=False),
 )}
 
 
@@ -177,7 +185,7 @@ def metric_names(needs: Iterable[str] | None = None, *, selector: bool | None = 
 
     Examples:
         >>> metric_names(["centered"]), metric_names(default=True)
-        (('nesum', 'participation_ratio', 'alpha_req'), ('rankme', 'stable_rank', 'nesum', 'participation_ratio'))
+        (('nesum', 'participation_ratio', 'alpha_req', 'components_90'), ('rankme', 'stable_rank', 'nesum', 'participation_ratio'))
     """
     wanted = None if needs is None else set(needs)
     return tuple(n for n, m in METRICS.items()
@@ -234,7 +242,7 @@ def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) ->
         >>> check_metrics(["rankme", "lidar"], allowed=metric_names(["singular", "centered"]))
         Traceback (most recent call last):
         ...
-        ValueError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, rankme_inf, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req
+        ValueError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, rankme_inf, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req, components_90
     """
     ok = tuple(METRICS) if allowed is None else tuple(allowed)
     unknown = [m for m in names if m not in METRICS]
@@ -248,14 +256,21 @@ def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) ->
     return list(dict.fromkeys(names))
 
 
+def _rows_of(source: Any) -> Any:
+    """A matrix source's rows (for the metrics that read rows), or ``None`` for a spectrum or a state."""
+    return source if is_torch_tensor(source) or isinstance(source, (list, tuple)) or hasattr(source, "__array__") \
+        else None
+
+
 def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False, seed: int = 0,
                     notes: list[Note] | None = None) -> dict[str, float]:
     """The named metrics of a source, each read from its state: THE dispatch on what a metric needs.
 
     Args:
-        source: a :class:`~rankme.metrics.states.MetricStates` (spectra, LiDAR views, rows), or, for spectral
-            metrics only, an N×K matrix, a ``Spectrum``, a ``SpectrumAccumulator``, a callable
-            ``spectra(centered)``, or a :class:`Spectra` (to share its memo with other calls).
+        source: a :class:`~rankme.metrics.states.MetricStates` (spectra, LiDAR views, rows); an N×K matrix
+            (spectral metrics and those that read rows); or, for spectral metrics only, a ``Spectrum``, a
+            ``SpectrumAccumulator``, a callable ``spectra(centered)``, or a :class:`Spectra` (to share its memo
+            with other calls).
         names: metric names of :data:`METRICS`.
         estimate: the fast option (metrics that are not ``estimable`` refuse an estimated spectrum).
         seed: seed of the metrics that read rows (cluster learnability's k-means and split).
@@ -282,7 +297,7 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
         >>> compute_metrics(acc.spectrum(), ["stable_rank"])
         {'stable_rank': 1.5}
     """
-    states = source if isinstance(source, MetricStates) else MetricStates(spectra=source)
+    states = source if isinstance(source, MetricStates) else MetricStates(spectra=source, rows=_rows_of(source))
     names = check_metrics(names, computable(states.available))
     spectral = needing(names, "spectrum")
     spectra = states.spectra_of(estimate=estimate) if spectral else None

@@ -25,6 +25,7 @@ from rankme.core.validation import all_zero_error, warn_sample_size
 
 __all__ = [
     "alpha_req",
+    "components_for_variance",
     "condition_number",
     "lidar_effective_rank",
     "nesum",
@@ -234,6 +235,36 @@ def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100), *, rank:
     ss_tot = float(((logy - logy.mean()) ** 2).sum())
     r2 = 1.0 - float(((logy - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else 1.0
     return float(alpha), r2
+
+
+def components_for_variance(eigenvalues: Any, fraction: float = 0.9) -> int:
+    """The number of principal components that explain more than ``fraction`` of the variance: the smallest n with
+    Σ_{i≤n} λ_i / Σ λ > ``fraction`` (λ descending), as scikit-learn's ``PCA(n_components=fraction)`` and
+    open-metric-learning's ``PCA.calc_principal_axes_number`` count it (``searchsorted(cumsum, fraction,
+    side="right") + 1``), capped at the number of values (where rounding leaves the cumulative sum just below 1).
+
+    Args:
+        eigenvalues: covariance eigenvalues λ (the centred spectrum's), any order.
+        fraction: the share of the variance, strictly between 0 and 1 (90 %: 0.9).
+
+    Returns:
+        The number of components, between 1 and the number of values.
+
+    Raises:
+        ValueError: on malformed values or ``fraction`` outside (0, 1).
+        EmbeddingError: when every eigenvalue is zero.
+
+    Examples:
+        >>> components_for_variance([4.0, 2.0, 1.0, 1.0])           # 50 %, 75 %, 87.5 %, 100 %
+        4
+        >>> components_for_variance([4.0, 2.0, 1.0, 1.0], fraction=0.75)   # more than 75 %
+        3
+    """
+    lam = np.sort(check_values(eigenvalues, "eigenvalues"))[::-1]
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be strictly between 0 and 1 (a share of the variance), got {fraction}")
+    ratio = np.cumsum(lam / nonzero_total(lam, "eigenvalues"))
+    return int(min(np.searchsorted(ratio, fraction, side="right") + 1, lam.size))
 
 
 def lidar_effective_rank(eigenvalues: Any, eps: float = RANKME_EPS) -> float:

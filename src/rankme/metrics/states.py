@@ -142,5 +142,5 @@ class MetricStates:
         return self.spectra
 
     def row_array(self) -> np.ndarray:
-        """The rows as one array."""
-        return self.rows.array() if isinstance(self.rows, KeptRows) else np.asarray(self.rows)
+        """The rows as one host array (a torch tensor's detached, on the CPU)."""
+        return self.rows.array() if isinstance(self.rows, KeptRows) else to_numpy(self.rows)

@@ -109,8 +109,9 @@ def _prepare(source: RowSource, options: ScoringOptions) -> ScoringState:
     if options.keep_rows:
         rows = source.n_rows if options.samples is None else min(options.samples, source.n_rows)
         if rows * source.dim * 8 > available_memory_bytes() // 2:
-            raise EmbeddingError(f"{source.name}: the rows are kept in memory for what reads them ({rows}×"
-                                 f"{source.dim} float64 does not fit); score a subsample with samples=",
+            readers = " and ".join(needing(options.metrics, "rows")) or "the label checks"
+            raise EmbeddingError(f"{source.name}: {readers} keep the rows in memory ({rows}×{source.dim} float64 "
+                                 "does not fit); score a subsample with samples=",
                                  names=("samples",), path=path)
         kept = KeptRows(np.float64)
     scored = source.n_rows if options.samples is None else min(options.samples, source.n_rows)
