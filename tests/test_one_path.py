@@ -162,3 +162,29 @@ def test_options_are_checked_once_by_the_table():
         scoring_options(variant={"centre": True})
     assert e.value.param == "variant"
     assert json.loads(json.dumps(scoring_options(variant={"eps": 0.0}).variant)) == [["eps", 0.0]]
+
+
+def test_one_selection_record_with_failures_as_data_and_pure_renderers(tmp_path):
+    import dataclasses
+
+    import rankme.selection.select as pipeline
+    from rankme.cli.errors import user_message
+    from rankme.reporting.select_report import render_text, write_select_report
+    from rankme.selection.record import Selection
+
+    _runs(tmp_path / "runs")
+    bad = _matrix(9)
+    bad[7, 2] = np.nan
+    np.save(tmp_path / "runs" / "lr=3.0.npy", bad)
+    res = rankme.select(tmp_path / "runs", progress=False)
+    assert rankme.select is pipeline.select  # the selection function itself, no wrapper copying fields
+    assert type(res) is Selection and res.selection is res
+    (failure,) = res.failures
+    assert failure.name.endswith("lr=3.0.npy") and isinstance(failure.error, rankme.InputError)
+    assert failure.error.kind == "non-finite" and failure.error.path == failure.name and failure.error.row == 7
+    before = res.to_dict()
+    assert f"not scored: {failure.message(user_message)}" in render_text(res, say=user_message)
+    write_select_report(res, tmp_path / "r.html", say=user_message)
+    assert res.to_dict() == before and res.failures == [failure]  # rendering changed nothing
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.notes = []  # type: ignore[misc]

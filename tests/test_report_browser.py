@@ -106,7 +106,7 @@ def test_select_report_renders_table_and_plots_in_chromium(tmp_path):
         encs.append(Encoder(net, name=f"width={width}", modality="array"))
         params.append({"width": width})
     sel = choose(score_models(encs, data, layers="all", params=params, progress=False), param="width")
-    report = write_select_report(sel, tmp_path / "report.html", ["rankme"], "rankme select --layers all")
+    report = write_select_report(sel.with_(command="rankme select --layers all"), tmp_path / "report.html")
     dom = render_dom(report)
     assert body_counts(dom) == {"images-total": 3, "images-loaded": 3, "tables": 1}
     cells = _cell_texts(dom)
@@ -136,10 +136,9 @@ def long_layer_scan(tmp_path_factory) -> tuple[Path, object]:
                                 for i in range(6)], torch.nn.Linear(96, 32))
     name = "torch:/home/someone/very/long/path/to/a/project/checkpoints/encoder_factory_module:build_the_model"
     enc = Encoder(net, name=name, modality="array")
-    sel = choose(score_models([enc], data, ["rankme", "stable_rank", "nesum", "participation_ratio"], layers="all",
-                              progress=False))
-    report = write_select_report(sel, tmp_path_factory.mktemp("scan") / "report.html",
-                                 ["rankme", "stable_rank", "nesum", "participation_ratio"])
+    metrics = ["rankme", "stable_rank", "nesum", "participation_ratio"]
+    sel = choose(score_models([enc], data, metrics, layers="all", progress=False)).with_(metrics=metrics)
+    report = write_select_report(sel, tmp_path_factory.mktemp("scan") / "report.html")
     return report, sel
 
 

@@ -53,10 +53,11 @@ FLAGS: dict[str, str] = {
 }
 """Python parameter → the flag that sets it (``rankme score`` and ``rankme select`` spell each the same way)."""
 
-PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps", "variant"})
+PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps", "variant", "report"})
 """Parameters the library's errors name that no flag sets: ``sources`` are the positional file arguments, ``dim``
 the width of an accumulator built in Python, ``every_n_*`` the monitor's schedule, ``variant`` the keyword
-arguments the variant flags (``--center``, ``--eps``, ...) fill in. Their mentions stay as they are."""
+arguments the variant flags (``--center``, ``--eps``, ...) fill in, ``report`` the Python switch of the report
+(the command line writes it unless ``--no-report``). Their mentions stay as they are."""
 
 _VALUE_START = re.compile(r"[\w'\"<\[.\-/~]")
 

@@ -15,9 +15,16 @@ from rankme.cli.score import json_safe
 from rankme.core.distributed import world
 from rankme.core.optional import MissingExtraError, require
 from rankme.core.validation import EmbeddingError
-from rankme.reporting.select_api import select
+from rankme.reporting.select_report import render_text, write_select_report
 from rankme.scoring.constraints import add_option
-from rankme.selection.select import CACHE_FILE, DEFAULT_METRICS, REPORT_FILE, SELECT_METRICS, check_out
+from rankme.selection.select import (
+    CACHE_FILE,
+    DEFAULT_METRICS,
+    REPORT_FILE,
+    SELECT_METRICS,
+    check_out,
+    select,
+)
 
 __all__ = ["add_select_parser", "run_select"]
 
@@ -125,24 +132,23 @@ def run_select(args: argparse.Namespace) -> int:
                         allow_mixed_dim=args.allow_mixed_dim, trust_code=args.trust_code,
                         batch_size=args.batch_size, device=args.device, image_size=args.image_size,
                         progress=not quiet, command=command)
-        result.failed = [(name, user_message(e)) for (name, _), e in zip(result.failed, result.errors, strict=True)]
-        result.say = user_message  # the notes' parameters as flags, in the text, the JSON and the report
-        if rank == 0:
-            report = None if args.no_report else result.to_html(Path(args.out) / REPORT_FILE)
+        if rank == 0:  # the renderers write the notes' and errors' parameters as flags (user_message)
+            report = None if args.no_report else write_select_report(result, Path(args.out) / REPORT_FILE,
+                                                                     say=user_message)
     except (EmbeddingError, ValueError, MissingExtraError, OSError) as e:
         return _fail(user_message(e), args.json)
     if rank == 0:
         if args.json:
-            json.dump(json_safe({**result.to_dict(), "report": None if report is None else str(report)}), sys.stdout,
-                      indent=2, default=str)  # an undefined metric (NaN) as null
+            json.dump(json_safe({**result.to_dict(say=user_message), "report": None if report is None else str(report)}),
+                      sys.stdout, indent=2, default=str)  # an undefined metric (NaN) as null
             print()
         else:
-            print(result)
+            print(render_text(result, say=user_message))
             if report is not None:
                 print(f"report: {report}")
-        if result.failed:
-            print(f"rankme: error: {len(result.failed)} candidate(s) not scored, the others ranked: "
-                  + ", ".join(name for name, _ in result.failed), file=sys.stderr)
+        if result.failures:
+            print(f"rankme: error: {len(result.failures)} candidate(s) not scored, the others ranked: "
+                  + ", ".join(f.name for f in result.failures), file=sys.stderr)
     if joined:
         _leave_distributed()
-    return EXIT_PARTIAL if result.failed else 0
+    return EXIT_PARTIAL if result.failures else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import tempfile
@@ -12,13 +13,15 @@ from typing import Any
 from rankme.core.guidance import isotropic_rankme_fraction
 from rankme.core.optional import MissingExtraError
 from rankme.reporting.figures import figure, plot_spectra
-from rankme.reporting.html import write_report
-from rankme.reporting.tables import short_name, to_markdown
+from rankme.reporting.html import markdown_table_html, write_report
+from rankme.reporting.tables import format_table, short_name, to_markdown
 from rankme.selection.candidates import Candidate
-from rankme.selection.rules import NOTHING_TO_COMPARE, Selection
+from rankme.selection.record import RENDERERS, Selection
+from rankme.selection.rules import NOTHING_TO_COMPARE
 from rankme.selection.warnings import evidence, no_warning_text
 
-__all__ = ["FEW_LABEL_COLUMNS", "recommendation_lines", "selection_rows", "selection_text", "write_select_report"]
+__all__ = ["FEW_LABEL_COLUMNS", "recommendation_lines", "register", "render_repr_html", "render_table", "render_text",
+           "selection_rows", "selection_text", "write_select_report"]
 
 
 def _note(c: Candidate) -> str:
@@ -34,8 +37,8 @@ def _note(c: Candidate) -> str:
     return "; ".join(out)
 
 
-def selection_rows(sel: Selection, metrics: Sequence[str],
-                   failed: Sequence[tuple[str, str]] = ()) -> tuple[list[dict[str, Any]], list[str]]:
+def selection_rows(sel: Selection, metrics: Sequence[str] | None = None,
+                   failed: Sequence[tuple[str, str]] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows (ranked within each width K, best first) and column names of the ranked table; candidates that
     could not be scored (``failed``: name, reason) close it, marked ``not scored`` (reasons go under the table).
 
@@ -45,6 +48,8 @@ def selection_rows(sel: Selection, metrics: Sequence[str],
         >>> cols, rows[0]["pick"]
         (['#', 'candidate', 'N', 'K', 'rankme', 'rank/min(N,K)', 'pick', 'note'], 'keep, argmax')
     """
+    metrics = sel.metrics if metrics is None else metrics
+    failed = sel.failed if failed is None else failed
     params = sorted(set().union(*(c.params for c in sel.candidates)))
     has_probe = any(c.probe_acc is not None for c in sel.candidates)
     has_layers = any(c.layer for c in sel.candidates)
@@ -196,12 +201,10 @@ def _plot_param(cands: Sequence[Candidate], param: str, path: Path) -> Path:
     return figure(path, f"RankMe vs {param}", draw, legend_size=None)
 
 
-def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str], command: str = "",
-                        failed: Sequence[tuple[str, str]] = (), say: Callable[[str], str] = str,
-                        notes: Sequence[str] = ()) -> Path:
+def write_select_report(sel: Selection, path: str | Path, say: Callable[[Any], str] = str) -> Path:
     """A self-contained HTML report of a selection: first the recommendation, then the evidence (picks, warnings
     and caveats), the ranked table (fits 1 280 px), every note in full (``notes``: the run's own, e.g. duplicate
-    rows; then each candidate's), the candidates not scored and why, the command, and figures (spectra, RankMe per layer,
+    rows; then each candidate's), the candidates not scored and why (its ``failures``), its ``command``, and figures (spectra, RankMe per layer,
     RankMe vs the hyperparameter). Without matplotlib the report is written without figures and says which extra
     to install. ``say`` writes the notes (as :func:`selection_text`).
 
@@ -210,7 +213,8 @@ def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str]
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows, cols = selection_rows(sel, metrics, failed)
+    failed, notes, command = [(f.name, f.message(say)) for f in sel.failures], sel.notes, sel.command
+    rows, cols = selection_rows(sel, sel.metrics, failed)
     per_candidate = [f"{c.label}: " + "; ".join(map(say, c.notes)) for c in sel.candidates if c.notes]
     all_notes = "\n\n".join([*map(say, notes), *per_candidate])
     text = selection_text(sel, say)
@@ -242,3 +246,40 @@ def write_select_report(sel: Selection, path: str | Path, metrics: Sequence[str]
         page = write_report(Path(tmp, "report.html"), "rankme select", sections, images)
         os.replace(page, out)
     return out
+
+
+def render_table(sel: Selection) -> str:
+    """The ranked table as aligned text (``result.table()``)."""
+    rows, cols = selection_rows(sel)
+    return format_table(rows, cols)
+
+
+def render_text(sel: Selection, say: Callable[[Any], str] = str) -> str:
+    """What ``rankme select`` prints (``str(result)``): the table, the recommendation and the evidence under it,
+    the candidates not scored, the run's notes, how many results came from the cache, and last the
+    recommendation in one line. ``say`` writes the notes and errors (as they are, or the command line's flags)."""
+    cached = sum(c.cached for c in sel.candidates)
+    tail = [f"{cached} of {len(sel.candidates)} results from the cache"] if cached else []
+    errors = [f"not scored: {f.message(say)}" for f in sel.failures]
+    last = ["", sel.recommendation.line()] if sel.recommendation is not None else []
+    rows, cols = selection_rows(sel, None, [(f.name, f.message(say)) for f in sel.failures])
+    return "\n".join([format_table(rows, cols), "", *selection_text(sel, say), *errors, *map(say, sel.notes), *tail,
+                      *last])
+
+
+def render_repr_html(sel: Selection) -> str:
+    """A notebook's rendering (``result._repr_html_()``): the recommendation in one line, the evidence, the table."""
+    rows, cols = selection_rows(sel)
+    rec = sel.recommendation
+    head = "" if rec is None else f"<p><strong>{html.escape(rec.line())}</strong></p>"
+    text = "".join(f"<li>{html.escape(x)}</li>" for x in selection_text(sel))
+    return f"<div class='rankme-select'>{head}<ul>{text}</ul>{markdown_table_html(to_markdown(rows, cols))}</div>"
+
+
+def register() -> None:
+    """Register these renderers for :class:`~rankme.selection.record.Selection` (its ``str``, ``table()``,
+    ``to_html()`` and notebook rendering); done when this module is imported."""
+    RENDERERS.update(text=render_text, table=render_table, html=write_select_report, repr_html=render_repr_html)
+
+
+register()

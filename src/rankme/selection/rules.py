@@ -24,11 +24,11 @@ from rankme.selection.candidates import Candidate
 from rankme.selection.features import probe_test_rows
 from rankme.selection.fewlabel import FewLabelCheck
 from rankme.selection.labelcheck import verdict_of_records
-from rankme.selection.recommend import Recommendation, recommend
+from rankme.selection.recommend import recommend
+from rankme.selection.record import Selection
 from rankme.selection.stats import rank_correlations
 from rankme.selection.warnings import (
     SECONDARY,
-    SelectionWarning,
     few_label_warning,
     oracle_warning,
     selection_warnings,
@@ -146,45 +146,6 @@ NOTHING_TO_COMPARE = ("one candidate only: there is nothing to compare, so no pi
 """The caveat of a selection with a single candidate (the line shown instead of the warnings)."""
 
 
-@dataclass
-class Selection:
-    """Candidates ranked by RankMe within groups of one embedding width K, the label-free picks, the warnings on the
-    pick and, with labels, how it compares with the oracle."""
-
-    candidates: list[Candidate]
-    best: Candidate
-    plateau: Candidate | None = None
-    param: str | None = None
-    oracle: Candidate | None = None
-    correlations: dict[str, float] | None = None
-    regret: float | None = None
-    picks: dict[int, Candidate] = field(default_factory=dict)
-    """The RankMe argmax of each width K (RankMe is bounded by min(N, K): widths are ranked apart)."""
-    best_rule: str = "argmax RankMe"
-    warnings: list[SelectionWarning] = field(default_factory=list)
-    caveats: list[str] = field(default_factory=list)
-    few_label: FewLabelCheck | None = None
-    """The few-label check of the pick (every candidate's cross-validated accuracies on the labelled rows, the
-    few-label pick, and whether RankMe's pick is within its noise), when labels marked some rows unlabelled or a
-    label budget was given."""
-    recommendation: Recommendation | None = None
-    """The one answer: what to keep, the rule that chose it, how sure, what labels would buy
-    (:mod:`rankme.selection.recommend`)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able summary: ranked candidates (each warning as its ``[code] message`` line), picks, warnings
-        (``code`` and ``message``), caveats, the oracle check and the few-label check (``few_label``)."""
-        c = lambda x: None if x is None else x.label  # noqa: E731
-        cands = [{**x.to_dict(), "warnings": [str(w) for w in x.warnings]} for x in self.candidates]
-        return {"candidates": cands, "best": c(self.best),
-                "best_rule": self.best_rule, "picks_by_dim": {str(k): c(v) for k, v in self.picks.items()},
-                "plateau": c(self.plateau), "param": self.param, "oracle": c(self.oracle),
-                "correlations": self.correlations, "regret": self.regret,
-                "warnings": [{"code": w.code, "message": w.message} for w in self.warnings],
-                "caveats": self.caveats, "few_label": None if self.few_label is None else self.few_label.to_dict(),
-                "recommendation": None if self.recommendation is None else self.recommendation.to_dict()}
-
-
 def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme: str = "min",
            tol: float | None = None) -> Selection:
     """Rank by RankMe within each width K, pick the argmax and, if ``param`` is named, the paper's plateau pick over
@@ -263,17 +224,18 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
     picked = replace(best, warnings=list(fired))  # the pick carries its warnings (objects), on a new record
     swap = lambda c: picked if c is best else c  # noqa: E731
     ranked, picks = [swap(c) for c in ranked], {k: swap(c) for k, c in picks.items()}
-    sel = Selection(ranked, picked, plateau=None if plateau is None else swap(plateau), param=param, picks=picks,
-                    best_rule=rule, warnings=fired, caveats=caveats, few_label=few)
+    plateau = None if plateau is None else swap(plateau)
+    correlations, regret = None, None
     if oracle is not None:
-        sel.oracle = swap(oracle)
+        oracle = swap(oracle)
         scored = [swap(c) for c in scored]
-        sel.correlations = rank_correlations([c.metrics["rankme"] for c in scored],
-                                             [c.probe_acc or 0.0 for c in scored])
-        sel.regret = float((sel.oracle.probe_acc or 0.0) - (sel.best.probe_acc or 0.0))
-    sel.recommendation = recommend([swap(c) for c in eligible], swept=swept, rankme_pick=sel.best,
-                                   plateau=sel.plateau, oracle=sel.oracle, few_label=few)
-    return sel
+        correlations = rank_correlations([c.metrics["rankme"] for c in scored], [c.probe_acc or 0.0 for c in scored])
+        regret = float((oracle.probe_acc or 0.0) - (picked.probe_acc or 0.0))
+    rec = recommend([swap(c) for c in eligible], swept=swept, rankme_pick=picked, plateau=plateau, oracle=oracle,
+                    few_label=few)
+    return Selection(ranked, picked, plateau=plateau, param=param, oracle=oracle, correlations=correlations,
+                     regret=regret, picks=picks, best_rule=rule, warnings=fired, caveats=caveats, few_label=few,
+                     recommendation=rec)
 
 
 def _varying_param(group: Sequence[Candidate]) -> str | None:

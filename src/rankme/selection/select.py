@@ -1,6 +1,7 @@
 """``select``: the pipeline behind ``rankme select`` and :func:`rankme.select` — load the candidates (files,
-checkpoints, encoders), score them through the cache, pick one and say when not to trust the pick. Its result
-is data; :class:`rankme.reporting.select_api.SelectionResult` renders it (text, table, HTML).
+checkpoints, encoders), score them through the cache, pick one and say when not to trust the pick. Its result is
+the one record :class:`~rankme.selection.record.Selection`; the renderers of :mod:`rankme.reporting.select_report`
+draw it (text, table, HTML).
 
 >>> import numpy as np, tempfile, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -17,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +45,10 @@ from rankme.models.encoders import factory_encoders, load_encoder
 from rankme.scoring.source import sample_rows
 from rankme.selection.candidates import Candidate
 from rankme.selection.features import MODEL_SE_MAX_ROWS
-from rankme.selection.fewlabel import FewLabelCheck
 from rankme.selection.labelcheck import LabelPlan, label_plan
 from rankme.selection.pipelines import score_files, score_models
-from rankme.selection.recommend import Recommendation
-from rankme.selection.rules import Selection, choose
-from rankme.selection.warnings import SelectionWarning
+from rankme.selection.record import RENDERERS, Failure, Selection
+from rankme.selection.rules import choose
 
 __all__ = ["CACHE_FILE", "DEFAULT_METRICS", "REPORT_FILE", "SELECT_METRICS", "SelectionRun", "check_out",
            "embedding_files", "select"]
@@ -66,59 +64,8 @@ SELECT_METRICS = computable(["spectrum", "rows"])
 """The columns ``rankme select`` can compute: from each candidate's (cached) spectrum, or from its kept rows."""
 
 
-@dataclass
-class SelectionRun:
-    """What ``select`` found: the ranked candidates, the picks, the warnings and caveats (data; the rendering
-    subclass is :class:`rankme.reporting.select_api.SelectionResult`)."""
-
-    selection: Selection
-    metrics: list[str]
-    command: str = ""
-    notes: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    """Candidates that could not be scored (unreadable, NaN) as (name, one-line reason); the others are ranked."""
-    errors: list[InputError] = field(default_factory=list, repr=False)
-    """The errors behind :attr:`failed`, in its order (their ``param``, ``path``, ``row`` as data)."""
-
-    @property
-    def candidates(self) -> list[Candidate]:
-        """Ranked best first (within each embedding width K)."""
-        return self.selection.candidates
-
-    @property
-    def best(self) -> Candidate:
-        """The label-free pick."""
-        return self.selection.best
-
-    @property
-    def warnings(self) -> list[SelectionWarning]:
-        """Reasons to doubt the pick (see :mod:`rankme.selection.warnings`)."""
-        return self.selection.warnings
-
-    @property
-    def recommendation(self) -> Recommendation | None:
-        """The one answer: what to keep, the rule that chose it, how sure, what labels would buy."""
-        return self.selection.recommendation
-
-    @property
-    def plateau(self) -> Candidate | None:
-        """The paper's plateau pick over ``param`` (``None`` without ``param``)."""
-        return self.selection.plateau
-
-    @property
-    def oracle(self) -> Candidate | None:
-        """The full-label oracle's pick (every row labelled), else ``None``."""
-        return self.selection.oracle
-
-    @property
-    def few_label(self) -> FewLabelCheck | None:
-        """The few-label check (some rows unlabelled, or a label budget), else ``None``."""
-        return self.selection.few_label
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (candidates, picks, warnings, caveats, oracle check, candidates not scored)."""
-        return {**self.selection.to_dict(), "notes": self.notes,
-                "failed": [{"candidate": name, "error": msg} for name, msg in self.failed]}
+SelectionRun = Selection
+"""The older name of :class:`~rankme.selection.record.Selection` (the one result of a selection)."""
 
 
 def embedding_files(sources: Sequence[str | Path]) -> list[str]:
@@ -139,7 +86,7 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
            views: int | None = None, key: str | None = None, out: str | Path | None = None, report: bool = True,
            allow_mixed_dim: bool = False, trust_code: bool = False, batch_size: int = 64, device: str | None = None,
            image_size: int = 224, progress: bool = True, command: str = "",
-           cache: str | Path | None = UNSET) -> SelectionRun:
+           cache: str | Path | None = UNSET) -> Selection:
     """Rank candidates by RankMe and pick one without labels — the pipeline of ``rankme select``.
 
     Each keyword is the ``rankme select`` option of the same name (``metrics`` is the repeated ``--metric``;
@@ -170,8 +117,7 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
         out: a folder (created if needed), as ``--out``: the results cache ``out/cache.sqlite`` (a re-run is
             instant; an interrupted scan resumes) and, from :func:`rankme.select`, the report ``out/report.html``.
             ``None`` (the default): nothing is written.
-        report: with ``out``, :func:`rankme.select` also writes ``out/report.html`` (``False``: as
-            ``--no-report``; this pipeline returns data and renders nothing).
+        report: with ``out``, also write ``out/report.html`` (``False``: as ``--no-report``).
         allow_mixed_dim: rank embedding files of different widths K (each width is ranked on its own).
         trust_code: allow pickled checkpoints and hub model code to run (dangerous: only for files you trust).
         batch_size: batch size of model forwards.
@@ -183,8 +129,8 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
             itself (no report is written); ``None``: no cache.
 
     Returns:
-        A :class:`SelectionRun` (:func:`rankme.select` returns it as a
-        :class:`~rankme.reporting.select_api.SelectionResult`, which renders itself).
+        The one :class:`~rankme.selection.record.Selection` (``rankme.select`` is this function; the renderers of
+        :mod:`rankme.reporting.select_report` draw its text, table and report).
 
     Raises:
         EmbeddingError: on inputs that cannot be scored (named, with what to do; ``path``/``row`` say where).
@@ -251,13 +197,20 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     for name in names:  # a metric undefined on some spectra (α-ReQ at min(N, K) ≤ 12): NaN, said once here
         undefined = [c for c in cands if math.isnan(c.metrics.get(name, 0.0))]
         if undefined:
-            why = next((n.partition("): ")[2] for n in undefined[0].notes if n.startswith(f"the metric {name!r}")),
-                       "")
+            why = next((n.partition("): ")[2] for n in undefined[0].notes if f"the metric {name!r}" in n), "")
             notes.append(Note(f"note: the metric {name!r} (metrics=) is NaN for {len(undefined)} of {len(cands)} "
                               f"candidate(s), undefined on their spectra{f' ({why})' if why else ''}; the other "
                               "columns and the ranking are unaffected", names=("metrics",)))
-    return SelectionRun(choose(cands, param=param, extreme=extreme, tol=tol), names, command, notes,
-                        [(name, " ".join(str(e).split())) for name, e in failed], [e for _, e in failed])
+    result = choose(cands, param=param, extreme=extreme, tol=tol).with_(
+        metrics=names, command=command, notes=notes, failures=[Failure(name, e) for name, e in failed])
+    if out is not None and report and cache is UNSET and world()[0] == 0:  # as --out: out/report.html (rank 0)
+        if "html" in RENDERERS:
+            result.to_html(Path(out) / REPORT_FILE)
+        else:
+            result = result.with_(notes=[*notes, Note("report=True wrote no report: import rankme.reporting "
+                                                     "(rankme.select does) or call result.to_html(path)",
+                                                     names=("report",))])
+    return result
 
 
 def check_out(out: str | Path) -> Path:
