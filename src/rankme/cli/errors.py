@@ -30,6 +30,7 @@ FLAGS: dict[str, str] = {
     "columns": "--columns",
     "data": "--data",
     "device": "--device",
+    "eps": "--eps",
     "exclude": "--exclude",
     "extreme": "--extreme",
     "factory": "--factory",
@@ -53,11 +54,13 @@ FLAGS: dict[str, str] = {
 }
 """Python parameter → the flag that sets it (``rankme score`` and ``rankme select`` spell each the same way)."""
 
-PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps", "variant", "report"})
+PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps", "variant", "report", "states", "base",
+                         "trained", "mask"})
 """Parameters the library's errors name that no flag sets: ``sources`` are the positional file arguments, ``dim``
 the width of an accumulator built in Python, ``every_n_*`` the monitor's schedule, ``variant`` the keyword
 arguments the variant flags (``--center``, ``--eps``, ...) fill in, ``report`` the Python switch of the report
-(the command line writes it unless ``--no-report``). Their mentions stay as they are."""
+(the command line writes it unless ``--no-report``), ``states``/``base``/``trained``/``mask`` the token states (and
+attention mask) given to the token-level functions. Their mentions stay as they are."""
 
 _VALUE_START = re.compile(r"[\w'\"<\[.\-/~]")
 

@@ -205,7 +205,7 @@ def _label_attrs(z: Any, y: np.ndarray, plan: LabelPlan, rows: np.ndarray | None
     if plan.oracle is not None:
         out["probe_acc"] = probe_accuracy(x, plan.oracle[idx], seed)
     if plan.few is not None:
-        out["few_label"] = few_label_job(plan.few, idx, plan.budget, seed)[1](x)
+        out["few_label"] = few_label_job(plan)[1](x)
     return out
 
 

@@ -16,7 +16,7 @@ from rankme.metrics.registry import compute_metrics, needing
 from rankme.metrics.states import MetricStates
 from rankme.selection.cache import labels_key
 from rankme.selection.candidates import Candidate
-from rankme.selection.labelcheck import few_label_job
+from rankme.selection.labelcheck import LabelPlan, few_label_job
 from rankme.selection.oracles import PROBE_TEST_FRACTION, linear_probe_accuracy, oracle_split
 
 __all__ = ["MODEL_SE_MAX_ROWS", "PROBE_TEST_FRACTION", "SE_MAX_ENTRIES", "Job", "apply_values", "feature_jobs",
@@ -57,19 +57,19 @@ def _row_metric(name: str, seed: int) -> Callable[[np.ndarray], float]:
     return lambda rows: compute_metrics(MetricStates(rows=rows), [name], seed=seed)[name]
 
 
-def feature_jobs(metrics: Sequence[str], labels: np.ndarray | None, idx: np.ndarray, seed: int, *, noise: bool,
-                 views: int | None = None, few_label: tuple[np.ndarray, int | None] | None = None) -> dict[str, Job]:
-    """The jobs of one candidate: the label oracle (``probe_acc``, with ``labels``), the few-label check's
-    accuracies (``few_label``, with ``few_label`` = (labels with unlabelled rows marked, budget or ``None``); see
-    :mod:`rankme.selection.labelcheck`), row metrics (the registry's ``rows`` metrics among ``metrics``), with
-    ``noise`` RankMe's sampling noise (``rankme_se``) and, with ``views``, the view invariance. ``idx``: the rows
-    scored (for the labels and the noise's minimum size)."""
+def feature_jobs(metrics: Sequence[str], labels: LabelPlan | None, idx: np.ndarray, seed: int, *, noise: bool,
+                 views: int | None = None) -> dict[str, Job]:
+    """The jobs of one candidate: the label oracle (``probe_acc``, when every row is labelled) and the few-label
+    check's accuracies (``few_label``, on the rows the plan drew; :mod:`rankme.selection.labelcheck`) of the one
+    ``labels`` plan, row metrics (the registry's ``rows`` metrics among ``metrics``), with ``noise`` RankMe's
+    sampling noise (``rankme_se``) and, with ``views``, the view invariance. ``idx``: the rows scored (for the
+    oracle's labels and the noise's minimum size)."""
     jobs: dict[str, Job] = {}
-    if labels is not None:
-        y = labels[idx]
-        jobs["probe_acc"] = (f"probe:{labels_key(labels)}", lambda f: probe_accuracy(f, y, seed))
-    if few_label is not None:
-        jobs["few_label"] = few_label_job(few_label[0], idx, few_label[1], seed)
+    if labels is not None and labels.oracle is not None:
+        y = labels.oracle[idx]
+        jobs["probe_acc"] = (f"probe:{labels_key(labels.oracle)}", lambda f: probe_accuracy(f, y, seed))
+    if labels is not None and labels.few is not None:
+        jobs["few_label"] = few_label_job(labels)
     for name in needing(metrics, "rows"):
         jobs[name] = (name, _row_metric(name, seed))
     if noise and len(idx) >= 2 * JACKKNIFE_GROUPS:

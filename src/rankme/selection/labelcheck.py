@@ -13,6 +13,7 @@ user attributes) and judged across candidates from those records.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import InputError, Note
+from rankme.core.validation import EmbeddingError, InputError, Note
 from rankme.scoring.constraints import check_option
 from rankme.scoring.rows import check_seed
 from rankme.selection.fewlabel import (
@@ -42,8 +43,11 @@ __all__ = ["LabelPlan", "cv_from_record", "cv_record", "few_label_job", "few_lab
 
 @dataclass(frozen=True)
 class LabelPlan:
-    """What the labels are used for: ``oracle`` (every row labelled: the train/test probe's labels) and ``few``
-    (the labels, unlabelled rows marked, for the few-label check on the labelled rows or ``budget`` per class)."""
+    """The labels, validated once, as one value every check reads: ``oracle`` (every row labelled: the train/test
+    probe's labels), ``few`` (the labels with unlabelled rows marked, for the few-label check), ``budget`` (labels per
+    class, or ``None``), ``note`` (why a check the labels asked for does not run), ``n`` the rows they label, and
+    the few-label check's rows drawn once: ``positions`` (into the scored rows), their ``labels``, the smallest class
+    count ``per_class``, the ``seed`` and the rows' fingerprint ``key``."""
 
     oracle: np.ndarray | None
     few: np.ndarray | None
@@ -51,6 +55,30 @@ class LabelPlan:
     note: Note | None = None
     """Why a check the labels asked for does not run (every row labelled, but too few rows of some class for the
     oracle's stratified splits): the other results are kept."""
+    n: int | None = None
+    seed: int = 0
+    positions: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    per_class: int | None = None
+    key: str | None = None
+
+    @property
+    def any(self) -> bool:
+        """True when a label check runs."""
+        return self.oracle is not None or self.few is not None
+
+    def check_rows(self, n_rows: int, name: str, path: str | None = None) -> None:
+        """The one check that a source's rows are the rows these labels label (one label per row).
+
+        Examples:
+            >>> label_plan(np.tile([0, 1], 10), None).check_rows(21, "z.npy")
+            Traceback (most recent call last):
+            ...
+            rankme.core.validation.EmbeddingError: z.npy: 20 labels for 21 rows; labels must align with the rows of every file
+        """
+        if self.n is not None and n_rows != self.n:
+            raise EmbeddingError(f"{name}: {self.n} labels for {n_rows} rows; labels must align with the rows of "
+                                 "every file", param="labels", path=path)
 
 
 def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
@@ -77,12 +105,17 @@ def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
     if every and len(np.unique(y)) < 2:
         raise InputError("labels: every row has the same class; a label check needs at least two classes",
                          param="labels")
-    plan = LabelPlan(y if every else None, y if budget is not None or not every else None, budget)
-    if plan.few is not None:
-        few_label_rows(plan.few, idx, budget, seed)  # refuse now, not after scoring
+    few = y if budget is not None or not every else None
+    drawn: dict[str, Any] = {}
+    if few is not None:  # drawn once, here: refused now, not after scoring; every candidate gets these rows
+        pos, lab, per_class = few_label_rows(few, idx, budget, seed)
+        h = hashlib.sha256(pos.astype(np.int64).tobytes())
+        h.update("\x00".join(map(str, lab.tolist())).encode())
+        drawn = {"positions": pos, "labels": lab, "per_class": per_class, "key": h.hexdigest()[:16]}
+    plan = LabelPlan(y if every else None, few, budget, n=len(y), seed=int(seed), **drawn)
     problem = None if plan.oracle is None else oracle_problem(y if idx is None else y[np.asarray(idx)], seed)
     if problem is not None:  # decided now, from the labels and the seed: a note, never a run lost after scoring
-        plan = LabelPlan(None, plan.few, budget, Note(
+        plan = dataclasses.replace(plan, oracle=None, note=Note(
             f"labels: the full-label oracle (a linear probe on a stratified 75/25 split, its C chosen on a stratified "
             f"validation split) is skipped: it needs at least 2 rows of every class in each split, and the scored "
             f"rows hold {problem}; the ranking does not use labels (label more rows of the small classes, or mark "
@@ -164,20 +197,19 @@ def cv_from_record(rec: dict[str, Any]) -> CVAccuracy:
                       int(rec["folds"]), int(rec["k"]))
 
 
-def few_label_job(y: Any, idx: np.ndarray | None, budget: int | None,
-                  seed: int = 0) -> tuple[str, Callable[[np.ndarray], dict[str, Any]]]:
-    """One candidate's few-label job: its cache-key part and its function of the candidate's features on the scored
-    rows ``idx`` (the record of :func:`cv_record`)."""
-    pos, lab, per_class = few_label_rows(y, idx, budget, seed)
-    h = hashlib.sha256(pos.astype(np.int64).tobytes())
-    h.update("\x00".join(map(str, lab.tolist())).encode())
-    rows, classes = h.hexdigest()[:16], len(np.unique(lab))
+def few_label_job(plan: LabelPlan) -> tuple[str, Callable[[np.ndarray], dict[str, Any]]]:
+    """One candidate's few-label job on the rows ``plan`` drew: its cache-key part and its function of the
+    candidate's features on the scored rows (the record of :func:`cv_record`)."""
+    if plan.positions is None or plan.labels is None or plan.per_class is None or plan.key is None:
+        raise ValueError("this label plan has no few-label rows (labels= with unlabelled rows, or label_budget=)")
+    pos, lab, per_class, seed = plan.positions, plan.labels, plan.per_class, plan.seed
+    classes = len(np.unique(lab))
 
     def run(features: np.ndarray) -> dict[str, Any]:
         cv = cv_accuracies(features, pos, lab, seed, N_BOOT)
-        return cv_record(cv, rows=rows, classes=classes, per_class=per_class, seed=seed, n_boot=N_BOOT)
+        return cv_record(cv, rows=str(plan.key), classes=classes, per_class=per_class, seed=seed, n_boot=N_BOOT)
 
-    return f"fewlabel:{rows}:{seed}:{N_BOOT}", run
+    return f"fewlabel:{plan.key}:{seed}:{N_BOOT}", run
 
 
 def verdict_of_records(records: Sequence[dict[str, Any]], names: Sequence[str], rankme: Sequence[float],

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.distributed import world
-from rankme.core.validation import EmbeddingError, InputError, check_labels, check_views, check_views_layout
+from rankme.core.validation import EmbeddingError, InputError, check_views, check_views_layout
 from rankme.io.files import file_fingerprint, load_embeddings
 from rankme.io.params import runs_params
 from rankme.io.results_db import ResultStore
@@ -35,20 +35,20 @@ from rankme.selection.cache import (
 )
 from rankme.selection.candidates import Candidate, candidate_metrics, candidate_of, merge_identical
 from rankme.selection.features import MODEL_SE_MAX_ROWS, SE_MAX_ENTRIES, apply_values, feature_jobs
+from rankme.selection.labelcheck import LabelPlan, label_plan
 
 __all__ = ["score_files", "score_models"]
 
 
 def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",), *, samples: int | None = None,
-                seed: int = 0, labels: np.ndarray | None = None, store: ResultStore | None = None,
+                seed: int = 0, labels: LabelPlan | np.ndarray | None = None, store: ResultStore | None = None,
                 params: Sequence[dict[str, Any]] | None = None, allow_mixed_dim: bool = False,
                 key: str | None = None, progress: bool = True, views: int | None = None,
-                failed: list[tuple[str, EmbeddingError]] | None = None,
-                few_label: tuple[np.ndarray, int | None] | None = None) -> list[Candidate]:
+                failed: list[tuple[str, EmbeddingError]] | None = None) -> list[Candidate]:
     """Score each embedding file (one run each); ``params`` defaults to what :mod:`rankme.io.params` reads.
 
-    ``labels`` (every row labelled) adds the label oracle's probe accuracy; ``few_label`` = (labels with unlabelled
-    rows marked, labels per class or ``None``) adds each candidate's few-label accuracies on the scored rows (see
+    ``labels`` (the one :class:`~rankme.selection.labelcheck.LabelPlan`) adds the label oracle's probe accuracy
+    (every row labelled) and each candidate's few-label accuracies on the rows it drew (see
     :func:`rankme.selection.features.feature_jobs`).
 
     With ``views`` = q, each file's rows are samples × q augmented views (each sample's views contiguous): RankMe is
@@ -88,18 +88,18 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
                              names=("samples",))
         for s in sources:
             check_views_layout(s.n_rows, views, s.name, path=s.path)
-    for y in (labels, None if few_label is None else few_label[0]):
-        if y is not None and any(s.n_rows != len(y) for s in sources):
-            raise EmbeddingError(f"{len(y)} labels, but the files have {sorted({s.n_rows for s in sources})} rows; "
-                                 "labels must align with the rows of every file")
+    if isinstance(labels, np.ndarray):  # an array: its plan (the oracle, or the few-label check), made once
+        labels = label_plan(labels, None, seed, sample_rows(len(labels), samples, seed))
+    if labels is not None:
+        for s in sources:
+            labels.check_rows(s.n_rows, s.name, s.path)
     out = []
     base = scoring_options(candidate_metrics(needing(metrics, "spectrum")), samples=samples, seed=seed)
     for path, src, prm in runs:
         k = cache_key("file", SPECTRUM_VERSION, file_fingerprint(path), key, samples, seed)
         rows = sample_rows(src.n_rows, samples, seed)
         idx = np.arange(src.n_rows) if rows is None else rows
-        jobs = feature_jobs(metrics, labels, idx, seed, noise=len(idx) * src.dim <= SE_MAX_ENTRIES, views=views,
-                            few_label=few_label)
+        jobs = feature_jobs(metrics, labels, idx, seed, noise=len(idx) * src.dim <= SE_MAX_ENTRIES, views=views)
         values = cached_values(store, k, jobs, str(path))
         options = replace(base, keep_rows=any(v is None for v in values.values()))
         rec = cached_spectrum(store, k, str(path))
@@ -143,10 +143,9 @@ def _failed(failed: list[tuple[str, EmbeddingError]] | None, path: str | Path, e
 
 def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("rankme",), *,
                  layers: Sequence[str] | str | None = None, samples: int | None = None, seed: int = 0,
-                 batch_size: int = 64, device: str | None = None, labels: np.ndarray | None = None,
+                 batch_size: int = 64, device: str | None = None, labels: LabelPlan | np.ndarray | None = None,
                  store: ResultStore | None = None, params: Sequence[dict[str, Any]] | None = None,
-                 image_size: int = 224, progress: bool = True,
-                 few_label: tuple[np.ndarray, int | None] | None = None) -> list[Candidate]:
+                 image_size: int = 224, progress: bool = True) -> list[Candidate]:
     """Embed ``data`` (:class:`rankme.io.inputs.InputData`) with each encoder (:mod:`rankme.models.encoders`) and
     score its output and each of ``layers`` (``"all"`` → :func:`rankme.models.layers.block_layers`) in one pass.
 
@@ -154,11 +153,13 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
     are all-reduced: every rank returns the same result.
     """
     rank, size = world()
-    if (labels is not None or few_label is not None or needing(metrics, "rows")) and size > 1:
-        raise ValueError("the label checks and cluster learnability run in one process; drop them under torchrun")
-    for y in (labels, None if few_label is None else few_label[0]):
-        if y is not None:
-            check_labels(y, data.n, data.name)
+    if isinstance(labels, np.ndarray):  # an array: its plan, made once
+        labels = label_plan(labels, None, seed, sample_rows(len(labels), samples, seed))
+    if ((labels is not None and labels.any) or needing(metrics, "rows")) and size > 1:
+        raise InputError("the label checks and the row metrics run in one process; drop them under torchrun",
+                         param="labels", names=("metrics",))
+    if labels is not None:
+        labels.check_rows(data.n, data.name)
     rows = sample_rows(data.n, samples, seed)
     indices = np.arange(data.n) if rows is None else rows
     # duplicate inputs are one note for the run (identical lines or rows embed alike in every layer): not per layer
@@ -169,8 +170,8 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
     for enc, prm in zip(encoders, params, strict=True):
         taps = [*resolve_layers(enc, layers), "output"]  # forward order
         # the features are kept in one process only; the noise estimate up to MODEL_SE_MAX_ROWS rows
-        jobs = feature_jobs(metrics, labels, indices, seed, noise=len(indices) <= MODEL_SE_MAX_ROWS,
-                            few_label=few_label) if size == 1 else {}
+        jobs = feature_jobs(metrics, labels, indices, seed, noise=len(indices) <= MODEL_SE_MAX_ROWS) \
+            if size == 1 else {}
         keys = {t: cache_key("model", SPECTRUM_VERSION, enc.fingerprint, data.fingerprint, t, samples, seed,
                              image_size) for t in taps}
         # every rank reads the store before any rank writes this encoder's results: all take the same branch

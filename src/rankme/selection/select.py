@@ -175,8 +175,8 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
             y = _labels(labels, inputs.n, inputs)
             plan = _plan(y, label_budget, inputs.n, samples, seed)
             cands = score_models(encoders, inputs, names, layers=layers, samples=samples, seed=seed,
-                                 batch_size=batch_size, device=device, labels=plan.oracle, store=store,
-                                 params=params, image_size=image_size, progress=progress, few_label=_few(plan))
+                                 batch_size=batch_size, device=device, labels=plan, store=store,
+                                 params=params, image_size=image_size, progress=progress)
             repeated = _duplicate_inputs_note(inputs, samples, seed)
             notes += [f"note: {repeated}"] if repeated else []
         else:
@@ -184,9 +184,9 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
             n = _rows(files, key) if labels is not None else None
             y = _labels(labels, n, None) if n is not None else None  # none readable: scoring names each
             plan = _plan(y, label_budget, n or 0, samples, seed)
-            cands = score_files(files, names, samples=samples, seed=seed, labels=plan.oracle, store=store,
+            cands = score_files(files, names, samples=samples, seed=seed, labels=plan, store=store,
                                 allow_mixed_dim=allow_mixed_dim, key=key, progress=progress, views=views,
-                                failed=failed, few_label=_few(plan))
+                                failed=failed)
     finally:
         if store is not None:
             store.close()
@@ -291,10 +291,6 @@ def _plan(y: np.ndarray | None, budget: int | None, n: int, samples: int | None,
         return LabelPlan(None, None, None)
     rows = sample_rows(n, samples, seed)
     return label_plan(y, budget, seed, np.arange(n) if rows is None else rows)
-
-
-def _few(plan: LabelPlan) -> tuple[np.ndarray, int | None] | None:
-    return None if plan.few is None else (plan.few, plan.budget)
 
 
 def _rows(files: Sequence[str], key: str | None) -> int | None:
