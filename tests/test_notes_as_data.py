@@ -1,6 +1,6 @@
 """Notes are data too: the library's notes (``res.notes``, ``run.notes``, caveats) name Python parameters as its
 errors do (``samples=``, ``key=``, ``columns=``; never a flag) and carry them in ``names``
-(:class:`rankme.core.validation.Note`, a ``str``); the CLI writes them as its flags through the same
+(:class:`rankme.core.errors.Note`, a ``str``); the CLI writes them as its flags through the same
 :func:`rankme.cli.errors.user_message` (tests/test_errors_as_data.py covers the errors and the flag table)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import rankme
 from rankme.cli import main
 from rankme.cli.errors import FLAGS, PYTHON_ONLY, user_message
-from rankme.core.validation import Note
+from rankme.core.errors import Note
 from rankme.io.files import load_embeddings
 from rankme.metrics import registry
 from rankme.reporting.select_report import selection_text

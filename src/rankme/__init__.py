@@ -19,6 +19,7 @@ from rankme.core import __version__
 
 if TYPE_CHECKING:  # the names below are imported on first use (``__getattr__``): ``rankme --version`` needs no numpy
     from rankme.core.compute import compute_spectrum
+    from rankme.core.errors import EmbeddingError, InputError, SampleSizeWarning
     from rankme.core.formula import (
         RANKME_EPS,
         rankme_from_singular_values,
@@ -28,7 +29,6 @@ if TYPE_CHECKING:  # the names below are imported on first use (``__getattr__``)
     from rankme.core.guidance import isotropic_rankme_fraction, rankme_standard_error, sample_size_note
     from rankme.core.spectrum import SpectrumAccumulator
     from rankme.core.spectrum_types import Spectrum
-    from rankme.core.validation import EmbeddingError, InputError, SampleSizeWarning
     from rankme.metrics.lidar import LidarAccumulator, invariance_ratio, lidar
     from rankme.metrics.registry import METRICS, compute_metrics
     from rankme.metrics.spectral import (
@@ -49,7 +49,7 @@ _LAZY = {  # module: the public names it provides
     "rankme.core.guidance": "isotropic_rankme_fraction rankme_standard_error sample_size_note",
     "rankme.core.spectrum": "SpectrumAccumulator",
     "rankme.core.spectrum_types": "Spectrum",
-    "rankme.core.validation": "EmbeddingError InputError SampleSizeWarning",
+    "rankme.core.errors": "EmbeddingError InputError SampleSizeWarning",
     "rankme.metrics.lidar": "LidarAccumulator invariance_ratio lidar",
     "rankme.metrics.registry": "METRICS compute_metrics",
     "rankme.metrics.spectral": "alpha_req condition_number lidar_effective_rank nesum numerical_rank "

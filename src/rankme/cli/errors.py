@@ -1,8 +1,8 @@
 """Errors and notes as the command line shows them: THE place that maps the library's Python parameters to flags.
 
-The library's errors (:class:`rankme.core.validation.InputError` and its subclass ``EmbeddingError``) name Python
+The library's errors (:class:`rankme.core.errors.InputError` and its subclass ``EmbeddingError``) name Python
 parameters, as ``name=`` (``choose one with key=``, ``label_budget=3``) or as the first word (``samples must be
-...``), and list them in ``names``; so do its notes (:class:`rankme.core.validation.Note`: ``pass samples=25600``,
+...``), and list them in ``names``; so do its notes (:class:`rankme.core.errors.Note`: ``pass samples=25600``,
 ``key= chooses another``). :func:`user_message` renames those mentions to the flags of :data:`FLAGS` (``--key``,
 ``--label-budget 3``, ``--samples must be ...``). The text of the file the error or note names (``path``) is left
 as it is. Only the standard library is imported here: ``rankme score --help`` loads this module.
@@ -103,13 +103,13 @@ def user_message(err: BaseException | str) -> str:
     missing extra, a plain ``str``) are shown as they are.
 
     Examples:
-        >>> from rankme.core.validation import EmbeddingError
+        >>> from rankme.core.errors import EmbeddingError
         >>> user_message(EmbeddingError("z.npz: holds several arrays ['a', 'b']: choose one with key=",
         ...                             param="key", path="z.npz"))
         "z.npz: holds several arrays ['a', 'b']: choose one with --key"
         >>> user_message(ValueError("no\\n  rows"))
         'no rows'
-        >>> from rankme.core.validation import Note
+        >>> from rankme.core.errors import Note
         >>> user_message(Note("x.npy: key='a' ignored: a .npy holds one array", names=("key",), path="x.npy"))
         "x.npy: --key 'a' ignored: a .npy holds one array"
     """

@@ -13,8 +13,8 @@ from typing import Any
 from rankme.cli.errors import EXIT_ERROR, EXIT_PARTIAL, user_message
 from rankme.cli.score import finite_float, json_safe, positive_int
 from rankme.core.distributed import world
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import MissingExtraError, require
-from rankme.core.validation import EmbeddingError
 from rankme.reporting.select_api import select
 from rankme.selection.select import CACHE_FILE, DEFAULT_METRICS, REPORT_FILE, SELECT_METRICS, check_out
 

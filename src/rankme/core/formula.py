@@ -10,8 +10,8 @@ from typing import Any, Literal
 import numpy as np
 
 from rankme.core.deprecation import renamed
+from rankme.core.errors import EmbeddingError, all_zero_error
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import EmbeddingError, all_zero_error
 
 __all__ = ["RANKME_EPS", "SpectrumKind", "check_values", "eigen_of", "entropy", "nonzero_total",
            "rankme_from_singular_values", "rankme_from_spectrum", "spectral_entropy"]

@@ -15,8 +15,8 @@ import numpy as np
 from scipy.integrate import quad
 
 from rankme.core.deprecation import UNSET, renamed
+from rankme.core.errors import EmbeddingError
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import EmbeddingError
 
 __all__ = ["JACKKNIFE_GROUPS", "PAPER_SAMPLES", "isotropic_rankme_fraction", "rankme_standard_error",
            "sample_size_note"]

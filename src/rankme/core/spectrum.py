@@ -19,7 +19,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rankme.core.arrays import as_embeddings, check_shape, numpy_dtype_of
 from rankme.core.checkpoint import parse_state, saveable
+from rankme.core.checks import check_positive
 from rankme.core.distributed import (
     all_reduce_max,
     all_reduce_sum,
@@ -28,6 +30,7 @@ from rankme.core.distributed import (
     reduce_fields,
 )
 from rankme.core.eigen import state_eigenvalues
+from rankme.core.errors import EmbeddingError
 from rankme.core.estimate import quadrature_eigenvalues
 from rankme.core.formula import rankme_from_spectrum
 from rankme.core.numerics import (
@@ -45,16 +48,9 @@ from rankme.core.numerics import (
     upper_frobenius,
 )
 from rankme.core.optional import is_torch_tensor, loaded_torch, require, to_numpy
+from rankme.core.resources import check_state_fits
 from rankme.core.shift import choose_shift, move_state
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import (
-    EmbeddingError,
-    as_embeddings,
-    check_positive,
-    check_shape,
-    check_state_fits,
-    numpy_dtype_of,
-)
 
 __all__ = ["SpectrumAccumulator"]
 

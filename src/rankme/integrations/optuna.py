@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from rankme.core.checks import warn_sample_size
 from rankme.core.guidance import JACKKNIFE_GROUPS, rankme_standard_error
 from rankme.core.optional import is_torch_tensor, require, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import warn_sample_size
 from rankme.metrics.registry import check_metrics, computable, compute_metrics
 from rankme.metrics.states import Spectra
 from rankme.scoring.source import sample_rows

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.arrays import as_embeddings, check_shape, numpy_dtype_of
+from rankme.core.errors import EmbeddingError, Note
 from rankme.core.optional import has_module, require
-from rankme.core.validation import EmbeddingError, Note, as_embeddings, check_shape, numpy_dtype_of
 from rankme.io.pick import pick_array
 from rankme.io.stores import (
     DIRECTORY_FORMATS,

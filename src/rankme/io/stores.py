@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import EmbeddingError, Note
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError, Note
 from rankme.io.pick import pick_array
 from rankme.io.tabular import arrow_columns, choose_columns
 

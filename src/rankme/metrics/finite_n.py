@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.checks import check_positive
+from rankme.core.errors import SampleSizeWarning
 from rankme.core.formula import RANKME_EPS, check_values, rankme_from_singular_values
-from rankme.core.validation import SampleSizeWarning, check_positive
 
 __all__ = ["rankme_inf"]
 
@@ -49,7 +50,7 @@ def rankme_inf(singular_values: Any, n: int, dim: int, *, eps: float = RANKME_EP
     measured right for Gaussian rows and cluster mixtures and biased low for heavy-tailed rows (docs/finite-n.md).
     Values at or below ``σ_max · rel_floor`` count as zero (pass ``Spectrum.rel_floor``). The result is capped at
     its largest possible value, that of K equal singular values. Below N = K/2 (outside the measured range) it
-    warns with :class:`~rankme.core.validation.SampleSizeWarning`.
+    warns with :class:`~rankme.core.errors.SampleSizeWarning`.
 
     Args:
         singular_values: all min(N, K) singular values of the N×K matrix (any order, any common scale).

@@ -19,16 +19,12 @@ from typing import Any
 import numpy as np
 from scipy.linalg import eigh
 
+from rankme.core.arrays import check_finite
+from rankme.core.checks import check_positive, check_views, check_views_layout
 from rankme.core.distributed import all_reduce_sum, check_same_dim, is_distributed
+from rankme.core.errors import EmbeddingError
 from rankme.core.formula import RANKME_EPS
 from rankme.core.optional import to_numpy
-from rankme.core.validation import (
-    EmbeddingError,
-    check_finite,
-    check_positive,
-    check_views,
-    check_views_layout,
-)
 from rankme.metrics.spectral import lidar_effective_rank
 
 __all__ = ["LIDAR_DELTA", "LidarAccumulator", "invariance_ratio", "lidar"]

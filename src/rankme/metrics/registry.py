@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rankme.core.errors import InputError, Note
 from rankme.core.formula import rankme_from_spectrum, spectral_entropy
 from rankme.core.optional import has_module
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import InputError, Note
 from rankme.metrics.cluster import cluster_learnability
 from rankme.metrics.finite_n import rankme_inf
 from rankme.metrics.spectral import (
@@ -111,7 +111,7 @@ ALPHA_FIT_RANGE = (11, 100)
 def _alpha(s: Spectrum) -> float:
     """α-ReQ of a spectrum: the fit stops at the ranks that can be nonzero (centred rows: min(N − 1, K), the N-th
     eigenvalue being rounding noise when N ≤ K) and leaves out values below the route's rounding floor. Too few
-    values left: an :class:`~rankme.core.validation.InputError` of kind ``"undefined"`` (a note, not a lost row)."""
+    values left: an :class:`~rankme.core.errors.InputError` of kind ``"undefined"`` (a note, not a lost row)."""
     lam = s.eigenvalues
     cap = min(s.n - 1, s.dim) if s.centered else min(s.n, s.dim)
     floor = float(s.rel_floor) ** 2
@@ -269,7 +269,7 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
 
     Raises:
         ValueError: for an unknown name, a metric whose state the source lacks (naming what it needs), or a
-            metric that needs the other spectrum kind; an :class:`~rankme.core.validation.InputError` of kind
+            metric that needs the other spectrum kind; an :class:`~rankme.core.errors.InputError` of kind
             ``"undefined"`` for a metric undefined on this input (unless ``notes`` is given).
 
     Examples:

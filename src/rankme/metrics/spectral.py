@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rankme.core.checks import warn_sample_size
 from rankme.core.compute import compute_spectrum
+from rankme.core.errors import all_zero_error
 from rankme.core.formula import (
     RANKME_EPS,
     SpectrumKind,
@@ -21,7 +23,6 @@ from rankme.core.formula import (
     nonzero_total,
     rankme_from_spectrum,
 )
-from rankme.core.validation import all_zero_error, warn_sample_size
 
 __all__ = [
     "alpha_req",

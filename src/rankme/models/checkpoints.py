@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
 
 __all__ = ["load_checkpoint", "load_factory"]
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
 from rankme.io.files import file_fingerprint
 from rankme.models.checkpoints import load_checkpoint, load_factory
 from rankme.models.preprocess import image_transform

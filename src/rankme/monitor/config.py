@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
+from rankme.core.checks import check_positive
 from rankme.core.guidance import PAPER_SAMPLES
-from rankme.core.validation import check_positive
 from rankme.metrics.registry import check_metrics
 from rankme.monitor.alarm import CollapseAlarm
 from rankme.monitor.monitor import LidarViews, RankMeMonitor
@@ -40,7 +40,7 @@ class MonitorConfig:
         >>> MonitorConfig("projector", every_n_steps=0)
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: every_n_steps must be a positive integer or None, got 0
+        rankme.core.errors.InputError: every_n_steps must be a positive integer or None, got 0
     """
 
     taps: Any = "projector"

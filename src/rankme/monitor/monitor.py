@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.checks import check_positive, warn_sample_size
 from rankme.core.distributed import is_distributed, max_dim, raise_if_any_rank_failed, world
 from rankme.core.optional import require
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import check_positive, warn_sample_size
 from rankme.metrics.lidar import LIDAR_DELTA, LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
 from rankme.metrics.states import KeptRows, MetricStates, Spectra

@@ -11,8 +11,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
 
 __all__ = ["POOLS", "TapCapture", "TapSpec", "batch_rows", "default_forward", "model_device", "pool_output",
            "tap_label", "to_device", "truncate"]

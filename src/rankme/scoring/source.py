@@ -11,24 +11,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rankme.core.checks import check_positive, check_views, check_views_layout
+from rankme.core.errors import EmbeddingError, InputError, Note
 from rankme.core.formula import rankme_from_spectrum
 from rankme.core.guidance import PAPER_SAMPLES, sample_size_note
 from rankme.core.numerics import Precision, default_chunk_rows
+from rankme.core.resources import available_memory_bytes
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import (
-    EmbeddingError,
-    InputError,
-    Note,
-    available_memory_bytes,
-    check_positive,
-    check_views,
-    check_views_layout,
-    duplicate_rows_note,
-    row_digests,
-)
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
 from rankme.metrics.states import KeptRows, MetricStates, Spectra
+from rankme.scoring.duplicates import duplicate_rows_note, row_digests
 
 __all__ = ["RowSource", "ScoreResult", "accumulate_source", "check_arguments", "check_seed", "locate_error",
            "result_from_state", "sample_rows", "score_source"]
@@ -76,7 +69,7 @@ class ScoreResult:
 
 def check_seed(seed: Any) -> int:
     """``seed`` when it is a whole number ≥ 0 (what ``numpy.random.default_rng`` takes), else an
-    :class:`~rankme.core.validation.InputError` naming ``seed``.
+    :class:`~rankme.core.errors.InputError` naming ``seed``.
 
     Examples:
         >>> check_seed(0)
@@ -84,7 +77,7 @@ def check_seed(seed: Any) -> int:
         >>> check_seed(-1)
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: seed must be a non-negative integer, got -1
+        rankme.core.errors.InputError: seed must be a non-negative integer, got -1
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}", param="seed")
@@ -175,7 +168,7 @@ def check_arguments(metrics: Sequence[str], *, samples: int | None = None, views
         >>> check_arguments(["lidar"])
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: metric lidar needs views (views=q): the rows are samples × q augmented views, each sample's views contiguous
+        rankme.core.errors.InputError: metric lidar needs views (views=q): the rows are samples × q augmented views, each sample's views contiguous
     """
     metrics = check_metrics(metrics)
     check_positive(samples, "samples", none_ok=True)

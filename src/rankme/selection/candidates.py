@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import Note
 from rankme.core.guidance import sample_size_note
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import Note
 from rankme.metrics.registry import compute_metrics
 from rankme.selection.decide import RULE_METRIC
 from rankme.selection.warnings import SECONDARY, SelectionWarning

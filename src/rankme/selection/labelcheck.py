@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import InputError, Note
+from rankme.core.errors import InputError, Note
 from rankme.scoring.source import check_seed
 from rankme.selection.fewlabel import (
     N_BOOT,

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.checks import check_labels, check_views, check_views_layout
 from rankme.core.distributed import world
-from rankme.core.validation import EmbeddingError, InputError, check_labels, check_views, check_views_layout
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.io.files import file_fingerprint, load_embeddings
 from rankme.io.params import runs_params
 from rankme.io.results_db import ResultStore

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import InputError, Note
+from rankme.core.errors import InputError, Note
 from rankme.metrics.registry import METRICS, canonical_metrics, metric_names
 from rankme.selection.candidates import Candidate
 from rankme.selection.features import probe_test_rows

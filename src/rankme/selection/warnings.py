@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rankme.core.deprecation import UNSET, renamed
-from rankme.core.validation import Note
+from rankme.core.errors import Note
 from rankme.metrics.registry import METRICS, metric_names
 
 __all__ = ["CALIBRATION", "EVIDENCE", "HELD_OUT_REGRET", "LABEL_FREE_WARNINGS", "SECONDARY", "WARNINGS", "SelectionWarning", "evidence", "few_label_warning",
