@@ -30,6 +30,9 @@ FLAGS: dict[str, str] = {
     "columns": "--columns",
     "data": "--data",
     "device": "--device",
+    "eigen": "--eigen",
+    "eps": "--eps",
+    "estimate": "--fast",
     "exclude": "--exclude",
     "extreme": "--extreme",
     "factory": "--factory",
@@ -53,10 +56,25 @@ FLAGS: dict[str, str] = {
 }
 """Python parameter → the flag that sets it (``rankme score`` and ``rankme select`` spell each the same way)."""
 
-PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps"})
-"""Parameters the library's errors name that no flag sets: ``sources`` are the positional file arguments, ``dim``
-the width of an accumulator built in Python, ``every_n_*`` the monitor's schedule. Their mentions stay as they
-are."""
+PYTHON_ONLY = frozenset({
+    # the command line's positional files, the width of an accumulator built in Python, the monitor's schedule
+    "dim", "sources", "every_n_epochs", "every_n_steps",
+    # functions of spectra and accumulators (rankme.rankme_inf, alpha_req, spectral_entropy, load_state_dict, ...)
+    "eigenvalues", "fit_range", "groups", "k", "n", "other", "rel_floor", "singular_values", "source", "spectrum",
+    "state", "values", "weights", "z",
+    # the monitor and the training integrations
+    "alarm", "lidar", "patience", "pool", "probe_loader", "stop_on_collapse", "study", "taps", "train_fn", "warmup",
+    # selection's building blocks (choose, select_runs, selection_warnings, the few-label functions); ``budget`` is
+    # draw_budget's keyword (rankme.select's label_budget= still reaches its class-count refusal, in its words)
+    "accuracies", "budget", "by", "candidates", "candidates_X", "correct_a", "correct_b", "cvs", "idx", "invariance",
+    "names", "options", "per_class", "points", "rankme", "rankme_pick", "rec", "records", "runs", "se", "secondary",
+    "y_labelled",
+    # the reproduction's run configuration and models (rankme.paper)
+    "base", "dataset", "embedding_dim", "method", "schedule",
+})
+"""Parameters the library's errors name that no flag of ``rankme score``/``rankme select`` sets: the positional file
+arguments (``sources``), and the keywords of functions and classes called from Python only. Their mentions stay as
+they are."""
 
 _VALUE_START = re.compile(r"[\w'\"<\[.\-/~]")
 

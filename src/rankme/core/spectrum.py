@@ -30,7 +30,7 @@ from rankme.core.distributed import (
     reduce_fields,
 )
 from rankme.core.eigen import state_eigenvalues
-from rankme.core.errors import EmbeddingError
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.estimate import quadrature_eigenvalues
 from rankme.core.formula import rankme_from_spectrum
 from rankme.core.numerics import (
@@ -85,7 +85,8 @@ class SpectrumAccumulator:
         self, dim: int | None = None, *, precision: Precision = "float64", device: Any = None
     ) -> None:
         if precision not in ("float64", "float32"):
-            raise ValueError(f"precision must be 'float64' (exact) or 'float32' (fast), got {precision!r}")
+            raise InputError(f"precision must be 'float64' (exact) or 'float32' (fast), got {precision!r}",
+                             param="precision")
         check_positive(dim, "dim", none_ok=True)
         self.precision: Precision = precision
         self.dim: int | None = None if dim is None else int(dim)
@@ -228,7 +229,7 @@ class SpectrumAccumulator:
         if other.dim != self.dim:
             raise EmbeddingError(f"cannot merge accumulators of K={other.dim} and K={self.dim} features")
         if other.precision != self.precision:
-            raise ValueError("cannot merge accumulators of different precision")
+            raise InputError("cannot merge accumulators of different precision", param="other")
         g, s, theirs = other._gram, other._sum, other._point()
         if other.scale_exp is not None:
             if self.scale_exp is None or other.scale_exp > self.scale_exp:
@@ -298,7 +299,7 @@ class SpectrumAccumulator:
         ``"shift"`` is kept about the origin.
 
         Raises:
-            ValueError: when the state is malformed, naming what is wrong (:func:`~rankme.core.checkpoint.parse_state`).
+            InputError: when the state is malformed, naming what is wrong (:func:`~rankme.core.checkpoint.parse_state`).
         """
         st = parse_state(state)
         self.precision, self.n, self.input_eps, self.scale_exp = st["precision"], st["n"], st["input_eps"], st["scale_exp"]

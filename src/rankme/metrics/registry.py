@@ -234,17 +234,17 @@ def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) ->
         >>> check_metrics(["rankme", "lidar"], allowed=metric_names(["singular", "centered"]))
         Traceback (most recent call last):
         ...
-        ValueError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, rankme_inf, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req
+        rankme.core.errors.InputError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, rankme_inf, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req
     """
     ok = tuple(METRICS) if allowed is None else tuple(allowed)
     unknown = [m for m in names if m not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(ok)}")
+        raise InputError(f"unknown metric(s) {unknown}; choose from {', '.join(ok)}", param="metrics")
     bad = [m for m in names if m not in ok]
     if bad:
         needs = sorted({METRICS[m].needs for m in bad})
-        raise ValueError(f"metric(s) {bad} need {' and '.join(needs)}, which this path does not have; "
-                         f"choose from {', '.join(ok)}")
+        raise InputError(f"metric(s) {bad} need {' and '.join(needs)}, which this path does not have; "
+                         f"choose from {', '.join(ok)}", param="metrics")
     return list(dict.fromkeys(names))
 
 
@@ -268,7 +268,7 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
         Each spectrum kind is computed at most once.
 
     Raises:
-        ValueError: for an unknown name, a metric whose state the source lacks (naming what it needs), or a
+        InputError: for an unknown name, a metric whose state the source lacks (naming what it needs), or a
             metric that needs the other spectrum kind; an :class:`~rankme.core.errors.InputError` of kind
             ``"undefined"`` for a metric undefined on this input (unless ``notes`` is given).
 
@@ -293,7 +293,8 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
         if spectra is not None and m.state == "spectrum":
             spec = spectra(center=m.centered)
             if spec.weights is not None and not m.estimable:
-                raise ValueError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe only")
+                raise InputError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe "
+                                 "only", param="estimate", names=("metrics",))
             try:
                 out[name] = float(m.fn(spec))
             except InputError as e:

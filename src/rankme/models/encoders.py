@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.errors import EmbeddingError
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.optional import require
 from rankme.io.files import file_fingerprint
 from rankme.models.checkpoints import load_checkpoint, load_factory
@@ -182,7 +182,7 @@ def load_encoder(spec: str, *, trust_code: bool = False, image_size: int = 224) 
         >>> load_encoder("onnx:model")
         Traceback (most recent call last):
         ...
-        ValueError: unknown model spec 'onnx:model'; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, timm:<name> or torch:<module:function>
+        rankme.core.errors.InputError: unknown model spec 'onnx:model'; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, timm:<name> or torch:<module:function>
     """
     scheme, sep, ident = spec.partition(":")
     if not sep or not ident:
@@ -194,12 +194,13 @@ def load_encoder(spec: str, *, trust_code: bool = False, image_size: int = 224) 
     if scheme == "timm":
         return _load_timm(ident, spec)
     if scheme == "torch":
-        net = load_factory(ident)()
+        net = load_factory(ident, param="model")()
         if not isinstance(net, _torch().nn.Module):
-            raise ValueError(f"{spec}: the factory returned a {type(net).__name__}, not a torch.nn.Module")
+            raise InputError(f"{spec}: the factory returned a {type(net).__name__}, not a torch.nn.Module",
+                             param="model")
         return Encoder(net, name=spec, modality="array")
-    raise ValueError(f"unknown model spec {spec!r}; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, "
-                     "timm:<name> or torch:<module:function>")
+    raise InputError(f"unknown model spec {spec!r}; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, "
+                     "timm:<name> or torch:<module:function>", param="model")
 
 
 def factory_encoders(factory: str | Callable[[], Any], checkpoints: Sequence[str | Path], *,
@@ -208,7 +209,8 @@ def factory_encoders(factory: str | Callable[[], Any], checkpoints: Sequence[str
     weights loaded."""
     fn = load_factory(factory) if isinstance(factory, str) else factory
     if not callable(fn):
-        raise ValueError(f"factory must be 'module:function' or a callable, got {type(factory).__name__}")
+        raise InputError(f"factory must be 'module:function' or a callable, got {type(factory).__name__}",
+                         param="factory")
     ident = factory if isinstance(factory, str) else f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', fn)}"
     out = []
     for ckpt in checkpoints:

@@ -152,7 +152,7 @@ def cv_from_record(rec: dict[str, Any]) -> CVAccuracy:
     """The :class:`~rankme.selection.fewlabel.CVAccuracy` of a record of :func:`cv_record`."""
     problem = record_problem(rec)
     if problem is not None:
-        raise ValueError(f"a stored few-label record has {problem}")
+        raise InputError(f"a stored few-label record has {problem}", param="rec")
     bits = lambda s: np.frombuffer(s.encode(), dtype=np.uint8) == ord("1")  # noqa: E731
     nan = lambda v: float("nan") if v is None else float(v)  # noqa: E731
     return CVAccuracy(float(rec["linear"]), float(rec["knn"]), bits(rec["linear_oof"]), bits(rec["knn_oof"]),
@@ -181,8 +181,9 @@ def verdict_of_records(records: Sequence[dict[str, Any]], names: Sequence[str], 
     """The few-label pick and whether RankMe's pick (index ``rankme_pick``) is within its noise, from every
     candidate's stored record (all on the same labelled rows, else a one-line refusal)."""
     if len({(r.get("rows"), r.get("seed"), r.get("n_boot")) for r in records}) > 1:
-        raise ValueError("the candidates' few-label accuracies were computed on different labelled rows (or "
-                         "seeds); score every candidate on the same rows with the same labels and seed")
+        raise InputError("the candidates' few-label accuracies were computed on different labelled rows (or "
+                         "seeds); score every candidate on the same rows with the same labels and seed",
+                         param="records")
     cvs = [cv_from_record(r) for r in records]
     r0 = records[0]
     return few_label_verdict(cvs, rankme_pick, r0["seed"], rankme=[float(v) for v in rankme], names=names,

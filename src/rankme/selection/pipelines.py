@@ -65,7 +65,7 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
         [(2, 2.0), (4, 4.0)]
     """
     if not paths:
-        raise ValueError("no embedding files to compare")
+        raise InputError("no embedding files to compare", param="sources")
     params = list(params) if params is not None else runs_params(paths)
     runs = []
     for path, prm in zip(paths, params, strict=True):
@@ -153,7 +153,8 @@ def score_models(encoders: Sequence[Any], data: Any, metrics: Sequence[str] = ("
     """
     rank, size = world()
     if (labels is not None or few_label is not None or needing(metrics, "rows")) and size > 1:
-        raise ValueError("the label checks and cluster learnability run in one process; drop them under torchrun")
+        raise InputError("the label checks and cluster learnability run in one process; drop them under torchrun",
+                         param="metrics" if labels is None and few_label is None else "labels")
     for y in (labels, None if few_label is None else few_label[0]):
         if y is not None:
             check_labels(y, data.n, data.name)
