@@ -445,3 +445,68 @@ def test_no_library_module_raises_a_bare_value_error():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ValueError":
                 bare.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert bare == []
+
+
+# ---- the results store decides by SQLite's result code, never by its message ------------------------------------
+
+
+def test_a_store_that_cannot_be_opened_says_so_by_its_code(tmp_path):
+    from rankme.io.results_db import ResultStore, StoreError, sqlite_code
+
+    (tmp_path / "folder.sqlite").mkdir()
+    with pytest.raises(StoreError) as err:
+        ResultStore(tmp_path / "folder.sqlite")  # a directory: SQLITE_CANTOPEN
+    e = err.value
+    assert (e.kind, e.path, isinstance(e, InputError)) == ("cannot-open", str(tmp_path / "folder.sqlite"), True)
+    assert "cannot be opened or created" in str(e) and sqlite_code(e.__cause__) == 14
+
+
+def test_a_locked_store_is_busy_by_its_code(tmp_path, monkeypatch):
+    import sqlite3
+
+    from rankme.io import results_db
+
+    store = results_db.ResultStore(tmp_path / "r.sqlite")
+    store.close()
+    connect = sqlite3.connect
+    monkeypatch.setattr(results_db.sqlite3, "connect", lambda path, timeout: connect(path, timeout=0.05))
+    store = results_db.ResultStore(tmp_path / "r.sqlite")
+    holder = connect(tmp_path / "r.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(results_db.StoreError) as err:
+            store.put("k", "s", {}, {"rankme": 1.0})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()
+    assert err.value.kind == "busy" and results_db.sqlite_code(err.value.__cause__) in (5, 6)
+
+
+def test_without_a_code_the_store_reads_the_file_system_not_the_text(tmp_path):
+    """Python 3.10's sqlite3 errors carry no code: then the file system decides, and the message is never read."""
+    import sqlite3
+
+    from rankme.io.results_db import ResultStore, StoreError
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    with pytest.raises(StoreError) as err, store._guard():
+        raise sqlite3.OperationalError("database is locked")  # made in Python: no sqlite_errorcode
+    assert err.value.kind == "damaged" and "retry when that one finishes" in str(err.value)
+    store.path = tmp_path / "a-folder"
+    store.path.mkdir()
+    with pytest.raises(StoreError) as err, store._guard():
+        raise sqlite3.OperationalError("unrelated words")
+    assert err.value.kind == "cannot-open"
+    store.close()
+
+
+def test_a_damaged_store_is_an_input_error_with_its_path(tmp_path):
+    from rankme.io.results_db import ResultStore, StoreError
+
+    bad = tmp_path / "x.sqlite"
+    bad.write_text("not a database " * 100)
+    with pytest.raises(StoreError) as err:
+        ResultStore(bad)
+    assert (err.value.kind, err.value.path, isinstance(err.value, InputError)) == ("damaged", str(bad), True)
+    assert "retry" not in str(err.value)  # SQLite's code (SQLITE_NOTADB) said what it is
