@@ -510,3 +510,24 @@ def test_a_damaged_store_is_an_input_error_with_its_path(tmp_path):
         ResultStore(bad)
     assert (err.value.kind, err.value.path, isinstance(err.value, InputError)) == ("damaged", str(bad), True)
     assert "retry" not in str(err.value)  # SQLite's code (SQLITE_NOTADB) said what it is
+
+
+# ---- no decision from a third-party message ---------------------------------------------------------------------
+
+
+def test_an_object_npy_is_refused_by_its_header(tmp_path):
+    np.save(tmp_path / "o.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(EmbeddingError, match="it would need unpickling") as err:
+        load_embeddings(tmp_path / "o.npy")
+    assert err.value.path == str(tmp_path / "o.npy")
+
+
+def test_a_model_with_remote_code_is_refused_by_its_config(tmp_path):
+    pytest.importorskip("transformers")
+    from rankme.models.encoders import load_encoder
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "rankme-custom", "auto_map": {
+        "AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}}))
+    with pytest.raises(EmbeddingError, match="the model's code lives in its repository") as err:
+        load_encoder(f"hf:{tmp_path}")
+    assert err.value.names == ("trust_code",)

@@ -103,12 +103,22 @@ def _offline_error(spec: str, e: BaseException) -> EmbeddingError:
         "model's config and weights")
 
 
+def _needs_remote_code(transformers: Any, ident: str) -> bool:
+    """Whether the model's config maps its classes to code in its repository (``auto_map``), which loading it
+    without ``trust_code`` refuses: read from its ``config.json`` (no code runs), not from the refusal's text."""
+    try:
+        config, _ = transformers.PretrainedConfig.get_config_dict(ident)
+    except (OSError, ValueError):
+        return False
+    return bool(config.get("auto_map"))
+
+
 def _load_hf(ident: str, spec: str, trust_code: bool) -> Any:
     transformers = require("transformers", "transformers")
     try:
         net = transformers.AutoModel.from_pretrained(ident, trust_remote_code=trust_code)
     except ValueError as e:
-        if "trust_remote_code" in str(e):
+        if not trust_code and _needs_remote_code(transformers, ident):
             raise EmbeddingError(f"{spec}: the model's code lives in its repository and would run on load; "
                                  "pass trust_code=True only if you trust it", names=("trust_code",)) from e
         raise _offline_error(spec, e) from e
