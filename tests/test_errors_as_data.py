@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import rankme
+from conftest import write_runs
 from rankme import EmbeddingError, InputError
 from rankme.cli import main
 from rankme.cli.errors import FLAGS, PYTHON_ONLY, flag_text, user_message
@@ -28,10 +29,8 @@ SRC = Path(rankme.__file__).parent
 
 
 def _runs(folder: Path, nan_row: int | None = None) -> Path:
-    folder.mkdir()
     rng = np.random.default_rng(0)
-    for r in (2, 4):
-        np.save(folder / f"rank={r}.npy", rng.standard_normal((120, r)) @ rng.standard_normal((r, 6)))
+    write_runs(folder, {"rank=2.npy": 2, "rank=4.npy": 4}, n=120, k=6, rng=rng)
     if nan_row is not None:
         z = rng.standard_normal((120, 6))
         z[nan_row, 2] = np.nan

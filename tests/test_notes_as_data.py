@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import rankme
+from conftest import write_runs
 from rankme.cli import main
 from rankme.cli.errors import FLAGS, PYTHON_ONLY, user_message
 from rankme.core.errors import Note
@@ -34,10 +35,7 @@ def _note(notes: list[str], words: str) -> Note:
 
 
 def _runs(folder: Path) -> Path:
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for r in (2, 4):
-        np.save(folder / f"rank={r}.npy", rng.standard_normal((120, r)) @ rng.standard_normal((r, 6)))
+    write_runs(folder, {"rank=2.npy": 2, "rank=4.npy": 4}, n=120, k=6)
     return folder
 
 
