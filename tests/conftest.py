@@ -1,5 +1,5 @@
-"""Shared helpers: an independent float64 SVD reference for RankMe and its variants, test matrices, and the RankMe of
-an embedding file through the reader and the scoring pipeline."""
+"""Shared helpers: an independent float64 SVD reference for RankMe and its variants, test matrices, folders of
+low-rank runs, and the RankMe of an embedding file through the reader and the scoring pipeline."""
 
 from __future__ import annotations
 
@@ -31,6 +31,24 @@ def make_matrix(kind: str, n: int, k: int, seed: int = 0, rank: int = 8) -> np.n
     if kind == "lowrank":
         return rng.standard_normal((n, rank)) @ rng.standard_normal((rank, k))
     raise ValueError(kind)
+
+
+def write_runs(root: Path, ranks: dict[str, int], *, n: int, k: int, noise: float = 0.0,
+               rng: np.random.Generator | None = None) -> list[Path]:
+    """One ``.npy`` per run in ``root`` (created): ``{file name: rank}``, each an n×k matrix of exactly that rank
+    (Gaussian n×r times r×k, so RankMe grows with r), plus ``noise`` × Gaussian full-rank noise when given. The runs
+    are drawn in the order given from ``rng`` (default ``default_rng(0)``, which a caller may go on drawing from).
+    Names such as ``lr=0.001.npy`` give each run its hyperparameter."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    root.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, r in ranks.items():
+        z = rng.standard_normal((n, r)) @ rng.standard_normal((r, k))
+        if noise:
+            z = z + noise * rng.standard_normal((n, k))
+        files.append(root / name)
+        np.save(files[-1], z)
+    return files
 
 
 @pytest.fixture

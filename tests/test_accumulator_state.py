@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import rankme
 from conftest import SMALL_REF, SMALL_Z, make_matrix, reference_rankme
 from rankme import SpectrumAccumulator
-from rankme.core.validation import EmbeddingError
+from rankme.core.errors import EmbeddingError
 
 K = 12
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import rankme
+from conftest import write_runs
 from rankme import EmbeddingError, InputError
 from rankme.cli import main
 from rankme.cli.errors import FLAGS, PYTHON_ONLY, flag_text, user_message
@@ -28,10 +29,8 @@ SRC = Path(rankme.__file__).parent
 
 
 def _runs(folder: Path, nan_row: int | None = None) -> Path:
-    folder.mkdir()
     rng = np.random.default_rng(0)
-    for r in (2, 4):
-        np.save(folder / f"rank={r}.npy", rng.standard_normal((120, r)) @ rng.standard_normal((r, 6)))
+    write_runs(folder, {"rank=2.npy": 2, "rank=4.npy": 4}, n=120, k=6, rng=rng)
     if nan_row is not None:
         z = rng.standard_normal((120, 6))
         z[nan_row, 2] = np.nan
@@ -303,3 +302,240 @@ def test_flag_text_leaves_the_file_name_alone():
     assert user_message(err) == f"{path}: holds several arrays ['a', 'b']: choose one with --key"
     assert flag_text("samples × views rows: drop samples=", ["samples"]) == "samples × views rows: drop --samples"
     assert user_message(ValueError("plain\n text")) == "plain text"
+
+
+# ---- every refusal of an argument or input is an InputError carrying its parameter ------------------------------
+
+
+def _estimated_spectrum():
+    import dataclasses
+
+    return dataclasses.replace(rankme.compute_spectrum(np.eye(3)), weights=np.ones(3))
+
+
+def _merge_precisions():
+    from rankme.core.spectrum import SpectrumAccumulator
+
+    return SpectrumAccumulator(2).merge(SpectrumAccumulator(2, precision="float32"))
+
+
+def _centred_as_raw():
+    from rankme.metrics.states import Spectra
+
+    return Spectra(rankme.compute_spectrum(np.eye(3), center=True))(center=False)
+
+
+def _kept_nothing():
+    from rankme.metrics.states import KeptRows
+
+    return KeptRows().array()
+
+
+def _monitor(**kw):
+    torch = pytest.importorskip("torch")
+    from rankme.monitor.monitor import RankMeMonitor
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    return RankMeMonitor(net, **{"taps": ["0"], "probe_loader": [torch.ones(4, 3)], **kw})
+
+
+def _models(what):
+    pytest.importorskip("torch")
+    from rankme.models import checkpoints, encoders
+
+    return {"spec": lambda: encoders.load_encoder("onnx:model"),
+            "torch-spec": lambda: encoders.load_encoder("torch:no_such_module_xyz:f"),
+            "factory": lambda: checkpoints.load_factory("no-colon"),
+            "factory-type": lambda: encoders.factory_encoders(3, [])}[what]()  # type: ignore[arg-type]
+
+
+def _paper(what):
+    pytest.importorskip("torch")
+    from rankme.paper import config, train
+
+    return {"dataset": lambda: train.load_dataset(config.RunConfig(dataset="nope")),
+            "method": lambda: train.train_ssl(config.RunConfig(method="nope"), None)}[what]()
+
+
+def _selection(what):
+    from rankme.selection import calibration, decide, fewlabel, rules, warnings
+
+    return {"budget": lambda: fewlabel.draw_budget([0, 0, 1, 1], 0),
+            "budget-class": lambda: fewlabel.draw_budget([0, 0, 1, 1], 3),
+            "labels-2d": lambda: fewlabel.labelled_rows(np.ones((2, 2))),
+            "one-class": lambda: fewlabel.cv_accuracies(np.ones((4, 2)), np.arange(4), [0, 0, 0, 0]),
+            "idx": lambda: fewlabel.cv_accuracies(np.ones((4, 2)), np.array([0, 9]), [0, 1]),
+            "correct": lambda: fewlabel.paired_difference([1.0], [1.0, 0.0]),
+            "accuracies": lambda: fewlabel.few_label_pick([1.0], [1.0, 2.0]),
+            "candidates_X": lambda: fewlabel.few_label_check([], [0, 1], [0, 1], 0, rankme=[]),
+            "features": lambda: fewlabel.few_label_check([np.ones(3)], [0, 1], [0, 1], 0, rankme=[1.0]),
+            "rankme_pick": lambda: fewlabel.few_label_verdict([fewlabel.cv_accuracies(
+                np.r_[np.zeros((2, 2)), np.ones((2, 2))], np.arange(4), [0, 0, 1, 1], n_boot=0)], 5, rankme=[1.0],
+                classes=2, per_class=2),
+            "per_class": lambda: calibration.budget_bucket(1),
+            "options": lambda: decide.label_free_choice([]),
+            "runs": lambda: rules.sweep_points([], "lr"),
+            "by": lambda: rules.select_runs([], "nope"),
+            "points": lambda: rules.select_runs([], "rankme"),
+            "candidates": lambda: rules.choose([]),
+            "rankme": lambda: warnings.selection_warnings([]),
+            "se": lambda: warnings.selection_warnings([1.0, 2.0], se=[1.0])}[what]()
+
+
+@pytest.mark.parametrize("call,param,names", [
+    (lambda: rankme.rankme_from_singular_values(np.ones((2, 2))), "singular_values", ("singular_values",)),
+    (lambda: rankme.rankme_from_singular_values([1.0], spectrum="squared"), "spectrum", ("spectrum", "eigen")),
+    (lambda: rankme.nesum([]), "eigenvalues", ("eigenvalues",)),
+    (lambda: rankme.spectral_entropy([1.0], eps=-1.0), "eps", ("eps",)),
+    (lambda: rankme.spectral_entropy([1.0, 2.0], weights=[1.0]), "weights", ("weights", "values")),
+    (lambda: rankme.spectral_entropy([[1.0]]), "values", ("values",)),
+    (lambda: rankme.alpha_req(np.ones(5)), "fit_range", ("fit_range",)),
+    (lambda: rankme.isotropic_rankme_fraction(0, 4), "n", ("n", "dim")),
+    (lambda: rankme.isotropic_rankme_fraction(4, 0), "dim", ("dim", "n")),
+    (lambda: rankme.rankme_standard_error(np.ones((5, 3))), "z", ("z", "groups")),
+    (lambda: rankme.rankme_standard_error(np.ones((50, 3)), groups=1), "groups", ("groups",)),
+    (lambda: rankme.SpectrumAccumulator(4, precision="float16"), "precision", ("precision",)),
+    (_merge_precisions, "other", ("other",)),
+    (lambda: rankme.SpectrumAccumulator(2).load_state_dict({}), "state", ("state",)),
+    (lambda: rankme.LidarAccumulator(2, 2).load_state_dict({"dim": 3, "views": 2, "n": 0, "delta": 0.0, "eps": 0.0,
+                                                            "within": 0, "mean_outer": 0, "mean_sum": 0}),
+     "state", ("state",)),
+    (lambda: rankme.compute_metrics(np.eye(3), ["nope"]), "metrics", ("metrics",)),
+    (lambda: rankme.compute_metrics(lambda c: _estimated_spectrum(), ["stable_rank"]), "estimate",
+     ("estimate", "metrics")),
+    (_centred_as_raw, "source", ("source",)),
+    (_kept_nothing, "source", ("source",)),
+    (lambda: _monitor(taps=[]), "taps", ("taps",)),
+    (lambda: _monitor(pool="nope"), "pool", ("pool",)),
+    (lambda: _monitor(metrics=["lidar"]), "lidar", ("lidar", "metrics", "views")),
+    (lambda: __import__("rankme.monitor.alarm", fromlist=["_"]).CollapseAlarm(warmup=-1), "warmup",
+     ("warmup", "patience")),
+    (lambda: __import__("rankme.monitor.alarm", fromlist=["_"]).CollapseAlarm(patience=0), "patience",
+     ("patience", "warmup")),
+    (lambda: __import__("rankme.monitor.alarm", fromlist=["_"]).AlarmState.from_state_dict({}), "state", ("state",)),
+    (lambda: _models("spec"), "model", ("model",)),
+    (lambda: _models("torch-spec"), "model", ("model",)),
+    (lambda: _models("factory"), "factory", ("factory",)),
+    (lambda: _models("factory-type"), "factory", ("factory",)),
+    (lambda: _paper("dataset"), "dataset", ("dataset",)),
+    (lambda: _paper("method"), "method", ("method",)),
+    *[(lambda w=w: _selection(w), p, n) for w, p, n in [
+        ("budget", "budget", ("budget",)), ("budget-class", "budget", ("budget", "labels")),
+        ("labels-2d", "labels", ("labels",)), ("one-class", "labels", ("labels",)), ("idx", "idx", ("idx",)),
+        ("correct", "correct_a", ("correct_a", "correct_b")), ("accuracies", "accuracies", ("accuracies", "rankme")),
+        ("candidates_X", "candidates_X", ("candidates_X",)), ("features", "candidates_X", ("candidates_X",)),
+        ("rankme_pick", "rankme_pick", ("rankme_pick",)), ("per_class", "per_class", ("per_class",)),
+        ("options", "options", ("options",)), ("runs", "runs", ("runs",)), ("by", "by", ("by",)),
+        ("points", "points", ("points",)), ("candidates", "candidates", ("candidates",)),
+        ("rankme", "rankme", ("rankme",)), ("se", "se", ("se", "rankme"))]],
+])
+def test_each_refusal_is_an_input_error_with_its_parameter(call, param, names):
+    with pytest.raises(InputError) as err:
+        call()
+    e = err.value
+    assert (e.param, e.names) == (param, names), str(e)
+    assert isinstance(e, ValueError) and "--" not in str(e)
+
+
+def test_an_undefined_alpha_req_says_so_as_data():
+    with pytest.raises(InputError) as err:
+        rankme.alpha_req(np.r_[1.0, 0.5, np.zeros(20)], fit_range=(1, 20))
+    assert (err.value.param, err.value.kind) == ("eigenvalues", "undefined")
+
+
+def test_no_library_module_raises_a_bare_value_error():
+    """Every refusal outside the command line is an InputError (or a subclass); the CLI's own are argparse's."""
+    bare = []
+    for path in SRC.rglob("*.py"):
+        if "cli" in path.relative_to(SRC).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ValueError":
+                bare.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert bare == []
+
+
+# ---- the results store decides by SQLite's result code, never by its message ------------------------------------
+
+
+def test_a_store_that_cannot_be_opened_says_so_by_its_code(tmp_path):
+    from rankme.io.results_db import ResultStore, StoreError, sqlite_code
+
+    (tmp_path / "folder.sqlite").mkdir()
+    with pytest.raises(StoreError) as err:
+        ResultStore(tmp_path / "folder.sqlite")  # a directory: SQLITE_CANTOPEN
+    e = err.value
+    assert (e.kind, e.path, isinstance(e, InputError)) == ("cannot-open", str(tmp_path / "folder.sqlite"), True)
+    assert "cannot be opened or created" in str(e) and sqlite_code(e.__cause__) == 14
+
+
+def test_a_locked_store_is_busy_by_its_code(tmp_path, monkeypatch):
+    import sqlite3
+
+    from rankme.io import results_db
+
+    store = results_db.ResultStore(tmp_path / "r.sqlite")
+    store.close()
+    connect = sqlite3.connect
+    monkeypatch.setattr(results_db.sqlite3, "connect", lambda path, timeout: connect(path, timeout=0.05))
+    store = results_db.ResultStore(tmp_path / "r.sqlite")
+    holder = connect(tmp_path / "r.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(results_db.StoreError) as err:
+            store.put("k", "s", {}, {"rankme": 1.0})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()
+    assert err.value.kind == "busy" and results_db.sqlite_code(err.value.__cause__) in (5, 6)
+
+
+def test_without_a_code_the_store_reads_the_file_system_not_the_text(tmp_path):
+    """Python 3.10's sqlite3 errors carry no code: then the file system decides, and the message is never read."""
+    import sqlite3
+
+    from rankme.io.results_db import ResultStore, StoreError
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    with pytest.raises(StoreError) as err, store._guard():
+        raise sqlite3.OperationalError("database is locked")  # made in Python: no sqlite_errorcode
+    assert err.value.kind == "damaged" and "retry when that one finishes" in str(err.value)
+    store.path = tmp_path / "a-folder"
+    store.path.mkdir()
+    with pytest.raises(StoreError) as err, store._guard():
+        raise sqlite3.OperationalError("unrelated words")
+    assert err.value.kind == "cannot-open"
+    store.close()
+
+
+def test_a_damaged_store_is_an_input_error_with_its_path(tmp_path):
+    from rankme.io.results_db import ResultStore, StoreError
+
+    bad = tmp_path / "x.sqlite"
+    bad.write_text("not a database " * 100)
+    with pytest.raises(StoreError) as err:
+        ResultStore(bad)
+    assert (err.value.kind, err.value.path, isinstance(err.value, InputError)) == ("damaged", str(bad), True)
+    assert "retry" not in str(err.value)  # SQLite's code (SQLITE_NOTADB) said what it is
+
+
+# ---- no decision from a third-party message ---------------------------------------------------------------------
+
+
+def test_an_object_npy_is_refused_by_its_header(tmp_path):
+    np.save(tmp_path / "o.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(EmbeddingError, match="it would need unpickling") as err:
+        load_embeddings(tmp_path / "o.npy")
+    assert err.value.path == str(tmp_path / "o.npy")
+
+
+def test_a_model_with_remote_code_is_refused_by_its_config(tmp_path):
+    pytest.importorskip("transformers")
+    from rankme.models.encoders import load_encoder
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "rankme-custom", "auto_map": {
+        "AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"}}))
+    with pytest.raises(EmbeddingError, match="the model's code lives in its repository") as err:
+        load_encoder(f"hf:{tmp_path}")
+    assert err.value.names == ("trust_code",)

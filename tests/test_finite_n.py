@@ -7,6 +7,7 @@ draws are seeded, and the measured spread of each case (bench/bench_finite_n.py,
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
@@ -16,9 +17,11 @@ import pytest
 import rankme
 from conftest import make_matrix, reference_rankme
 from rankme import EmbeddingError, SampleSizeWarning
+from rankme.cli import main
 from rankme.core.compute import compute_spectrum
+from rankme.core.spectrum_types import Spectrum
 from rankme.metrics.finite_n import rankme_inf
-from rankme.metrics.registry import METRICS, metric_names
+from rankme.metrics.registry import metric_names
 
 K = 256
 
@@ -114,15 +117,28 @@ def test_streamed_and_merged_state_equals_one_shot(n):
         assert rankme.compute_metrics(acc, ["rankme_inf"])["rankme_inf"] == pytest.approx(ref, rel=1e-9)
 
 
-def test_registry_entry():
-    m = METRICS["rankme_inf"]
-    assert (m.needs, m.direction, m.default, m.estimable) == ("singular", "max", False, False)
-    assert "rankme_inf" not in metric_names(default=True)
-    z = make_matrix("isotropic", 300, 40)
-    out = rankme.compute_metrics(z, ["rankme", "rankme_inf"])
-    assert out["rankme_inf"] == pytest.approx(rankme_inf(_svd(z), 300, 40), rel=1e-9)
+def test_the_registry_reads_the_raw_spectrum_and_n_and_refuses_the_estimate(tmp_path, capsys):
+    """The registry's rankme_inf against analytic values, not its own fields or function: the population at
+    N = 10¹⁵ is RankMe's formula (``_truth``); rows with a mean m read the raw second moment I + m mᵀ (whose RankMe is
+    30.6), not the centred covariance I (40); the estimate is refused; ``rankme score`` leaves it out by default."""
+    tau = 1.0 / np.arange(1, 65)
+    n = 10**15
+    spec = Spectrum(singular_values=np.sqrt(n * tau), n=n, dim=tau.size)
+    assert rankme.compute_metrics(spec, ["rankme_inf"])["rankme_inf"] == pytest.approx(_truth(tau), rel=1e-6)
+    z = _rows(np.ones(40), 400, seed=0)
+    z[:, 0] += math.sqrt(99.0)
+    raw = np.r_[100.0, np.ones(39)]
+    assert _truth(raw) == pytest.approx(30.628, abs=1e-3)
+    assert rankme.compute_metrics(z, ["rankme_inf"])["rankme_inf"] == pytest.approx(_truth(raw), rel=0.01)
     with pytest.raises(ValueError, match="exact spectrum"):
         rankme.compute_metrics(z, ["rankme_inf"], estimate=True)
+    np.save(tmp_path / "z.npy", z)
+    assert main(["score", str(tmp_path / "z.npy"), "--json", "--no-progress"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert list(row["metrics"]) == ["rankme"]
+    assert main(["score", str(tmp_path / "z.npy"), "--metric", "rankme_inf", "--json", "--no-progress"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["metrics"]["rankme_inf"] == pytest.approx(_truth(raw), rel=0.01)
 
 
 def test_plain_rankme_is_unchanged():

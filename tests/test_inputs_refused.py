@@ -12,7 +12,7 @@ import rankme
 from conftest import SMALL_REF, SMALL_Z
 from rankme import EmbeddingError, SpectrumAccumulator
 from rankme.cli import main
-from rankme.core.validation import check_state_fits
+from rankme.core.resources import check_state_fits
 
 
 def test_nan_and_inf_report_count_and_first_row():
@@ -126,14 +126,14 @@ def test_sparse_and_meta_tensors_are_refused():
 
 
 def test_huge_width_refused_before_allocating(monkeypatch):
-    monkeypatch.setattr("rankme.core.validation.available_memory_bytes", lambda: 2 * 1024**3)
+    monkeypatch.setattr("rankme.core.resources.available_memory_bytes", lambda: 2 * 1024**3)
     with pytest.raises(EmbeddingError, match=r"K=100000 features need a 100000x100000 float64 Gram state of 80.0 GB"):
         SpectrumAccumulator(100_000)
     check_state_fits(1000)  # a small one passes
 
 
 def test_memory_guard_on_the_rows_side_and_torchmetrics(monkeypatch):
-    monkeypatch.setattr("rankme.core.validation.available_memory_bytes", lambda: 1 << 20)
+    monkeypatch.setattr("rankme.core.resources.available_memory_bytes", lambda: 1 << 20)
     with pytest.raises(EmbeddingError, match="600x600"):
         rankme.rankme(np.ones((600, 900)))  # N < K: the N×N side would not fit
     pytest.importorskip("torchmetrics")

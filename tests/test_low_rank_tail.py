@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rankme.core import compute, tail
+from rankme.core.errors import EmbeddingError
 from rankme.core.formula import rankme_from_singular_values
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import EmbeddingError
 
 TOL = tail.TAIL_TOL
 

@@ -1,6 +1,6 @@
 """Notes are data too: the library's notes (``res.notes``, ``run.notes``, caveats) name Python parameters as its
 errors do (``samples=``, ``key=``, ``columns=``; never a flag) and carry them in ``names``
-(:class:`rankme.core.validation.Note`, a ``str``); the CLI writes them as its flags through the same
+(:class:`rankme.core.errors.Note`, a ``str``); the CLI writes them as its flags through the same
 :func:`rankme.cli.errors.user_message` (tests/test_errors_as_data.py covers the errors and the flag table)."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 import rankme
+from conftest import write_runs
 from rankme.cli import main
 from rankme.cli.errors import FLAGS, PYTHON_ONLY, user_message
-from rankme.core.validation import Note
+from rankme.core.errors import Note
 from rankme.io.files import load_embeddings
 from rankme.metrics import registry
 from rankme.reporting.select_report import selection_text
@@ -34,10 +35,7 @@ def _note(notes: list[str], words: str) -> Note:
 
 
 def _runs(folder: Path) -> Path:
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for r in (2, 4):
-        np.save(folder / f"rank={r}.npy", rng.standard_normal((120, r)) @ rng.standard_normal((r, 6)))
+    write_runs(folder, {"rank=2.npy": 2, "rank=4.npy": 4}, n=120, k=6)
     return folder
 
 

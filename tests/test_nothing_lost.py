@@ -15,7 +15,7 @@ import pytest
 import rankme
 from conftest import reference_rankme
 from rankme.cli import main
-from rankme.core.validation import InputError
+from rankme.core.errors import InputError
 from rankme.metrics.registry import compute_metrics
 
 N, K = 200, 8

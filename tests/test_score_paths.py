@@ -19,9 +19,10 @@ import pytest
 
 from conftest import make_matrix, reference_rankme
 from rankme.cli import main
-from rankme.core.validation import EmbeddingError, duplicate_rows_note, row_digests
+from rankme.core.errors import EmbeddingError
 from rankme.io.files import load_embeddings
 from rankme.io.shards import expand_shards, open_shards
+from rankme.scoring.duplicates import duplicate_rows_note, row_digests
 from rankme.scoring.source import score_source
 
 Z = make_matrix("powerlaw", 400, 12, seed=5)

@@ -11,21 +11,14 @@ import numpy as np
 import pytest
 
 import rankme
-from conftest import reference_rankme
+from conftest import reference_rankme, write_runs
 from rankme.cli import main
 from rankme.io.params import parse_name_params
 
 
-def _runs(root: Path, ranks=(2, 5, 3), n=60, k=8) -> list[Path]:
+def _runs(root: Path, ranks=(2, 5, 3), n=60) -> list[Path]:
     """One file per run, ``rank=r.npy``: rank r plus a little full-rank noise (RankMe grows with r)."""
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    files = []
-    for r in ranks:
-        files.append(root / f"rank={r}.npy")
-        z = rng.standard_normal((n, r)) @ rng.standard_normal((r, k)) + 0.05 * rng.standard_normal((n, k))
-        np.save(files[-1], z)
-    return files
+    return write_runs(root, {f"rank={r}.npy": r for r in ranks}, n=n, k=8, noise=0.05)
 
 
 def _one_error_line(err: str) -> str:

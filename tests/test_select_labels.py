@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 import rankme
+from conftest import write_runs
 from rankme.cli import main
 from rankme.io.inputs import load_labels
 from rankme.scoring.source import sample_rows
@@ -323,12 +324,10 @@ def test_optuna_full_labels_oracle_and_budget(tmp_path):
 
 # ---- warnings that can fire (issue #21 item 4) -----------------------------------------------------------
 
-def _lr_runs(root: Path, ranks=(8, 6, 4, 2), lrs=(1e-4, 1e-3, 1e-2, 1e-1), extra: str = "") -> Path:
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    for i, (lr, r) in enumerate(zip(lrs, ranks, strict=True)):
-        z = rng.standard_normal((400, r)) @ rng.standard_normal((r, 8))
-        np.save(root / f"lr={lr:g}{extra.format(i=i)}.npy", z)
+def _lr_runs(root: Path, extra: str = "") -> Path:
+    lrs = (1e-4, 1e-3, 1e-2, 1e-1)
+    write_runs(root, {f"lr={lr:g}{extra.format(i=i)}.npy": r for i, (lr, r) in enumerate(zip(lrs, (8, 6, 4, 2), strict=True))},
+               n=400, k=8)
     return root
 
 

@@ -9,16 +9,13 @@ import numpy as np
 import pytest
 
 import rankme
+from conftest import write_runs
 from rankme.cli import main
 
 
-def _lr_runs(tmp_path, ranks=(8, 6, 4, 2), lrs=(1e-4, 1e-3, 1e-2, 1e-1), k=8):
-    rng = np.random.default_rng(0)
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    for lr, r in zip(lrs, ranks, strict=True):
-        z = rng.standard_normal((400, r)) @ rng.standard_normal((r, k))
-        np.save(tmp_path / f"lr={lr:g}.npy", z)
-    return tmp_path
+def _lr_runs(root, ranks=(8, 6, 4, 2)):
+    write_runs(root, {f"lr={lr:g}.npy": r for lr, r in zip((1e-4, 1e-3, 1e-2, 1e-1), ranks, strict=True)}, n=400, k=8)
+    return root
 
 
 def test_cli_prints_the_edge_warning_and_json_carries_it(tmp_path, capsys):

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import rankme
+from conftest import write_runs
 from rankme.cli import main
 from rankme.cli.errors import flag_text
 from rankme.cli.main import COMMANDS, build_parser
@@ -22,11 +23,8 @@ from rankme.io.stores import DIRECTORY_FORMATS
 SELECT_DOC = Path(__file__).resolve().parents[1] / "docs" / "select.md"
 
 
-def _runs(root: Path, ranks=(2, 5, 3), n=60, k=8) -> Path:
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    for r in ranks:
-        np.save(root / f"lr={r / 10}.npy", rng.standard_normal((n, r)) @ rng.standard_normal((r, k)))
+def _runs(root: Path) -> Path:
+    write_runs(root, {f"lr={r / 10}.npy": r for r in (2, 5, 3)}, n=60, k=8)
     return root
 
 

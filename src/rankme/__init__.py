@@ -19,6 +19,7 @@ from rankme.core import __version__
 
 if TYPE_CHECKING:  # the names below are imported on first use (``__getattr__``): ``rankme --version`` needs no numpy
     from rankme.core.compute import compute_spectrum
+    from rankme.core.errors import EmbeddingError, InputError, SampleSizeWarning
     from rankme.core.formula import (
         RANKME_EPS,
         rankme_from_singular_values,
@@ -29,7 +30,6 @@ if TYPE_CHECKING:  # the names below are imported on first use (``__getattr__``)
     from rankme.core.spectrum import SpectrumAccumulator
     from rankme.core.spectrum_types import Spectrum
     from rankme.core.tokens import token_rows
-    from rankme.core.validation import EmbeddingError, InputError, SampleSizeWarning
     from rankme.metrics.collapse import std_of_l2_normalized
     from rankme.metrics.diff_erank import DiffERank, diff_erank, per_sequence_erank
     from rankme.metrics.lidar import LidarAccumulator, invariance_ratio, lidar
@@ -55,7 +55,7 @@ _LAZY = {  # module: the public names it provides
     "rankme.core.spectrum": "SpectrumAccumulator",
     "rankme.core.spectrum_types": "Spectrum",
     "rankme.core.tokens": "token_rows",
-    "rankme.core.validation": "EmbeddingError InputError SampleSizeWarning",
+    "rankme.core.errors": "EmbeddingError InputError SampleSizeWarning",
     "rankme.metrics.collapse": "std_of_l2_normalized",
     "rankme.metrics.diff_erank": "DiffERank diff_erank per_sequence_erank",
     "rankme.metrics.lidar": "LidarAccumulator invariance_ratio lidar",

@@ -1,8 +1,8 @@
 """Errors and notes as the command line shows them: THE place that maps the library's Python parameters to flags.
 
-The library's errors (:class:`rankme.core.validation.InputError` and its subclass ``EmbeddingError``) name Python
+The library's errors (:class:`rankme.core.errors.InputError` and its subclass ``EmbeddingError``) name Python
 parameters, as ``name=`` (``choose one with key=``, ``label_budget=3``) or as the first word (``samples must be
-...``), and list them in ``names``; so do its notes (:class:`rankme.core.validation.Note`: ``pass samples=25600``,
+...``), and list them in ``names``; so do its notes (:class:`rankme.core.errors.Note`: ``pass samples=25600``,
 ``key= chooses another``). :func:`user_message` renames those mentions to the flags of :data:`FLAGS` (``--key``,
 ``--label-budget 3``, ``--samples must be ...``). The text of the file the error or note names (``path``) is left
 as it is. Only the standard library is imported here: ``rankme score --help`` loads this module.
@@ -30,7 +30,9 @@ FLAGS: dict[str, str] = {
     "columns": "--columns",
     "data": "--data",
     "device": "--device",
+    "eigen": "--eigen",
     "eps": "--eps",
+    "estimate": "--fast",
     "exclude": "--exclude",
     "extreme": "--extreme",
     "factory": "--factory",
@@ -54,13 +56,28 @@ FLAGS: dict[str, str] = {
 }
 """Python parameter → the flag that sets it (``rankme score`` and ``rankme select`` spell each the same way)."""
 
-PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps", "variant", "report", "states", "base",
-                         "trained", "mask"})
-"""Parameters the library's errors name that no flag sets: ``sources`` are the positional file arguments, ``dim``
-the width of an accumulator built in Python, ``every_n_*`` the monitor's schedule, ``variant`` the keyword
-arguments the variant flags (``--center``, ``--eps``, ...) fill in, ``report`` the Python switch of the report
-(the command line writes it unless ``--no-report``), ``states``/``base``/``trained``/``mask`` the token states (and
-attention mask) given to the token-level functions. Their mentions stay as they are."""
+PYTHON_ONLY = frozenset({
+    # the command line's positional files, the width of an accumulator built in Python, the monitor's schedule
+    "dim", "sources", "every_n_epochs", "every_n_steps",
+    # functions of spectra and accumulators (rankme.rankme_inf, alpha_req, spectral_entropy, load_state_dict, ...)
+    "eigenvalues", "fit_range", "groups", "k", "n", "other", "rel_floor", "singular_values", "source", "spectrum",
+    "state", "values", "weights", "z",
+    # the monitor and the training integrations
+    "alarm", "lidar", "patience", "pool", "probe_loader", "stop_on_collapse", "study", "taps", "train_fn", "warmup",
+    # selection's building blocks (choose, select_runs, selection_warnings, the few-label functions); ``budget`` is
+    # draw_budget's keyword (rankme.select's label_budget= still reaches its class-count refusal, in its words)
+    "accuracies", "budget", "by", "candidates", "candidates_X", "correct_a", "correct_b", "cvs", "idx", "invariance",
+    "names", "options", "per_class", "points", "rankme", "rankme_pick", "rec", "records", "runs", "se", "secondary",
+    "y_labelled",
+    # the reproduction's run configuration and models (rankme.paper)
+    "base", "dataset", "embedding_dim", "method", "schedule",
+    # the variant column's keyword arguments (the flags --center, --eps, ... fill them in); the report switch of
+    # rankme.select (the command line writes it unless --no-report); the token-level functions' inputs
+    "variant", "report", "states", "trained", "mask", "fraction", "spectra",
+})
+"""Parameters the library's errors name that no flag of ``rankme score``/``rankme select`` sets: the positional file
+arguments (``sources``), and the keywords of functions and classes called from Python only. Their mentions stay as
+they are."""
 
 _VALUE_START = re.compile(r"[\w'\"<\[.\-/~]")
 
@@ -107,13 +124,13 @@ def user_message(err: BaseException | str) -> str:
     missing extra, a plain ``str``) are shown as they are.
 
     Examples:
-        >>> from rankme.core.validation import EmbeddingError
+        >>> from rankme.core.errors import EmbeddingError
         >>> user_message(EmbeddingError("z.npz: holds several arrays ['a', 'b']: choose one with key=",
         ...                             param="key", path="z.npz"))
         "z.npz: holds several arrays ['a', 'b']: choose one with --key"
         >>> user_message(ValueError("no\\n  rows"))
         'no rows'
-        >>> from rankme.core.validation import Note
+        >>> from rankme.core.errors import Note
         >>> user_message(Note("x.npy: key='a' ignored: a .npy holds one array", names=("key",), path="x.npy"))
         "x.npy: --key 'a' ignored: a .npy holds one array"
     """

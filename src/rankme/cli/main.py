@@ -212,8 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     # imported after parsing: ``--version`` and ``--help`` exit before anything loads numpy
     from rankme.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, user_message
+    from rankme.core.errors import EmbeddingError
     from rankme.core.optional import MissingExtraError
-    from rankme.core.validation import EmbeddingError
     from rankme.io.results_db import StoreError
 
     try:

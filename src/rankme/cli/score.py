@@ -137,8 +137,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     scored; 1 some files or the ``--plot`` failed (the others' results are printed); 2 nothing scored: a usage
     error (a bad or conflicting option; no file is read) or every file refused; 130 interrupted (the results that
     finished are printed all the same)."""
+    from rankme.core.errors import EmbeddingError, InputError
     from rankme.core.optional import MissingExtraError
-    from rankme.core.validation import EmbeddingError, InputError
     from rankme.metrics.registry import split_available
     from rankme.reporting.tables import format_table
     from rankme.scoring.options import scoring_options

@@ -13,8 +13,8 @@ from typing import Any
 from rankme.cli.errors import EXIT_ERROR, EXIT_PARTIAL, user_message
 from rankme.cli.score import json_safe
 from rankme.core.distributed import world
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import MissingExtraError, require
-from rankme.core.validation import EmbeddingError
 from rankme.reporting.select_report import render_text, write_select_report
 from rankme.scoring.constraints import add_option
 from rankme.selection.select import (

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import InputError
 from rankme.core.optional import loaded_torch, to_numpy
 
 __all__ = ["STATE_KEYS", "parse_state", "saveable"]
@@ -33,8 +34,8 @@ def saveable(a: Any) -> Any:
     return torch.from_numpy(out) if torch is not None else out
 
 
-def _bad(what: str) -> ValueError:
-    return ValueError(f"not a SpectrumAccumulator state: {what} (pass what state_dict() returned)")
+def _bad(what: str) -> InputError:
+    return InputError(f"not a SpectrumAccumulator state: {what} (pass what state_dict() returned)", param="state")
 
 
 def parse_state(state: dict[str, Any]) -> dict[str, Any]:
@@ -48,13 +49,13 @@ def parse_state(state: dict[str, Any]) -> dict[str, Any]:
         The checked fields.
 
     Raises:
-        ValueError: naming what is wrong (a missing key, unknown precision, negative ``n``, arrays of the wrong
+        InputError: (``param="state"``) naming what is wrong (a missing key, unknown precision, negative ``n``, arrays of the wrong
             shape, NaN or Inf).
 
     Examples:
         >>> parse_state({"precision": "float64", "dim": 2, "n": 1})
         Traceback (most recent call last):
-        ValueError: not a SpectrumAccumulator state: it lacks 'scale_exp', 'gram', 'sum' (pass what state_dict() returned)
+        rankme.core.errors.InputError: not a SpectrumAccumulator state: it lacks 'scale_exp', 'gram', 'sum' (pass what state_dict() returned)
     """
     missing = [key for key in STATE_KEYS if key not in state]
     if missing:

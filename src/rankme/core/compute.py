@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas, svdvals
 
+from rankme.core.arrays import as_embeddings, check_shape, numpy_dtype_of
 from rankme.core.eigen import symmetric_eigenvalues
+from rankme.core.errors import EmbeddingError
 from rankme.core.numerics import (
     Precision,
     centered_floor,
@@ -21,16 +23,10 @@ from rankme.core.numerics import (
     upper_frobenius,
 )
 from rankme.core.optional import is_torch_tensor, to_numpy
+from rankme.core.resources import check_state_fits
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.tail import TAIL_TOL, low_rank_directions, low_rank_spectrum, rankme_moves, sample_rows
-from rankme.core.validation import (
-    EmbeddingError,
-    as_embeddings,
-    check_shape,
-    check_state_fits,
-    numpy_dtype_of,
-)
 
 __all__ = ["SVD_MAX_ENTRIES", "TAIL_TOL", "compute_spectrum"]
 

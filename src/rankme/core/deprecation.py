@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from rankme.core.validation import InputError
+from rankme.core.errors import InputError
 
 __all__ = ["UNSET", "renamed"]
 
@@ -29,7 +29,7 @@ def renamed(old: str, new: str, old_value: Any, new_value: Any = UNSET, *, how: 
             stacklevel: int = 3) -> Any:
     """The value given by the deprecated keyword ``old``, with a :class:`DeprecationWarning` saying to use ``new``
     (``how``: what to write instead, when it is not simply ``new=`` with the same value). Giving both is an
-    :class:`~rankme.core.validation.InputError` naming ``old``.
+    :class:`~rankme.core.errors.InputError` naming ``old``.
 
     Args:
         old: the deprecated parameter's name.

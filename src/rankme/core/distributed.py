@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import loaded_torch, require, to_numpy
-from rankme.core.validation import EmbeddingError
 
 __all__ = ["all_reduce_max", "all_reduce_sum", "check_same_dim", "comm_device", "is_distributed", "max_dim",
            "raise_if_any_rank_failed", "reduce_fields", "world"]

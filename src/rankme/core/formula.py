@@ -10,8 +10,8 @@ from typing import Any, Literal
 import numpy as np
 
 from rankme.core.deprecation import renamed
+from rankme.core.errors import EmbeddingError, InputError, all_zero_error
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import EmbeddingError, all_zero_error
 
 __all__ = ["RANKME_EPS", "SpectrumKind", "check_values", "eigen_of", "entropy", "nonzero_total",
            "rankme_from_singular_values", "rankme_from_spectrum", "spectral_entropy"]
@@ -34,22 +34,33 @@ def eigen_of(eigen: bool, spectrum: SpectrumKind | None, stacklevel: int = 4) ->
     if spectrum is None:
         return bool(eigen)
     if spectrum not in ("singular", "eigen"):
-        raise ValueError(f"spectrum must be 'singular' or 'eigen', got {spectrum!r} (deprecated: use eigen=True "
-                         "for σ²)")
+        raise InputError(f"spectrum must be 'singular' or 'eigen', got {spectrum!r} (deprecated: use eigen=True "
+                         "for σ²)", param="spectrum", names=("eigen",))
     return bool(renamed("spectrum", "eigen", spectrum == "eigen", how="eigen=True (or leave it out: σ)",
                         stacklevel=stacklevel))
 
 
-def check_values(values: Any, name: str = "spectrum") -> np.ndarray:
+def check_values(values: Any, name: str) -> np.ndarray:
+    """``values`` as a float64 1-D array of non-negative finite values, or an :class:`InputError` whose ``param``
+    is ``name`` (the parameter that gave them).
+
+    Examples:
+        >>> check_values([1, 0], "singular_values").tolist()
+        [1.0, 0.0]
+        >>> check_values([], "eigenvalues")
+        Traceback (most recent call last):
+        ...
+        rankme.core.errors.InputError: eigenvalues is empty
+    """
     v = np.asarray(values, dtype=np.float64)
     if v.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of values, got shape {v.shape}")
+        raise InputError(f"{name} must be a 1-D array of values, got shape {v.shape}", param=name)
     if v.size == 0:
-        raise ValueError(f"{name} is empty")
+        raise InputError(f"{name} is empty", param=name)
     if not np.isfinite(v).all():
-        raise ValueError(f"{name} contains NaN or Inf")
+        raise InputError(f"{name} contains NaN or Inf", param=name)
     if (v < 0).any():
-        raise ValueError(f"{name} must be non-negative (singular values or eigenvalues)")
+        raise InputError(f"{name} must be non-negative (singular values or eigenvalues)", param=name)
     return v
 
 
@@ -80,20 +91,21 @@ def spectral_entropy(values: Any, eps: float = RANKME_EPS, weights: Any = None) 
         The entropy in nats.
 
     Raises:
-        ValueError: on malformed values, weights or ``eps``.
+        InputError: on malformed values, weights or ``eps`` (``param`` names which).
 
     Examples:
         >>> round(spectral_entropy([1.0, 1.0]), 6), round(spectral_entropy([1.0], weights=[2.0]), 6)
         (0.693147, 0.693147)
     """
-    v = check_values(values)
+    v = check_values(values, "values")
     if not (np.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
+        raise InputError(f"eps must be a finite number >= 0, got {eps}", param="eps")
     if weights is None:
         return entropy(v / nonzero_total(v, "spectral values") + eps)
     w = check_values(weights, "weights")
     if w.shape != v.shape:
-        raise ValueError(f"weights must match the values, got shapes {w.shape} and {v.shape}")
+        raise InputError(f"weights must match the values, got shapes {w.shape} and {v.shape}", param="weights",
+                         names=("values",))
     p = v / nonzero_total(w * v, "spectral values") + eps
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(-(w * np.where(p > 0, p * np.log(p), 0.0)).sum())
@@ -126,7 +138,7 @@ def rankme_from_singular_values(
         RankMe of the values.
 
     Raises:
-        ValueError: on values that are not a 1-D array of finite non-negative numbers, or a bad ``eps``.
+        InputError: on values that are not a 1-D array of finite non-negative numbers, or a bad ``eps``.
         EmbeddingError: when every value is zero (complete collapse).
 
     Examples:

@@ -15,8 +15,8 @@ import numpy as np
 from scipy.integrate import quad
 
 from rankme.core.deprecation import UNSET, renamed
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import EmbeddingError
 
 __all__ = ["JACKKNIFE_GROUPS", "PAPER_SAMPLES", "isotropic_rankme_fraction", "rankme_standard_error",
            "sample_size_note"]
@@ -67,7 +67,8 @@ def isotropic_rankme_fraction(n: int, dim: int | None = None, *, k: int | None =
     """
     k = _dim(dim, k)
     if n < 1 or k < 1:
-        raise ValueError(f"n and dim must be positive, got n={n}, dim={k}")
+        raise InputError(f"n and dim must be positive, got n={n}, dim={k}", param="n" if n < 1 else "dim",
+                         names=("n", "dim"))
     return _fraction(min(n, k) / max(n, k))
 
 
@@ -130,7 +131,7 @@ def rankme_standard_error(z: Any, groups: int = JACKKNIFE_GROUPS) -> float:
         The standard error of RankMe (NaN when it is undefined: leaving one group out leaves only zeros).
 
     Raises:
-        ValueError: with too few rows for the groups.
+        InputError: with too few rows for the groups.
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -140,7 +141,8 @@ def rankme_standard_error(z: Any, groups: int = JACKKNIFE_GROUPS) -> float:
     """
     n = int(z.shape[0])
     if groups < 2 or n < 2 * groups:
-        raise ValueError(f"the jackknife needs at least 2 rows in each of {groups} groups, got {n} rows")
+        raise InputError(f"the jackknife needs at least 2 rows in each of {groups} groups, got {n} rows",
+                         param="groups" if groups < 2 else "z", names=("groups",))
     bounds = np.linspace(0, n, groups + 1).round().astype(int)
     parts = [SpectrumAccumulator(int(z.shape[1])) for _ in range(groups)]
     for part, a, b in zip(parts, bounds[:-1], bounds[1:], strict=True):

@@ -10,8 +10,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.linalg import blas
 
+from rankme.core.arrays import check_finite
 from rankme.core.optional import is_torch_tensor, to_numpy
-from rankme.core.validation import check_finite
 
 __all__ = ["SAFE_EXP", "Precision", "centered_floor", "default_chunk_rows", "gram_add", "gram_floor", "input_eps",
            "iter_chunks", "ldexp_any", "max_abs", "scale_exponent", "upper_frobenius"]

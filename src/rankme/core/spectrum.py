@@ -19,7 +19,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rankme.core.arrays import as_embeddings, check_shape, numpy_dtype_of
 from rankme.core.checkpoint import parse_state, saveable
+from rankme.core.checks import check_positive
 from rankme.core.distributed import (
     all_reduce_max,
     all_reduce_sum,
@@ -28,6 +30,7 @@ from rankme.core.distributed import (
     reduce_fields,
 )
 from rankme.core.eigen import state_eigenvalues
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.estimate import quadrature_eigenvalues
 from rankme.core.formula import rankme_from_spectrum
 from rankme.core.numerics import (
@@ -45,17 +48,10 @@ from rankme.core.numerics import (
     upper_frobenius,
 )
 from rankme.core.optional import is_torch_tensor, loaded_torch, require, to_numpy
+from rankme.core.resources import check_state_fits
 from rankme.core.shift import choose_shift, move_state
 from rankme.core.spectrum_types import Spectrum
 from rankme.core.tokens import token_rows
-from rankme.core.validation import (
-    EmbeddingError,
-    as_embeddings,
-    check_positive,
-    check_shape,
-    check_state_fits,
-    numpy_dtype_of,
-)
 
 __all__ = ["SpectrumAccumulator"]
 
@@ -90,7 +86,8 @@ class SpectrumAccumulator:
         self, dim: int | None = None, *, precision: Precision = "float64", device: Any = None
     ) -> None:
         if precision not in ("float64", "float32"):
-            raise ValueError(f"precision must be 'float64' (exact) or 'float32' (fast), got {precision!r}")
+            raise InputError(f"precision must be 'float64' (exact) or 'float32' (fast), got {precision!r}",
+                             param="precision")
         check_positive(dim, "dim", none_ok=True)
         self.precision: Precision = precision
         self.dim: int | None = None if dim is None else int(dim)
@@ -239,7 +236,7 @@ class SpectrumAccumulator:
         if other.dim != self.dim:
             raise EmbeddingError(f"cannot merge accumulators of K={other.dim} and K={self.dim} features")
         if other.precision != self.precision:
-            raise ValueError("cannot merge accumulators of different precision")
+            raise InputError("cannot merge accumulators of different precision", param="other")
         g, s, theirs = other._gram, other._sum, other._point()
         if other.scale_exp is not None:
             if self.scale_exp is None or other.scale_exp > self.scale_exp:
@@ -309,7 +306,7 @@ class SpectrumAccumulator:
         ``"shift"`` is kept about the origin.
 
         Raises:
-            ValueError: when the state is malformed, naming what is wrong (:func:`~rankme.core.checkpoint.parse_state`).
+            InputError: when the state is malformed, naming what is wrong (:func:`~rankme.core.checkpoint.parse_state`).
         """
         st = parse_state(state)
         self.precision, self.n, self.input_eps, self.scale_exp = st["precision"], st["n"], st["input_eps"], st["scale_exp"]

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.arrays import as_embeddings
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.optional import is_torch_tensor, loaded_torch, to_numpy
-from rankme.core.validation import EmbeddingError, InputError, as_embeddings
 
 __all__ = ["GROUP_BYTES", "TokenGroup", "check_mask", "token_groups", "token_lengths", "token_rows"]
 
@@ -78,7 +79,7 @@ def check_mask(mask: Any, states: Any) -> Any:
         >>> check_mask([[1, 1]], np.zeros((1, 3, 4)))
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: mask= has shape (1, 2) but the token states are 1×3×4 (sequences × tokens × K): pass the (sequences, tokens) attention mask of this very batch (1/True = real token)
+        rankme.core.errors.InputError: mask= has shape (1, 2) but the token states are 1×3×4 (sequences × tokens × K): pass the (sequences, tokens) attention mask of this very batch (1/True = real token)
     """
     torch = loaded_torch() if is_torch_tensor(states) else None
     m = torch.as_tensor(mask, device=states.device) if torch is not None else to_numpy(mask)

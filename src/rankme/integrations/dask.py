@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import EmbeddingError
 from rankme.core.numerics import Precision, default_chunk_rows
 from rankme.core.optional import require, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import EmbeddingError
 from rankme.io.files import load_embeddings
 from rankme.io.shards import open_shards
 from rankme.metrics.registry import check_metrics, computable

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rankme.core.errors import InputError
 from rankme.core.optional import require
 from rankme.integrations.loggers import log_spectra
 from rankme.monitor.config import MonitorConfig
@@ -44,7 +45,8 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
 
     def _get_monitor(self, model: Any) -> RankMeMonitor:
         if model is None:
-            raise ValueError("RankMeTrainerCallback needs the model (the Trainer passes it to callbacks)")
+            raise InputError("RankMeTrainerCallback needs the model (the Trainer passes it to callbacks)",
+                             param="model")
         self._monitor = self.config.build(model, self.probe_dataloader, reuse=self._monitor)
         return self._monitor
 

@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from rankme.core.checks import warn_sample_size
+from rankme.core.errors import InputError
 from rankme.core.guidance import JACKKNIFE_GROUPS, rankme_standard_error
 from rankme.core.optional import is_torch_tensor, require, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import warn_sample_size
 from rankme.metrics.registry import check_metrics, computable, compute_metrics
 from rankme.metrics.states import Spectra
 from rankme.scoring.source import sample_rows
@@ -154,7 +155,8 @@ def rankme_objective(
     names = check_metrics([metric, *metrics, *SECONDARY], SPECTRAL)  # SECONDARY: for study_warnings
     y = None if labels is None else (to_numpy(labels) if is_torch_tensor(labels) else np.asarray(labels))
     if y is not None and y.ndim != 1:
-        raise ValueError(f"labels: shape {y.shape}; need one label per row of the embeddings (a 1-D array)")
+        raise InputError(f"labels: shape {y.shape}; need one label per row of the embeddings (a 1-D array)",
+                         param="labels")
     rows = None if y is None else sample_rows(len(y), samples, seed)
     plan = label_plan(y, label_budget, seed, rows)
     if plan.note is not None:  # the oracle cannot split these labels: said once, the trials still scored
@@ -179,7 +181,8 @@ def rankme_objective(
         out = train_fn(trial, report)
         if out is None:
             if not last:
-                raise ValueError("train_fn returned None and never called report(): nothing to score")
+                raise InputError("train_fn returned None and never called report(): nothing to score",
+                                 param="train_fn")
             values = last
         else:
             values, final[0] = score(out, names, samples=samples, seed=seed), out
@@ -194,10 +197,11 @@ def rankme_objective(
 def _label_attrs(z: Any, y: np.ndarray, plan: LabelPlan, rows: np.ndarray | None, seed: int) -> dict[str, Any]:
     """A trial's label checks on its final embeddings: the oracle's probe accuracy and/or its few-label record."""
     if isinstance(z, SpectrumAccumulator) or not (is_torch_tensor(z) or isinstance(z, np.ndarray)) or z.ndim != 2:
-        raise ValueError("labels= needs the embeddings' rows: return (or report) an N×K array or tensor, not a "
-                         "SpectrumAccumulator")
+        raise InputError("labels= needs the embeddings' rows: return (or report) an N×K array or tensor, not a "
+                         "SpectrumAccumulator", param="train_fn", names=("labels",))
     if int(z.shape[0]) != len(y):
-        raise ValueError(f"labels: {len(y)} labels for embeddings of {int(z.shape[0])} rows; need one label per row")
+        raise InputError(f"labels: {len(y)} labels for embeddings of {int(z.shape[0])} rows; need one label per row",
+                         param="labels")
     x = to_numpy(z, np.float64)
     idx = np.arange(len(y)) if rows is None else rows
     x = x[idx]
@@ -290,9 +294,10 @@ def study_warnings(study: optuna.Study, param: str | None = None) -> list[Select
     """
     trials = [t for t in study.trials if t.state.name == "COMPLETE" and "rankme" in t.user_attrs]
     if not trials:
-        raise ValueError("no completed trial scored by rankme_objective")
+        raise InputError("no completed trial scored by rankme_objective", param="study")
     if param is not None and any(param not in t.params for t in trials):
-        raise ValueError(f"{param!r} is not a hyperparameter of every trial; trials have {sorted(trials[0].params)}")
+        raise InputError(f"{param!r} is not a hyperparameter of every trial; trials have {sorted(trials[0].params)}",
+                         param="param")
     attrs = [t.user_attrs for t in trials]
     names = [f"trial {t.number}" for t in trials]
     out = selection_warnings(
@@ -323,8 +328,9 @@ def study_few_label(study: optuna.Study) -> FewLabelCheck | None:
     if not have:
         return None
     if len(have) != len(trials):
-        raise ValueError(f"{len(trials) - len(have)} of {len(trials)} completed trials have no few-label accuracies "
-                         "(scored without labels=); give every trial's objective the same labels")
+        raise InputError(f"{len(trials) - len(have)} of {len(trials)} completed trials have no few-label accuracies "
+                         "(scored without labels=); give every trial's objective the same labels", param="study",
+                         names=("labels",))
     rk = [float(t.user_attrs["rankme"]) for t in have]
     return verdict_of_records([t.user_attrs["few_label"] for t in have], [f"trial {t.number}" for t in have], rk,
                               max(range(len(rk)), key=lambda i: rk[i]))

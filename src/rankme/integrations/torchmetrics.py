@@ -14,18 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.arrays import as_embeddings, check_shape
+from rankme.core.checks import check_positive
 from rankme.core.distributed import check_same_dim
 from rankme.core.eigen import state_eigenvalues
+from rankme.core.errors import EmbeddingError
 from rankme.core.formula import rankme_from_singular_values
 from rankme.core.numerics import default_chunk_rows, gram_add, iter_chunks, scale_exponent
 from rankme.core.optional import require
-from rankme.core.validation import (
-    EmbeddingError,
-    as_embeddings,
-    check_positive,
-    check_shape,
-    check_state_fits,
-)
+from rankme.core.resources import check_state_fits
 
 _tm = require("torchmetrics", "torchmetrics", "the torchmetrics RankMe metric")
 

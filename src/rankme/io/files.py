@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.arrays import as_embeddings, check_shape, numpy_dtype_of
+from rankme.core.errors import EmbeddingError, Note
 from rankme.core.optional import has_module, require
-from rankme.core.validation import EmbeddingError, Note, as_embeddings, check_shape, numpy_dtype_of
 from rankme.io.pick import pick_array
 from rankme.io.stores import (
     DIRECTORY_FORMATS,
@@ -176,13 +177,32 @@ def _load_npy(path: str, data: Any) -> Any:
             raise _fail(path, "is empty (0 bytes): a truncated or corrupt .npy")
         if head != _NPY_MAGIC:
             raise _fail(path, f"is not a .npy file (it starts with {head!r}, not the NPY header)")
+    dtype = _npy_dtype(data)
+    if dtype is not None and dtype.hasobject:
+        raise _fail(path, "is not a plain numeric .npy (it would need unpickling); refusing to load it")
     try:
         return np.load(data, mmap_mode="r" if isinstance(data, str) else None, allow_pickle=False)
     except (ValueError, OSError, EOFError, pickle.UnpicklingError) as e:
-        msg = str(e)
-        if "pickle" in msg or "Object arrays" in msg or "Python objects" in msg:
-            raise _fail(path, "is not a plain numeric .npy (it would need unpickling); refusing to load it") from e
         raise _fail(path, "is not a readable .npy array: truncated or corrupt", e) from e
+
+
+def _npy_dtype(data: Any) -> np.dtype | None:
+    """The dtype a ``.npy`` header declares (``data``: a path, or a binary file left where it was), or ``None``
+    when the header cannot be read: whether loading would need unpickling is decided by it, not by numpy's text."""
+    fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    fh = open(data, "rb") if isinstance(data, str) else data  # closed, or rewound, below
+    start = fh.tell()
+    try:
+        read = readers.get(fmt.read_magic(fh))
+        return None if read is None else np.dtype(read(fh)[2])
+    except (ValueError, OSError, EOFError):
+        return None
+    finally:
+        if isinstance(data, str):
+            fh.close()
+        else:
+            fh.seek(start)
 
 
 def _npz_shape(npz: Any, name: str) -> tuple[int, ...]:

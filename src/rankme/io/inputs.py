@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
 from rankme.io.files import SUFFIXES, file_fingerprint, load_embeddings
 from rankme.io.labels import load_labels
 

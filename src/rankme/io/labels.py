@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.checks import check_labels
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import to_numpy
-from rankme.core.validation import EmbeddingError, check_labels
 
 __all__ = ["load_labels"]
 

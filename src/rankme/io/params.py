@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
 from rankme.io.files import strip_suffix
 
 __all__ = ["parse_name_params", "run_params", "runs_params"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from rankme.core.validation import EmbeddingError, Note
+from rankme.core.errors import EmbeddingError, Note
 
 __all__ = ["pick_array"]
 
@@ -36,7 +36,7 @@ def pick_array(path: str, names: Iterable[str], key: str | None, shape: Callable
         >>> pick_array("f.npz", shapes, "x", shapes.get)
         Traceback (most recent call last):
         ...
-        rankme.core.validation.EmbeddingError: f.npz: has no array 'x'; available: ['emb', 'ids']
+        rankme.core.errors.EmbeddingError: f.npz: has no array 'x'; available: ['emb', 'ids']
     """
     names = list(names)
     if key is not None:

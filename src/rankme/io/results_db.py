@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rankme.core.errors import InputError
+
 __all__ = ["ResultStore", "StoreError"]
 
 _SCHEMA = (
@@ -29,8 +31,43 @@ _SCHEMA = (
 _OWNER = (socket.gethostname(), os.getpid())
 
 
-class StoreError(ValueError):
-    """A results store or cache file is damaged or is not one; the message says which file and what to do."""
+_BUSY = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED: another connection holds a lock
+_CANTOPEN = 14  # SQLITE_CANTOPEN: the file cannot be opened or created
+
+
+class StoreError(InputError):
+    """A results store or cache file that cannot be used: the message says which file and what to do; ``path`` is
+    the file and ``kind`` what went wrong: ``"busy"`` (another process holds a lock), ``"cannot-open"`` (the file or
+    its folder cannot be opened or created) or ``"damaged"`` (not a rankme store, or damaged). An
+    :class:`~rankme.core.errors.InputError`."""
+
+
+def sqlite_code(e: BaseException) -> int | None:
+    """SQLite's primary result code of ``e`` (``SQLITE_BUSY`` = 5, ``SQLITE_CANTOPEN`` = 14, ...: the low byte of
+    its extended code), or ``None`` when it carries none: Python 3.10's ``sqlite3`` errors have no code, and neither
+    has an error that is not SQLite's.
+
+    Examples:
+        >>> import tempfile
+        >>> try:
+        ...     sqlite3.connect(Path(tempfile.mkdtemp()) / "no-folder" / "r.sqlite")
+        ... except sqlite3.Error as e:
+        ...     code = sqlite_code(e)
+        >>> code in (None, _CANTOPEN)   # None on Python 3.10
+        True
+        >>> sqlite_code(ValueError("x")) is None
+        True
+    """
+    code = getattr(e, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def _cannot_open(path: Path) -> bool:
+    """Whether the file system alone says ``path`` cannot be opened (or created) for reading and writing: what a
+    store decides by when SQLite gives no result code (Python 3.10)."""
+    if path.exists():
+        return not (path.is_file() and os.access(path, os.R_OK | os.W_OK))
+    return not os.access(path.parent, os.W_OK | os.X_OK)
 
 
 def _alive(host: str, pid: int) -> bool:
@@ -62,7 +99,7 @@ class ResultStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"{self.path}: cannot create the folder {self.path.parent} ({e.strerror or e}); "
-                             "choose another location") from e
+                             "choose another location", path=self.path, kind="cannot-open") from e
         with self._guard():
             self._db = sqlite3.connect(self.path, timeout=60)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -73,20 +110,26 @@ class ResultStore:
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
-        """Turn a damaged file's low-level errors into one line naming the file and the fix."""
+        """Turn a damaged file's low-level errors into one line naming the file and the fix, decided by SQLite's
+        result code (:func:`sqlite_code`), never by its message; without a code (Python 3.10), by the file system."""
         try:
             yield
         except (sqlite3.DatabaseError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
-            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+            code = sqlite_code(e)
+            guessed = code is None and isinstance(e, sqlite3.OperationalError)
+            if guessed and _cannot_open(self.path):
+                code = _CANTOPEN
+            if code in _BUSY:
                 raise StoreError(f"{self.path}: busy (another process holds a lock for over a minute): retry, or "
-                                 "stop the other process") from e
-            if isinstance(e, sqlite3.OperationalError) and "unable to open" in str(e):
+                                 "stop the other process", path=self.path, kind="busy") from e
+            if code == _CANTOPEN:
                 raise StoreError(f"{self.path}: cannot be opened or created ({e}); check that its folder is "
-                                 "writable, or choose another location") from e
-            raise self.damaged(f"{type(e).__name__}: {e}") from e
+                                 "writable, or choose another location", path=self.path, kind="cannot-open") from e
+            hint = " (or, if another process may hold it, retry when that one finishes)" if guessed else ""
+            raise self.damaged(f"{type(e).__name__}: {e}", hint) from e
 
-    def damaged(self, detail: str) -> StoreError:
-        """The one-line error for a damaged store: the file, what is wrong (``detail``) and the fix.
+    def damaged(self, detail: str, also: str = "") -> StoreError:
+        """The one-line error for a damaged store: the file, what is wrong (``detail``) and the fix (then ``also``).
 
         Examples:
             >>> import tempfile
@@ -95,7 +138,8 @@ class ResultStore:
             True
         """
         return StoreError(f"{self.path}: damaged or not a rankme results store ({detail}); move it aside (mv "
-                          f"{self.path} {self.path}.bad) and re-run: finished runs are recomputed")
+                          f"{self.path} {self.path}.bad) and re-run: finished runs are recomputed{also}",
+                          path=self.path, kind="damaged")
 
     def __len__(self) -> int:
         with self._guard():

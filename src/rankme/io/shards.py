@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import EmbeddingError
+from rankme.core.errors import EmbeddingError
 from rankme.io.files import SUFFIXES, EmbeddingSource, load_embeddings
 from rankme.io.stores import directory_format
 

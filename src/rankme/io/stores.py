@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import EmbeddingError, InputError, Note
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError, Note
 from rankme.io.pick import pick_array
 from rankme.io.tabular import arrow_columns, choose_columns
 
@@ -54,7 +54,7 @@ class RowReader:
         """The rows flattened: ``reshape(shape[0], -1)`` (the only reshape offered)."""
         width = int(np.prod(self.shape[1:], dtype=np.int64))
         if n != self.shape[0] or k not in (-1, width):
-            raise ValueError(f"a store reader reshapes only to ({self.shape[0]}, -1)")
+            raise InputError(f"a store reader reshapes only to ({self.shape[0]}, -1)", param="k", names=("n",))
 
         def flat(block: np.ndarray) -> np.ndarray:
             return np.asarray(block).reshape(-1, width)

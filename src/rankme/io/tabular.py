@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import EmbeddingError, Note
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError, Note
 
 __all__ = ["NON_FEATURE_COLUMNS", "Column", "arrow_columns", "choose_columns",
            "non_feature_reason", "read_arrow", "refuse_compressed"]
@@ -90,7 +90,7 @@ def refuse_compressed(path: str, data: bytes | None = None) -> None:
         >>> refuse_compressed("z.csv.gz")
         Traceback (most recent call last):
         ...
-        rankme.core.validation.EmbeddingError: z.csv.gz: is gzip-compressed: decompress it first (with gunzip): rankme reads files uncompressed
+        rankme.core.errors.EmbeddingError: z.csv.gz: is gzip-compressed: decompress it first (with gunzip): rankme reads files uncompressed
     """
     for suffix, (magic, kind, tool) in _COMPRESSED.items():
         if path.lower().endswith(suffix) or (data is not None and re.match(magic, data[:8])):

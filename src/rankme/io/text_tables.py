@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import EmbeddingError
+from rankme.core.errors import EmbeddingError
 from rankme.io.tabular import Column, non_feature_reason, refuse_compressed
 
 __all__ = ["MISSING_CELLS", "read_csv"]

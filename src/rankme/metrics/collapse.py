@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.arrays import check_finite, check_shape
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import to_numpy
-from rankme.core.validation import EmbeddingError, check_finite, check_shape
 
 __all__ = ["std_of_l2_normalized"]
 

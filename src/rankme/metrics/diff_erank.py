@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import InputError
+from rankme.core.errors import InputError
 from rankme.metrics.sequence import SequenceRanks, per_sequence_rankme
 
 __all__ = ["DIFF_ERANK", "DIFF_ERANK_COMMIT", "DiffERank", "diff_erank", "per_sequence_erank"]

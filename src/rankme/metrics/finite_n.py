@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.checks import check_positive
+from rankme.core.errors import InputError, SampleSizeWarning
 from rankme.core.formula import RANKME_EPS, check_values, rankme_from_singular_values
-from rankme.core.validation import SampleSizeWarning, check_positive
 
 __all__ = ["rankme_inf"]
 
@@ -49,7 +50,7 @@ def rankme_inf(singular_values: Any, n: int, dim: int, *, eps: float = RANKME_EP
     measured right for Gaussian rows and cluster mixtures and biased low for heavy-tailed rows (docs/finite-n.md).
     Values at or below ``σ_max · rel_floor`` count as zero (pass ``Spectrum.rel_floor``). The result is capped at
     its largest possible value, that of K equal singular values. Below N = K/2 (outside the measured range) it
-    warns with :class:`~rankme.core.validation.SampleSizeWarning`.
+    warns with :class:`~rankme.core.errors.SampleSizeWarning`.
 
     Args:
         singular_values: all min(N, K) singular values of the N×K matrix (any order, any common scale).
@@ -62,7 +63,7 @@ def rankme_inf(singular_values: Any, n: int, dim: int, *, eps: float = RANKME_EP
         The estimated large-N RankMe, between 1 and the RankMe of K equal values (K, up to ε).
 
     Raises:
-        ValueError: on malformed values, a count other than min(N, K), N or K below 1, or rel_floor outside
+        InputError: on malformed values, a count other than min(N, K), N or K below 1, or rel_floor outside
             [0, 1).
         EmbeddingError: when every value is zero.
 
@@ -75,11 +76,12 @@ def rankme_inf(singular_values: Any, n: int, dim: int, *, eps: float = RANKME_EP
     sv = check_values(singular_values, "singular_values")
     n, dim = _check_sizes(n, dim)
     if not 0.0 <= rel_floor < 1.0:
-        raise ValueError(f"rel_floor must be in [0, 1) (σ/σ_max at or below which a value counts as zero; "
-                         f"Spectrum.rel_floor), got {rel_floor!r}")
+        raise InputError(f"rel_floor must be in [0, 1) (σ/σ_max at or below which a value counts as zero; "
+                         f"Spectrum.rel_floor), got {rel_floor!r}", param="rel_floor")
     if sv.size != min(n, dim):
-        raise ValueError(f"singular_values must hold all min(N, K) = {min(n, dim)} singular values of the N×K "
-                         f"matrix (N={n}, K={dim}), got {sv.size}: pass Spectrum.singular_values unchanged")
+        raise InputError(f"singular_values must hold all min(N, K) = {min(n, dim)} singular values of the N×K "
+                         f"matrix (N={n}, K={dim}), got {sv.size}: pass Spectrum.singular_values unchanged",
+                         param="singular_values", names=("n", "dim"))
     if 2 * n < dim:
         warnings.warn(f"rankme_inf: N={n} rows < K/2 for K={dim} columns is below the range where the estimate "
                       "was measured (N >= K/2, docs/finite-n.md); score more rows", SampleSizeWarning, stacklevel=2)

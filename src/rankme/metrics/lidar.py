@@ -19,16 +19,12 @@ from typing import Any
 import numpy as np
 from scipy.linalg import eigh
 
+from rankme.core.arrays import check_finite
+from rankme.core.checks import check_positive, check_views, check_views_layout
 from rankme.core.distributed import all_reduce_sum, check_same_dim, is_distributed
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.formula import RANKME_EPS
 from rankme.core.optional import to_numpy
-from rankme.core.validation import (
-    EmbeddingError,
-    check_finite,
-    check_positive,
-    check_views,
-    check_views_layout,
-)
 from rankme.metrics.spectral import lidar_effective_rank
 
 __all__ = ["LIDAR_DELTA", "LidarAccumulator", "invariance_ratio", "lidar"]
@@ -115,8 +111,8 @@ class LidarAccumulator:
         dim, views = int(state["dim"]), int(state["views"])
         within, outer, msum = (np.asarray(state[k], dtype=np.float64) for k in ("within", "mean_outer", "mean_sum"))
         if within.shape != (dim, dim) or outer.shape != (dim, dim) or msum.shape != (dim,) or int(state["n"]) < 0:
-            raise ValueError(f"not a LiDAR state of K={dim}: shapes {within.shape}, {outer.shape}, {msum.shape}, "
-                             f"n={state['n']}")
+            raise InputError(f"not a LiDAR state of K={dim}: shapes {within.shape}, {outer.shape}, {msum.shape}, "
+                             f"n={state['n']}", param="state")
         self.dim, self.views, self.delta, self.eps = dim, views, float(state["delta"]), float(state["eps"])
         self.n, self.within, self.mean_outer, self.mean_sum = int(state["n"]), within, outer, msum
 

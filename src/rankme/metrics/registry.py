@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rankme.core.errors import InputError, Note
 from rankme.core.formula import rankme_from_spectrum, spectral_entropy
 from rankme.core.optional import has_module, is_torch_tensor
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import InputError, Note
 from rankme.metrics.cluster import cluster_learnability
 from rankme.metrics.collapse import std_of_l2_normalized
 from rankme.metrics.finite_n import rankme_inf
@@ -113,7 +113,7 @@ ALPHA_FIT_RANGE = (11, 100)
 def _alpha(s: Spectrum) -> float:
     """α-ReQ of a spectrum: the fit stops at the ranks that can be nonzero (centred rows: min(N − 1, K), the N-th
     eigenvalue being rounding noise when N ≤ K) and leaves out values below the route's rounding floor. Too few
-    values left: an :class:`~rankme.core.validation.InputError` of kind ``"undefined"`` (a note, not a lost row)."""
+    values left: an :class:`~rankme.core.errors.InputError` of kind ``"undefined"`` (a note, not a lost row)."""
     lam = s.eigenvalues
     cap = min(s.n - 1, s.dim) if s.centered else min(s.n, s.dim)
     floor = float(s.rel_floor) ** 2
@@ -242,17 +242,17 @@ def check_metrics(names: Sequence[str], allowed: Sequence[str] | None = None) ->
         >>> check_metrics(["rankme", "lidar"], allowed=metric_names(["singular", "centered"]))
         Traceback (most recent call last):
         ...
-        ValueError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, rankme_inf, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req, components_90
+        rankme.core.errors.InputError: metric(s) ['lidar'] need views, which this path does not have; choose from rankme, rankme_inf, spectral_entropy, stable_rank, numerical_rank, condition_number, nesum, participation_ratio, alpha_req, components_90
     """
     ok = tuple(METRICS) if allowed is None else tuple(allowed)
     unknown = [m for m in names if m not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {', '.join(ok)}")
+        raise InputError(f"unknown metric(s) {unknown}; choose from {', '.join(ok)}", param="metrics")
     bad = [m for m in names if m not in ok]
     if bad:
         needs = sorted({METRICS[m].needs for m in bad})
-        raise ValueError(f"metric(s) {bad} need {' and '.join(needs)}, which this path does not have; "
-                         f"choose from {', '.join(ok)}")
+        raise InputError(f"metric(s) {bad} need {' and '.join(needs)}, which this path does not have; "
+                         f"choose from {', '.join(ok)}", param="metrics")
     return list(dict.fromkeys(names))
 
 
@@ -283,8 +283,8 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
         Each spectrum kind is computed at most once.
 
     Raises:
-        ValueError: for an unknown name, a metric whose state the source lacks (naming what it needs), or a
-            metric that needs the other spectrum kind; an :class:`~rankme.core.validation.InputError` of kind
+        InputError: for an unknown name, a metric whose state the source lacks (naming what it needs), or a
+            metric that needs the other spectrum kind; an :class:`~rankme.core.errors.InputError` of kind
             ``"undefined"`` for a metric undefined on this input (unless ``notes`` is given).
 
     Examples:
@@ -308,7 +308,8 @@ def compute_metrics(source: Any, names: Sequence[str], *, estimate: bool = False
         if spectra is not None and m.state == "spectrum":
             spec = spectra(center=m.centered)
             if spec.weights is not None and not m.estimable:
-                raise ValueError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe only")
+                raise InputError(f"{name} needs the exact spectrum; the estimated one (fast option) serves RankMe "
+                                 "only", param="estimate", names=("metrics",))
             try:
                 out[name] = float(m.fn(spec))
             except InputError as e:

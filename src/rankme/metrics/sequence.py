@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.formula import RANKME_EPS
 from rankme.core.numerics import gram_floor
 from rankme.core.optional import is_torch_tensor, loaded_torch, to_numpy
 from rankme.core.tokens import token_groups
-from rankme.core.validation import EmbeddingError, InputError
 
 __all__ = ["QUANTILES", "SequenceRanks", "per_sequence_rankme", "sequence_eigenvalues", "sequence_singular_values"]
 

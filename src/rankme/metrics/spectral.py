@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rankme.core.checks import warn_sample_size
 from rankme.core.compute import compute_spectrum
+from rankme.core.errors import InputError, all_zero_error
 from rankme.core.formula import (
     RANKME_EPS,
     SpectrumKind,
@@ -21,7 +23,6 @@ from rankme.core.formula import (
     nonzero_total,
     rankme_from_spectrum,
 )
-from rankme.core.validation import all_zero_error, warn_sample_size
 
 __all__ = [
     "alpha_req",
@@ -203,7 +204,7 @@ def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100), *, rank:
         (α, R²).
 
     Raises:
-        ValueError: when the range selects fewer than 3 positive eigenvalues above the floor.
+        InputError: when the range selects fewer than 3 positive eigenvalues above the floor (``kind="undefined"``).
 
     Examples:
         >>> i = np.arange(1, 201.0)
@@ -219,14 +220,16 @@ def alpha_req(eigenvalues: Any, fit_range: tuple[int, int] = (11, 100), *, rank:
     first, last = int(fit_range[0]), min(int(fit_range[1]), size)
     if first < 1 or first > last:
         cap = "" if size == lam.size else f" (at most {size} of them nonzero)"
-        raise ValueError(
-            f"fit_range {tuple(fit_range)} selects no ranks of a spectrum of {lam.size} values{cap} (ranks are 1-based)"
+        raise InputError(
+            f"fit_range {tuple(fit_range)} selects no ranks of a spectrum of {lam.size} values{cap} (ranks are 1-based)",
+            param="fit_range"
         )
     ranks = np.arange(first, last + 1, dtype=np.float64)
     y = lam[first - 1 : last]
     keep = y > max(float(floor), 0.0) * float(lam.max())
     if keep.sum() < 3:
-        raise ValueError(f"α-ReQ needs at least 3 positive eigenvalues in ranks {first}..{last}, got {int(keep.sum())}")
+        raise InputError(f"α-ReQ needs at least 3 positive eigenvalues in ranks {first}..{last}, got {int(keep.sum())}",
+                         param="eigenvalues", names=("fit_range",), kind="undefined")
     ranks, logy = ranks[keep], np.log(y[keep])
     x = np.column_stack([-np.log(ranks), np.ones_like(ranks)])
     sw = np.sqrt(1.0 / ranks)
@@ -262,7 +265,8 @@ def components_for_variance(eigenvalues: Any, fraction: float = 0.9) -> int:
     """
     lam = np.sort(check_values(eigenvalues, "eigenvalues"))[::-1]
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be strictly between 0 and 1 (a share of the variance), got {fraction}")
+        raise InputError(f"fraction must be strictly between 0 and 1 (a share of the variance), got {fraction}",
+                         param="fraction")
     ratio = np.cumsum(lam / nonzero_total(lam, "eigenvalues"))
     return int(min(np.searchsorted(ratio, fraction, side="right") + 1, lam.size))
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from rankme.core.compute import compute_spectrum
 from rankme.core.deprecation import UNSET, renamed
+from rankme.core.errors import InputError
 from rankme.core.optional import is_torch_tensor, to_numpy
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.core.spectrum_types import Spectrum
@@ -69,8 +70,8 @@ class Spectra:
         if isinstance(src, Spectrum):
             if src.centered != center:
                 kind = "centred" if center else "raw"
-                raise ValueError(f"this Spectrum is {'centred' if src.centered else 'raw'}; the metric needs the "
-                                 f"{kind} spectrum: pass the matrix or the accumulator instead")
+                raise InputError(f"this Spectrum is {'centred' if src.centered else 'raw'}; the metric needs the "
+                                 f"{kind} spectrum: pass the matrix or the accumulator instead", param="source")
             return src
         if isinstance(src, SpectrumAccumulator):
             return src.spectrum(center=center, estimate=self.estimate)
@@ -110,7 +111,7 @@ class KeptRows:
     def array(self) -> np.ndarray:
         """All kept rows, in the order they came."""
         if not self.parts:
-            raise ValueError("no rows were kept")
+            raise InputError("no rows were kept", param="source")
         return np.concatenate(self.parts)
 
 

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
 
 __all__ = ["load_checkpoint", "load_factory"]
 
 
-def load_factory(spec: str) -> Callable[[], Any]:
+def load_factory(spec: str, *, param: str = "factory") -> Callable[[], Any]:
     """Import ``module:function`` (the current folder is importable) and return the function.
 
     Examples:
@@ -30,17 +30,17 @@ def load_factory(spec: str) -> Callable[[], Any]:
     """
     mod_name, sep, fn_name = spec.partition(":")
     if not sep or not mod_name or not fn_name:
-        raise ValueError(f"a model factory is 'module:function', got {spec!r}")
+        raise InputError(f"a model factory is 'module:function', got {spec!r}", param=param)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         fn = getattr(importlib.import_module(mod_name), fn_name)
     except ImportError as e:
-        raise ValueError(f"cannot import module {mod_name!r} of factory {spec!r}: {e}") from e
+        raise InputError(f"cannot import module {mod_name!r} of factory {spec!r}: {e}", param=param) from e
     except AttributeError as e:
-        raise ValueError(f"module {mod_name!r} has no {fn_name!r} (factory {spec!r})") from e
+        raise InputError(f"module {mod_name!r} has no {fn_name!r} (factory {spec!r})", param=param) from e
     if not callable(fn):
-        raise ValueError(f"factory {spec!r} is not callable")
+        raise InputError(f"factory {spec!r} is not callable", param=param)
     return fn
 
 

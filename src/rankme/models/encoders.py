@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
 from rankme.io.files import file_fingerprint
 from rankme.models.checkpoints import load_checkpoint, load_factory
 from rankme.models.preprocess import image_transform
@@ -103,12 +103,22 @@ def _offline_error(spec: str, e: BaseException) -> EmbeddingError:
         "model's config and weights")
 
 
+def _needs_remote_code(transformers: Any, ident: str) -> bool:
+    """Whether the model's config maps its classes to code in its repository (``auto_map``), which loading it
+    without ``trust_code`` refuses: read from its ``config.json`` (no code runs), not from the refusal's text."""
+    try:
+        config, _ = transformers.PretrainedConfig.get_config_dict(ident)
+    except (OSError, ValueError):
+        return False
+    return bool(config.get("auto_map"))
+
+
 def _load_hf(ident: str, spec: str, trust_code: bool) -> Any:
     transformers = require("transformers", "transformers")
     try:
         net = transformers.AutoModel.from_pretrained(ident, trust_remote_code=trust_code)
     except ValueError as e:
-        if "trust_remote_code" in str(e):
+        if not trust_code and _needs_remote_code(transformers, ident):
             raise EmbeddingError(f"{spec}: the model's code lives in its repository and would run on load; "
                                  "pass trust_code=True only if you trust it", names=("trust_code",)) from e
         raise _offline_error(spec, e) from e
@@ -182,7 +192,7 @@ def load_encoder(spec: str, *, trust_code: bool = False, image_size: int = 224) 
         >>> load_encoder("onnx:model")
         Traceback (most recent call last):
         ...
-        ValueError: unknown model spec 'onnx:model'; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, timm:<name> or torch:<module:function>
+        rankme.core.errors.InputError: unknown model spec 'onnx:model'; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, timm:<name> or torch:<module:function>
     """
     scheme, sep, ident = spec.partition(":")
     if not sep or not ident:
@@ -194,12 +204,13 @@ def load_encoder(spec: str, *, trust_code: bool = False, image_size: int = 224) 
     if scheme == "timm":
         return _load_timm(ident, spec)
     if scheme == "torch":
-        net = load_factory(ident)()
+        net = load_factory(ident, param="model")()
         if not isinstance(net, _torch().nn.Module):
-            raise ValueError(f"{spec}: the factory returned a {type(net).__name__}, not a torch.nn.Module")
+            raise InputError(f"{spec}: the factory returned a {type(net).__name__}, not a torch.nn.Module",
+                             param="model")
         return Encoder(net, name=spec, modality="array")
-    raise ValueError(f"unknown model spec {spec!r}; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, "
-                     "timm:<name> or torch:<module:function>")
+    raise InputError(f"unknown model spec {spec!r}; use hf:<id-or-folder>, sentence-transformers:<id-or-folder>, "
+                     "timm:<name> or torch:<module:function>", param="model")
 
 
 def factory_encoders(factory: str | Callable[[], Any], checkpoints: Sequence[str | Path], *,
@@ -208,7 +219,8 @@ def factory_encoders(factory: str | Callable[[], Any], checkpoints: Sequence[str
     weights loaded."""
     fn = load_factory(factory) if isinstance(factory, str) else factory
     if not callable(fn):
-        raise ValueError(f"factory must be 'module:function' or a callable, got {type(factory).__name__}")
+        raise InputError(f"factory must be 'module:function' or a callable, got {type(factory).__name__}",
+                         param="factory")
     ident = factory if isinstance(factory, str) else f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', fn)}"
     out = []
     for ckpt in checkpoints:

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.checks import check_positive
 from rankme.core.distributed import world
+from rankme.core.errors import EmbeddingError
 from rankme.core.optional import require
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import EmbeddingError, check_positive
 from rankme.metrics.states import KeptRows
 from rankme.models.preprocess import image_transform
 from rankme.monitor.monitor import RankMeMonitor

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rankme.core.errors import InputError
 from rankme.core.optional import require
 
 __all__ = ["block_layers", "block_paths", "resolve_layers"]
@@ -65,6 +66,6 @@ def resolve_layers(encoder: Any, layers: Sequence[str] | str | None) -> list[str
             encoder.net.get_submodule(name)
         except AttributeError as e:
             known = ", ".join(n for n, _ in list(encoder.net.named_modules())[1:12])
-            raise ValueError(f"{encoder.name}: no layer {name!r} (some layers: {known}, ...)") from e
+            raise InputError(f"{encoder.name}: no layer {name!r} (some layers: {known}, ...)", param="layers") from e
         out.append(name)
     return list(dict.fromkeys(out))

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rankme.core.errors import InputError
+
 __all__ = ["AlarmState", "CollapseAlarm", "CollapseWarning"]
 
 
@@ -37,16 +39,17 @@ class AlarmState:
         """The state :meth:`state_dict` wrote.
 
         Raises:
-            ValueError: when a key is missing or is not a mapping of tap → number, naming it.
+            InputError: when a key is missing or is not a mapping of tap → number, naming it (``param="state"``).
         """
         def entries(key: str, kind: type[float] | type[int]) -> dict[str, Any]:
             if key not in state:
-                raise ValueError(f"collapse-alarm state lacks {key!r}: pass what CollapseAlarm.state_dict() returned")
+                raise InputError(f"collapse-alarm state lacks {key!r}: pass what CollapseAlarm.state_dict() returned",
+                                 param="state")
             try:
                 return {str(tap): kind(v) for tap, v in dict(state[key]).items()}
             except (TypeError, ValueError) as e:
-                raise ValueError(f"collapse-alarm state {key!r} must map tap names to numbers, got "
-                                 f"{state[key]!r}") from e
+                raise InputError(f"collapse-alarm state {key!r} must map tap names to numbers, got "
+                                 f"{state[key]!r}", param="state") from e
 
         return cls(entries("previous", float), entries("seen", int), entries("streak", int))
 
@@ -82,8 +85,9 @@ class CollapseAlarm:
 
     def __post_init__(self) -> None:
         if self.warmup < 0 or self.patience < 1:
-            raise ValueError(f"warmup must be >= 0 and patience >= 1, got warmup={self.warmup}, "
-                             f"patience={self.patience}")
+            raise InputError(f"warmup must be >= 0 and patience >= 1, got warmup={self.warmup}, "
+                             f"patience={self.patience}", param="warmup" if self.warmup < 0 else "patience",
+                             names=("warmup", "patience"))
 
     def check(self, tap: str, value: float, n: int, dim: int) -> str | None:
         """The reason the alarm trips for this value, or ``None``; remembers the value for the next drop check."""
@@ -115,7 +119,7 @@ class CollapseAlarm:
         """Replace the running state with one :meth:`state_dict` wrote.
 
         Raises:
-            ValueError: when the state is malformed, naming the key (:meth:`AlarmState.from_state_dict`).
+            InputError: when the state is malformed, naming the key (:meth:`AlarmState.from_state_dict`).
         """
         new = AlarmState.from_state_dict(state)
         self.state.previous, self.state.seen, self.state.streak = new.previous, new.seen, new.streak

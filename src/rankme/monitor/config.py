@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
+from rankme.core.checks import check_positive
+from rankme.core.errors import InputError
 from rankme.core.guidance import PAPER_SAMPLES
-from rankme.core.validation import check_positive
 from rankme.metrics.registry import check_metrics
 from rankme.monitor.alarm import CollapseAlarm
 from rankme.monitor.monitor import LidarViews, RankMeMonitor
@@ -40,7 +41,7 @@ class MonitorConfig:
         >>> MonitorConfig("projector", every_n_steps=0)
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: every_n_steps must be a positive integer or None, got 0
+        rankme.core.errors.InputError: every_n_steps must be a positive integer or None, got 0
     """
 
     taps: Any = "projector"
@@ -61,10 +62,11 @@ class MonitorConfig:
         check_positive(self.every_n_steps, "every_n_steps", none_ok=True, what=" or None")
         check_positive(self.samples, "samples", none_ok=True, what=" or None")
         if self.pool not in POOLS:
-            raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}")
+            raise InputError(f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}", param="pool")
         self.metrics = check_metrics(list(self.metrics))
         if self.stop_on_collapse and self.alarm is None:
-            raise ValueError("stop_on_collapse=True needs an alarm=CollapseAlarm(...) to decide what collapse is")
+            raise InputError("stop_on_collapse=True needs an alarm=CollapseAlarm(...) to decide what collapse is",
+                             param="stop_on_collapse", names=("alarm",))
 
     def build(self, model: Any, probe_loader: Iterable[Any], *, taps: Any = None,
               reuse: RankMeMonitor | None = None) -> RankMeMonitor:

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.checks import check_positive, warn_sample_size
 from rankme.core.distributed import is_distributed, max_dim, raise_if_any_rank_failed, world
+from rankme.core.errors import InputError
 from rankme.core.optional import require
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import check_positive, warn_sample_size
 from rankme.metrics.lidar import LIDAR_DELTA, LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
 from rankme.metrics.states import KeptRows, Spectra
@@ -102,9 +103,10 @@ class RankMeMonitor:
         elif not isinstance(taps, Mapping):
             taps = {str(t): t for t in taps}
         if pool not in POOLS:
-            raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+            raise InputError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}", param="pool")
         if not taps:
-            raise ValueError("no taps given: name at least one submodule (e.g. 'projector') or pass a callable")
+            raise InputError("no taps given: name at least one submodule (e.g. 'projector') or pass a callable",
+                             param="taps")
         check_positive(samples, "samples", none_ok=True, what=" of probe rows (or None for all)")
         self.model, self.taps, self.probe_loader = model, dict(taps), probe_loader
         self.samples, self.pool, self.forward = samples, pool, forward
@@ -113,8 +115,8 @@ class RankMeMonitor:
         self.last_alarm: str | None = None
         views = needing(self.metrics, "views")
         if views and lidar is None:
-            raise ValueError(f"metric {' and '.join(views)} needs lidar=LidarViews(augment, views=q): the "
-                             "augmentation that makes views")
+            raise InputError(f"metric {' and '.join(views)} needs lidar=LidarViews(augment, views=q): the "
+                             "augmentation that makes views", param="lidar", names=("metrics", "views"))
         if lidar is not None and not views:
             self.metrics.append("lidar")
         # the scoring options, checked once (the probe rows are limited by ``samples`` as they stream, above)
@@ -273,7 +275,7 @@ def _gather_rows(kept: KeptRows, name: str) -> np.ndarray:
         dist.all_gather_object(gathered, parts)
         parts = [p for rank_parts in gathered for p in rank_parts]
     if not parts:
-        raise ValueError(f"tap {name!r}: no probe rows")
+        raise InputError(f"tap {name!r}: no probe rows", param="probe_loader")
     return np.concatenate(parts)
 
 
@@ -312,5 +314,5 @@ def _with_global_dim(acc: SpectrumAccumulator, name: str) -> SpectrumAccumulator
     """A rank that got no batch must still know K before the all-reduce: take the max over ranks."""
     k = max_dim(acc.dim)
     if k == 0:
-        raise ValueError(f"tap {name!r}: the probe set produced no rows on any rank")
+        raise InputError(f"tap {name!r}: the probe set produced no rows on any rank", param="probe_loader")
     return SpectrumAccumulator(k, precision=acc.precision) if acc.dim is None else acc

@@ -11,8 +11,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.optional import require
-from rankme.core.validation import EmbeddingError
 
 __all__ = ["POOLS", "TapCapture", "TapSpec", "batch_rows", "default_forward", "model_device", "pool_output",
            "tap_label", "to_device", "truncate"]
@@ -71,7 +71,7 @@ def pool_output(out: Any, pool: str = "mean", mask: Any = None) -> Any:
         (torch.Size([2, 4]), torch.Size([2, 5]))
     """
     if pool not in POOLS:
-        raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        raise InputError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}", param="pool")
     t = _first_tensor(out).detach()
     if pool == "flatten" or t.dim() == 2:
         return t.reshape(t.shape[0], -1)

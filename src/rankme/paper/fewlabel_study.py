@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import InputError
 from rankme.paper.fewlabel_scores import correctness_from_bits
 from rankme.paper.protocols import Sweep
 from rankme.paper.runner import sweep_runs
@@ -50,8 +51,8 @@ def _instance(mine: list[dict[str, Any]], sweep: Sweep, seed: int, tie: float | 
             for d in range(draws):
                 es = [s[key][d] for s in stores]
                 if len({e["rows"] for e in es}) != 1:
-                    raise ValueError(f"{sweep.name}, seed {seed}: the runs' few-label rows differ (budget {key}, draw "
-                                     f"{d}); they must be scored on the same data to be compared")
+                    raise InputError(f"{sweep.name}, seed {seed}: the runs' few-label rows differ (budget {key}, draw "
+                                     f"{d}); they must be scored on the same data to be compared", param="runs")
                 pick = few_label_pick([e["linear"] for e in es], rk)
                 raw.append(best - acc[pick])
                 knn_raw.append(best - acc[few_label_pick([e["knn"] for e in es], rk)])

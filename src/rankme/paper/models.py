@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rankme.core.errors import InputError
+
 __all__ = ["DinoModel", "SSLModel", "digits_mlp", "digits_model", "mnist1d_model"]
 
 
@@ -104,5 +106,5 @@ class DinoModel(nn.Module):
 def _out_features(module: nn.Module) -> int:
     linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
     if not linears:
-        raise ValueError("the projector has no Linear layer to read its width from")
+        raise InputError("the projector has no Linear layer to read its width from", param="base")
     return int(linears[-1].out_features)

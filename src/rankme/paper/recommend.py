@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import InputError
 from rankme.paper.fewlabel_scores import correctness_from_bits
 from rankme.paper.longrun import runs_at_epoch, seed_spread
 from rankme.paper.protocols import FULL_SWEEPS, LONG_CHECKPOINTS, LONG_EPOCHS, LONG_SWEEPS, Sweep
@@ -80,7 +81,8 @@ def _instance(mine: list[dict[str, Any]], param: str, tie: float) -> list[dict[s
             for d in range(min(len(b[key]) for b in budgets)):
                 entries = [b[key][d] for b in budgets]
                 if len({e["rows"] for e in entries}) != 1:
-                    raise ValueError(f"{param}: the runs' few-label rows differ (budget {key}, draw {d})")
+                    raise InputError(f"{param}: the runs' few-label rows differ (budget {key}, draw {d})",
+                                     param="runs")
                 record(int(key), d, decide(_options(pts, param, entries), per_class=int(key), seed=d))
     return out
 

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from rankme.core.compute import compute_spectrum
+from rankme.core.errors import InputError
 from rankme.core.formula import rankme_from_singular_values
 from rankme.core.guidance import rankme_standard_error
-from rankme.core.validation import InputError
 from rankme.io.files import EmbeddingSource
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import METRICS, Spectra, computable, compute_metrics
@@ -51,13 +51,14 @@ def load_dataset(cfg: RunConfig) -> Dataset:
         elif cfg.dataset == "mnist1d":
             _DATA_CACHE[key] = load_mnist1d_data(cfg.num_samples)
         else:
-            raise ValueError(f"unknown dataset {cfg.dataset!r}; choose 'digits' or 'mnist1d'")
+            raise InputError(f"unknown dataset {cfg.dataset!r}; choose 'digits' or 'mnist1d'", param="dataset")
     return _DATA_CACHE[key]
 
 
 def _base_model(cfg: RunConfig) -> SSLModel:
     if cfg.embedding_dim is not None and cfg.embedding_dim < 1:
-        raise ValueError(f"embedding_dim must be a positive projector width (or None), got {cfg.embedding_dim}")
+        raise InputError(f"embedding_dim must be a positive projector width (or None), got {cfg.embedding_dim}",
+                         param="embedding_dim")
     width = {} if cfg.embedding_dim is None else {"embedding_dim": cfg.embedding_dim}
     return digits_model(**width) if cfg.dataset == "digits" else mnist1d_model(**width)
 
@@ -75,7 +76,7 @@ def train_ssl(cfg: RunConfig, data: Dataset, checkpoints: Sequence[int] = (),
     generators, so the trained model is the same with or without checkpoints.
     """
     if cfg.method not in METHODS:
-        raise ValueError(f"unknown method {cfg.method!r}; choose from {METHODS}")
+        raise InputError(f"unknown method {cfg.method!r}; choose from {METHODS}", param="method")
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     model: torch.nn.Module = DinoModel(_base_model(cfg), cfg.prototypes) if cfg.method == "dino" else _base_model(cfg)
@@ -121,7 +122,7 @@ def _scheduler(cfg: RunConfig, opt: torch.optim.Optimizer, steps_per_epoch: int)
     if cfg.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     if cfg.schedule != "cosine":
-        raise ValueError(f"unknown schedule {cfg.schedule!r}; choose 'constant' or 'cosine'")
+        raise InputError(f"unknown schedule {cfg.schedule!r}; choose 'constant' or 'cosine'", param="schedule")
     warmup, total = max(1, steps_per_epoch), max(1, steps_per_epoch * cfg.epochs)
 
     def factor(step: int) -> float:

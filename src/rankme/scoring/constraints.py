@@ -1,6 +1,6 @@
 """The declarative constraints table of every checked scoring and selection parameter, :data:`PARAMETERS` (the shape
 of scikit-learn's ``_parameter_constraints``): THE place each rule lives. The library checks a value with
-:func:`check_option` (an :class:`~rankme.core.validation.InputError` naming the keyword); the command line builds its
+:func:`check_option` (an :class:`~rankme.core.errors.InputError` naming the keyword); the command line builds its
 ``type=`` and help from the same table (:func:`argparse_type`, :func:`add_option`), so argparse names the flag
 natively (``argument --samples: must be a positive integer, got 0``) and the words after the name are the table's in
 both. Only the standard library is imported here: the parsers of every command load this module.
@@ -77,7 +77,7 @@ PARAMETERS: dict[str, Constraint] = {
 
 def check_option(name: str, value: Any) -> Any:
     """``value`` when :data:`PARAMETERS` accepts it for ``name``, else an
-    :class:`~rankme.core.validation.InputError` naming ``name``.
+    :class:`~rankme.core.errors.InputError` naming ``name``.
 
     Examples:
         >>> check_option("samples", 100), check_option("samples", None)
@@ -85,11 +85,11 @@ def check_option(name: str, value: Any) -> Any:
         >>> check_option("seed", -1)
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: seed must be a non-negative integer, got -1
+        rankme.core.errors.InputError: seed must be a non-negative integer, got -1
     """
     problem = PARAMETERS[name].problem(value)
     if problem is not None:
-        from rankme.core.validation import InputError  # numpy: not at module level (the parsers import this)
+        from rankme.core.errors import InputError  # numpy: not at module level (the parsers import this)
 
         raise InputError(f"{name} {problem}", param=name)
     return value

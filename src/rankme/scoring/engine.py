@@ -18,17 +18,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rankme.core.checks import check_views_layout
+from rankme.core.errors import EmbeddingError
 from rankme.core.numerics import default_chunk_rows
+from rankme.core.resources import available_memory_bytes
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.core.validation import (
-    EmbeddingError,
-    available_memory_bytes,
-    check_views_layout,
-    row_digests,
-)
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import needing
 from rankme.metrics.states import KeptRows, Spectra
+from rankme.scoring.duplicates import row_digests
 from rankme.scoring.options import ScoringOptions
 from rankme.scoring.result import ScoreResult, scored
 from rankme.scoring.rows import locate_error, sample_rows

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rankme.core.errors import InputError
 from rankme.core.numerics import Precision
-from rankme.core.validation import InputError
 from rankme.metrics.registry import check_metrics, needing
 from rankme.scoring.constraints import check_option
 
@@ -72,7 +72,7 @@ def scoring_options(metrics: Sequence[str] = ("rankme",), *, samples: int | None
         >>> scoring_options(["lidar"])
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: metric lidar needs views (views=q): the rows are samples × q augmented views, each sample's views contiguous
+        rankme.core.errors.InputError: metric lidar needs views (views=q): the rows are samples × q augmented views, each sample's views contiguous
     """
     names = check_metrics(list(metrics))
     for name, value in (("samples", samples), ("seed", seed), ("views", views), ("precision", precision),

@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import InputError, Note
 from rankme.core.formula import rankme_from_spectrum
 from rankme.core.guidance import PAPER_SAMPLES, sample_size_note
 from rankme.core.spectrum_types import Spectrum
-from rankme.core.validation import Note, duplicate_rows_note
 from rankme.metrics.lidar import LidarAccumulator
 from rankme.metrics.registry import compute_metrics
 from rankme.metrics.states import KeptRows, MetricStates, Spectra
+from rankme.scoring.duplicates import duplicate_rows_note
 from rankme.scoring.options import ScoringOptions
 
 __all__ = ["RECORD_FIELDS", "ScoreResult", "scored"]
@@ -56,7 +57,8 @@ class ScoreResult:
     def spectrum(self, *, center: bool = False) -> Spectrum:
         """The raw (or centred) spectrum this result was computed from."""
         if self.spectra is None:
-            raise ValueError(f"{self.name}: this result carries no spectra")
+            raise InputError(f"{self.name}: this result carries no spectra (it was built without them)",
+                             param="spectra")
         return self.spectra(center=center)
 
     def to_record(self) -> dict[str, Any]:

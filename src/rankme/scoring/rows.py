@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import EmbeddingError
+from rankme.core.errors import EmbeddingError
 from rankme.scoring.constraints import check_option
 
 __all__ = ["check_seed", "locate_error", "sample_rows"]
@@ -14,7 +14,7 @@ __all__ = ["check_seed", "locate_error", "sample_rows"]
 
 def check_seed(seed: Any) -> int:
     """``seed`` when it is a whole number ≥ 0 (what ``numpy.random.default_rng`` takes), else an
-    :class:`~rankme.core.validation.InputError` naming ``seed`` (the constraint of
+    :class:`~rankme.core.errors.InputError` naming ``seed`` (the constraint of
     :data:`rankme.scoring.options.PARAMETERS`).
 
     Examples:
@@ -23,7 +23,7 @@ def check_seed(seed: Any) -> int:
         >>> check_seed(-1)
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: seed must be a non-negative integer, got -1
+        rankme.core.errors.InputError: seed must be a non-negative integer, got -1
     """
     return int(check_option("seed", seed))
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rankme.core.errors import InputError
 from rankme.selection.decide import Decision
 from rankme.selection.warnings import CALIBRATION
 
@@ -32,7 +33,8 @@ def budget_bucket(per_class: int) -> int:
         [2, 2, 5, 5, 10, 10, 50, 50]
     """
     if per_class < BUDGET_BUCKETS[0]:
-        raise ValueError(f"per_class={per_class}: the few-label check needs at least {BUDGET_BUCKETS[0]}")
+        raise InputError(f"per_class={per_class}: the few-label check needs at least {BUDGET_BUCKETS[0]}",
+                         param="per_class")
     return max(b for b in BUDGET_BUCKETS if b <= per_class)
 
 

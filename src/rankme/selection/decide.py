@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import InputError
 from rankme.selection.fewlabel import N_BOOT, few_label_pick, paired_difference
 from rankme.selection.warnings import probe_noise
 
@@ -90,7 +91,7 @@ def label_free_choice(options: Sequence[Option]) -> int:
         0
     """
     if not options:
-        raise ValueError("no options to decide between")
+        raise InputError("no options to decide between", param="options")
     scored = [i for i, o in enumerate(options) if _finite(o.score)]
     if not scored:
         return max(range(len(options)), key=lambda i: (options[i].rankme, -i))

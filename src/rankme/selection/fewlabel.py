@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import InputError
 from rankme.core.optional import to_numpy
 from rankme.selection.oracles import knn_model, linear_model
 
@@ -62,7 +63,7 @@ def labelled_rows(y: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     arr = to_numpy(y) if hasattr(y, "detach") else np.asarray(y)
     if arr.ndim != 1:
-        raise ValueError(f"labels: shape {arr.shape}; need one label per row (a 1-D array)")
+        raise InputError(f"labels: shape {arr.shape}; need one label per row (a 1-D array)", param="labels")
     kind = arr.dtype.kind
     if kind in "iu":
         keep = arr != -1
@@ -73,7 +74,7 @@ def labelled_rows(y: Any) -> tuple[np.ndarray, np.ndarray]:
     elif kind in "USO":
         keep = np.array([not _missing(v) for v in arr.tolist()], bool)
     else:
-        raise ValueError(f"labels: dtype {arr.dtype} is not a class label; use integers or strings")
+        raise InputError(f"labels: dtype {arr.dtype} is not a class label; use integers or strings", param="labels")
     idx = np.flatnonzero(keep)
     kept = arr[idx]
     if kind in "USO":
@@ -91,8 +92,8 @@ def labelled_rows(y: Any) -> tuple[np.ndarray, np.ndarray]:
 def _classes(labels: np.ndarray, what: str = "labels") -> tuple[np.ndarray, np.ndarray]:
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2:
-        raise ValueError(f"{what}: {len(labels)} labelled row(s) of {len(classes)} class(es); the few-label check "
-                         "needs labels of at least two classes")
+        raise InputError(f"{what}: {len(labels)} labelled row(s) of {len(classes)} class(es); the few-label check "
+                         "needs labels of at least two classes", param=what)
     return classes, counts
 
 
@@ -110,16 +111,16 @@ def draw_budget(y: Any, budget: int, seed: int = 0) -> np.ndarray:
         >>> draw_budget(y, 4)
         Traceback (most recent call last):
         ...
-        ValueError: budget=4: class 0 has only 3 labelled row(s); choose budget ≤ 3 or label more rows
+        rankme.core.errors.InputError: budget=4: class 0 has only 3 labelled row(s); choose budget ≤ 3 or label more rows
     """
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"budget={budget!r}: need a whole number ≥ 1 of labels per class")
+        raise InputError(f"budget={budget!r}: need a whole number ≥ 1 of labels per class", param="budget")
     idx, labels = labelled_rows(y)
     classes, counts = _classes(labels)
     if counts.min() < budget:
         c = classes[int(np.argmin(counts))]
-        raise ValueError(f"budget={budget}: class {c} has only {counts.min()} labelled row(s); choose budget ≤ "
-                         f"{counts.min()} or label more rows")
+        raise InputError(f"budget={budget}: class {c} has only {counts.min()} labelled row(s); choose budget ≤ "
+                         f"{counts.min()} or label more rows", param="budget", names=("labels",))
     rng = np.random.default_rng(seed)
     return np.sort(np.concatenate([rng.choice(idx[labels == c], int(budget), replace=False) for c in classes]))
 
@@ -171,7 +172,8 @@ def paired_difference(correct_a: Any, correct_b: Any, seed: int = 0,
     """
     a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"correctness vectors of shapes {a.shape} and {b.shape}: need 1-D, over the same rows")
+        raise InputError(f"correctness vectors of shapes {a.shape} and {b.shape}: need 1-D, over the same rows",
+                         param="correct_a", names=("correct_b",))
     d = a - b
     return (100.0 * float(d.mean()), *_interval(bootstrap_means(d[None], seed, n_boot)[0]))
 
@@ -195,17 +197,19 @@ def _plan(labels: np.ndarray) -> tuple[int, int, int]:
     classes, counts = _classes(labels)
     b = int(counts.min())
     if b < 2:
-        raise ValueError(f"labels: class {classes[int(np.argmin(counts))]} has {b} labelled row(s); the few-label "
-                         f"check {CV_REFUSAL} (1 label per class is not defined for selection)")
+        raise InputError(f"labels: class {classes[int(np.argmin(counts))]} has {b} labelled row(s); the few-label "
+                         f"check {CV_REFUSAL} (1 label per class is not defined for selection)", param="labels")
     return b, min(MAX_FOLDS, b), knn_k(b)
 
 
-def _features(x: Any, what: str) -> np.ndarray:
+def _features(x: Any, what: str, param: str | None = None) -> np.ndarray:
     a = to_numpy(x, np.float64)
     if a.ndim != 2 or not a.size:
-        raise ValueError(f"{what}: representations of shape {a.shape}; need a 2-D (rows × features) array")
+        raise InputError(f"{what}: representations of shape {a.shape}; need a 2-D (rows × features) array",
+                         param=param or what)
     if not np.isfinite(a).all():
-        raise ValueError(f"{what}: representations contain NaN or Inf; drop or fix those rows first")
+        raise InputError(f"{what}: representations contain NaN or Inf; drop or fix those rows first",
+                         param=param or what, kind="non-finite")
     return a
 
 
@@ -227,10 +231,11 @@ def cv_accuracies(x: Any, idx: Any, labels: Any, seed: int = 0, n_boot: int = N_
     rows = np.asarray(idx)
     feats = _features(x, "x")
     if rows.ndim != 1 or rows.dtype.kind not in "iu" or (rows.size and not 0 <= rows.min() <= rows.max() < len(feats)):
-        raise ValueError(f"idx: need 1-D row indices in [0, {len(feats)}) into x")
+        raise InputError(f"idx: need 1-D row indices in [0, {len(feats)}) into x", param="idx")
     y = np.asarray(labels)
     if y.shape != rows.shape:
-        raise ValueError(f"labels: {y.size} label(s) for {rows.size} labelled row(s); need one per row of idx")
+        raise InputError(f"labels: {y.size} label(s) for {rows.size} labelled row(s); need one per row of idx",
+                         param="labels", names=("idx",))
     _, folds, k = _plan(y)
     xs = feats[rows]
     lin, knn = np.zeros(len(y), bool), np.zeros(len(y), bool)
@@ -274,9 +279,10 @@ def few_label_pick(accuracies: Sequence[float], rankme: Sequence[float]) -> int:
     """
     acc, rk = np.asarray(accuracies, dtype=float), np.asarray(rankme, dtype=float)
     if acc.ndim != 1 or acc.shape != rk.shape or not acc.size:
-        raise ValueError(f"{acc.size} accuracies for {rk.size} RankMe values: need one of each per candidate")
+        raise InputError(f"{acc.size} accuracies for {rk.size} RankMe values: need one of each per candidate",
+                         param="accuracies", names=("rankme",))
     if np.isnan(acc).all():
-        raise ValueError("accuracies: all NaN; no candidate to pick")
+        raise InputError("accuracies: all NaN; no candidate to pick", param="accuracies")
     tied = np.flatnonzero(acc == np.nanmax(acc))
     return int(tied[np.argmax(np.where(np.isnan(rk[tied]), -np.inf, rk[tied]))])
 
@@ -362,24 +368,25 @@ def few_label_check(candidates_X: Sequence[Any], y_labelled: Any, idx: Any, rank
         >>> r.pick, r.within_noise, r.statement.startswith("The labels disagree with RankMe's pick: b beats a")
         (1, False, True)
     """
-    xs = [_features(x, f"candidates_X[{i}]") for i, x in enumerate(candidates_X)]
+    xs = [_features(x, f"candidates_X[{i}]", "candidates_X") for i, x in enumerate(candidates_X)]
     if not xs:
-        raise ValueError("candidates_X: no candidates; pass each candidate's representations of the same rows")
+        raise InputError("candidates_X: no candidates; pass each candidate's representations of the same rows",
+                         param="candidates_X")
     if len({len(x) for x in xs}) > 1:
-        raise ValueError(f"candidates_X: row counts {[len(x) for x in xs]} differ; every candidate must represent "
-                         "the same rows")
+        raise InputError(f"candidates_X: row counts {[len(x) for x in xs]} differ; every candidate must represent "
+                         "the same rows", param="candidates_X")
     _check_candidates(len(xs), rankme, rankme_pick, names)
     rows = np.asarray(idx)
     if rows.ndim != 1 or len(np.unique(rows)) != len(rows):
-        raise ValueError("idx: need 1-D labelled row indices without repeats")
+        raise InputError("idx: need 1-D labelled row indices without repeats", param="idx")
     given = len(np.asarray(y_labelled))
     kept, y = labelled_rows(y_labelled)
     if given != len(rows):
-        raise ValueError(f"y_labelled: {given} label(s) for the {len(rows)} rows of idx; pass the labels of exactly "
-                         "the rows idx (e.g. y[draw_budget(y, B, seed)])")
+        raise InputError(f"y_labelled: {given} label(s) for the {len(rows)} rows of idx; pass the labels of exactly "
+                         "the rows idx (e.g. y[draw_budget(y, B, seed)])", param="y_labelled", names=("idx",))
     if len(kept) != given:
-        raise ValueError(f"y_labelled: {given - len(kept)} of {given} label(s) mark unlabelled rows (-1, NaN or "
-                         "empty); keep only labelled rows (labelled_rows, draw_budget)")
+        raise InputError(f"y_labelled: {given - len(kept)} of {given} label(s) mark unlabelled rows (-1, NaN or "
+                         "empty); keep only labelled rows (labelled_rows, draw_budget)", param="y_labelled")
     per_class, _, _ = _plan(y)
     cvs = [cv_accuracies(x, rows, y, seed, n_boot) for x in xs]
     return few_label_verdict(cvs, rankme_pick, seed, rankme=rankme, names=names, n_boot=n_boot,
@@ -388,11 +395,11 @@ def few_label_check(candidates_X: Sequence[Any], y_labelled: Any, idx: Any, rank
 
 def _check_candidates(n: int, rankme: Sequence[float], rankme_pick: int, names: Sequence[str] | None) -> None:
     if len(rankme) != n:
-        raise ValueError(f"rankme: {len(rankme)} value(s) for {n} candidates; need one per candidate")
+        raise InputError(f"rankme: {len(rankme)} value(s) for {n} candidates; need one per candidate", param="rankme")
     if isinstance(rankme_pick, bool) or not 0 <= int(rankme_pick) < n:
-        raise ValueError(f"rankme_pick={rankme_pick!r}: need a candidate index in [0, {n})")
+        raise InputError(f"rankme_pick={rankme_pick!r}: need a candidate index in [0, {n})", param="rankme_pick")
     if names is not None and len(names) != n:
-        raise ValueError(f"names: {len(names)} name(s) for {n} candidates")
+        raise InputError(f"names: {len(names)} name(s) for {n} candidates", param="names")
 
 
 def few_label_verdict(cvs: Sequence[CVAccuracy], rankme_pick: int, seed: int = 0, *, rankme: Sequence[float],
@@ -402,10 +409,10 @@ def few_label_verdict(cvs: Sequence[CVAccuracy], rankme_pick: int, seed: int = 0
     accuracies on the same labelled rows (``classes`` classes, ``per_class`` the smallest class count): what
     ``rankme select`` and the Optuna helper call on their stored accuracies (:mod:`rankme.selection.labelcheck`)."""
     if not cvs:
-        raise ValueError("no candidates to check")
+        raise InputError("no candidates to check", param="cvs")
     if len({len(c.linear_correct) for c in cvs}) > 1:
-        raise ValueError("the candidates' few-label accuracies are over different row counts; judge every "
-                         "candidate on the same labelled rows")
+        raise InputError("the candidates' few-label accuracies are over different row counts; judge every "
+                         "candidate on the same labelled rows", param="cvs")
     _check_candidates(len(cvs), rankme, rankme_pick, names)
     rk = [float(v) for v in rankme]
     label_names = [f"candidate {i}" for i in range(len(cvs))] if names is None else [str(n) for n in names]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import EmbeddingError, InputError, Note
+from rankme.core.errors import EmbeddingError, InputError, Note
 from rankme.scoring.constraints import check_option
 from rankme.scoring.rows import check_seed
 from rankme.selection.fewlabel import (
@@ -74,7 +74,7 @@ class LabelPlan:
             >>> label_plan(np.tile([0, 1], 10), None).check_rows(21, "z.npy")
             Traceback (most recent call last):
             ...
-            rankme.core.validation.EmbeddingError: z.npy: 20 labels for 21 rows; labels must align with the rows of every file
+            rankme.core.errors.EmbeddingError: z.npy: 20 labels for 21 rows; labels must align with the rows of every file
         """
         if self.n is not None and n_rows != self.n:
             raise EmbeddingError(f"{name}: {self.n} labels for {n_rows} rows; labels must align with the rows of "
@@ -189,7 +189,7 @@ def cv_from_record(rec: dict[str, Any]) -> CVAccuracy:
     """The :class:`~rankme.selection.fewlabel.CVAccuracy` of a record of :func:`cv_record`."""
     problem = record_problem(rec)
     if problem is not None:
-        raise ValueError(f"a stored few-label record has {problem}")
+        raise InputError(f"a stored few-label record has {problem}", param="rec")
     bits = lambda s: np.frombuffer(s.encode(), dtype=np.uint8) == ord("1")  # noqa: E731
     nan = lambda v: float("nan") if v is None else float(v)  # noqa: E731
     return CVAccuracy(float(rec["linear"]), float(rec["knn"]), bits(rec["linear_oof"]), bits(rec["knn_oof"]),
@@ -201,7 +201,8 @@ def few_label_job(plan: LabelPlan) -> tuple[str, Callable[[np.ndarray], dict[str
     """One candidate's few-label job on the rows ``plan`` drew: its cache-key part and its function of the
     candidate's features on the scored rows (the record of :func:`cv_record`)."""
     if plan.positions is None or plan.labels is None or plan.per_class is None or plan.key is None:
-        raise ValueError("this label plan has no few-label rows (labels= with unlabelled rows, or label_budget=)")
+        raise InputError("this label plan has no few-label rows (labels= with unlabelled rows, or label_budget=)",
+                         param="labels", names=("label_budget",))
     pos, lab, per_class, seed = plan.positions, plan.labels, plan.per_class, plan.seed
     classes = len(np.unique(lab))
 
@@ -217,8 +218,9 @@ def verdict_of_records(records: Sequence[dict[str, Any]], names: Sequence[str], 
     """The few-label pick and whether RankMe's pick (index ``rankme_pick``) is within its noise, from every
     candidate's stored record (all on the same labelled rows, else a one-line refusal)."""
     if len({(r.get("rows"), r.get("seed"), r.get("n_boot")) for r in records}) > 1:
-        raise ValueError("the candidates' few-label accuracies were computed on different labelled rows (or "
-                         "seeds); score every candidate on the same rows with the same labels and seed")
+        raise InputError("the candidates' few-label accuracies were computed on different labelled rows (or "
+                         "seeds); score every candidate on the same rows with the same labels and seed",
+                         param="records")
     cvs = [cv_from_record(r) for r in records]
     r0 = records[0]
     return few_label_verdict(cvs, rankme_pick, r0["seed"], rankme=[float(v) for v in rankme], names=names,

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.checks import check_views, check_views_layout
 from rankme.core.distributed import world
-from rankme.core.validation import EmbeddingError, InputError, check_views, check_views_layout
+from rankme.core.errors import EmbeddingError, InputError
 from rankme.io.files import file_fingerprint, load_embeddings
 from rankme.io.params import runs_params
 from rankme.io.results_db import ResultStore
@@ -66,7 +67,7 @@ def score_files(paths: Sequence[str | Path], metrics: Sequence[str] = ("rankme",
         [(2, 2.0), (4, 4.0)]
     """
     if not paths:
-        raise ValueError("no embedding files to compare")
+        raise InputError("no embedding files to compare", param="sources")
     params = list(params) if params is not None else runs_params(paths)
     runs = []
     for path, prm in zip(paths, params, strict=True):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rankme.core.validation import InputError
+from rankme.core.errors import InputError
 from rankme.selection.candidates import Candidate
 from rankme.selection.fewlabel import FewLabelCheck
 from rankme.selection.recommend import Recommendation
@@ -41,7 +41,7 @@ def _render(kind: str) -> Callable[..., Any]:
 @dataclass(frozen=True)
 class Failure:
     """A candidate that could not be scored (unreadable, NaN): its ``name`` and its ``error`` (an
-    :class:`~rankme.core.validation.InputError`: ``param``, ``path``, ``row`` as data)."""
+    :class:`~rankme.core.errors.InputError`: ``param``, ``path``, ``row`` as data)."""
 
     name: str
     error: InputError

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rankme.core.validation import InputError, Note
+from rankme.core.errors import InputError, Note
 from rankme.metrics.registry import METRICS, canonical_metrics, metric_names
 from rankme.selection.candidates import Candidate
 from rankme.selection.features import probe_test_rows
@@ -86,7 +86,7 @@ def sweep_points(runs: Iterable[dict[str, Any]], param: str) -> list[SweepPoint]
     for r in runs:
         groups[float(r["config"][param])].append(canonical_metrics(r["metrics"]))
     if not groups:
-        raise ValueError(f"no runs to select from for hyperparameter {param!r}")
+        raise InputError(f"no runs to select from for hyperparameter {param!r}", param="runs")
 
     def mean(ms: list[dict[str, Any]], k: str) -> float:
         vals = [float(m[k]) for m in ms if m.get(k) is not None and not math.isnan(float(m[k]))]
@@ -110,9 +110,10 @@ def select_runs(points: Sequence[SweepPoint], by: str, *, tol: float = PLATEAU_T
         2
     """
     if by not in ("oracle", "random", "rankme_plateau") and by not in LABEL_FREE:
-        raise ValueError(f"unknown selector {by!r}; choose from oracle, random, rankme_plateau, {', '.join(LABEL_FREE)}")
+        raise InputError(f"unknown selector {by!r}; choose from oracle, random, rankme_plateau, {', '.join(LABEL_FREE)}",
+                         param="by")
     if not points:
-        raise ValueError("no runs to select from")
+        raise InputError("no runs to select from", param="points")
     if by == "random":
         return None
     if by == "oracle":
@@ -171,9 +172,9 @@ def choose(candidates: Sequence[Candidate], *, param: str | None = None, extreme
         ('run1', 0.2, ['edge'])
     """
     if not candidates:
-        raise ValueError("no candidates to choose from")
+        raise InputError("no candidates to choose from", param="candidates")
     if any("rankme" not in c.metrics for c in candidates):
-        raise ValueError("choose needs the 'rankme' metric of every candidate")
+        raise InputError("choose needs the 'rankme' metric of every candidate", param="candidates")
     # in a layer scan, a model output that is no layer's tensor (pooled, normalised) is shown for reference only;
     # it gets a note on a new record: the caller's candidates are never changed
     is_ref = [c.layer == "output" and any(o.name == c.name and o.layer not in ("", "output") for o in candidates)

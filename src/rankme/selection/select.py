@@ -23,18 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.checks import check_labels, check_positive
 from rankme.core.deprecation import UNSET, renamed
 from rankme.core.distributed import world
+from rankme.core.errors import EmbeddingError, InputError, Note
 from rankme.core.guidance import JACKKNIFE_GROUPS
-from rankme.core.validation import (
-    EmbeddingError,
-    InputError,
-    Note,
-    check_labels,
-    check_positive,
-    duplicate_rows_note,
-    row_digests,
-)
 from rankme.io.files import load_embeddings
 from rankme.io.inputs import load_inputs, load_labels
 from rankme.io.params import runs_params
@@ -42,6 +35,7 @@ from rankme.io.results_db import ResultStore
 from rankme.io.shards import expand_shards
 from rankme.metrics.registry import check_metrics, computable, metric_names, split_available
 from rankme.models.encoders import factory_encoders, load_encoder
+from rankme.scoring.duplicates import duplicate_rows_note, row_digests
 from rankme.scoring.source import sample_rows
 from rankme.selection.candidates import Candidate
 from rankme.selection.features import MODEL_SE_MAX_ROWS
@@ -215,7 +209,7 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
 
 def check_out(out: str | Path) -> Path:
     """``out`` as a folder that exists and is writable (created if needed), or an
-    :class:`~rankme.core.validation.InputError` (``param="out"``) naming it and the fix.
+    :class:`~rankme.core.errors.InputError` (``param="out"``) naming it and the fix.
 
     Examples:
         >>> import tempfile
@@ -223,7 +217,7 @@ def check_out(out: str | Path) -> Path:
         >>> check_out(f)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: out=... is a file, not a folder; choose another out=
+        rankme.core.errors.InputError: out=... is a file, not a folder; choose another out=
     """
     path = Path(out)
     fix = "; choose another out="
@@ -246,7 +240,7 @@ def _check_tol(tol: Any) -> None:
         >>> _check_tol(-0.5)
         Traceback (most recent call last):
         ...
-        rankme.core.validation.InputError: tol must be a finite number >= 0 (relative, e.g. 0.01), got -0.5
+        rankme.core.errors.InputError: tol must be a finite number >= 0 (relative, e.g. 0.01), got -0.5
     """
     if tol is None:
         return

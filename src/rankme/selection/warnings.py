@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rankme.core.deprecation import UNSET, renamed
-from rankme.core.validation import Note
+from rankme.core.errors import InputError, Note
 from rankme.metrics.registry import METRICS, metric_names
 
 __all__ = ["CALIBRATION", "EVIDENCE", "HELD_OUT_REGRET", "LABEL_FREE_WARNINGS", "SECONDARY", "WARNINGS", "SelectionWarning", "evidence", "few_label_warning",
@@ -290,13 +290,15 @@ def selection_warnings(rankme: Sequence[float], *, names: Sequence[str] | None =
     """
     n = len(rankme)
     if n == 0:
-        raise ValueError("no candidates")
+        raise InputError("no candidates", param="rankme")
     if labels is not None:
         names = renamed("labels", "names", labels, UNSET if names is None else names)
     for what, seq in (("names", names), ("values", values), ("se", se), ("invariance", invariance),
                       *((k, v) for k, v in (secondary or {}).items())):
         if seq is not None and len(seq) != n:
-            raise ValueError(f"{what} has {len(seq)} entries for {n} candidates")
+            raise InputError(f"{what} has {len(seq)} entries for {n} candidates",
+                             param=what if what in ("names", "values", "se", "invariance") else "secondary",
+                             names=("rankme",))
     names = list(names) if names is not None else [f"#{i + 1}" for i in range(n)]
     pick = max(range(n), key=lambda i: rankme[i])
     out: list[SelectionWarning] = []
