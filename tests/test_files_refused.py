@@ -106,8 +106,10 @@ def test_score_keeps_good_results_next_to_files_of_unexpected_kinds(tmp_path, ca
     assert main(["score", *files, "--no-progress"]) == 1
     cap = capsys.readouterr()
     assert "good.npy" in cap.out and "see above" in cap.out and cap.err.count("rankme: error:") == 3
-    assert main(["score", str(good), "--metric", "lidar", "--views", "0", "--json"]) == 2  # a usage error
-    assert "--views must be at least 2" in json.loads(capsys.readouterr().out)[0]["error"]
+    with pytest.raises(SystemExit) as usage:  # a usage error, argparse's own (the constraints table), as JSON
+        main(["score", str(good), "--metric", "lidar", "--views", "0", "--json"])
+    assert usage.value.code == 2
+    assert "argument --views: must be an integer >= 2, got '0'" in json.loads(capsys.readouterr().out)[0]["error"]
 
 
 def test_nan_errors_name_the_file_and_the_row(tmp_path, capsys):
