@@ -1,8 +1,8 @@
 """rankme: exact, streaming, distributed RankMe — judge learned representations without labels.
 
 The package is layered; each folder imports only from the ones above it in this list:
-``core`` (engine) → ``metrics`` (formulas, states and the registry) → ``io`` / ``monitor`` / ``models`` →
-``scoring`` → ``selection`` → ``reporting`` → ``cli`` / ``integrations`` / ``paper``.
+``core`` (engine) → ``metrics`` (formulas, states and the registry) → ``io`` → ``scoring`` (the one path) →
+``monitor`` → ``models`` → ``selection`` → ``reporting`` → ``cli`` / ``integrations`` / ``paper``.
 
 Examples:
     >>> import numpy as np, rankme

@@ -1,3 +1,5 @@
-"""Scoring: stream a source's rows into the states its metrics read (spectrum, LiDAR views, kept rows) and compute
-them, with the checks and notes around that (exact duplicate rows: ``duplicates``; a layer above io/, monitor/
-and models/, below selection/)."""
+"""THE one path from a source to a result: the scoring options checked once from a constraints table
+(``options``, ``constraints``), ``accumulate(source, options) -> state`` and ``finish(state, options) -> result``
+(``engine``), the result with its spectra and cache record (``result``), the subsample (``rows``), exact duplicate
+rows (``duplicates``) and ``score_source``. A layer above io/, below monitor/ and models/ (which build states their
+own way and finish on this path)."""

@@ -1,2 +1,3 @@
-"""Choosing without labels: candidates (runs, checkpoints, encoders, layers) scored and cached, choice rules
-(argmax, the paper's plateau rule, other label-free scores), warnings, and label oracles to check a pick."""
+"""Choosing: candidates (runs, checkpoints, encoders, layers) scored on the one path and cached, the label plan and
+checks, choice rules (argmax, the paper's plateau rule), warnings, the recommendation (what to keep, how sure) and
+the one result record (``record.Selection``)."""
