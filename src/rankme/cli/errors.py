@@ -30,6 +30,8 @@ FLAGS: dict[str, str] = {
     "columns": "--columns",
     "data": "--data",
     "device": "--device",
+    "eps": "--eps",
+    "estimate": "--fast",
     "exclude": "--exclude",
     "extreme": "--extreme",
     "factory": "--factory",
@@ -40,6 +42,7 @@ FLAGS: dict[str, str] = {
     "label_budget": "--label-budget",
     "labels": "--labels",
     "layers": "--layers",
+    "mask": "--mask",
     "metrics": "--metric",
     "model": "--model",
     "out": "--out",
@@ -47,16 +50,19 @@ FLAGS: dict[str, str] = {
     "precision": "--precision",
     "samples": "--samples",
     "seed": "--seed",
+    "tokens": "--tokens",
     "tol": "--tol",
     "trust_code": "--trust-code",
     "views": "--views",
 }
 """Python parameter → the flag that sets it (``rankme score`` and ``rankme select`` spell each the same way)."""
 
-PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps", "variant"})
+PYTHON_ONLY = frozenset({"dim", "sources", "every_n_epochs", "every_n_steps", "variant", "states", "base",
+                         "trained"})
 """Parameters the library's errors name that no flag sets: ``sources`` are the positional file arguments, ``dim``
 the width of an accumulator built in Python, ``every_n_*`` the monitor's schedule, ``variant`` the keyword
-arguments the variant flags (``--center``, ``--eps``, ...) fill in. Their mentions stay as they are."""
+arguments the variant flags (``--center``, ``--eps``, ...) fill in, ``states`` token states in memory and
+``base``/``trained`` the two models of Diff-eRank. Their mentions stay as they are."""
 
 _VALUE_START = re.compile(r"[\w'\"<\[.\-/~]")
 
