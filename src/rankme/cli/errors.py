@@ -43,6 +43,7 @@ FLAGS: dict[str, str] = {
     "label_budget": "--label-budget",
     "labels": "--labels",
     "layers": "--layers",
+    "mask": "--mask",
     "metrics": "--metric",
     "model": "--model",
     "out": "--out",
@@ -50,6 +51,7 @@ FLAGS: dict[str, str] = {
     "precision": "--precision",
     "samples": "--samples",
     "seed": "--seed",
+    "tokens": "--tokens",
     "tol": "--tol",
     "trust_code": "--trust-code",
     "views": "--views",
@@ -73,7 +75,7 @@ PYTHON_ONLY = frozenset({
     "base", "dataset", "embedding_dim", "method", "schedule",
     # the variant column's keyword arguments (the flags --center, --eps, ... fill them in); the report switch of
     # rankme.select (the command line writes it unless --no-report); the token-level functions' inputs
-    "variant", "report", "states", "trained", "mask", "fraction", "spectra",
+    "variant", "report", "states", "trained", "fraction", "spectra",
 })
 """Parameters the library's errors name that no flag of ``rankme score``/``rankme select`` sets: the positional file
 arguments (``sources``), and the keywords of functions and classes called from Python only. Their mentions stay as

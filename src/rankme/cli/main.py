@@ -93,6 +93,13 @@ def _add_score_parser(sub: Any) -> None:
     s.add_argument("--key", default=None,
                    help="array name in multi-array files (.npz .pt .safetensors), or the list column of a table")
     s.add_argument("--flatten", action="store_true", help="reshape >2-D arrays to (N, -1) instead of refusing")
+    add_option(s, "--tokens", "tokens")
+    s.add_argument("--mask", metavar="FILE", default=None,
+                   help="with --tokens: the (sequences, tokens) attention mask, 1 = real token (.npy .npz .pt "
+                        ".safetensors .h5 or Zarr; default: the file's own 'attention_mask' array, if any)")
+    s.add_argument("--per-sample", metavar="OUT.csv", default=None,
+                   help="with --tokens per-sequence: also write each sequence's RankMe to this CSV "
+                        "(file, sequence, tokens, rankme)")
     s.add_argument("--fill-missing", action="store_true",
                    help="Zarr: read chunks missing from the store as the array's fill value instead of refusing "
                         "(Zarr does not write chunks whose values all equal it); HDF5: the same for rows never "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rankme.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_PARTIAL, user_message
+from rankme.cli.score_tokens import token_usage, write_per_sample
 
 # Only the standard library at module level: ``rankme score --help`` imports this module for ``cmd_score``; what
 # scoring needs (numpy, scipy, the readers) is imported when a command runs.
@@ -109,6 +110,12 @@ def _score_one(args: argparse.Namespace, path: Any, options: Any, load: dict[str
                          "files in it as one matrix pass --as-one")
     if args.dask:
         return _score_on_dask(args, path, options, load)
+    if args.tokens:  # token states: rankme.scoring.tokens (all / mean through the same engine)
+        from rankme.io.token_files import load_tokens
+        from rankme.scoring.tokens import score_tokens
+
+        tokens = load_tokens(path, key=args.key, mask=args.mask, fill_missing=args.fill_missing)
+        return score_tokens(tokens, options=options, progress=not args.no_progress)
     src = open_shards(path, **load) if args.as_one else load_embeddings(path, **load)
     return score_source(src, options=options, progress=not args.no_progress)
 
@@ -150,9 +157,12 @@ def cmd_score(args: argparse.Namespace) -> int:
         return _refuse(args, "none of the --metric columns can be computed here (see above)")
     try:  # the options checked once, before any file is read (a bad one is one usage error, not one per file)
         options = scoring_options(metrics, samples=args.samples, seed=args.seed, views=args.views,
-                                  variant=_variant(args), estimate=args.fast, precision=args.precision)
+                                  variant=_variant(args), estimate=args.fast, precision=args.precision,
+                                  tokens=args.tokens)
     except InputError as e:
         return _refuse(args, user_message(e))
+    if token_usage(args):
+        return _refuse(args, str(token_usage(args)))
     out: list[dict[str, Any]] = []
     results = []
     load = {"key": args.key, "flatten": args.flatten, "columns": _split(args.columns) or None,
@@ -171,7 +181,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             except Exception as e:  # an unexpected kind of file: report it, keep the other files' results
                 out.append({"file": name, "error": _one_line(f"{name}: could not be scored ({type(e).__name__}: {e})")})
             else:
-                out.append({**res.to_dict(), "notes": [user_message(n) for n in res.notes]})  # flags, not name=
+                out.append({**res.to_dict(), "notes": [user_message(n) for n in res.notes],  # flags, not name=
+                            **({"tokens": args.tokens} if args.tokens else {})})
                 results.append(res)
                 if not args.json:
                     for note in out[-1]["notes"]:
@@ -195,9 +206,14 @@ def cmd_score(args: argparse.Namespace) -> int:
             stopped, plot_error = len(jobs), f"--plot {args.plot}: interrupted before the figure was written"
     if plot_error:
         print(f"rankme: error: {plot_error}", file=sys.stderr)
+    sample_error = write_per_sample(args.per_sample, results) if args.per_sample and results and stopped is None \
+        else None  # an output that could not be written, as --plot's: the results are printed all the same
+    if sample_error:
+        print(f"rankme: error: {sample_error}", file=sys.stderr)
     failed = sum("error" in r for r in out)
     if args.json:
-        _json(out + ([{"plot": str(args.plot), "error": plot_error}] if plot_error else []))
+        _json(out + ([{"plot": str(args.plot), "error": plot_error}] if plot_error else [])
+              + ([{"per_sample": str(args.per_sample), "error": sample_error}] if sample_error else []))
     elif results:
         cols = ["file", "N", "K", *results[0].metrics] + (["error"] if failed else [])
         rows = [{"file": r["file"], "error": "not scored" if i >= len(out) - left else "see above"}
@@ -208,4 +224,4 @@ def cmd_score(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     if not results:
         return EXIT_ERROR  # no file could be scored
-    return EXIT_PARTIAL if failed or plot_error else 0
+    return EXIT_PARTIAL if failed or plot_error or sample_error else 0

@@ -13,7 +13,9 @@ __all__ = ["pick_array"]
 def pick_array(path: str, names: Iterable[str], key: str | None, shape: Callable[[str], tuple[int, ...]], *,
                what: str = "array", notes: list[str] | None = None) -> str:
     """The name of the array to score: ``key`` when given; else the file's one array (whatever its shape: the
-    shape check then says what to do); else its one 2-D array, with a note naming the others; else a refusal.
+    shape check then says what to do); else its one 2-D array that is not an ``attention_mask`` (token states saved
+    with their mask are read with ``tokens=``, :mod:`rankme.io.token_files`), with a note naming the others; else a
+    refusal.
 
     Args:
         path: the file, for messages.
@@ -47,12 +49,14 @@ def pick_array(path: str, names: Iterable[str], key: str | None, shape: Callable
         raise EmbeddingError(f"{path}: holds no {what}s", path=path)
     if len(names) == 1:
         return names[0]
-    two_d = [n for n in names if len(shape(n)) == 2]
+    masks = [n for n in names if n.rsplit("/", 1)[-1] == "attention_mask"]
+    two_d = [n for n in names if len(shape(n)) == 2 and n not in masks]
     if len(two_d) == 1:
         if notes is not None:
             others = sorted(n for n in names if n != two_d[0])
             notes.append(Note(f"{path}: scored the one 2-D {what} {two_d[0]!r}; ignored {others} (key= chooses "
                               "another)", names=("key",), path=path))
         return two_d[0]
-    raise EmbeddingError(f"{path}: holds several {what}s {sorted(names)}: choose one with key=", param="key",
-                         path=path)
+    tokens = " (token states with their attention_mask: score them with tokens=)" if masks else ""
+    raise EmbeddingError(f"{path}: holds several {what}s {sorted(names)}: choose one with key={tokens}", param="key",
+                         names=("tokens",) if masks else (), path=path)

@@ -71,6 +71,11 @@ PARAMETERS: dict[str, Constraint] = {
     "batch_size": Constraint("int", 1, help="samples per model forward pass (default 64)"),
     "image_size": Constraint("int", 1, help="image side for models without a processor (default 224)"),
     "workers": Constraint("int", 1, help="training processes"),
+    "tokens": Constraint("choice", choices=("all", "per-sequence", "mean"), none_ok=True,
+                         help="read token states (sequences, tokens, K), padding masked out: all = every real token "
+                              "as a row; per-sequence = each sequence's own RankMe, as a distribution; mean = each "
+                              "sequence's mean real token as a row (default: none; a 3-D array is refused unless "
+                              "flattened)"),
 }
 """The constraints of every checked scoring and selection parameter, by its Python name."""
 

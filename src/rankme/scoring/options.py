@@ -39,6 +39,8 @@ class ScoringOptions:
         chunk_rows: rows per streamed block (``None``: ~128 MB of float64).
         keep_rows: keep the scored rows, float64, for what reads them (row metrics, label checks, noise).
         duplicates: count exact duplicate rows (a note when more than 1 % repeat).
+        tokens: the granularity of token states (``"all"``, ``"per-sequence"``, ``"mean"``:
+            :mod:`rankme.scoring.tokens`), or ``None``: the rows are embeddings.
     """
 
     metrics: tuple[str, ...] = ("rankme",)
@@ -51,6 +53,7 @@ class ScoringOptions:
     chunk_rows: int | None = None
     keep_rows: bool = False
     duplicates: bool = True
+    tokens: str | None = None
 
     @property
     def variant_kwargs(self) -> dict[str, Any]:
@@ -61,10 +64,11 @@ class ScoringOptions:
 def scoring_options(metrics: Sequence[str] = ("rankme",), *, samples: int | None = None, seed: int = 0,
                     views: int | None = None, variant: Mapping[str, Any] | None = None, estimate: bool = False,
                     precision: str = "float64", chunk_rows: int | None = None, keep_rows: bool = False,
-                    duplicates: bool = True) -> ScoringOptions:
+                    duplicates: bool = True, tokens: str | None = None) -> ScoringOptions:
     """THE checks of the scoring options, each once: every value against :data:`PARAMETERS`, the metric names
     against the registry, and the combinations (the view metrics need ``views``; ``views`` keeps whole samples, so
-    it excludes ``samples``). Rows are kept whenever a metric reads them.
+    it excludes ``samples``; token states exclude ``views``, and ``tokens="per-sequence"`` computes RankMe's pinned
+    definition only). Rows are kept whenever a metric reads them.
 
     Examples:
         >>> scoring_options(["rankme"], samples=100).samples
@@ -76,7 +80,7 @@ def scoring_options(metrics: Sequence[str] = ("rankme",), *, samples: int | None
     """
     names = check_metrics(list(metrics))
     for name, value in (("samples", samples), ("seed", seed), ("views", views), ("precision", precision),
-                        ("chunk_rows", chunk_rows)):
+                        ("chunk_rows", chunk_rows), ("tokens", tokens)):
         check_option(name, value)
     opts = dict(variant or {})
     unknown = sorted(set(opts) - set(VARIANT_KEYS))
@@ -93,8 +97,33 @@ def scoring_options(metrics: Sequence[str] = ("rankme",), *, samples: int | None
         if samples is not None:
             raise InputError(f"metric {' and '.join(which)} scores whole samples with all their views: drop "
                              "samples=", param="samples", names=("views",))
+    if tokens is not None:
+        _check_tokens(tokens, names, views, opts, estimate, precision)
     return ScoringOptions(metrics=tuple(names), samples=samples, seed=int(seed), views=views,
                           variant=tuple(sorted(opts.items())), estimate=bool(estimate),
                           precision=precision,  # type: ignore[arg-type]
                           chunk_rows=chunk_rows, keep_rows=bool(keep_rows or needing(names, "rows")),
-                          duplicates=bool(duplicates))
+                          duplicates=bool(duplicates), tokens=tokens)
+
+
+def _check_tokens(tokens: str, names: Sequence[str], views: int | None, variant: Mapping[str, Any], estimate: bool,
+                  precision: str) -> None:
+    """The options token states exclude: ``views`` always; with ``tokens="per-sequence"`` (RankMe's pinned
+    definition of each sequence, exact in float64) other metrics, a variant, ``estimate`` and float32."""
+    if views is not None:
+        raise InputError(f"tokens={tokens!r} scores token states; views= (augmented views of each sample) does not "
+                         "apply to them: drop one", param="views", names=("tokens",))
+    if tokens != "per-sequence":
+        return
+    why = "tokens='per-sequence' computes RankMe of each sequence's own token matrix (exact, float64)"
+    others = [n for n in names if n != "rankme"]
+    if others:
+        raise InputError(f"{why}: metrics= {others} are not computed per sequence; drop them, or score them with "
+                         "tokens='all'", param="metrics", names=("tokens",))
+    if variant:
+        raise InputError(f"{why}: variant= {dict(variant)} is not computed per sequence; drop it",
+                         param="variant", names=("tokens",))
+    if estimate:
+        raise InputError(f"{why}: drop estimate=True", param="estimate", names=("tokens",))
+    if precision != "float64":
+        raise InputError(f"{why}: drop precision={precision!r}", param="precision", names=("tokens",))
