@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +41,18 @@ def _split(values: list[str] | None) -> list[str]:
     return [c.strip() for v in values or [] for c in v.split(",") if c.strip()]
 
 
-def _score_on_dask(args: argparse.Namespace, paths: list[str], options: Any, load: dict[str, Any]) -> Any:
+def _score_on_dask(address: str, paths: list[str], options: Any, load: dict[str, Any]) -> Any:
     from rankme.core.optional import require
 
     require("distributed", "dask", "--dask")
     # imported here: the Dask engine is an optional dependency (the rest of the CLI works without it)
     from rankme.integrations.dask import connect, score_shards
 
-    client = connect(args.dask)
+    client = connect(address)
     try:
         return score_shards(paths, client=client, options=options, **load)
     finally:
-        cluster = client.cluster if args.dask == "local" else None
+        cluster = client.cluster if address == "local" else None
         client.close()
         if cluster is not None:
             cluster.close()
@@ -82,12 +83,61 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _refuse(args: argparse.Namespace, msg: str) -> int:
+def _refuse(msg: str, as_json: bool) -> int:
     """A usage error: one line on stderr, and with ``--json`` a JSON list holding it (stdout is never empty)."""
     print(f"rankme: error: {msg}", file=sys.stderr)
-    if args.json:
+    if as_json:
         _json([{"error": msg}])
     return EXIT_ERROR
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the command does, read once from its arguments: the scoring options (checked once), how to open each
+    job (``load``, ``as_one``, ``dask``, ``tokens`` with ``mask``), the jobs and their names, and the outputs."""
+
+    options: Any
+    load: dict[str, Any]
+    jobs: list[Any]
+    names: list[str]
+    as_one: bool
+    dask: str | None
+    tokens: str | None
+    mask: str | None
+    progress: bool
+    as_json: bool
+    plot: str | None
+    per_sample: str | None
+
+
+def _plan(args: argparse.Namespace) -> _Plan | str:
+    """The command's plan, or the one-line usage error that refuses it before any file is read."""
+    from rankme.core.errors import InputError
+    from rankme.metrics.registry import split_available
+    from rankme.scoring.options import scoring_options
+
+    metrics, skipped = split_available(args.metric or ["rankme"])
+    for note in skipped:
+        print(f"rankme: {user_message(note)}", file=sys.stderr)
+    if not metrics:
+        return "none of the --metric columns can be computed here (see above)"
+    try:  # the options checked once, before any file is read (a bad one is one usage error, not one per file)
+        options = scoring_options(metrics, samples=args.samples, seed=args.seed, views=args.views,
+                                  variant=_variant(args), estimate=args.fast, precision=args.precision,
+                                  tokens=args.tokens)
+    except InputError as e:
+        return user_message(e)
+    usage = token_usage(args)
+    if usage:
+        return str(usage)
+    if args.dask and not args.as_one:
+        return "--dask scores shards of one matrix: add --as-one"
+    jobs = [args.files] if args.as_one else list(args.files)
+    load = {"key": args.key, "flatten": args.flatten, "columns": _split(args.columns) or None,
+            "exclude": _split(args.exclude), "fill_missing": args.fill_missing}
+    return _Plan(options, load, jobs, [" ".join(map(str, p)) if args.as_one else str(p) for p in jobs],
+                 bool(args.as_one), args.dask, args.tokens, args.mask, not args.no_progress, bool(args.json),
+                 args.plot, args.per_sample)
 
 
 def _error_row(name: str, err: BaseException) -> dict[str, str]:
@@ -99,40 +149,41 @@ def _error_row(name: str, err: BaseException) -> dict[str, str]:
     return {"file": name, "error": msg}
 
 
-def _score_one(args: argparse.Namespace, path: Any, options: Any, load: dict[str, Any]) -> Any:
+def _score_one(plan: _Plan, path: Any) -> Any:
+    """One job: its source opened (a file, a store, shards as one, token states), then the one path."""
     from rankme.io.files import load_embeddings
     from rankme.io.shards import open_shards
     from rankme.io.stores import directory_format
     from rankme.scoring.source import score_source
 
-    if not args.as_one and Path(path).is_dir() and directory_format(Path(path)) is None:
+    if not plan.as_one and Path(path).is_dir() and directory_format(Path(path)) is None:
         raise ValueError("is a directory, not an embedding store (Zarr, Hugging Face dataset, Lance); to score the "
                          "files in it as one matrix pass --as-one")
-    if args.dask:
-        return _score_on_dask(args, path, options, load)
-    if args.tokens:  # token states: rankme.scoring.tokens (all / mean through the same engine)
+    if plan.dask:
+        return _score_on_dask(plan.dask, path, plan.options, plan.load)
+    if plan.tokens:  # token states: rankme.scoring.tokens (all / mean through the same engine)
         from rankme.io.token_files import load_tokens
         from rankme.scoring.tokens import score_tokens
 
-        tokens = load_tokens(path, key=args.key, mask=args.mask, fill_missing=args.fill_missing)
-        return score_tokens(tokens, options=options, progress=not args.no_progress)
-    src = open_shards(path, **load) if args.as_one else load_embeddings(path, **load)
-    return score_source(src, options=options, progress=not args.no_progress)
+        tokens = load_tokens(path, key=plan.load["key"], mask=plan.mask, fill_missing=plan.load["fill_missing"])
+        return score_tokens(tokens, options=plan.options, progress=plan.progress)
+    src = open_shards(path, **plan.load) if plan.as_one else load_embeddings(path, **plan.load)
+    return score_source(src, options=plan.options, progress=plan.progress)
 
 
-def _plot(args: argparse.Namespace, results: list[Any]) -> str | None:
+def _plot(path: str, results: list[Any]) -> str | None:
     """Draw ``--plot``; returns the one-line error when it could not be written (the results are printed anyway)."""
     from rankme.core.optional import MissingExtraError
     from rankme.reporting.figures import plot_spectra
     from rankme.reporting.tables import short_name
 
     try:
-        written = plot_spectra([(short_name(r.name, 40), r.singular_values) for r in results], args.plot,
+        written = plot_spectra([(short_name(r.name, 40), r.singular_values) for r in results], path,
                                "singular-value spectra (normalised)")
     except MissingExtraError as e:
         print(f"rankme: {e} (the --plot was skipped)", file=sys.stderr)
     except Exception as e:  # a missing folder, no permission, an unknown image format: the results still print
-        return _one_line(f"--plot {args.plot}: could not write the figure ({type(e).__name__}: {e}); check the "
+        return _one_line(f"--plot {path}: could not write the figure ({type(e).__name__}: {e}); check the "
                          "folder exists and the suffix is an image format (.png, .pdf, .svg)")
     else:
         print(f"plot: {written}", file=sys.stderr)  # the file written: a name without a suffix gains .png
@@ -143,77 +194,71 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Run ``rankme score`` from parsed arguments; returns the exit status, the same as ``rankme select``'s: 0 all
     scored; 1 some files or the ``--plot`` failed (the others' results are printed); 2 nothing scored: a usage
     error (a bad or conflicting option; no file is read) or every file refused; 130 interrupted (the results that
-    finished are printed all the same)."""
-    from rankme.core.errors import EmbeddingError, InputError
-    from rankme.core.optional import MissingExtraError
-    from rankme.metrics.registry import split_available
-    from rankme.reporting.tables import format_table
-    from rankme.scoring.options import scoring_options
+    finished are printed all the same). The arguments are read once (:func:`_plan`); each job then goes source →
+    state → result (:func:`_run`), and the results are rendered (:func:`_report`)."""
+    plan = _plan(args)
+    if isinstance(plan, str):
+        return _refuse(plan, bool(args.json))
+    return _report(plan, *_run(plan))
 
-    metrics, skipped = split_available(args.metric or ["rankme"])
-    for note in skipped:
-        print(f"rankme: {user_message(note)}", file=sys.stderr)
-    if not metrics:
-        return _refuse(args, "none of the --metric columns can be computed here (see above)")
-    try:  # the options checked once, before any file is read (a bad one is one usage error, not one per file)
-        options = scoring_options(metrics, samples=args.samples, seed=args.seed, views=args.views,
-                                  variant=_variant(args), estimate=args.fast, precision=args.precision,
-                                  tokens=args.tokens)
-    except InputError as e:
-        return _refuse(args, user_message(e))
-    if token_usage(args):
-        return _refuse(args, str(token_usage(args)))
+
+def _run(plan: _Plan) -> tuple[list[dict[str, Any]], list[Any], int | None]:
+    """Every job, each a result row or an error row (one bad file never loses the others); Ctrl-C / SIGTERM stop
+    after the rows finished. Returns the rows, the results, and the first job not scored (``None``: all ran)."""
+    from rankme.core.errors import EmbeddingError
+    from rankme.core.optional import MissingExtraError
+
     out: list[dict[str, Any]] = []
     results = []
-    load = {"key": args.key, "flatten": args.flatten, "columns": _split(args.columns) or None,
-            "exclude": _split(args.exclude), "fill_missing": args.fill_missing}
-    if args.dask and not args.as_one:
-        return _refuse(args, "--dask scores shards of one matrix: add --as-one")
-    jobs = [args.files] if args.as_one else list(args.files)
-    names = [" ".join(map(str, p)) if args.as_one else str(p) for p in jobs]
-    stopped: int | None = None  # Ctrl-C: the first job without a result
     try:
-        for name, path in zip(names, jobs, strict=True):
+        for name, path in zip(plan.names, plan.jobs, strict=True):
             try:
-                res = _score_one(args, path, options, load)
+                res = _score_one(plan, path)
             except (EmbeddingError, ValueError, MissingExtraError) as e:
                 out.append(_error_row(name, e))
             except Exception as e:  # an unexpected kind of file: report it, keep the other files' results
                 out.append({"file": name, "error": _one_line(f"{name}: could not be scored ({type(e).__name__}: {e})")})
             else:
                 out.append({**res.to_dict(), "notes": [user_message(n) for n in res.notes],  # flags, not name=
-                            **({"tokens": args.tokens} if args.tokens else {})})
+                            **({"tokens": plan.tokens} if plan.tokens else {})})
                 results.append(res)
-                if not args.json:
+                if not plan.as_json:
                     for note in out[-1]["notes"]:
                         print(f"note: {note}", file=sys.stderr)
             if "error" in out[-1]:
                 print(f"rankme: error: {out[-1]['error']}", file=sys.stderr)
     except KeyboardInterrupt:
-        stopped = len(out)  # a job has its row in ``out`` (result or error) once it finished
-    left = 0 if stopped is None else len(jobs) - stopped
+        return out, results, len(out)  # a job has its row in ``out`` (result or error) once it finished
+    return out, results, None
+
+
+def _report(plan: _Plan, out: list[dict[str, Any]], results: list[Any], stopped: int | None) -> int:
+    """Print the rows (a table, or ``--json``), draw ``--plot`` and write ``--per-sample``; the exit status."""
+    from rankme.reporting.tables import format_table
+
+    left = 0 if stopped is None else len(plan.jobs) - stopped
     if stopped is not None:
-        out += [{"file": n, "error": f"{n}: not scored (interrupted)"} for n in names[stopped:]]
-        where = f"while scoring {names[stopped]}" if left else "after the last file"
+        out += [{"file": n, "error": f"{n}: not scored (interrupted)"} for n in plan.names[stopped:]]
+        where = f"while scoring {plan.names[stopped]}" if left else "after the last file"
         print(f"rankme: interrupted {where}: the {len(results)} finished result(s) are "
-              f"printed; {left} not scored{' and no --plot drawn' if args.plot else ''} (rankme score keeps no "
+              f"printed; {left} not scored{' and no --plot drawn' if plan.plot else ''} (rankme score keeps no "
               "cache: run the command again for those)", file=sys.stderr)
     plot_error = None
-    if args.plot and results and stopped is None:
+    if plan.plot and results and stopped is None:
         try:
-            plot_error = _plot(args, results)
+            plot_error = _plot(plan.plot, results)
         except KeyboardInterrupt:
-            stopped, plot_error = len(jobs), f"--plot {args.plot}: interrupted before the figure was written"
+            stopped, plot_error = len(plan.jobs), f"--plot {plan.plot}: interrupted before the figure was written"
     if plot_error:
         print(f"rankme: error: {plot_error}", file=sys.stderr)
-    sample_error = write_per_sample(args.per_sample, results) if args.per_sample and results and stopped is None \
+    sample_error = write_per_sample(plan.per_sample, results) if plan.per_sample and results and stopped is None \
         else None  # an output that could not be written, as --plot's: the results are printed all the same
     if sample_error:
         print(f"rankme: error: {sample_error}", file=sys.stderr)
     failed = sum("error" in r for r in out)
-    if args.json:
-        _json(out + ([{"plot": str(args.plot), "error": plot_error}] if plot_error else [])
-              + ([{"per_sample": str(args.per_sample), "error": sample_error}] if sample_error else []))
+    if plan.as_json:
+        _json(out + ([{"plot": str(plan.plot), "error": plot_error}] if plot_error else [])
+              + ([{"per_sample": str(plan.per_sample), "error": sample_error}] if sample_error else []))
     elif results:
         cols = ["file", "N", "K", *results[0].metrics] + (["error"] if failed else [])
         rows = [{"file": r["file"], "error": "not scored" if i >= len(out) - left else "see above"}
