@@ -160,3 +160,59 @@ def test_ddp_misuse_gets_clear_errors(tmp_path):
         assert "already called" in r["twice"]
         assert "disagree on the embedding width" in r["tm"]
     assert "first bad row index: 14" in results[1]["nan"]
+
+
+# -- the few-label probe under DDP ----------------------------------------------------------------------------------
+def _fewlabel_setup():
+    """A fixed net, a probe set of 7 uneven batches (rank 0 embeds 4, rank 1 embeds 3), its labels (some unlabelled)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 24), torch.nn.Tanh(), torch.nn.Linear(24, 12))
+    x = torch.randn(230, 6)
+    probe = [x[i : i + 33] for i in range(0, 230, 33)]
+    y = (x[:, 0] > 0).long().numpy() + 2 * (x[:, 1] > 0).long().numpy()
+    y[::7] = -1
+    return net, x, probe, y
+
+
+def _fewlabel_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    from rankme.integrations.torchmetrics import RankMe
+    from rankme.monitor import RankMeMonitor
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        net, x, probe, y = _fewlabel_setup()
+        out = RankMeMonitor(net, "2", probe, labels=y, label_budget=12, label_seed=1).compute()
+        m = RankMe(dim=12, label_budget=12, label_seed=1)
+        with torch.no_grad():
+            m.update(net(x[rank::world]), labels=torch.from_numpy(y[rank::world]))
+        tm = {k: float(v) for k, v in m.compute().items()}
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
+            json.dump({"monitor": out, "torchmetrics": tm}, fh)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two spawned processes import torch, scikit-learn and torchmetrics (~20 CPU s)
+def test_two_process_fewlabel_probe_gathers_the_labelled_rows(tmp_path):
+    pytest.importorskip("torchmetrics")
+    from rankme.integrations.torchmetrics import RankMe
+    from rankme.monitor import RankMeMonitor
+
+    mp.spawn(_fewlabel_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    net, x, probe, y = _fewlabel_setup()
+    single = RankMeMonitor(net, "2", probe, labels=y, label_budget=12, label_seed=1).compute()
+    keys = [k for k in single if k.startswith("fewlabel_")]
+    assert len(keys) == 6
+    for r in results:  # the labelled rows gathered back in probe order: one process's values, exactly
+        assert {k: r["monitor"][k] for k in keys} == {k: single[k] for k in keys}
+        assert r["monitor"]["rankme/2"] == pytest.approx(single["rankme/2"], rel=1e-9)
+    # torchmetrics: the rows concatenated rank by rank, as one process given them in that order
+    m = RankMe(dim=12, label_budget=12, label_seed=1)
+    with torch.no_grad():
+        for rank in range(2):
+            m.update(net(x[rank::2]), labels=torch.from_numpy(y[rank::2]))
+    one = {k: float(v) for k, v in m.compute().items()}
+    for r in results:
+        assert {k: r["torchmetrics"][k] for k in one if k != "rankme"} == {k: one[k] for k in one if k != "rankme"}
+        assert r["torchmetrics"]["rankme"] == pytest.approx(one["rankme"], rel=1e-9)

@@ -93,3 +93,25 @@ def test_callback_leaves_submodule_modes_as_found(tmp_path):
     cb.on_train_begin(trainer.args, trainer.state, trainer.control, model=model)
     cb._evaluate(trainer.state, trainer.control, model)
     assert [m.training for m in model.modules()] == modes and cb.history[-1]["rankme/bert.encoder.layer.1"] > 1
+
+
+def test_trainer_logs_the_fewlabel_probe_every_second_evaluation(tmp_path):
+    trainer = _trainer(tmp_path)  # 4 steps, an evaluation every 2: two evaluations
+    probe = DataLoader(_Tokens(96, 2, labels=False), batch_size=32)
+    y = _Tokens(96, 2).labels.numpy().copy()  # the probe rows' classes (same generator draws)
+    y[::4] = -1  # a quarter unlabelled
+    cb = RankMeTrainerCallback(probe, taps={"layer1": "bert.encoder.layer.1"}, labels=y, label_budget=10,
+                               fewlabel_every=2).attach(trainer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.train()
+    scored = [h for h in trainer.state.log_history if "rankme/layer1" in h]
+    probed = [h for h in trainer.state.log_history if "fewlabel_linear/layer1" in h]
+    assert len(scored) == 2 and len(probed) == 1 and probed[0]["step"] == 4  # the 2nd evaluation only
+    again = RankMeMonitor(trainer.model, {"layer1": "bert.encoder.layer.1"}, probe, labels=y, label_budget=10)
+    offline = again.compute()
+    for key in ("fewlabel_linear", "fewlabel_linear_lo", "fewlabel_linear_hi", "fewlabel_knn", "fewlabel_knn_lo",
+                "fewlabel_knn_hi"):
+        assert probed[0][f"{key}/layer1"] == offline[f"{key}/layer1"] == cb.history[-1][f"{key}/layer1"]
+    assert len(again.fewlabel["layer1"].linear_correct) == 2 * 10
+    assert "fewlabel_linear/layer1" not in cb.history[0]

@@ -155,3 +155,50 @@ def test_huggingface_report_to_tensorboard_and_wandb(tmp_path, monkeypatch):
     assert [h.step for h in acc.Histograms("spectrum/layer1")] == [2, 4]
     assert _wandb_history(tmp_path)["spectrum/layer1/_type"] == "histogram"
     assert os.path.isdir(tmp_path / "wandb")
+
+
+@pytest.mark.slow  # a Lightning fit with TensorBoard (~10 CPU s on the loaded machine)
+def test_lightning_fewlabel_probe_read_back_from_tensorboard(tmp_path):
+    pytest.importorskip("lightning")
+    import sys
+
+    import lightning as L
+    from sklearn.datasets import load_digits
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from lightning_vicreg import LitVICReg, digits_loaders
+
+    from rankme.integrations.lightning import RankMeCallback
+    from rankme.monitor.fewlabel import FEWLABEL_KEYS
+    from rankme.selection.labelcheck import few_label_job, label_plan
+
+    torch.manual_seed(0)
+    train, val, probe = digits_loaders(probe_size=256)
+    _, digits = load_digits(return_X_y=True)  # the probe rows' classes: digits_loaders' permutation, seed 0
+    labels = digits[torch.randperm(len(digits), generator=torch.Generator().manual_seed(0))[:256].numpy()]
+    labels[::3] = -1  # a third of the probe rows unlabelled
+    tb = L.pytorch.loggers.TensorBoardLogger(tmp_path / "tb", name="run")
+    cb = RankMeCallback(probe, taps="projector", labels=labels, label_budget=5, fewlabel_every=2, log_spectra=False)
+    module = LitVICReg()
+    trainer = L.Trainer(max_epochs=4, accelerator="cpu", callbacks=[cb], logger=tb, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False, log_every_n_steps=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, train, val)
+    acc = _events(tmp_path / "tb")
+    rank_steps = [s.step for s in acc.Scalars("rankme/projector")]
+    assert len(rank_steps) == 4
+    for key in FEWLABEL_KEYS:
+        logged = acc.Scalars(f"{key}/projector")
+        assert [s.step for s in logged] == rank_steps[1::2]  # epochs 2 and 4: every 2nd evaluation
+        assert [s.value for s in logged] == [pytest.approx(h[f"{key}/projector"], rel=1e-6)
+                                             for h in cb.history if f"{key}/projector" in h]
+    lin, lo, hi = (acc.Scalars(f"fewlabel_linear{s}/projector")[-1].value for s in ("", "_lo", "_hi"))
+    assert lo <= lin <= hi and lin > 10.0 * 1.5  # ten digit classes: well above chance (10 %)
+    # the last values are `rankme select --labels`' few-label check of the trained projector's probe features
+    module.eval()
+    with torch.no_grad():
+        feats = torch.cat([module.model(b[0]) for b in probe]).numpy().astype(np.float64)
+    rec = few_label_job(label_plan(labels, 5, seed=0))[1](feats)
+    assert [cb.history[-1][f"{key}/projector"] for key in FEWLABEL_KEYS] == \
+        [rec[k] for k in ("linear", "linear_lo", "linear_hi", "knn", "knn_lo", "knn_hi")]

@@ -208,3 +208,146 @@ def test_monitor_warns_when_the_probe_set_is_smaller_than_k():
     net = torch.nn.Linear(8, 64)
     with pytest.warns(rankme.SampleSizeWarning, match="N=20 samples for K=64"):
         RankMeMonitor(net, "", [torch.randn(20, 8)]).compute()
+
+
+# -- the few-label probe during training ---------------------------------------------------------------------------
+def _probe_labels(x: torch.Tensor, unlabelled_every: int = 5) -> np.ndarray:
+    """Four classes read off the probe inputs (which of the first 4 pixels is largest: the accuracies are not all
+    chance), every ``unlabelled_every``-th row unlabelled (-1)."""
+    y = x.reshape(len(x), -1)[:, :4].argmax(1).numpy()
+    y[::unlabelled_every] = -1
+    return y
+
+
+def _offline_features(model, probe) -> np.ndarray:
+    """The projector's rows batch by batch, as the monitor embeds them (the same float32 operations)."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(b[0]) for b in probe]).numpy().astype(np.float64)
+
+
+def test_fewlabel_probe_is_the_computation_of_select_labels():
+    from rankme.scoring.fewlabel import cv_accuracies
+    from rankme.selection.labelcheck import few_label_job, label_plan
+
+    model, x, probe = _model_and_probe()
+    y = _probe_labels(x)
+    mon = RankMeMonitor(model, "projector", probe, labels=y, label_budget=8, label_seed=3)
+    out = mon.compute()
+    feats = _offline_features(model, probe)
+    _, run = few_label_job(label_plan(y, 8, seed=3))  # what `rankme select --labels y --label-budget 8 --seed 3` runs
+    rec = run(feats)
+    assert [out[f"fewlabel_{k}/projector"] for k in ("linear", "linear_lo", "linear_hi", "knn", "knn_lo", "knn_hi")] \
+        == [rec[k] for k in ("linear", "linear_lo", "linear_hi", "knn", "knn_lo", "knn_hi")]
+    cv = mon.fewlabel["projector"]
+    assert len(cv.linear_correct) == 4 * 8 and cv.folds == 5 and cv.k == 5 and cv.linear > 25  # above chance
+    assert "".join("1" if v else "0" for v in cv.linear_correct) == rec["linear_oof"]
+    lo, hi = cv.linear_interval
+    assert lo <= cv.linear <= hi and out["rankme/projector"] > 1
+    # every labelled row (no budget): the labelled rows' features, nothing else
+    mon_all = RankMeMonitor(model, "projector", probe, labels=y)
+    pos = np.flatnonzero(y != -1)
+    full = cv_accuracies(feats, pos, y[pos], seed=0)
+    assert mon_all.compute()["fewlabel_knn/projector"] == full.knn
+    assert np.array_equal(mon_all.fewlabel["projector"].knn_correct, full.knn_correct)
+
+
+def test_fewlabel_every_n_evaluations_and_on_request():
+    model, _, probe = _model_and_probe(n=128)
+    mon = RankMeMonitor(model, "projector", probe, labels=np.arange(128) % 2, label_budget=4, fewlabel_every=2)
+    keys = [sorted(k for k in mon.compute() if k.startswith("fewlabel")) for _ in range(4)]
+    assert [len(k) for k in keys] == [0, 6, 0, 6]
+    assert keys[1] == [f"fewlabel_{k}/projector" for k in ("knn", "knn_hi", "knn_lo", "linear", "linear_hi",
+                                                            "linear_lo")]
+    assert "fewlabel_linear/projector" in mon.compute(fewlabel=True)  # 5th: forced
+    assert "fewlabel_linear/projector" not in mon.compute(fewlabel=False)  # 6th: due, skipped
+    assert "fewlabel_linear/projector" not in RankMeMonitor(model, "projector", probe).compute(fewlabel=True)
+
+
+def test_fewlabel_labels_are_checked_before_training_and_against_the_probe_rows():
+    model, x, probe = _model_and_probe(n=128)
+    y = _probe_labels(x)
+    with pytest.raises(ValueError, match="label_budget=4 needs labels"):
+        RankMeMonitor(model, "projector", probe, label_budget=4)
+    with pytest.raises(ValueError, match=r"label_budget=40: class \d has only \d+ labelled row"):
+        RankMeMonitor(model, "projector", probe, labels=y, label_budget=40)
+    with pytest.raises(ValueError, match="label_budget must be"):
+        RankMeMonitor(model, "projector", probe, labels=y, label_budget=1)
+    with pytest.raises(ValueError, match="one label per probe row"):
+        RankMeMonitor(model, "projector", probe, labels=np.zeros((128, 2)))
+    with pytest.raises(ValueError, match="fewlabel_every must be a positive integer"):
+        RankMeMonitor(model, "projector", probe, labels=y, fewlabel_every=0)
+    mon = RankMeMonitor(model, "projector", probe, labels=y, samples=100)
+    with pytest.raises(ValueError, match="128 labels for the 100 probe rows tap 'projector' scored"):
+        mon.compute()
+
+
+def _train(with_monitor: str, steps: int = 6) -> tuple[list[torch.Tensor], tuple]:
+    """A few SGD steps of a model with dropout and BatchNorm whose loop draws from torch, numpy and Python's
+    generators; after every step: no monitor, the RankMe monitor, or the monitor with the few-label probe (over a
+    shuffling probe loader)."""
+    import random
+
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    net = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 16))
+    net[0].bias.requires_grad_(False)  # a frozen parameter
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1)
+    g = torch.Generator().manual_seed(1)
+    probe_x = torch.randn(96, 8, generator=g)
+    probe = DataLoader(TensorDataset(probe_x), batch_size=20, shuffle=False)
+    labels = (probe_x[:, 0] > 0).long().numpy()
+    labels[::5] = -1
+    mon = None
+    if with_monitor != "none":
+        kw = {"labels": labels, "label_budget": 6} if with_monitor == "fewlabel" else {}
+        mon = RankMeMonitor(net, {"out": "4", "hidden": "2"}, probe, **kw)
+    net.train()
+    for _ in range(steps):
+        x = torch.randn(32, 8) + float(np.random.rand()) + random.random()
+        loss = net(x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if mon is not None:
+            out = mon.compute()
+            assert ("fewlabel_linear/out" in out) == (with_monitor == "fewlabel")
+            assert net.training and net[3].training and not net[0].bias.requires_grad
+    state = [t.detach().clone() for t in (*net.parameters(), *net.buffers())]
+    return state, (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+
+
+def test_fewlabel_probe_leaves_training_bit_identical():
+    plain, rng_plain = _train("none")
+    for mode in ("rankme", "fewlabel"):
+        state, rng = _train(mode)
+        assert all(torch.equal(a, b) for a, b in zip(plain, state, strict=True)), mode
+        assert torch.equal(rng[0], rng_plain[0]) and np.array_equal(rng[1], rng_plain[1]) and rng[2] == rng_plain[2]
+
+
+def test_torchmetrics_fewlabel_probe_equals_the_select_computation():
+    from rankme.integrations.torchmetrics import RankMe
+    from rankme.scoring.fewlabel import cv_accuracies, draw_budget
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 3
+    z = torch.randn(200, 12, generator=g) + 0.8 * torch.nn.functional.one_hot(y, 12)
+    y_seen = y.clone()
+    y_seen[1::3] = -1  # a third of the rows unlabelled
+    m = RankMe(dim=12, label_budget=10, label_seed=2)
+    for zs, ys in zip(z.split(64), y_seen.split(64), strict=True):
+        assert m(zs, labels=ys) is None  # calling it only updates: a batch is too few labels
+    out = m.compute()
+    assert float(out["rankme"]) == pytest.approx(rankme.rankme(z), rel=1e-10)
+    idx = draw_budget(y_seen.numpy(), 10, seed=2)
+    cv = cv_accuracies(z.numpy().astype(np.float64), idx, y_seen.numpy()[idx], seed=2)
+    assert [float(out[k]) for k in ("fewlabel_linear", "fewlabel_linear_lo", "fewlabel_knn_hi")] == \
+        [cv.linear, cv.linear_interval[0], cv.knn_interval[1]]
+    plain = RankMe(dim=12)
+    with pytest.raises(ValueError, match="built without the few-label probe"):
+        plain.update(z, labels=y)
+    empty = RankMe(dim=12, fewlabel=True)
+    empty.update(z)
+    with pytest.raises(ValueError, match="no labelled row reached update"):
+        empty.compute()

@@ -26,7 +26,10 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
     Values go through ``trainer.log`` so every reporting integration (TensorBoard, W&B, ...) and
     ``trainer.state.log_history`` receive them: use :meth:`attach` (it registers the callback and keeps the
     trainer). Taps are checked when training begins. With an ``alarm`` and ``stop_on_collapse=True`` it sets
-    ``control.should_training_stop``. Arguments: see :class:`~rankme.monitor.MonitorConfig`.
+    ``control.should_training_stop``. With ``labels`` (one per probe row, -1 or NaN for unlabelled rows) and
+    optionally ``label_budget``, every ``fewlabel_every``-th evaluation also logs each tap's cross-validated linear
+    and k-NN accuracy with its 95 % interval (``fewlabel_linear/<tap>``, ``fewlabel_linear_lo/<tap>``, ...).
+    Arguments: see :class:`~rankme.monitor.MonitorConfig`.
     """
 
     def __init__(self, probe_dataloader: Iterable[Any], taps: Any, **options: Any) -> None:
@@ -56,7 +59,7 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
 
     def _evaluate(self, state: Any, control: Any, model: Any) -> None:
         monitor = self._get_monitor(model)
-        values = monitor.compute()
+        values = monitor.compute(fewlabel=self.config.fewlabel_due(len(self.history) + 1))
         self.history.append({"step": float(state.global_step), **values})
         if self.trainer is not None:
             self.trainer.log(dict(values))

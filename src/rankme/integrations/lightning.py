@@ -38,7 +38,11 @@ class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
     Taps are names of submodules of the LightningModule; a name found once below it (``"projector"`` for
     ``self.model.projector``) is accepted too. They are checked when fitting starts. ``alarm`` (a
     :class:`~rankme.monitor.CollapseAlarm`) warns, and with ``stop_on_collapse=True`` sets ``trainer.should_stop``;
-    the reason is kept in ``self.stop_reason``. Arguments: see :class:`~rankme.monitor.MonitorConfig`.
+    the reason is kept in ``self.stop_reason``. With ``labels`` (one per probe row, -1 or NaN for unlabelled rows)
+    and optionally ``label_budget`` (labels per class), every ``fewlabel_every``-th evaluation also logs each tap's
+    cross-validated linear and k-NN accuracy with its 95 % interval (``fewlabel_linear/<tap>``,
+    ``fewlabel_linear_lo/<tap>``, ...), the computation of ``rankme select --labels``. Arguments: see
+    :class:`~rankme.monitor.MonitorConfig`.
     """
 
     def __init__(self, probe_dataloader: Iterable[Any], taps: Any = "projector", **options: Any) -> None:
@@ -58,7 +62,7 @@ class RankMeCallback(_pl.Callback):  # type: ignore[name-defined]
         import torch
 
         monitor = self._monitor = self.config.build(pl_module, self.probe_dataloader, reuse=self._monitor)
-        values = monitor.compute()
+        values = monitor.compute(fewlabel=self.config.fewlabel_due(len(self.history) + 1))
         step = max(int(trainer.global_step) - 1, 0)  # the step Lightning's loggers give this point
         if self.config.every_n_steps is None:
             for key, value in values.items():  # float64 tensors: Lightning would round a Python float to float32

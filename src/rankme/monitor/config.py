@@ -11,6 +11,7 @@ from rankme.core.errors import InputError
 from rankme.core.guidance import PAPER_SAMPLES
 from rankme.metrics.registry import check_metrics
 from rankme.monitor.alarm import CollapseAlarm
+from rankme.monitor.fewlabel import fewlabel_probe
 from rankme.monitor.monitor import LidarViews, RankMeMonitor
 from rankme.monitor.taps import POOLS, default_forward
 
@@ -36,6 +37,14 @@ class MonitorConfig:
         lidar: how to draw augmented views, for ``lidar``/``invariance``.
         log_spectra: also log each tap's singular-value spectrum (histogram and figure) to the TensorBoard and
             W&B loggers the training loop has.
+        labels: a few labels of the probe rows (one per scored probe row, in the probe loader's order; -1, NaN,
+            ``None`` or an empty string for unlabelled rows): every ``fewlabel_every``-th evaluation also logs each
+            tap's cross-validated linear and k-NN accuracy with its 95 % interval (``fewlabel_linear/<tap>``,
+            ``fewlabel_linear_lo/<tap>``, ...; see :class:`RankMeMonitor`).
+        label_budget: use this many labelled rows per class (≥ 2), drawn once from ``labels`` with
+            ``label_seed``; ``None``: every labelled row.
+        label_seed: the draw, the cross-validation folds and the bootstrap resamples.
+        fewlabel_every: the few-label probe runs at every this-many-th evaluation (the N-th, 2N-th, ...).
 
     Examples:
         >>> MonitorConfig("projector", every_n_steps=0)
@@ -56,6 +65,10 @@ class MonitorConfig:
     stop_on_collapse: bool = False
     lidar: LidarViews | None = None
     log_spectra: bool = True
+    labels: Any = None
+    label_budget: int | None = None
+    label_seed: int = 0
+    fewlabel_every: int = 1
 
     def __post_init__(self) -> None:
         check_positive(self.every_n_epochs, "every_n_epochs")
@@ -67,6 +80,20 @@ class MonitorConfig:
         if self.stop_on_collapse and self.alarm is None:
             raise InputError("stop_on_collapse=True needs an alarm=CollapseAlarm(...) to decide what collapse is",
                              param="stop_on_collapse", names=("alarm",))
+        fewlabel_probe(self.labels, self.label_budget, self.label_seed, self.fewlabel_every)  # refused now
+
+    def fewlabel_due(self, evaluation: int) -> bool | None:
+        """Whether the ``evaluation``-th evaluation (from 1) runs the few-label probe; ``None`` without labels.
+
+        A callback counts its evaluations in its history (restored with a checkpoint), so the rhythm survives a
+        resumed run.
+
+        Examples:
+            >>> cfg = MonitorConfig("0", labels=[0, 0, 1, 1], fewlabel_every=2)
+            >>> [cfg.fewlabel_due(e) for e in (1, 2, 3, 4)], MonitorConfig("0").fewlabel_due(1)
+            ([False, True, False, True], None)
+        """
+        return None if self.labels is None else evaluation % self.fewlabel_every == 0
 
     def build(self, model: Any, probe_loader: Iterable[Any], *, taps: Any = None,
               reuse: RankMeMonitor | None = None) -> RankMeMonitor:
@@ -92,4 +119,5 @@ class MonitorConfig:
             return reuse
         return RankMeMonitor(model, self.taps if taps is None else taps, probe_loader, samples=self.samples,
                              metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm,
-                             lidar=self.lidar)
+                             lidar=self.lidar, labels=self.labels, label_budget=self.label_budget,
+                             label_seed=self.label_seed, fewlabel_every=self.fewlabel_every)

@@ -26,6 +26,7 @@ from rankme.metrics.lidar import LIDAR_DELTA, LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
 from rankme.metrics.states import KeptRows, Spectra
 from rankme.monitor.alarm import CollapseAlarm, CollapseWarning
+from rankme.monitor.fewlabel import FewLabelProbe, LabelledRows, fewlabel_probe, fewlabel_values
 from rankme.monitor.taps import (
     POOLS,
     TapCapture,
@@ -39,6 +40,7 @@ from rankme.monitor.taps import (
     truncate,
 )
 from rankme.scoring.engine import finish, state_of
+from rankme.scoring.fewlabel import CVAccuracy
 from rankme.scoring.options import scoring_options
 
 __all__ = ["LidarViews", "RankMeMonitor", "check_tap"]
@@ -74,6 +76,31 @@ class RankMeMonitor:
     pass ``shard=False`` if the loader already yields a per-rank shard), the accumulators are all-reduced, and
     every rank returns the same values, equal to one process scoring the whole probe set.
 
+    **Few-label probe.** With ``labels`` (one per scored probe row, in the loader's order; -1, NaN, ``None`` or an
+    empty string for an unlabelled row), every ``fewlabel_every``-th evaluation also returns, per tap, the
+    cross-validated linear and k-NN accuracy (%) of the tap's pooled features on the labelled rows, with their 95 %
+    bootstrap intervals: ``fewlabel_linear/<tap>``, ``fewlabel_linear_lo/<tap>``, ``fewlabel_linear_hi/<tap>``,
+    ``fewlabel_knn/<tap>``, ``fewlabel_knn_lo/<tap>``, ``fewlabel_knn_hi/<tap>``. ``label_budget=B`` uses B labelled
+    rows per class, drawn once with ``label_seed``. It is the code of ``rankme select --labels``
+    (:mod:`rankme.scoring.fewlabel`); only the labelled rows' features are kept (under DDP, gathered from every
+    rank); the training run is left as it was (modes, grads, random generators).
+
+    Args:
+        model: the module whose taps are scored.
+        taps: see above.
+        probe_loader: the probe batches (the same rows, in the same order, at every evaluation).
+        samples: probe rows scored (the first ones; ``None``: all).
+        metrics: names from the metric registry.
+        pool: pooling rule of :func:`~rankme.monitor.taps.pool_output`.
+        forward: how a batch is fed to the model.
+        shard: under DDP, embed every ``world_size``-th batch on each rank.
+        alarm: a :class:`~rankme.monitor.CollapseAlarm`, or ``None``.
+        lidar: how to draw LiDAR's augmented views.
+        labels: a few labels of the probe rows for the few-label probe, or ``None``.
+        label_budget: labels per class drawn from ``labels`` (≥ 2), or ``None`` for every labelled row.
+        label_seed: the draw, the cross-validation folds and the bootstrap resamples.
+        fewlabel_every: run the few-label probe at every this-many-th evaluation (1: every one).
+
     Examples:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
@@ -97,6 +124,10 @@ class RankMeMonitor:
         shard: bool = True,
         alarm: CollapseAlarm | None = None,
         lidar: LidarViews | None = None,
+        labels: Any = None,
+        label_budget: int | None = None,
+        label_seed: int = 0,
+        fewlabel_every: int = 1,
     ) -> None:
         if isinstance(taps, str) or callable(taps):
             taps = {tap_label(taps): taps}
@@ -113,6 +144,10 @@ class RankMeMonitor:
         self.metrics = check_metrics(list(metrics))
         self.shard, self.alarm, self.lidar = shard, alarm, lidar
         self.last_alarm: str | None = None
+        self.fewlabel_probe = fewlabel_probe(labels, label_budget, label_seed, fewlabel_every)
+        self.fewlabel: dict[str, CVAccuracy] = {}
+        """Each tap's cross-validated accuracies (out-of-fold correctness included) from the last probe."""
+        self.evaluations = 0
         views = needing(self.metrics, "views")
         if views and lidar is None:
             raise InputError(f"metric {' and '.join(views)} needs lidar=LidarViews(augment, views=q): the "
@@ -128,11 +163,16 @@ class RankMeMonitor:
             elif not callable(tap):
                 raise TypeError(f"tap {name!r} must be a submodule name or a callable (model, batch) -> tensor")
 
-    def accumulate(self, sink: Callable[[str, Any], None] | None = None) -> dict[str, SpectrumAccumulator]:
+    def accumulate(self, sink: Callable[[str, Any], None] | None = None, *,
+                   row_sink: Callable[[str, Any, int], None] | None = None) -> dict[str, SpectrumAccumulator]:
         """One pass over the probe set in eval mode without gradients; returns one reduced accumulator per tap.
 
-        ``sink(tap, embeddings)``, if given, also receives every pooled (B, K) batch (e.g. to keep features for a
-        label oracle)."""
+        Args:
+            sink: if given, ``sink(tap, embeddings)`` also receives every pooled (B, K) batch (e.g. to keep
+                features for a label oracle).
+            row_sink: if given, ``row_sink(tap, embeddings, start)`` receives them with the probe row of the
+                batch's first row (counted over the whole probe set, under DDP too).
+        """
         torch = require("torch", "torch", "monitoring a model")
         rank, size = world() if self.shard else (0, 1)
         accs = {name: SpectrumAccumulator() for name in self.taps}
@@ -160,6 +200,8 @@ class RankMeMonitor:
                         accs[name].update(pooled, row_offset=seen - rows)  # global probe row (DDP too)
                         if sink is not None:
                             sink(name, pooled)
+                        if row_sink is not None:
+                            row_sink(name, pooled, seen - rows)
                     self._lidar_views(batch, capture, seen - rows)
         except Exception as e:  # under DDP the other ranks must not wait forever in the all-reduce below
             error = e
@@ -195,17 +237,31 @@ class RankMeMonitor:
                 self._lidar_accs[name] = spec.accumulator(int(e.shape[-1]))
             self._lidar_accs[name].update(e)
 
-    def compute(self) -> dict[str, float]:
-        """``{"<metric>/<tap>": value}`` for every tap and metric; checks the alarm (see ``last_alarm``)."""
-        with _host_blas_single_thread(model_device(self.model)):
-            return self._compute()
+    def compute(self, fewlabel: bool | None = None) -> dict[str, float]:
+        """``{"<metric>/<tap>": value}`` for every tap and metric; checks the alarm (see ``last_alarm``).
 
-    def _compute(self) -> dict[str, float]:
+        Args:
+            fewlabel: run the few-label probe now (``True``), not now (``False``), or when due (``None``: every
+                ``fewlabel_every``-th call); ignored without ``labels``.
+        """
+        self.evaluations += 1
+        probe = self.fewlabel_probe
+        due = probe is not None and (probe.due(self.evaluations) if fewlabel is None else bool(fewlabel))
+        with _host_blas_single_thread(model_device(self.model)):
+            return self._compute(due)
+
+    def _compute(self, fewlabel: bool = False) -> dict[str, float]:
         out: dict[str, float] = {}
         self.last_alarm = None
         want_rows = bool(needing(self.metrics, "rows"))
         kept = {name: KeptRows(np.float64) for name in self.taps}
-        accs = self.accumulate(sink=(lambda t, z: kept[t](z)) if want_rows else None)
+        probe = self.fewlabel_probe if fewlabel else None
+        if probe is not None and is_distributed() and not self.shard:
+            raise InputError("labels align with the probe rows of one loader; with shard=False each rank's loader is "
+                             "its own shard: pass shard=True (every rank the same loader) for the few-label probe",
+                             param="labels", names=("shard",))
+        labelled = LabelledRows(probe.positions) if probe is not None else None
+        accs = self.accumulate(sink=(lambda t, z: kept[t](z)) if want_rows else None, row_sink=labelled)
         self.spectra: dict[str, Spectra] = {}
         self.notes: dict[str, list[str]] = {}
         for name, acc in accs.items():
@@ -228,6 +284,21 @@ class RankMeMonitor:
                 if reason and self.last_alarm is None:
                     self.last_alarm = reason
                     warnings.warn(reason, CollapseWarning, stacklevel=3)  # the caller of compute()
+        if probe is not None and labelled is not None:
+            out.update(self._fewlabel(probe, labelled, {name: acc.n for name, acc in accs.items()}))
+        return out
+
+    def _fewlabel(self, probe: FewLabelProbe, labelled: LabelledRows, n_rows: dict[str, int]) -> dict[str, float]:
+        """The few-label probe of every tap from its kept labelled rows (gathered across ranks); the random
+        generators are restored afterwards, as for the pass itself."""
+        torch = require("torch", "torch", "monitoring a model")
+        out: dict[str, float] = {}
+        with _rng_preserved(torch, model_device(self.model)):
+            for name in self.taps:
+                probe.check_rows(int(n_rows[name]), name)
+                cv = probe.score(labelled.rows(name, _gather_parts))
+                self.fewlabel[name] = cv
+                out.update(fewlabel_values(cv, name))
         return out
 
 
@@ -265,15 +336,20 @@ def check_tap(model: Any, tap: str) -> str:
                          f"{shown or '(it has no submodules)'}")
 
 
-def _gather_rows(kept: KeptRows, name: str) -> np.ndarray:
-    """The pooled probe embeddings of a tap (under DDP: every rank's shard, gathered), as float64 rows."""
-    parts = [kept.array()] if kept.parts else []
+def _gather_parts(parts: list[Any]) -> list[Any]:
+    """Every rank's ``parts`` (picklable), in rank order, on every rank; one process: ``parts``."""
     if world()[1] > 1:
         size = world()[1]
         dist = require("torch.distributed", "torch")
         gathered: list[Any] = [None] * size
         dist.all_gather_object(gathered, parts)
         parts = [p for rank_parts in gathered for p in rank_parts]
+    return parts
+
+
+def _gather_rows(kept: KeptRows, name: str) -> np.ndarray:
+    """The pooled probe embeddings of a tap (under DDP: every rank's shard, gathered), as float64 rows."""
+    parts = _gather_parts([kept.array()] if kept.parts else [])
     if not parts:
         raise InputError(f"tap {name!r}: no probe rows", param="probe_loader")
     return np.concatenate(parts)

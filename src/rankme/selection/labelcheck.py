@@ -3,12 +3,14 @@ helper use the labels a user has.
 
 - Every row labelled: the full-label oracle (a train/test linear probe, :mod:`rankme.selection.features`), and with
   a budget B also the few-label check on B labels per class drawn from them (seed: the run's seed).
-- Some rows unlabelled (-1, NaN, an empty line; :func:`rankme.selection.fewlabel.labelled_rows`): the few-label
+- Some rows unlabelled (-1, NaN, an empty line; :func:`rankme.scoring.fewlabel.labelled_rows`): the few-label
   check on the labelled rows (or on B per class drawn from them); the oracle needs every row labelled.
 
-The few-label check (the pre-registered rule of docs/reproduction.md, :mod:`rankme.selection.fewlabel`) is scored
-per candidate on the rows that candidate was scored on, stored as a JSON record (the select cache, an Optuna trial's
-user attributes) and judged across candidates from those records.
+The few-label check (the pre-registered rule of docs/reproduction.md, :mod:`rankme.selection.fewlabel`; its
+label-only computation, the draw of :func:`~rankme.scoring.fewlabel.few_label_rows` included, is
+:mod:`rankme.scoring.fewlabel`, which the training monitor's probe calls too) is scored per candidate on the rows
+that candidate was scored on, stored as a JSON record (the select cache, an Optuna trial's user attributes) and
+judged across candidates from those records.
 """
 
 from __future__ import annotations
@@ -24,17 +26,9 @@ import numpy as np
 
 from rankme.core.errors import EmbeddingError, InputError, Note
 from rankme.scoring.constraints import check_option
+from rankme.scoring.fewlabel import N_BOOT, CVAccuracy, cv_accuracies, few_label_rows, labelled_rows
 from rankme.scoring.rows import check_seed
-from rankme.selection.fewlabel import (
-    N_BOOT,
-    CVAccuracy,
-    FewLabelCheck,
-    _plan,
-    cv_accuracies,
-    draw_budget,
-    few_label_verdict,
-    labelled_rows,
-)
+from rankme.selection.fewlabel import FewLabelCheck, few_label_verdict
 from rankme.selection.oracles import oracle_problem
 
 __all__ = ["LabelPlan", "cv_from_record", "cv_record", "few_label_job", "few_label_rows", "label_plan",
@@ -123,35 +117,6 @@ def label_plan(y: np.ndarray | None, budget: int | None, seed: int = 0,
     return plan
 
 
-def few_label_rows(y: Any, idx: np.ndarray | None, budget: int | None,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
-    """The few-label check's rows among the scored rows ``idx`` (positions into them, sorted), their labels and the
-    smallest class count: every labelled row, or ``budget`` per class drawn from them with ``seed``.
-
-    Examples:
-        >>> pos, lab, b = few_label_rows(np.array([0, -1, 1, 0, 1, -1]), None, None); pos.tolist(), lab.tolist(), b
-        ([0, 2, 3, 4], [0, 1, 0, 1], 2)
-    """
-    arr = np.asarray(y)
-    sub = arr if idx is None else arr[np.asarray(idx)]
-    pos, lab = labelled_rows(sub)
-    classes = np.unique(lab)
-    if len(classes) < 2 and len(pos) < len(sub):
-        raise InputError(f"labels: the {len(pos)} labelled row(s) of {len(sub)} scored hold {len(classes)} class(es) "
-                         "(-1, NaN and empty mark unlabelled rows); label rows of at least two classes (if -1 is a "
-                         "class, as in ±1 labels, recode them as 0/1)", param="labels")
-    if budget is not None:
-        counts = {c: int(n) for c, n in zip(*np.unique(lab, return_counts=True), strict=True)}
-        small = min(counts, key=lambda c: counts[c])
-        if counts[small] < budget:  # said with the keyword the caller gave (draw_budget's own is budget=)
-            raise InputError(f"label_budget={budget}: class {small} has only {counts[small]} labelled row(s) among "
-                             f"the scored rows; choose label_budget={counts[small]} or fewer, or label more rows",
-                             param="label_budget", names=("labels",))
-        drawn = draw_budget(sub, budget, seed)
-        pos, lab = drawn, lab[np.searchsorted(pos, drawn)]
-    return pos, lab, _plan(lab)[0]
-
-
 _FLOATS = ("linear", "knn", "linear_lo", "linear_hi", "knn_lo", "knn_hi")
 _INTS = ("folds", "k", "seed", "n_boot", "classes", "per_class")
 
@@ -186,7 +151,7 @@ def record_problem(rec: Any) -> str | None:
 
 
 def cv_from_record(rec: dict[str, Any]) -> CVAccuracy:
-    """The :class:`~rankme.selection.fewlabel.CVAccuracy` of a record of :func:`cv_record`."""
+    """The :class:`~rankme.scoring.fewlabel.CVAccuracy` of a record of :func:`cv_record`."""
     problem = record_problem(rec)
     if problem is not None:
         raise InputError(f"a stored few-label record has {problem}", param="rec")

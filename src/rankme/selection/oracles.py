@@ -1,6 +1,8 @@
 """Label oracles on frozen representations: a linear probe (C chosen on a validation split) and k-NN.
 
-These use labels: they exist to check a label-free pick, never to make it.
+These use labels: they exist to check a label-free pick, never to make it. The two classifiers,
+:func:`linear_model` and :func:`knn_model`, live in :mod:`rankme.scoring.fewlabel` (the few-label check and the
+training monitor's probe use the same ones) and are importable from here as before.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import to_numpy
+from rankme.scoring.fewlabel import knn_model, linear_model
 
 __all__ = ["C_GRID", "PROBE_TEST_FRACTION", "VAL_FRACTION", "knn_accuracy", "knn_model", "linear_model",
            "linear_probe_accuracy", "oracle_problem", "oracle_split"]
@@ -21,36 +24,6 @@ PROBE_TEST_FRACTION = 0.25
 """The label oracle's test split: the probe is fitted on 75 % of the scored rows (stratified) and tested on 25 %."""
 VAL_FRACTION = 0.2
 """The share of the linear probe's training rows its C is chosen on (a stratified validation split)."""
-
-
-def linear_model(c: float = 1.0, max_iter: int = 500) -> Any:
-    """The (unfitted) linear probe every label check here uses: standardised features, then a multinomial
-    logistic regression (lbfgs) with inverse regularisation ``c``.
-
-    Examples:
-        >>> [name for name, _ in linear_model().steps]
-        ['standardscaler', 'logisticregression']
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
-
-
-def knn_model(k: int) -> Any:
-    """The (unfitted) k-NN classifier every label check here uses: ``k`` neighbours by cosine distance on
-    standardised features.
-
-    Examples:
-        >>> knn_model(3).steps[1][1].n_neighbors
-        3
-    """
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k, metric="cosine"))
 
 
 def linear_probe_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, *, c_grid: Sequence[float] = C_GRID,
