@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rankme.core.errors import Note
 from rankme.core.optional import MissingExtraError
 from rankme.reporting.figures import plt, saved_path
 from rankme.reporting.html import markdown_table_html, write_report
@@ -28,9 +29,10 @@ SEQUENCE_COLUMNS = ("#", "candidate", "layer", "sequences", "tokens/seq", "K", "
 """The per-layer table's columns: each layer's sequences, their mean real tokens, K, the distribution of their
 values (mean, population std, quantiles), the mean of each value over its bound min(L, K), and a note."""
 
-WHAT = ("per-sequence RankMe: each sample's effective rank on its own real tokens in each layer (padding masked out); "
-        "no layer is picked from these distributions (RankMe's selection rule reads one matrix per candidate: "
-        "tokens=all, or the pooled default)")
+WHAT = Note("per-sequence RankMe: each sample's effective rank on its own real tokens in each layer (padding masked "
+            "out); no layer is picked from these distributions (RankMe's selection rule reads one matrix per "
+            "candidate: tokens=all, or the pooled default)", names=("tokens",))
+"""What a per-sequence scan is, said above its table (``say`` writes ``tokens=`` as the command line's flag)."""
 
 
 def sequence_rows(scan: SequenceScan) -> tuple[list[dict[str, Any]], list[str]]:
@@ -40,8 +42,8 @@ def sequence_rows(scan: SequenceScan) -> tuple[list[dict[str, Any]], list[str]]:
         >>> from rankme.metrics.sequence import SequenceRanks
         >>> layer = LayerSequences("m", "0", 4, SequenceRanks(np.array([2.0, 4.0]), np.array([3, 5])), np.arange(2))
         >>> rows, cols = sequence_rows(SequenceScan([layer], "d.txt"))
-        >>> rows[0]["mean"], rows[0]["tokens/seq"], rows[0]["mean/min(L,K)"]
-        (3.0, 4.0, 0.8333333333333334)
+        >>> rows[0]["mean"], rows[0]["tokens/seq"], round(rows[0]["mean/min(L,K)"], 4)
+        (3.0, 4.0, 0.8333)
     """
     rows = []
     for i, x in enumerate(scan.layers, 1):
@@ -109,7 +111,7 @@ def render_sequence_text(scan: SequenceScan, say: Callable[[Any], str] = str) ->
     (written by ``say``), and how many layers came from the cache."""
     cached = sum(x.cached for x in scan.layers)
     tail = [f"{cached} of {len(scan.layers)} layers from the cache"] if cached else []
-    return "\n".join([render_sequence_table(scan), "", WHAT, *map(say, scan.notes), *tail])
+    return "\n".join([render_sequence_table(scan), "", say(WHAT), *map(say, scan.notes), *tail])
 
 
 def write_sequence_report(scan: SequenceScan, path: str | Path, say: Callable[[Any], str] = str,
@@ -120,7 +122,7 @@ def write_sequence_report(scan: SequenceScan, path: str | Path, say: Callable[[A
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows, cols = sequence_rows(scan)
-    sections = [("What this is", WHAT), ("Per-sequence RankMe per layer", to_markdown(rows, cols))]
+    sections = [("What this is", say(WHAT)), ("Per-sequence RankMe per layer", to_markdown(rows, cols))]
     if scan.notes:
         sections.append(("Notes", "\n\n".join(map(say, scan.notes))))
     if scan.command:
