@@ -48,6 +48,7 @@ FLAGS: dict[str, str] = {
     "model": "--model",
     "out": "--out",
     "param": "--param",
+    "per_sample": "--per-sample",
     "precision": "--precision",
     "samples": "--samples",
     "seed": "--seed",

@@ -16,6 +16,7 @@ from rankme.core.distributed import world
 from rankme.core.errors import EmbeddingError
 from rankme.core.optional import MissingExtraError, require
 from rankme.reporting.select_report import render_text, write_select_report
+from rankme.reporting.sequence_report import render_sequence_text, write_sequence_report
 from rankme.scoring.constraints import add_option
 from rankme.selection.select import (
     CACHE_FILE,
@@ -25,6 +26,7 @@ from rankme.selection.select import (
     check_out,
     select,
 )
+from rankme.selection.sequence_record import FIGURE_FILE, PER_SAMPLE_COLUMNS, SequenceScan
 
 __all__ = ["add_select_parser", "run_select"]
 
@@ -42,7 +44,15 @@ def add_select_parser(sub: Any) -> None:
                         "timm:<name>, torch:<module:function>")
     s.add_argument("--factory", metavar="MODULE:FUNCTION", help="builds the model the checkpoints load into")
     s.add_argument("--data", help="unlabeled data for models: folder of images, .txt (one sample per line), array")
-    s.add_argument("--layers", help="also score these layers' pooled outputs in the same pass: 'all' or a,b,c")
+    s.add_argument("--layers", help="also score these layers' outputs in the same pass: 'all' or a,b,c (pooled: "
+                                    "token states averaged over the real tokens, unless --tokens)")
+    add_option(s, "--tokens", "tokens",
+               help="score the --layers on their token states, padding masked out by the attention mask: all = every "
+                    "real token a row (ranked and picked as the pooled scan); per-sequence = each sample's own RankMe "
+                    "in each layer, a distribution per layer (table and box plot; no pick). Default: pooled")
+    s.add_argument("--per-sample", metavar="CSV",
+                   help="with --tokens per-sequence: write every sample's RankMe in every layer to this CSV "
+                        f"({', '.join(PER_SAMPLE_COLUMNS)})")
     s.add_argument("--param", help="hyperparameter for the paper's plateau rule (read from names/sidecars)")
     s.add_argument("--extreme", choices=["min", "max"], default="min", help="plateau rule's pick (default min)")
     add_option(s, "--tol", "tol", help="plateau tolerance, relative: a finite number >= 0 (default 0.01)")
@@ -106,6 +116,16 @@ def _fail(message: str, as_json: bool) -> int:
     return EXIT_ERROR
 
 
+def _write_report(result: Any, out: Path) -> Path:
+    """The HTML report of a selection, or of a per-sequence scan (with its figure beside it)."""
+    if isinstance(result, SequenceScan):
+        path = out / REPORT_FILE
+        figure = out / FIGURE_FILE
+        figure.unlink(missing_ok=True)  # a figure left by an earlier run must not pass for this one's
+        return write_sequence_report(result, path, say=user_message, figure_path=figure)
+    return write_select_report(result, out / REPORT_FILE, say=user_message)
+
+
 def run_select(args: argparse.Namespace) -> int:
     """Run ``rankme select`` from parsed arguments (a thin layer over :func:`rankme.select`).
 
@@ -131,21 +151,31 @@ def run_select(args: argparse.Namespace) -> int:
                         out=None if args.no_cache else args.out, report=False,  # the report: below, rank 0
                         allow_mixed_dim=args.allow_mixed_dim, trust_code=args.trust_code,
                         batch_size=args.batch_size, device=args.device, image_size=args.image_size,
-                        progress=not quiet, command=command)
+                        progress=not quiet, command=command, tokens=args.tokens, per_sample=args.per_sample)
         if rank == 0:  # the renderers write the notes' and errors' parameters as flags (user_message)
-            report = None if args.no_report else write_select_report(result, Path(args.out) / REPORT_FILE,
-                                                                     say=user_message)
+            report = None if args.no_report else _write_report(result, Path(args.out))
     except (EmbeddingError, ValueError, MissingExtraError, OSError) as e:
         return _fail(user_message(e), args.json)
     if rank == 0:
+        scan = isinstance(result, SequenceScan)
         if args.json:
-            json.dump(json_safe({**result.to_dict(say=user_message), "report": None if report is None else str(report)}),
+            extra = {"report": None if report is None else str(report)}
+            if scan and report is not None:
+                extra["figure"] = str(Path(args.out) / FIGURE_FILE)
+            if args.per_sample is not None:
+                extra["per_sample"] = str(args.per_sample)
+            json.dump(json_safe({**result.to_dict(say=user_message), **extra}),
                       sys.stdout, indent=2, default=str)  # an undefined metric (NaN) as null
             print()
         else:
-            print(render_text(result, say=user_message))
+            print(render_sequence_text(result, say=user_message) if isinstance(result, SequenceScan)
+                  else render_text(result, say=user_message))
             if report is not None:
                 print(f"report: {report}")
+                if scan and (Path(args.out) / FIGURE_FILE).is_file():
+                    print(f"figure: {Path(args.out) / FIGURE_FILE}")
+            if args.per_sample is not None:
+                print(f"per-sample values: {args.per_sample}")
         if result.failures:
             print(f"rankme: error: {len(result.failures)} candidate(s) not scored, the others ranked: "
                   + ", ".join(f.name for f in result.failures), file=sys.stderr)

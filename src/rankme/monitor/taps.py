@@ -14,11 +14,14 @@ from typing import Any
 from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.optional import require
 
-__all__ = ["POOLS", "TapCapture", "TapSpec", "batch_rows", "default_forward", "model_device", "pool_output",
-           "tap_label", "to_device", "truncate"]
+__all__ = ["POOLS", "TOKENS", "TapCapture", "TapSpec", "TokenStates", "batch_rows", "default_forward", "model_device",
+           "pool_output", "tap_label", "to_device", "token_states", "truncate"]
 
 POOLS = ("mean", "cls", "flatten")
 """The pooling rules of :func:`pool_output`."""
+
+TOKENS = "tokens"
+""":class:`TapCapture`'s mode that keeps each tap's token states unpooled (:func:`token_states`)."""
 
 TapSpec = str | Callable[[Any, Any], Any]
 """A tap: a submodule name (``"backbone.layer4"``) or a callable ``(model, batch) -> embeddings``."""
@@ -87,6 +90,41 @@ def pool_output(out: Any, pool: str = "mean", mask: Any = None) -> Any:
     return t.flatten(2).mean(-1)
 
 
+@dataclasses.dataclass(frozen=True)
+class TokenStates:
+    """A tap's token states in one batch: ``states`` (B, T, K), and ``mask`` (B, T) (1/True = real token) or
+    ``None`` (every position is a real token: image patches, a batch without an attention mask)."""
+
+    states: Any
+    mask: Any = None
+
+
+def token_states(out: Any, mask: Any = None) -> TokenStates | tuple[int, ...]:
+    """A module output's token states: the tensor :func:`pool_output` would pool (found by the same rule), detached,
+    when it is (B, T, K), with the batch's attention ``mask``; else its shape (a (B, K) vector per sample, a
+    (B, C, H, W) map: no token states to read).
+
+    Raises:
+        EmbeddingError: a (B, T, K) output whose (B, T) differs from the mask's: its padding cannot be told.
+
+    Examples:
+        >>> import torch
+        >>> token_states(torch.ones(2, 3, 4), torch.tensor([[1, 1, 0], [1, 1, 1]])).states.shape
+        torch.Size([2, 3, 4])
+        >>> token_states((torch.ones(2, 4),))
+        (2, 4)
+    """
+    t = _first_tensor(out).detach()
+    if t.dim() != 3:
+        return tuple(int(d) for d in t.shape)
+    if mask is not None and tuple(mask.shape) != tuple(t.shape[:2]):
+        b, n, k = (int(d) for d in t.shape)
+        raise EmbeddingError(f"its output is {b}×{n}×{k} (sequences × tokens × K) but the batch's attention mask is "
+                             f"{'×'.join(str(int(d)) for d in mask.shape)}: its padding cannot be told; leave it out of "
+                             "layers=, or score it pooled (without tokens=)", names=("layers", "tokens"))
+    return TokenStates(t, mask)
+
+
 def default_forward(model: Any, batch: Any) -> Any:
     """Run ``model`` on a probe batch: dict → ``model(**batch)``; (x, y, ...) → ``model(x)``; tensor → ``model(x)``."""
     if isinstance(batch, Mapping):
@@ -136,6 +174,9 @@ def tap_label(tap: TapSpec) -> str:
 class TapCapture:
     """Forward hooks on the tapped submodules that copy each one's pooled output at the moment it runs.
 
+    With ``pool=TOKENS`` the copy is the tap's unpooled token states with the batch's mask
+    (:func:`token_states`: a :class:`TokenStates`, or the output's shape when it holds no token states).
+
     The copy is taken inside the hook — pooled by :func:`pool_output` to (B, K) (only the probe rows the
     monitor kept: it truncates a batch before the forward), detached and cloned — so an in-place op later in the
     forward (``ReLU(inplace=True)``, ``out += identity``) cannot change what is scored, and no more than the
@@ -169,10 +210,16 @@ class TapCapture:
         def hook(module: Any, inputs: Any, output: Any) -> None:
             self.calls[label] = self.calls.get(label, 0) + 1
             try:
+                if self.pool == TOKENS:
+                    got = token_states(output, self.mask)
+                    self.out[label] = got if isinstance(got, tuple) else TokenStates(got.states.clone(), got.mask)
+                    return
                 pooled = pool_output(output, self.pool, self.mask)
             except TypeError as e:
                 raise EmbeddingError(f"tap {label!r} ({self.names[label]}): {e}; pass a callable tap "
                                      "(model, batch) -> embeddings that returns the tensor to score") from None
+            except EmbeddingError as e:
+                raise e.said_of(f"tap {label!r} ({self.names[label]})") from None
             self.out[label] = pooled.clone()  # detached by pool_output; a copy, safe from later in-place ops
 
         return hook

@@ -16,7 +16,7 @@ True
 
 from __future__ import annotations
 
-from rankme.reporting import select_report  # noqa: F401  (registers the renderers)
+from rankme.reporting import select_report, sequence_report  # noqa: F401  (register the renderers)
 from rankme.selection.record import Selection
 from rankme.selection.select import DEFAULT_METRICS, select
 

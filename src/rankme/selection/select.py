@@ -43,6 +43,8 @@ from rankme.selection.labelcheck import LabelPlan, label_plan
 from rankme.selection.pipelines import score_files, score_models
 from rankme.selection.record import RENDERERS, Failure, Selection
 from rankme.selection.rules import choose
+from rankme.selection.sequence_record import FIGURE_FILE, SequenceScan
+from rankme.selection.token_layers import check_token_scan, score_layer_sequences, score_layer_tokens
 
 __all__ = ["CACHE_FILE", "DEFAULT_METRICS", "REPORT_FILE", "SELECT_METRICS", "SelectionRun", "check_out",
            "embedding_files", "select"]
@@ -79,8 +81,8 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
            labels: str | Path | Any | None = None, label_budget: int | None = None,
            views: int | None = None, key: str | None = None, out: str | Path | None = None, report: bool = True,
            allow_mixed_dim: bool = False, trust_code: bool = False, batch_size: int = 64, device: str | None = None,
-           image_size: int = 224, progress: bool = True, command: str = "",
-           cache: str | Path | None = UNSET) -> Selection:
+           image_size: int = 224, progress: bool = True, command: str = "", tokens: str | None = None,
+           per_sample: str | Path | None = None, cache: str | Path | None = UNSET) -> Selection | SequenceScan:
     """Rank candidates by RankMe and pick one without labels — the pipeline of ``rankme select``.
 
     Each keyword is the ``rankme select`` option of the same name (``metrics`` is the repeated ``--metric``;
@@ -119,12 +121,21 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
         image_size: image side for models without their own processor.
         progress: show progress bars.
         command: the command line, for the report.
+        tokens: score the models' ``layers`` on their token states, read with each batch's attention mask
+            (padding never in a statistic): ``"all"`` — every real token a row (ranked and recommended as the pooled
+            scan); ``"per-sequence"`` — each sample's own effective rank in each layer, as a distribution per layer
+            (a :class:`~rankme.selection.sequence_record.SequenceScan`: no pick). ``None`` (the default): each layer
+            pooled (its token states averaged over the real tokens).
+        per_sample: with ``tokens="per-sequence"``, also write every sample's value in every layer to this CSV
+            (model, layer, sequence, tokens, rankme); in Python the same rows are ``result.per_sample()``.
         cache: deprecated: ``out=FOLDER`` keeps the cache in ``FOLDER/cache.sqlite``. A path here is the cache file
             itself (no report is written); ``None``: no cache.
 
     Returns:
         The one :class:`~rankme.selection.record.Selection` (``rankme.select`` is this function; the renderers of
-        :mod:`rankme.reporting.select_report` draw its text, table and report).
+        :mod:`rankme.reporting.select_report` draw its text, table and report); with ``tokens="per-sequence"`` a
+        :class:`~rankme.selection.sequence_record.SequenceScan` (its table and box plot per layer: the renderers of
+        :mod:`rankme.reporting.sequence_report`; with ``out``, also ``out/per_sequence.png``).
 
     Raises:
         EmbeddingError: on inputs that cannot be scored (named, with what to do; ``path``/``row`` say where).
@@ -146,6 +157,12 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
                          param="views")
     if label_budget is not None and labels is None:
         label_plan(None, label_budget)  # refuses: a budget needs labels
+    if tokens is not None:
+        check_token_scan(tokens, models=bool(model or factory), layers=layers, labels=labels, metrics=metrics,
+                         param=param)
+    if per_sample is not None and tokens != "per-sequence":
+        raise InputError("per_sample= writes each sample's RankMe in each layer: it needs tokens=per-sequence",
+                         param="per_sample", names=("tokens",))
     if cache is not UNSET:
         cache = renamed("cache", "out", cache, UNSET if out is None else out,
                         how="out=FOLDER (the cache is FOLDER/cache.sqlite; leave out= unset for no cache)",
@@ -153,6 +170,7 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     path = (check_out(out) / CACHE_FILE) if out is not None else (None if cache is UNSET else cache)
     store = None if path is None else ResultStore(path)
     failed: list[tuple[str, EmbeddingError]] = []
+    scan: SequenceScan | None = None
     try:
         if model or factory:
             if srcs and not factory:
@@ -168,11 +186,19 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
                 params += runs_params(srcs)
             y = _labels(labels, inputs.n, inputs)
             plan = _plan(y, label_budget, inputs.n, samples, seed)
-            cands = score_models(encoders, inputs, names, layers=layers, samples=samples, seed=seed,
-                                 batch_size=batch_size, device=device, labels=plan, store=store,
-                                 params=params, image_size=image_size, progress=progress)
+            embed: dict[str, Any] = {"layers": layers, "samples": samples, "seed": seed, "batch_size": batch_size,
+                                     "device": device, "store": store, "image_size": image_size, "progress": progress}
+            if tokens == "per-sequence":
+                found, token_notes = score_layer_sequences(encoders, inputs, **embed)
+            elif tokens == "all":
+                cands, token_notes = score_layer_tokens(encoders, inputs, names, params=params, **embed)
+            else:
+                cands = score_models(encoders, inputs, names, labels=plan, params=params, **embed)
+                token_notes = [POOLED_NOTE] if layers else []
             repeated = _duplicate_inputs_note(inputs, samples, seed)
-            notes += [f"note: {repeated}"] if repeated else []
+            notes += [*token_notes, *([f"note: {repeated}"] if repeated else [])]
+            if tokens == "per-sequence":
+                scan = SequenceScan(found, inputs.name, command=command, notes=notes)
         else:
             files = embedding_files(srcs)
             n = _rows(files, key) if labels is not None else None
@@ -184,10 +210,14 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
     finally:
         if store is not None:
             store.close()
+    if scan is not None:
+        if per_sample is not None and world()[0] == 0:
+            scan.write_per_sample(per_sample)
+        return _scan_report(scan, out, report and cache is UNSET)
     if plan.note is not None:  # a label check that cannot run: said, the ranked table kept
         notes.append(Note(f"note: {plan.note}", names=plan.note.names))
     if any(c.rankme_se is None for c in cands):
-        notes.append(_noise_note(cands, bool(model or factory)))
+        notes.append(TOKENS_NOISE_NOTE if tokens else _noise_note(cands, bool(model or factory)))
     for name in names:  # a metric undefined on some spectra (α-ReQ at min(N, K) ≤ 12): NaN, said once here
         undefined = [c for c in cands if math.isnan(c.metrics.get(name, 0.0))]
         if undefined:
@@ -205,6 +235,30 @@ def select(sources: str | Path | Sequence[str | Path] = (), *, model: Sequence[s
                                                      "(rankme.select does) or call result.to_html(path)",
                                                      names=("report",))])
     return result
+
+
+POOLED_NOTE = Note("note: layers pooled (the default): a layer's (B, T, K) token states averaged over their real "
+                   "tokens (the attention mask), a (B, C, H, W) map over space, a (B, K) output as it is; 'output' is "
+                   "the model's own embedding; tokens=all or tokens=per-sequence score the token states "
+                   "themselves", names=("tokens",))
+"""Said under a pooled layer scan (the default): which pooling made each layer's rows."""
+
+TOKENS_NOISE_NOTE = Note("note: the no-signal check needs RankMe's sampling noise over independent samples; with "
+                         "tokens=all the rows are tokens (a sequence's tokens are not independent draws): not "
+                         "estimated", names=("tokens",))
+"""Why the no-signal check does not run on token rows."""
+
+
+def _scan_report(scan: SequenceScan, out: str | Path | None, report: bool) -> SequenceScan:
+    """A per-sequence scan, with ``out/report.html`` and ``out/per_sequence.png`` written when ``out`` is given
+    (as :func:`select`'s report; rank 0)."""
+    if out is None or not report or world()[0] != 0:
+        return scan
+    if "sequence_html" not in RENDERERS:
+        return scan.with_(notes=[*scan.notes, Note("report=True wrote no report: import rankme.reporting (rankme."
+                                                   "select does) or call result.to_html(path)", names=("report",))])
+    RENDERERS["sequence_html"](scan, Path(out) / REPORT_FILE, str, figure_path=Path(out) / FIGURE_FILE)
+    return scan
 
 
 def check_out(out: str | Path) -> Path:
