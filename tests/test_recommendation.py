@@ -207,3 +207,14 @@ def test_the_duplicate_rows_note_reaches_the_report(tmp_path):
     note = next(n for n in res.notes if "distinct" in n)
     html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
     assert "100 distinct" in note and note.split(":", 1)[1].strip()[:40] in html
+
+
+@pytest.mark.slow
+def test_the_documented_rule_tables_are_recomputed_from_the_stores():
+    from rankme.paper.recommend import ROOT, STUDIES, format_rule_study, rule_study, study_runs
+
+    page = (ROOT / "docs" / "select.md").read_text(encoding="utf-8")
+    shown = page.split("<!-- rule-study:start -->\n", 1)[1].split("\n<!-- rule-study:end -->", 1)[0]
+    tables = [format_rule_study(rule_study(study_runs(ROOT / path), sweeps, epochs), f"**{name}** (`{path}`)")
+              for name, path, sweeps, epochs in STUDIES]
+    assert shown == "\n\n".join(tables)

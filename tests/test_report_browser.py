@@ -67,7 +67,8 @@ def test_report_renders_table_and_plots_in_chromium(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["reproduction-report.html", "reproduction-report-rerun.html",
-                                  "reproduction-report-full.html", "reproduction-report-long.html"])
+                                  "reproduction-report-full.html", "reproduction-report-long.html",
+                                  "reproduction-report-long-fewlabel.html"])
 def test_committed_reproduction_report_renders(tmp_path, name):
     require_chromium()
     report = DOCS_REPORT.with_name(name)

@@ -38,7 +38,7 @@ __all__ = ["STUDIES", "calibration_table", "format_rule_study", "main", "rule_st
 ROOT = Path(__file__).resolve().parents[3]
 STUDIES: tuple[tuple[str, str, tuple[Sweep, ...], tuple[int, ...]], ...] = (
     ("the 8-epoch few-label study", "docs/data/fewlabel-full/results.sqlite", FULL_SWEEPS, (8,)),
-    ("the long protocol", "docs/data/long/results.sqlite", LONG_SWEEPS, (*LONG_CHECKPOINTS, LONG_EPOCHS)),
+    ("the long protocol", "docs/data/long-fewlabel/results.sqlite", LONG_SWEEPS, (*LONG_CHECKPOINTS, LONG_EPOCHS)),
 )
 """The designed-on studies the calibration is counted from: (name, committed store, sweeps, epochs scored)."""
 SEEDS = (0, 1)
