@@ -70,16 +70,9 @@ def score_file(path, **kw) -> float:
     return score_source(load_embeddings(path, **kw), ["rankme"], progress=False).metrics["rankme"]
 
 
-def committed_runs(store_path, tmp_dir) -> list[dict]:
-    """Every run of a committed results store, read from a copy (the committed file itself is never opened)."""
-    import shutil
+def committed_runs(store_path, tmp_dir=None) -> list[dict]:
+    """Every run of a committed results store, read from a copy (the committed file itself is never opened):
+    :func:`rankme.paper.recommend.study_runs`, the one reader of committed stores."""
+    from rankme.paper.recommend import study_runs
 
-    from rankme.io.results_db import ResultStore
-
-    copy = Path(tmp_dir) / "results.sqlite"
-    shutil.copy(store_path, copy)
-    store = ResultStore(copy)
-    try:
-        return list(store.runs())
-    finally:
-        store.close()
+    return study_runs(store_path)

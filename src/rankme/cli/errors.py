@@ -77,6 +77,8 @@ PYTHON_ONLY = frozenset({
     # the variant column's keyword arguments (the flags --center, --eps, ... fill them in); the report switch of
     # rankme.select (the command line writes it unless --no-report); the token-level functions' inputs
     "variant", "report", "states", "trained", "fraction", "spectra",
+    # the monitor's and the torchmetrics metric's few-label probe and sharding
+    "fewlabel", "fewlabel_every", "label_seed", "shard",
 })
 """Parameters the library's errors name that no flag of ``rankme score``/``rankme select`` sets: the positional file
 arguments (``sources``), and the keywords of functions and classes called from Python only. Their mentions stay as

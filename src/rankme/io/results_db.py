@@ -182,14 +182,21 @@ class ResultStore:
             >>> s.claim("k"), s.claim("k"), s.claimed_elsewhere(["k"])
             (True, True, [])
         """
-        with self._guard(), self._db:
-            if self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone() is not None:
-                return False
-            row = self._db.execute("SELECT host, pid FROM claims WHERE key = ?", (key,)).fetchone()
-            if row is not None and (row[0], row[1]) != _OWNER and _alive(row[0], int(row[1])):
-                return False
-            self._db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)", (key, *_OWNER, time.time()))
-            return True
+        with self._guard():
+            # the check and the claim in one write transaction: two processes can never both see the run free
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                free = self._db.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone() is None
+                row = self._db.execute("SELECT host, pid FROM claims WHERE key = ?", (key,)).fetchone()
+                if free and not (row is not None and (row[0], row[1]) != _OWNER and _alive(row[0], int(row[1]))):
+                    self._db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)", (key, *_OWNER, time.time()))
+                else:
+                    free = False
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
+            return free
 
     def release(self, key: str) -> None:
         """Give up this process's claim on a run (it was interrupted, or failed)."""
