@@ -32,3 +32,9 @@ class Payload:
 
     def __init__(self) -> None:
         self.note = "arbitrary object"
+
+
+def mlp_other() -> torch.nn.Module:
+    """A second encoder of the same inputs (another seed and width): a rival for ``mlp`` in an encoder choice."""
+    torch.manual_seed(1)
+    return MLP(width=48)

@@ -218,3 +218,18 @@ def test_the_documented_rule_tables_are_recomputed_from_the_stores():
     tables = [format_rule_study(rule_study(study_runs(ROOT / path), sweeps, epochs), f"**{name}** (`{path}`)")
               for name, path, sweeps, epochs in STUDIES]
     assert shown == "\n\n".join(tables)
+
+
+def test_encoders_with_and_without_labels_get_a_recommendation_not_a_measured_confidence(tmp_path):
+    x = np.random.default_rng(0).standard_normal((200, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    models = ["torch:select_models:mlp", "torch:select_models:mlp_other"]
+    free = rankme.select(model=models, data=tmp_path / "x.npy", progress=False)
+    rec = free.recommendation
+    assert rec.keep in models and rec.situation.key == "none/kept/no sweep" and rec.designed is None
+    pr = {c.name: c.metrics["participation_ratio"] for c in free.candidates if c.layer == "output"}
+    assert rec.keep == max(pr, key=pr.get)  # the rule's pick, from the candidates' own scores
+    y = (x[:, 0] > 0).astype(int)
+    labelled = rankme.select(model=models, data=tmp_path / "x.npy", labels=y, progress=False)
+    assert labelled.recommendation.situation.labels == "all" and labelled.recommendation.designed is None
+    assert "not measured" in labelled.recommendation.line()

@@ -134,22 +134,23 @@ def _few(members: Sequence[Candidate]) -> tuple[float | None, Any]:
     return _mean([cv.linear for cv in cvs]), np.mean([cv.linear_correct.astype(float) for cv in cvs], axis=0)
 
 
-def _name(members: Sequence[Candidate], swept: str | None, value: float | None) -> str:
-    if value is None:
-        return members[0].label
+def _name(members: Sequence[Candidate], swept: str | None, value: float | None, outputs: bool = False) -> str:
+    if value is None:  # encoders compared by their outputs alone are named as given (no "[output]")
+        return members[0].name if outputs else members[0].label
     seeds = f" (mean of {len(members)} runs)" if len(members) > 1 else f" ({members[0].label})"
     return f"{swept}={value:g}{seeds}"
 
 
 def _options(groups: Sequence[Sequence[Candidate]], swept: str | None, values: Sequence[float] | None,
              mixed: bool) -> list[Option]:
+    outputs = all(c.layer in ("", "output") for g in groups for c in g)
     out = []
     for i, members in enumerate(groups):
         norm = [max(min(c.n, c.dim), 1) if mixed else 1 for c in members]
         score = _mean([c.metrics.get(RULE_METRIC, math.nan) / k for c, k in zip(members, norm, strict=True)])
         few_acc, few_correct = _few(members)
         probe = _mean([c.probe_acc for c in members]) if all(c.probe_acc is not None for c in members) else None
-        out.append(Option(_name(members, swept, None if values is None else values[i]), score,
+        out.append(Option(_name(members, swept, None if values is None else values[i], outputs), score,
                           _mean([c.metrics["rankme"] for c in members]), None if values is None else values[i],
                           few_acc, few_correct, probe))
     return out
