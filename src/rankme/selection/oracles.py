@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import to_numpy
-from rankme.scoring.fewlabel import knn_model, linear_model
+from rankme.scoring.fewlabel import knn_model, linear_model, one_blas_thread
 
 __all__ = ["C_GRID", "PROBE_TEST_FRACTION", "VAL_FRACTION", "knn_accuracy", "knn_model", "linear_model",
            "linear_probe_accuracy", "oracle_problem", "oracle_split"]
@@ -41,13 +41,12 @@ def linear_probe_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, 
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
-    from threadpoolctl import threadpool_limits
 
     xtr, ytr, xte, yte = to_numpy(x_train), to_numpy(y_train), to_numpy(x_test), to_numpy(y_test)
     fit_x, val_x, fit_y, val_y = train_test_split(xtr, ytr, test_size=val_fraction, random_state=seed, stratify=ytr)
 
     # small fits: BLAS threads cost far more than they save (10× slower on a loaded 2-core machine)
-    with warnings.catch_warnings(), threadpool_limits(1):
+    with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", ConvergenceWarning)
         scores = [linear_model(c, max_iter).fit(fit_x, fit_y).score(val_x, val_y) for c in c_grid]
         best = c_grid[int(np.argmax(scores))]
@@ -107,8 +106,6 @@ def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 
         >>> knn_accuracy(x, y, x, y, k=3)
         100.0
     """
-    from threadpoolctl import threadpool_limits
-
     clf = knn_model(k)
-    with threadpool_limits(1):
+    with one_blas_thread():
         return 100.0 * float(clf.fit(to_numpy(x_train), to_numpy(y_train)).score(to_numpy(x_test), to_numpy(y_test)))
