@@ -26,6 +26,7 @@ from rankme.core.arrays import as_embeddings, check_shape, numpy_dtype_of
 from rankme.core.errors import EmbeddingError, Note
 from rankme.core.optional import has_module, require
 from rankme.io.pick import pick_array
+from rankme.io.stdin import read_stdin
 from rankme.io.stores import (
     DIRECTORY_FORMATS,
     directory_format,
@@ -393,7 +394,7 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
         raise EmbeddingError(f"{p}: key= picks one list column; it cannot be combined with columns=/exclude=",
                              param="key", names=("columns", "exclude"), path=p)
     if p == "-":
-        data = sys.stdin.buffer.read()
+        data = read_stdin()
         if not data.startswith(_NPY_MAGIC):
             raise EmbeddingError("<stdin>: standard input does not hold a .npy array (it starts with "
                                  f"{data[:8]!r}); 'rankme score -' reads .npy only: save other formats to a file",

@@ -102,11 +102,25 @@ class ResultStore:
                              "choose another location", path=self.path, kind="cannot-open") from e
         with self._guard():
             self._db = sqlite3.connect(self.path, timeout=60)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-            self._db.commit()
+            self._setup(time.monotonic() + 60)
             self._db.execute("SELECT key, sweep, config, metrics, finished FROM runs LIMIT 1").fetchall()
+
+    def _setup(self, deadline: float) -> None:
+        """WAL journal and schema. Two processes opening a new store at once can get SQLITE_BUSY at once, without
+        SQLite's busy wait (switching the journal, or a read lock upgraded to a write lock, would deadlock), so
+        this step is retried until ``deadline``."""
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+                self._db.commit()
+                return
+            except sqlite3.OperationalError as e:
+                self._db.rollback()
+                if sqlite_code(e) not in _BUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
