@@ -15,7 +15,6 @@ to float64 rounding (the σ² variant needs no such step).
 from __future__ import annotations
 
 import contextlib
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.formula import RANKME_EPS
 from rankme.core.numerics import gram_floor
 from rankme.core.optional import is_torch_tensor, loaded_torch, to_numpy
+from rankme.core.resources import one_thread
 from rankme.core.tokens import token_groups
 
 __all__ = ["QUANTILES", "SequenceRanks", "per_sequence_rankme", "sequence_eigenvalues", "sequence_singular_values"]
@@ -132,15 +132,7 @@ thread, 4.1-6.0 s with two)."""
 
 
 def _one_blas_thread(side: int) -> Any:
-    return _blas_controller().limit(limits=1, user_api="blas") if side <= SMALL_SIDE else contextlib.nullcontext()
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> Any:
-    """One threadpoolctl controller per process (finding the loaded BLAS libraries costs ~1.5 ms)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
+    return one_thread("blas") if side <= SMALL_SIDE else contextlib.nullcontext()
 
 
 def sequence_singular_values(states: Any, *, center: bool = False, normalize: bool = False) -> np.ndarray:

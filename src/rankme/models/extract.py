@@ -11,7 +11,6 @@ same hooks in their ``TOKENS`` mode): every real token as a row, or each sequenc
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from rankme.core.checks import check_positive
 from rankme.core.distributed import world
 from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.optional import require
+from rankme.core.resources import beside_a_cpu_model
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.metrics.sequence import SequenceRanks, per_sequence_rankme
 from rankme.metrics.states import KeptRows
@@ -156,7 +156,7 @@ def embed_layer_tokens(encoder: Any, data: Any, taps: Sequence[str], indices: np
     out = LayerTokens()
     start = 0
     try:
-        with torch.no_grad(), _blas_one_thread(dev):
+        with torch.no_grad(), beside_a_cpu_model(dev):
             for batch in _Batches(encoder, data, indices, batch_size, image_size, progress):
                 batch = to_device(batch, dev)
                 mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
@@ -182,13 +182,3 @@ def embed_layer_tokens(encoder: Any, data: Any, taps: Sequence[str], indices: np
         out.scores[t] = accs[t] if tokens == "all" else SequenceRanks(
             np.concatenate([r.values for r in ranks[t]]), np.concatenate([r.lengths for r in ranks[t]]))
     return out
-
-
-def _blas_one_thread(device: Any) -> Any:
-    """numpy's BLAS on one thread while a CPU model runs (as the monitor's pass: its idle threads would spin on the
-    cores torch's threads need); GPU models: no change."""
-    if getattr(device, "type", "cpu") != "cpu":
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")

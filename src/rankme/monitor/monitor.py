@@ -8,7 +8,6 @@ generators (torch CPU/CUDA, numpy, Python) are as they were after each pass, and
 from __future__ import annotations
 
 import contextlib
-import functools
 import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,6 +20,7 @@ from rankme.core.checks import check_positive, warn_sample_size
 from rankme.core.distributed import is_distributed, max_dim, raise_if_any_rank_failed, world
 from rankme.core.errors import InputError
 from rankme.core.optional import require
+from rankme.core.resources import beside_a_cpu_model
 from rankme.core.spectrum import SpectrumAccumulator
 from rankme.metrics.lidar import LIDAR_DELTA, LidarAccumulator
 from rankme.metrics.registry import check_metrics, compute_metrics, needing
@@ -184,7 +184,7 @@ class RankMeMonitor:
         seen = 0
         error: BaseException | None = None
         try:
-            with torch.no_grad(), _host_blas_single_thread(device), _rng_preserved(torch, device):
+            with torch.no_grad(), beside_a_cpu_model(device), _rng_preserved(torch, device):
                 for i, batch in enumerate(self.probe_loader):
                     rows = batch_rows(batch)
                     if self.samples is not None:
@@ -247,7 +247,7 @@ class RankMeMonitor:
         self.evaluations += 1
         probe = self.fewlabel_probe
         due = probe is not None and (probe.due(self.evaluations) if fewlabel is None else bool(fewlabel))
-        with _host_blas_single_thread(model_device(self.model)):
+        with beside_a_cpu_model(model_device(self.model)):
             return self._compute(due)
 
     def _compute(self, fewlabel: bool = False) -> dict[str, float]:
@@ -367,23 +367,6 @@ def _rng_preserved(torch: Any, device: Any) -> Iterator[None]:
         finally:
             np.random.set_state(np_state)
             random.setstate(py_state)
-
-
-def _host_blas_single_thread(device: Any) -> Any:
-    """While a CPU model runs, numpy's BLAS (Gram updates, eigen step) gets one thread: after each call its idle
-    threads keep spinning on the cores torch's threads need, which made the monitor's pass 6x slower on 2 cores
-    (bench/bench_monitor.py) and slowed the training step after it. GPU models: no change."""
-    if getattr(device, "type", "cpu") != "cpu":
-        return contextlib.nullcontext()
-    return _blas_controller().limit(limits=1, user_api="blas")
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> Any:
-    """One threadpoolctl controller per process: finding the loaded BLAS libraries costs ~1.5 ms per call."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def _with_global_dim(acc: SpectrumAccumulator, name: str) -> SpectrumAccumulator:

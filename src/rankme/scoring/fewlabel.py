@@ -13,7 +13,6 @@ fit (it is optional). Labels check a label-free pick or watch a training run her
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -23,10 +22,11 @@ import numpy as np
 
 from rankme.core.errors import InputError
 from rankme.core.optional import to_numpy
+from rankme.core.resources import one_thread
 
 __all__ = ["CV_REFUSAL", "LINEAR_C", "MAX_FOLDS", "MAX_K", "N_BOOT", "CVAccuracy", "bootstrap_means",
            "cv_accuracies", "draw_budget", "few_label_rows", "few_shot_accuracies", "knn_k", "knn_model",
-           "labelled_rows", "linear_model", "one_blas_thread", "paired_difference"]
+           "labelled_rows", "linear_model", "paired_difference"]
 
 LINEAR_C, MAX_FOLDS, MAX_K = 1.0, 5, 5
 N_BOOT = 2000
@@ -243,26 +243,6 @@ def _features(x: Any, what: str, param: str | None = None) -> np.ndarray:
     return a
 
 
-@functools.lru_cache(maxsize=1)
-def _controller() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()  # made once, after scikit-learn is loaded: its libraries are scanned once
-
-
-def one_blas_thread() -> Any:
-    """A context in which the BLAS/OpenMP pools run one thread: the label checks' small fits, where threads cost
-    far more than they save (10× slower on a loaded 2-core machine). One scan of the loaded libraries per
-    process (``threadpool_limits`` rescans on every call: about 3 ms).
-
-    Examples:
-        >>> with one_blas_thread():
-        ...     all(pool["num_threads"] == 1 for pool in _controller().select(user_api="blas").info())
-        True
-    """
-    return _controller().limit(limits=1)
-
-
 def cv_accuracies(x: Any, idx: Any, labels: Any, seed: int = 0, n_boot: int = N_BOOT) -> CVAccuracy:
     """Linear and k-NN accuracy of one candidate's representations ``x`` (n × d) by stratified cross-validation
     inside the labelled rows ``idx`` (labels ``labels``): min(5, B) shuffled folds (``seed``), B the smallest class
@@ -288,7 +268,7 @@ def cv_accuracies(x: Any, idx: Any, labels: Any, seed: int = 0, n_boot: int = N_
     _, folds, k = _plan(y)
     xs = feats[rows]
     lin, knn = np.zeros(len(y), bool), np.zeros(len(y), bool)
-    with warnings.catch_warnings(), one_blas_thread():  # small fits: BLAS threads cost more than they save
+    with warnings.catch_warnings(), one_thread():  # small fits: BLAS threads cost more than they save
         warnings.simplefilter("ignore", ConvergenceWarning)
         for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(xs, y):
             lin[te] = linear_model(LINEAR_C).fit(xs[tr], y[tr]).predict(xs[te]) == y[te]
@@ -312,7 +292,7 @@ def few_shot_accuracies(x_train: Any, labels: Any, x_test: Any, y_test: Any) -> 
     xtr, y = _features(x_train, "x_train"), np.asarray(labels)
     xte, yte = _features(x_test, "x_test"), np.asarray(y_test)
     k = knn_k(int(_classes(y)[1].min()))
-    with warnings.catch_warnings(), one_blas_thread():
+    with warnings.catch_warnings(), one_thread():
         warnings.simplefilter("ignore", ConvergenceWarning)
         lin = linear_model(LINEAR_C).fit(xtr, y).score(xte, yte)
         return 100.0 * float(lin), 100.0 * float(knn_model(k).fit(xtr, y).score(xte, yte))

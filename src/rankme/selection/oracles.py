@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import to_numpy
-from rankme.scoring.fewlabel import knn_model, linear_model, one_blas_thread
+from rankme.core.resources import one_thread
+from rankme.scoring.fewlabel import knn_model, linear_model
 
 __all__ = ["C_GRID", "PROBE_TEST_FRACTION", "VAL_FRACTION", "knn_accuracy", "knn_model", "linear_model",
            "linear_probe_accuracy", "oracle_problem", "oracle_split"]
@@ -46,7 +47,7 @@ def linear_probe_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, 
     fit_x, val_x, fit_y, val_y = train_test_split(xtr, ytr, test_size=val_fraction, random_state=seed, stratify=ytr)
 
     # small fits: BLAS threads cost far more than they save (10× slower on a loaded 2-core machine)
-    with warnings.catch_warnings(), one_blas_thread():
+    with warnings.catch_warnings(), one_thread():
         warnings.simplefilter("ignore", ConvergenceWarning)
         scores = [linear_model(c, max_iter).fit(fit_x, fit_y).score(val_x, val_y) for c in c_grid]
         best = c_grid[int(np.argmax(scores))]
@@ -107,5 +108,5 @@ def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 
         100.0
     """
     clf = knn_model(k)
-    with one_blas_thread():
+    with one_thread():
         return 100.0 * float(clf.fit(to_numpy(x_train), to_numpy(y_train)).score(to_numpy(x_test), to_numpy(y_test)))
