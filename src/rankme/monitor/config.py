@@ -14,6 +14,7 @@ from rankme.monitor.alarm import CollapseAlarm
 from rankme.monitor.fewlabel import fewlabel_probe
 from rankme.monitor.monitor import LidarViews, RankMeMonitor
 from rankme.monitor.taps import POOLS, default_forward
+from rankme.monitor.tokens import check_tokens
 
 __all__ = ["MonitorConfig"]
 
@@ -45,6 +46,8 @@ class MonitorConfig:
             ``label_seed``; ``None``: every labelled row.
         label_seed: the draw, the cross-validation folds and the bootstrap resamples.
         fewlabel_every: the few-label probe runs at every this-many-th evaluation (the N-th, 2N-th, ...).
+        tokens: ``"all"`` or ``"per-sequence"`` to score the taps' token states (see :class:`RankMeMonitor`);
+            ``None``: pooled.
 
     Examples:
         >>> MonitorConfig("projector", every_n_steps=0)
@@ -69,6 +72,7 @@ class MonitorConfig:
     label_budget: int | None = None
     label_seed: int = 0
     fewlabel_every: int = 1
+    tokens: str | None = None
 
     def __post_init__(self) -> None:
         check_positive(self.every_n_epochs, "every_n_epochs")
@@ -81,6 +85,7 @@ class MonitorConfig:
             raise InputError("stop_on_collapse=True needs an alarm=CollapseAlarm(...) to decide what collapse is",
                              param="stop_on_collapse", names=("alarm",))
         fewlabel_probe(self.labels, self.label_budget, self.label_seed, self.fewlabel_every)  # refused now
+        check_tokens(self.tokens, metrics=self.metrics, labels=self.labels, lidar=self.lidar, alarm=self.alarm)
 
     def fewlabel_due(self, evaluation: int) -> bool | None:
         """Whether the ``evaluation``-th evaluation (from 1) runs the few-label probe; ``None`` without labels.
@@ -120,4 +125,4 @@ class MonitorConfig:
         return RankMeMonitor(model, self.taps if taps is None else taps, probe_loader, samples=self.samples,
                              metrics=self.metrics, pool=self.pool, forward=self.forward, alarm=self.alarm,
                              lidar=self.lidar, labels=self.labels, label_budget=self.label_budget,
-                             label_seed=self.label_seed, fewlabel_every=self.fewlabel_every)
+                             label_seed=self.label_seed, fewlabel_every=self.fewlabel_every, tokens=self.tokens)

@@ -29,6 +29,7 @@ from rankme.monitor.alarm import CollapseAlarm, CollapseWarning
 from rankme.monitor.fewlabel import FewLabelProbe, LabelledRows, fewlabel_probe, fewlabel_values
 from rankme.monitor.taps import (
     POOLS,
+    TOKENS,
     TapCapture,
     TapSpec,
     batch_rows,
@@ -37,8 +38,10 @@ from rankme.monitor.taps import (
     pool_output,
     tap_label,
     to_device,
+    token_states,
     truncate,
 )
+from rankme.monitor.tokens import TokenPass, check_tokens
 from rankme.scoring.engine import finish, state_of
 from rankme.scoring.fewlabel import CVAccuracy
 from rankme.scoring.options import scoring_options
@@ -100,6 +103,11 @@ class RankMeMonitor:
         label_budget: labels per class drawn from ``labels`` (≥ 2), or ``None`` for every labelled row.
         label_seed: the draw, the cross-validation folds and the bootstrap resamples.
         fewlabel_every: run the few-label probe at every this-many-th evaluation (1: every one).
+        tokens: score each tap's unpooled (B, T, K) token states instead of pooled vectors, padding left out by the
+            batch's ``attention_mask``: ``"all"`` (every real token a row: ``"<metric>/<tap>"`` as pooled) or
+            ``"per-sequence"`` (each probe sequence's own RankMe: ``"rankme_seq_mean/<tap>"``, ``_std``,
+            ``_q05`` … ``_q95``); ``None`` (default): pooled by ``pool``. Not with labels, LiDAR, or (per
+            sequence) other metrics or the alarm.
 
     Examples:
         >>> import torch
@@ -128,6 +136,7 @@ class RankMeMonitor:
         label_budget: int | None = None,
         label_seed: int = 0,
         fewlabel_every: int = 1,
+        tokens: str | None = None,
     ) -> None:
         if isinstance(taps, str) or callable(taps):
             taps = {tap_label(taps): taps}
@@ -142,7 +151,8 @@ class RankMeMonitor:
         self.model, self.taps, self.probe_loader = model, dict(taps), probe_loader
         self.samples, self.pool, self.forward = samples, pool, forward
         self.metrics = check_metrics(list(metrics))
-        self.shard, self.alarm, self.lidar = shard, alarm, lidar
+        check_tokens(tokens, metrics=self.metrics, labels=labels, lidar=lidar, alarm=alarm)
+        self.shard, self.alarm, self.lidar, self.tokens = shard, alarm, lidar, tokens
         self.last_alarm: str | None = None
         self.fewlabel_probe = fewlabel_probe(labels, label_budget, label_seed, fewlabel_every)
         self.fewlabel: dict[str, CVAccuracy] = {}
@@ -177,7 +187,9 @@ class RankMeMonitor:
         rank, size = world() if self.shard else (0, 1)
         accs = {name: SpectrumAccumulator() for name in self.taps}
         self._lidar_accs: dict[str, LidarAccumulator] = {}
-        capture = TapCapture(self.model, {n: t for n, t in self.taps.items() if isinstance(t, str)}, self.pool)
+        capture = TapCapture(self.model, {n: t for n, t in self.taps.items() if isinstance(t, str)},
+                             TOKENS if self.tokens else self.pool)
+        self._token_pass = TokenPass(self.tokens, list(self.taps)) if self.tokens else None
         device = model_device(self.model)
         modes = [(m, m.training) for m in self.model.modules()]
         self.model.eval()
@@ -197,7 +209,12 @@ class RankMeMonitor:
                         continue
                     batch = to_device(batch, device)
                     for name, pooled in self._embed(batch, capture).items():
-                        accs[name].update(pooled, row_offset=seen - rows)  # global probe row (DDP too)
+                        if self._token_pass is not None:  # token states: the tokens are the rows
+                            pooled = self._token_pass.add(name, pooled, accs[name], seen - rows)
+                            if pooled is None:
+                                continue
+                        else:
+                            accs[name].update(pooled, row_offset=seen - rows)  # global probe row (DDP too)
                         if sink is not None:
                             sink(name, pooled)
                         if row_sink is not None:
@@ -210,7 +227,7 @@ class RankMeMonitor:
             for module, mode in modes:  # every submodule's own mode (a frozen BatchNorm stays in eval)
                 module.training = mode
         raise_if_any_rank_failed(error)
-        if is_distributed():
+        if is_distributed() and self.tokens != "per-sequence":
             for name in self.taps:
                 accs[name] = _with_global_dim(accs[name], name)
                 accs[name].all_reduce()
@@ -220,8 +237,11 @@ class RankMeMonitor:
         """One forward pass: the pooled (B, K) output of every tap."""
         mask = batch.get("attention_mask") if isinstance(batch, Mapping) else None
         captured = capture.run(lambda: self.forward(self.model, batch), mask) if capture.handles else {}
-        return {name: pool_output(tap(self.model, batch), self.pool, mask) if callable(tap) else captured[name]
-                for name, tap in self.taps.items()}
+        def own(tap: Any) -> Any:  # a callable tap's output, as the hooks give theirs
+            out = tap(self.model, batch)
+            return token_states(out, mask) if self.tokens else pool_output(out, self.pool, mask)
+
+        return {name: own(tap) if callable(tap) else captured[name] for name, tap in self.taps.items()}
 
     def _lidar_views(self, batch: Any, capture: TapCapture, start: int) -> None:
         """Add q augmented views of this batch's first samples (up to ``lidar.samples``) to the LiDAR states."""
@@ -264,6 +284,8 @@ class RankMeMonitor:
         accs = self.accumulate(sink=(lambda t, z: kept[t](z)) if want_rows else None, row_sink=labelled)
         self.spectra: dict[str, Spectra] = {}
         self.notes: dict[str, list[str]] = {}
+        if self.tokens == "per-sequence" and self._token_pass is not None:  # a distribution per tap, no spectrum
+            return {k: v for name in self.taps for k, v in self._token_pass.values(name, _gather_parts).items()}
         for name, acc in accs.items():
             warn_sample_size(acc.n, int(acc.dim or 0), stacklevel=4)  # probe set smaller than K: biased low
             lid = None
