@@ -115,3 +115,28 @@ def test_trainer_logs_the_fewlabel_probe_every_second_evaluation(tmp_path):
         assert probed[0][f"{key}/layer1"] == offline[f"{key}/layer1"] == cb.history[-1][f"{key}/layer1"]
     assert len(again.fewlabel["layer1"].linear_correct) == 2 * 10
     assert "fewlabel_linear/layer1" not in cb.history[0]
+
+
+def test_a_resumed_run_keeps_the_fewlabel_rhythm(tmp_path):
+    """Evaluations at steps 2 and 4, the probe every second one: a run stopped after step 2 (checkpoint saved)
+    and resumed with a new callback probes at step 4, as the uninterrupted run does. The trainer state restores
+    the log history, not the callback: before, the resumed callback counted from 1 again and skipped the probe."""
+    probe = DataLoader(_Tokens(96, 2, labels=False), batch_size=32)
+    y = _Tokens(96, 2).labels.numpy().copy()
+
+    def run(steps: int, resume: bool):
+        trainer = _trainer(tmp_path, steps)
+        trainer.args.save_strategy, trainer.args.save_steps = transformers.IntervalStrategy.STEPS, 2
+        cb = RankMeTrainerCallback(probe, taps={"layer1": "bert.encoder.layer.1"}, labels=y, label_budget=10,
+                                   fewlabel_every=2).attach(trainer)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2") if resume else None)
+        return trainer, cb
+
+    first, _ = run(2, resume=False)
+    assert [h["step"] for h in first.state.log_history if "rankme/layer1" in h] == [2]
+    assert not any("fewlabel_linear/layer1" in h for h in first.state.log_history)
+    resumed, cb = run(4, resume=True)
+    assert [h["step"] for h in resumed.state.log_history if "fewlabel_linear/layer1" in h] == [4]
+    assert len(cb.history) == 1 and "fewlabel_linear/layer1" in cb.history[0]

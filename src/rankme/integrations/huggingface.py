@@ -57,9 +57,17 @@ class RankMeTrainerCallback(_tf.TrainerCallback):  # type: ignore[name-defined]
         """Check the taps against the model before the first step."""
         self._get_monitor(model)
 
+    def _evaluations_done(self, state: Any, monitor: RankMeMonitor) -> int:
+        """Evaluations this run has made: this callback's history, or, after a resume from a checkpoint (whose
+        trainer state keeps the log history, not this callback), the logged entries of its first value, so the
+        few-label rhythm goes on where it was."""
+        tap = next(iter(monitor.taps))
+        first = f"rankme_seq_mean/{tap}" if monitor.tokens == "per-sequence" else f"{monitor.metrics[0]}/{tap}"
+        return max(len(self.history), sum(first in h for h in getattr(state, "log_history", None) or ()))
+
     def _evaluate(self, state: Any, control: Any, model: Any) -> None:
         monitor = self._get_monitor(model)
-        values = monitor.compute(fewlabel=self.config.fewlabel_due(len(self.history) + 1))
+        values = monitor.compute(fewlabel=self.config.fewlabel_due(self._evaluations_done(state, monitor) + 1))
         self.history.append({"step": float(state.global_step), **values})
         if self.trainer is not None:
             self.trainer.log(dict(values))
