@@ -10,9 +10,7 @@ store directories) are read.
 from __future__ import annotations
 
 import io
-import os
 import pickle
-import stat
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +24,15 @@ from rankme.core.arrays import as_embeddings, check_shape, numpy_dtype_of
 from rankme.core.errors import EmbeddingError, Note
 from rankme.core.optional import has_module, require
 from rankme.io.pick import pick_array
+from rankme.io.primitives import (
+    NPY_MAGIC,
+    check_regular,
+    file_error,
+    load_npy,
+    npz_shape,
+    read_rows,
+    tensors_by_path,
+)
 from rankme.io.stdin import read_stdin
 from rankme.io.stores import (
     DIRECTORY_FORMATS,
@@ -44,7 +51,6 @@ __all__ = ["READERS", "STORE_FORMATS", "STORE_READERS", "SUFFIXES", "EmbeddingSo
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".arrow", ".feather", ".ipc")
 """Tables, read with the column rules of :mod:`rankme.io.tabular`."""
-_NPY_MAGIC = b"\x93NUMPY"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
 """Checkpoint suffixes (``rankme select --factory``)."""
 
@@ -130,37 +136,13 @@ class EmbeddingSource:
         """
         arr = self.array
         if rows is None and isinstance(arr, np.memmap) and arr.flags.c_contiguous and arr.filename:
-            yield from _read_rows(str(arr.filename), int(arr.offset), arr.dtype, arr.shape, chunk_rows)
+            yield from read_rows(str(arr.filename), int(arr.offset), arr.dtype, arr.shape, chunk_rows)
         elif rows is None:
             for start in range(0, self.n_rows, chunk_rows):
                 yield arr[start : start + chunk_rows]
         else:
             for start in range(0, len(rows), chunk_rows):
                 yield arr[rows[start : start + chunk_rows]]
-
-
-def _read_rows(path: str, offset: int, dtype: np.dtype, shape: tuple[int, ...], chunk_rows: int) -> Iterator[Any]:
-    n = int(shape[0])
-    row_items = int(np.prod(shape[1:], dtype=np.int64))
-    buf = np.empty((min(chunk_rows, n), *shape[1:]), dtype=dtype)
-    with open(path, "rb", buffering=0) as fh:
-        fh.seek(offset)
-        for start in range(0, n, chunk_rows):
-            m = min(chunk_rows, n - start)
-            view = buf[:m]
-            mem = memoryview(view.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
-            got, want = 0, m * row_items * dtype.itemsize
-            while got < want:
-                step = fh.readinto(mem[got:])
-                if not step:
-                    raise EmbeddingError(f"{path}: file ended early near row {start} (truncated .npy)", path=path)
-                got += step
-            yield view
-
-
-def _fail(path: str, what: str, err: BaseException | None = None) -> EmbeddingError:
-    detail = f" ({type(err).__name__}: {err})" if err is not None else ""
-    return EmbeddingError(f"{path}: {what}{detail}", path=path)
 
 
 def _flatten(arr: Any, name: str, flatten: bool, notes: list[str]) -> Any:
@@ -170,61 +152,16 @@ def _flatten(arr: Any, name: str, flatten: bool, notes: list[str]) -> Any:
     return arr
 
 
-def _load_npy(path: str, data: Any) -> Any:
-    if isinstance(data, str):
-        with open(data, "rb") as fh:
-            head = fh.read(len(_NPY_MAGIC))
-        if not head:
-            raise _fail(path, "is empty (0 bytes): a truncated or corrupt .npy")
-        if head != _NPY_MAGIC:
-            raise _fail(path, f"is not a .npy file (it starts with {head!r}, not the NPY header)")
-    dtype = _npy_dtype(data)
-    if dtype is not None and dtype.hasobject:
-        raise _fail(path, "is not a plain numeric .npy (it would need unpickling); refusing to load it")
-    try:
-        return np.load(data, mmap_mode="r" if isinstance(data, str) else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError, pickle.UnpicklingError) as e:
-        raise _fail(path, "is not a readable .npy array: truncated or corrupt", e) from e
-
-
-def _npy_dtype(data: Any) -> np.dtype | None:
-    """The dtype a ``.npy`` header declares (``data``: a path, or a binary file left where it was), or ``None``
-    when the header cannot be read: whether loading would need unpickling is decided by it, not by numpy's text."""
-    fmt = np.lib.format
-    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
-    fh = open(data, "rb") if isinstance(data, str) else data  # closed, or rewound, below
-    start = fh.tell()
-    try:
-        read = readers.get(fmt.read_magic(fh))
-        return None if read is None else np.dtype(read(fh)[2])
-    except (ValueError, OSError, EOFError):
-        return None
-    finally:
-        if isinstance(data, str):
-            fh.close()
-        else:
-            fh.seek(start)
-
-
-def _npz_shape(npz: Any, name: str) -> tuple[int, ...]:
-    """The shape of an ``.npz`` member, from its header (the array is not read)."""
-    fmt = np.lib.format
-    member = f"{name}.npy" if f"{name}.npy" in npz.zip.namelist() else name
-    with npz.zip.open(member) as fh:
-        header = fmt.read_array_header_1_0 if fmt.read_magic(fh)[0] == 1 else fmt.read_array_header_2_0
-        return tuple(header(fh)[0])
-
-
 def _load_npz(req: ReadRequest) -> tuple[str, Any]:
     path = req.path
     try:
         with np.load(path, allow_pickle=False) as npz:
-            name = pick_array(path, npz.files, req.key, lambda k: _npz_shape(npz, k), notes=req.notes)
+            name = pick_array(path, npz.files, req.key, lambda k: npz_shape(npz, k), notes=req.notes)
             return name, npz[name]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
         if isinstance(e, EmbeddingError):
             raise
-        raise _fail(path, "is not a readable .npz archive: truncated or corrupt", e) from e
+        raise file_error(path, "is not a readable .npz archive: truncated or corrupt", e) from e
 
 
 def _load_pt(req: ReadRequest) -> tuple[str, Any]:
@@ -233,37 +170,26 @@ def _load_pt(req: ReadRequest) -> tuple[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise _fail(
+        raise file_error(
             path,
             "would run code or build arbitrary objects when unpickled; rankme only loads tensors "
             "(torch.load(weights_only=True)). Save plain tensors, e.g. torch.save(z, path) or a dict of tensors",
             e,
         ) from e
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        raise _fail(path, "is not a readable PyTorch file: truncated or corrupt", e) from e
+        raise file_error(path, "is not a readable PyTorch file: truncated or corrupt", e) from e
     if isinstance(obj, torch.Tensor):
         return "tensor", obj
     if isinstance(obj, dict):
-        tensors = _tensors(obj, torch.Tensor)  # nested dicts: keys "out/emb"; key= may also say "out.emb"
+        tensors = tensors_by_path(obj, torch.Tensor)  # nested dicts: keys "out/emb"; key= may also say "out.emb"
         dotted = {k.replace("/", "."): k for k in tensors}
         key = None if req.key is None else dotted.get(req.key, req.key.strip("/"))
         name = pick_array(path, tensors, key, lambda k: tuple(tensors[k].shape), notes=req.notes)
         return name, tensors[name]
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(t, torch.Tensor) for t in obj):
-        raise _fail(path, f"holds a {type(obj).__name__} of {len(obj)} tensors, not one matrix: if they are batches "
+        raise file_error(path, f"holds a {type(obj).__name__} of {len(obj)} tensors, not one matrix: if they are batches "
                           "of rows, save them as one, torch.save(torch.cat(batches), path)")
-    raise _fail(path, f"holds a {type(obj).__name__}, not a tensor or a dict of tensors")
-
-
-def _tensors(obj: dict[Any, Any], tensor: type, prefix: str = "") -> dict[str, Any]:
-    """The tensors of a (nested) dict by their key paths, ``out/emb`` for ``{"out": {"emb": t}}``."""
-    out: dict[str, Any] = {}
-    for k, v in obj.items():
-        if isinstance(v, tensor):
-            out[prefix + str(k)] = v
-        elif isinstance(v, dict):
-            out.update(_tensors(v, tensor, f"{prefix}{k}/"))
-    return out
+    raise file_error(path, f"holds a {type(obj).__name__}, not a tensor or a dict of tensors")
 
 
 def _load_safetensors(req: ReadRequest) -> tuple[str, Any]:
@@ -278,7 +204,7 @@ def _load_safetensors(req: ReadRequest) -> tuple[str, Any]:
     except EmbeddingError:
         raise
     except Exception as e:  # safetensors raises its own SafetensorError, OSError, or ValueError
-        raise _fail(path, "is not a readable .safetensors file: truncated or corrupt", e) from e
+        raise file_error(path, "is not a readable .safetensors file: truncated or corrupt", e) from e
 
 
 def _load_csv(req: ReadRequest) -> tuple[str, Any]:
@@ -287,26 +213,13 @@ def _load_csv(req: ReadRequest) -> tuple[str, Any]:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as e:
-        raise _fail(path, "is not readable", e) from e
+        raise file_error(path, "is not readable", e) from e
     cols, line_of = read_csv(path, data, tab=path.lower().endswith(".tsv"), notes=notes)
     if all(c.text and c.problem is None for c in cols):
-        raise _fail(path, f"has no numeric columns (columns: {[c.name for c in cols][:8]}); if its delimiter is not "
+        raise file_error(path, f"has no numeric columns (columns: {[c.name for c in cols][:8]}); if its delimiter is not "
                           "one of , ; tab |, convert it first")
     return choose_columns(path, cols, key=req.key, columns=req.columns, exclude=req.exclude, notes=notes,
                           line_of=line_of)
-
-
-def _check_regular(p: str) -> None:
-    """Refuse what is not a regular file (a FIFO blocks forever, /dev/zero never ends)."""
-    try:
-        st = os.stat(p)
-    except OSError as e:
-        raise EmbeddingError(f"{p}: cannot open ({e.strerror})", path=p) from e
-    if stat.S_ISDIR(st.st_mode):
-        raise EmbeddingError(f"{p}: is a directory, not an embedding file", path=p)
-    if not stat.S_ISREG(st.st_mode):
-        raise EmbeddingError(f"{p}: is not a regular file (a pipe, device or socket); rankme reads files, or a .npy "
-                             "on standard input with '-'", path=p)
 
 
 @dataclass
@@ -339,7 +252,7 @@ def _read_arrow(req: ReadRequest) -> tuple[str, Any]:
 
 
 READERS: dict[str, Reader] = {
-    ".npy": lambda r: r.one_array(None, _load_npy(r.path, r.path)),
+    ".npy": lambda r: r.one_array(None, load_npy(r.path, r.path)),
     ".npz": _load_npz,
     ".pt": _load_pt,
     ".pth": _load_pt,
@@ -395,11 +308,11 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
                              param="key", names=("columns", "exclude"), path=p)
     if p == "-":
         data = read_stdin()
-        if not data.startswith(_NPY_MAGIC):
+        if not data.startswith(NPY_MAGIC):
             raise EmbeddingError("<stdin>: standard input does not hold a .npy array (it starts with "
                                  f"{data[:8]!r}); 'rankme score -' reads .npy only: save other formats to a file",
                                  path="<stdin>")
-        arr = _load_npy("<stdin>", io.BytesIO(data))
+        arr = load_npy("<stdin>", io.BytesIO(data))
         return EmbeddingSource("<stdin>", _flatten(arr, "<stdin>", flatten, notes), notes, path="<stdin>")
     if not Path(p).exists():
         raise EmbeddingError(f"{p}: no such file", path=p)
@@ -412,7 +325,7 @@ def load_embeddings(path: str | Path, *, key: str | None = None, flatten: bool =
                                  "(rankme.io.shards.open_shards)",
                                  path=p)
         return _source(p, *STORE_READERS[kind](req), flatten, notes)
-    _check_regular(p)
+    check_regular(p)
     suffix = Path(p).suffix.lower()
     if (columns or exclude) and suffix not in TABLE_SUFFIXES:
         raise EmbeddingError(f"{p}: columns=/exclude= apply to tables ({', '.join(TABLE_SUFFIXES)})",

@@ -30,7 +30,7 @@ import numpy as np
 from rankme.core.errors import EmbeddingError, Note
 from rankme.core.optional import require
 
-__all__ = ["NON_FEATURE_COLUMNS", "Column", "arrow_columns", "choose_columns",
+__all__ = ["NON_FEATURE_COLUMNS", "Column", "arrow_columns", "arrow_stream", "choose_columns",
            "non_feature_reason", "read_arrow", "refuse_compressed"]
 
 NON_FEATURE_COLUMNS = {
@@ -241,8 +241,19 @@ def _list_rows(path: str, name: str, col: Any, pc: Any) -> np.ndarray:
     return out
 
 
-def _arrow_stream(path: str) -> Any:
-    """The table of an Arrow IPC *stream* (``pyarrow.ipc.new_stream``), or None when the file is not one."""
+def arrow_stream(path: str) -> Any:
+    """The table of an Arrow IPC *stream* (``pyarrow.ipc.new_stream``), or None when the file is not one (an IPC
+    file, Feather, anything else: the caller says what it is not).
+
+    Examples:
+        >>> import os, tempfile
+        >>> import pyarrow as pa
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.arrows")
+        >>> with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, pa.schema([("a", pa.int64())])) as w:
+        ...     w.write_table(pa.table({"a": [1, 2]}))
+        >>> arrow_stream(path).num_rows
+        2
+    """
     ipc = require("pyarrow.ipc", "parquet", "reading Arrow IPC streams", path=path)
     try:
         with open(path, "rb") as fh:
@@ -261,7 +272,7 @@ def read_arrow(path: str, kind: str, key: str | None, notes: list[str], columns:
     try:
         table = reader.read_table(path) if kind == "parquet" else reader.read_table(path, memory_map=True)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError for corrupt files
-        table = _arrow_stream(path) if kind == "arrow" else None
+        table = arrow_stream(path) if kind == "arrow" else None
         if table is None:
             raise EmbeddingError(f"{path}: is not a readable {name} file ({type(e).__name__}: {e})",
                                  path=path) from e

@@ -28,9 +28,9 @@ import numpy as np
 
 from rankme.core.errors import EmbeddingError, InputError, Note
 from rankme.core.optional import has_module, require, to_numpy
-from rankme.io.files import _check_regular, _fail, _load_npy, _npz_shape, _tensors
+from rankme.io.primitives import check_regular, file_error, load_npy, npz_shape, tensors_by_path
 from rankme.io.stores import directory_format, read_hdf5, read_zarr
-from rankme.io.tabular import _arrow_stream
+from rankme.io.tabular import arrow_stream
 from rankme.io.token_source import TokenSource
 
 __all__ = ["MASK_KEY", "MASK_SUFFIXES", "TOKEN_SUFFIXES", "load_mask", "load_tokens"]
@@ -53,10 +53,10 @@ def _torch_load(path: str) -> Any:
     try:
         return torch, torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise _fail(path, "would run code or build arbitrary objects when unpickled; rankme only loads tensors "
+        raise file_error(path, "would run code or build arbitrary objects when unpickled; rankme only loads tensors "
                           "(torch.load(weights_only=True)): save plain tensors or a dict of tensors", e) from e
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        raise _fail(path, "is not a readable PyTorch file: truncated or corrupt", e) from e
+        raise file_error(path, "is not a readable PyTorch file: truncated or corrupt", e) from e
 
 
 @contextlib.contextmanager
@@ -68,28 +68,28 @@ def _catalog(path: str, fill_missing: bool, notes: list[str]) -> Iterator[Catalo
         try:
             node = zarr.open(path, mode="r")
         except Exception as e:  # zarr raises several kinds for a broken store
-            raise _fail(path, "is not a readable Zarr store", e) from e
+            raise file_error(path, "is not a readable Zarr store", e) from e
         arrays = {"": node} if hasattr(node, "shape") else \
             {p: a for p, a in node.members(max_depth=None) if hasattr(a, "shape")}
         yield ({k: tuple(a.shape) for k, a in arrays.items()},
                lambda k: read_zarr(path, k or None, notes, fill_missing=fill_missing)[1])
     elif suffix == ".npy":
-        arr = _load_npy(path, path)
+        arr = load_npy(path, path)
         yield {"": tuple(arr.shape)}, lambda k: arr
     elif suffix == ".npz":
         try:
             npz = np.load(path, allow_pickle=False)
-            shapes = {k: _npz_shape(npz, k) for k in npz.files}
+            shapes = {k: npz_shape(npz, k) for k in npz.files}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
-            raise _fail(path, "is not a readable .npz archive: truncated or corrupt", e) from e
+            raise file_error(path, "is not a readable .npz archive: truncated or corrupt", e) from e
         with npz:
             yield shapes, lambda k: npz[k]
     elif suffix in (".pt", ".pth"):
         torch, obj = _torch_load(path)
         tensors = {"tensor": obj} if isinstance(obj, torch.Tensor) else \
-            _tensors(obj, torch.Tensor) if isinstance(obj, dict) else None
+            tensors_by_path(obj, torch.Tensor) if isinstance(obj, dict) else None
         if tensors is None:
-            raise _fail(path, f"holds a {type(obj).__name__}, not a tensor or a dict of tensors")
+            raise file_error(path, f"holds a {type(obj).__name__}, not a tensor or a dict of tensors")
         yield {k: tuple(t.shape) for k, t in tensors.items()}, tensors.__getitem__
     elif suffix == ".safetensors":
         safe_open = require("safetensors", "safetensors", "reading .safetensors files", path=path).safe_open
@@ -98,7 +98,7 @@ def _catalog(path: str, fill_missing: bool, notes: list[str]) -> Iterator[Catalo
             fh = safe_open(path, framework=framework)
             shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
         except Exception as e:  # safetensors raises its own SafetensorError, OSError, or ValueError
-            raise _fail(path, "is not a readable .safetensors file: truncated or corrupt", e) from e
+            raise file_error(path, "is not a readable .safetensors file: truncated or corrupt", e) from e
         with fh:
             yield shapes, fh.get_tensor
     else:  # HDF5
@@ -106,7 +106,7 @@ def _catalog(path: str, fill_missing: bool, notes: list[str]) -> Iterator[Catalo
         try:
             fh = h5py.File(path, "r")
         except OSError as e:
-            raise _fail(path, "is not a readable HDF5 file", e) from e
+            raise file_error(path, "is not a readable HDF5 file", e) from e
         with fh:
             found: dict[str, tuple[int, ...]] = {}
             fh.visititems(lambda k, o: found.update({k: tuple(o.shape)}) if isinstance(o, h5py.Dataset) else None)
@@ -169,7 +169,7 @@ def load_mask(path: str | os.PathLike[str], *, fill_missing: bool = False) -> np
         elif not Path(p).exists():
             raise EmbeddingError(f"{p}: no such file", path=p)
         else:
-            _check_regular(p)
+            check_regular(p)
             if Path(p).suffix.lower() not in MASK_SUFFIXES:
                 raise EmbeddingError(f"{p}: a mask is read from {' '.join(MASK_SUFFIXES)} files or a Zarr store, not "
                                      f"{Path(p).suffix or 'a file without a suffix'}", path=p)
@@ -190,9 +190,9 @@ def _arrow_table(path: str) -> Any:
     try:
         return reader.read_table(path) if kind == "parquet" else reader.read_table(path, memory_map=True)
     except Exception as e:  # pyarrow raises ArrowInvalid / OSError for corrupt files
-        table = _arrow_stream(path) if kind == "arrow" else None
+        table = arrow_stream(path) if kind == "arrow" else None
         if table is None:
-            raise _fail(path, f"is not a readable {kind} file", e) from e
+            raise file_error(path, f"is not a readable {kind} file", e) from e
         return table
 
 
@@ -308,7 +308,7 @@ def load_tokens(path: str | os.PathLike[str], *, key: str | None = None, mask: A
                              f"{' '.join(TOKEN_SUFFIXES)} files or Zarr stores", path=p)
     suffix = Path(p).suffix.lower()
     if not store:
-        _check_regular(p)
+        check_regular(p)
         if suffix not in TOKEN_SUFFIXES:
             raise EmbeddingError(f"{p}: tokens= reads {' '.join(TOKEN_SUFFIXES)} files and Zarr stores, not "
                                  f"{suffix or 'a file without a suffix'}", param="tokens", path=p)

@@ -25,7 +25,7 @@ from rankme.core.arrays import numpy_dtype_of
 from rankme.core.errors import EmbeddingError, InputError, Note
 from rankme.core.optional import is_torch_tensor, loaded_torch, to_numpy
 from rankme.core.tokens import token_rows
-from rankme.io.files import _read_rows  # the .npy reader's sequential read into one reused buffer
+from rankme.io.primitives import read_rows  # the .npy reader's sequential read into one reused buffer
 
 __all__ = ["MeanRows", "TokenBlock", "TokenRows", "TokenSource", "check_file_mask"]
 
@@ -202,7 +202,7 @@ class TokenSource:
             return
         arr = self.states
         if self.offsets is None and isinstance(arr, np.memmap) and arr.flags.c_contiguous and arr.filename:
-            parts = _read_rows(str(arr.filename), int(arr.offset), arr.dtype, arr.shape, per)
+            parts = read_rows(str(arr.filename), int(arr.offset), arr.dtype, arr.shape, per)
             for start, part in zip(range(0, n, per), parts, strict=True):
                 yield self._block(np.arange(start, min(start + per, n)), part)
             return
