@@ -13,8 +13,10 @@ fit (it is optional). Labels check a label-free pick or watch a training run her
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ from rankme.core.resources import one_thread
 
 __all__ = ["CV_REFUSAL", "LINEAR_C", "MAX_FOLDS", "MAX_K", "N_BOOT", "CVAccuracy", "bootstrap_means",
            "cv_accuracies", "draw_budget", "few_label_rows", "few_shot_accuracies", "knn_k", "knn_model",
-           "labelled_rows", "linear_model", "paired_difference"]
+           "label_fits", "labelled_rows", "linear_model", "paired_difference"]
 
 LINEAR_C, MAX_FOLDS, MAX_K = 1.0, 5, 5
 N_BOOT = 2000
@@ -243,6 +245,24 @@ def _features(x: Any, what: str, param: str | None = None) -> np.ndarray:
     return a
 
 
+@contextlib.contextmanager
+def label_fits() -> Iterator[None]:
+    """The context of every label fit here and in the full-label oracle: one BLAS/OpenMP thread (small fits:
+    threads cost far more than they save, 10x on a loaded 2-core machine) and scikit-learn's convergence warnings
+    silenced (the probes run a fixed number of iterations by design).
+
+    Examples:
+        >>> with label_fits():
+        ...     linear_model().fit([[0.0], [1.0], [0.1], [0.9]], [0, 1, 0, 1]).predict([[0.95]]).tolist()
+        [1]
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(), one_thread():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
 def cv_accuracies(x: Any, idx: Any, labels: Any, seed: int = 0, n_boot: int = N_BOOT) -> CVAccuracy:
     """Linear and k-NN accuracy of one candidate's representations ``x`` (n × d) by stratified cross-validation
     inside the labelled rows ``idx`` (labels ``labels``): min(5, B) shuffled folds (``seed``), B the smallest class
@@ -254,7 +274,6 @@ def cv_accuracies(x: Any, idx: Any, labels: Any, seed: int = 0, n_boot: int = N_
         >>> r.linear, r.knn, r.folds, r.k
         (100.0, 100.0, 4, 3)
     """
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedKFold
 
     rows = np.asarray(idx)
@@ -268,8 +287,7 @@ def cv_accuracies(x: Any, idx: Any, labels: Any, seed: int = 0, n_boot: int = N_
     _, folds, k = _plan(y)
     xs = feats[rows]
     lin, knn = np.zeros(len(y), bool), np.zeros(len(y), bool)
-    with warnings.catch_warnings(), one_thread():  # small fits: BLAS threads cost more than they save
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with label_fits():
         for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(xs, y):
             lin[te] = linear_model(LINEAR_C).fit(xs[tr], y[tr]).predict(xs[te]) == y[te]
             knn[te] = knn_model(k).fit(xs[tr], y[tr]).predict(xs[te]) == y[te]
@@ -287,13 +305,10 @@ def few_shot_accuracies(x_train: Any, labels: Any, x_test: Any, y_test: Any) -> 
         >>> few_shot_accuracies(x, [0, 0, 1, 1], x, [0, 0, 1, 1])
         (100.0, 100.0)
     """
-    from sklearn.exceptions import ConvergenceWarning
-
     xtr, y = _features(x_train, "x_train"), np.asarray(labels)
     xte, yte = _features(x_test, "x_test"), np.asarray(y_test)
     k = knn_k(int(_classes(y)[1].min()))
-    with warnings.catch_warnings(), one_thread():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with label_fits():
         lin = linear_model(LINEAR_C).fit(xtr, y).score(xte, yte)
         return 100.0 * float(lin), 100.0 * float(knn_model(k).fit(xtr, y).score(xte, yte))
 

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.optional import to_numpy
-from rankme.core.resources import one_thread
-from rankme.scoring.fewlabel import knn_model, linear_model
+from rankme.scoring.fewlabel import knn_model, label_fits, linear_model
 
 __all__ = ["C_GRID", "PROBE_TEST_FRACTION", "VAL_FRACTION", "knn_accuracy", "knn_model", "linear_model",
            "linear_probe_accuracy", "oracle_problem", "oracle_split"]
@@ -38,17 +37,12 @@ def linear_probe_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, 
         >>> linear_probe_accuracy(x[:200], y[:200], x[200:], y[200:]) > 95
         True
     """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
 
     xtr, ytr, xte, yte = to_numpy(x_train), to_numpy(y_train), to_numpy(x_test), to_numpy(y_test)
     fit_x, val_x, fit_y, val_y = train_test_split(xtr, ytr, test_size=val_fraction, random_state=seed, stratify=ytr)
 
-    # small fits: BLAS threads cost far more than they save (10× slower on a loaded 2-core machine)
-    with warnings.catch_warnings(), one_thread():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with label_fits():
         scores = [linear_model(c, max_iter).fit(fit_x, fit_y).score(val_x, val_y) for c in c_grid]
         best = c_grid[int(np.argmax(scores))]
         return 100.0 * float(linear_model(best, max_iter).fit(xtr, ytr).score(xte, yte))
@@ -108,5 +102,5 @@ def knn_accuracy(x_train: Any, y_train: Any, x_test: Any, y_test: Any, k: int = 
         100.0
     """
     clf = knn_model(k)
-    with one_thread():
+    with label_fits():
         return 100.0 * float(clf.fit(to_numpy(x_train), to_numpy(y_train)).score(to_numpy(x_test), to_numpy(y_test)))
