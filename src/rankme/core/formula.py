@@ -13,7 +13,7 @@ from rankme.core.deprecation import renamed
 from rankme.core.errors import EmbeddingError, InputError, all_zero_error
 from rankme.core.spectrum_types import Spectrum
 
-__all__ = ["RANKME_EPS", "SpectrumKind", "check_values", "eigen_of", "entropy", "nonzero_total",
+__all__ = ["RANKME_EPS", "SpectrumKind", "check_values", "eigen_of", "entropies", "entropy", "nonzero_total",
            "rankme_from_singular_values", "rankme_from_spectrum", "spectral_entropy"]
 
 RANKME_EPS = 1e-7
@@ -71,11 +71,22 @@ def nonzero_total(v: np.ndarray, what: str) -> float:
     return total
 
 
-def entropy(p: np.ndarray) -> float:
-    """−Σ p log p over a probability-like vector (0 log 0 = 0)."""
+def entropies(p: np.ndarray) -> np.ndarray:
+    """−Σ p log p along the last axis of probability-like vectors (0 log 0 = 0): one entropy per row of a stack.
+
+    Examples:
+        >>> entropies(np.array([[0.5, 0.5], [0.25, 0.75]])).round(4).tolist()
+        [0.6931, 0.5623]
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(p), 0.0)
-    return float(-terms.sum())
+    out: np.ndarray = -terms.sum(axis=-1)
+    return out
+
+
+def entropy(p: np.ndarray) -> float:
+    """−Σ p log p over a probability-like vector (0 log 0 = 0): :func:`entropies` of one vector."""
+    return float(entropies(p))
 
 
 def spectral_entropy(values: Any, eps: float = RANKME_EPS, weights: Any = None) -> float:

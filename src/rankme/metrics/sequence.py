@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from rankme.core.errors import EmbeddingError, InputError
-from rankme.core.formula import RANKME_EPS
+from rankme.core.formula import RANKME_EPS, entropies
 from rankme.core.numerics import gram_floor
 from rankme.core.optional import is_torch_tensor, loaded_torch, to_numpy
 from rankme.core.resources import one_thread
@@ -172,10 +172,9 @@ def _singular_values(states: Any, center: bool, normalize: bool) -> np.ndarray:
 def _entropies(v: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Per row: −Σ p log p with p = v/Σv + ε (0 log 0 = 0), and Σv."""
     total = v.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero total is refused by the caller
         p = v / total[:, None] + eps
-        terms = np.where(p > 0, p * np.log(p), 0.0)
-    return -terms.sum(axis=1), total
+    return entropies(p), total
 
 
 def per_sequence_rankme(
