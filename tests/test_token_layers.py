@@ -344,3 +344,16 @@ def test_per_sequence_report_and_its_figure_render_in_chromium(tmp_path):
     assert body_counts(dom) == {"images-total": 1, "images-loaded": 1, "tables": 1}, dom[:2000]
     assert "blocks.1" in dom and "q95" in dom and "no layer is picked" in dom
     assert_not_blank(screenshot(page, tmp_path / "shot.png"))
+
+
+def test_all_tokens_of_a_layer_without_an_attention_mask_are_every_position():
+    """Inputs without an attention mask (arrays, image patches): every position is a real token. The scan's "all
+    tokens" handed the 3-D states to the accumulator without the token rows, and refused them as not 2-D."""
+    from rankme.models.extract import embed_layer_tokens
+
+    x = np.random.default_rng(0).standard_normal((5, 3, 4)).astype(np.float32)
+    enc = Encoder(torch.nn.Sequential(torch.nn.Identity()), name="id", modality="array")
+    data = InputData("x", "array", 5, lambda idx: x[idx], "fp")
+    got = embed_layer_tokens(enc, data, ["0"], np.arange(5), "all", batch_size=2, progress=False)
+    assert got.scores["0"].rankme() == pytest.approx(reference_rankme(x.reshape(-1, 4).astype(np.float64)),
+                                                     rel=1e-9)

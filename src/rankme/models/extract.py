@@ -23,11 +23,12 @@ from rankme.core.errors import EmbeddingError, InputError
 from rankme.core.optional import require
 from rankme.core.resources import beside_a_cpu_model
 from rankme.core.spectrum import SpectrumAccumulator
-from rankme.metrics.sequence import SequenceRanks, per_sequence_rankme
+from rankme.metrics.sequence import SequenceRanks
 from rankme.metrics.states import KeptRows
 from rankme.models.preprocess import image_transform
 from rankme.monitor.monitor import RankMeMonitor
 from rankme.monitor.taps import TOKENS, TapCapture, TokenStates, batch_rows, to_device
+from rankme.monitor.tokens import TokenPass
 
 __all__ = ["LayerTokens", "embed_layer_tokens", "embed_layers"]
 
@@ -152,7 +153,7 @@ def embed_layer_tokens(encoder: Any, data: Any, taps: Sequence[str], indices: np
     indices = np.asarray(indices)
     capture = TapCapture(encoder, {t: f"net.{t}" for t in taps}, TOKENS)
     accs = {t: SpectrumAccumulator() for t in taps}
-    ranks: dict[str, list[SequenceRanks]] = {t: [] for t in taps}
+    run = TokenPass(tokens, list(taps))  # the monitor's token statistics
     out = LayerTokens()
     start = 0
     try:
@@ -166,10 +167,7 @@ def embed_layer_tokens(encoder: Any, data: Any, taps: Sequence[str], indices: np
                         continue
                     out.dims[t] = int(got.states.shape[-1])
                     try:
-                        if tokens == "all":
-                            accs[t].update(got.states, mask=got.mask)
-                        else:
-                            ranks[t].append(per_sequence_rankme(got.states, got.mask))
+                        run.add(t, got, accs[t])
                     except InputError as e:
                         where = f" (sample {int(indices[start + e.row])})" if e.row is not None else ""
                         raise e.said_of(f"layer {t!r}{where}") from None
@@ -179,6 +177,5 @@ def embed_layer_tokens(encoder: Any, data: Any, taps: Sequence[str], indices: np
     for t in taps:
         if t in out.pooled:
             continue
-        out.scores[t] = accs[t] if tokens == "all" else SequenceRanks(
-            np.concatenate([r.values for r in ranks[t]]), np.concatenate([r.lengths for r in ranks[t]]))
+        out.scores[t] = accs[t] if tokens == "all" else run.sequence_ranks(t)
     return out

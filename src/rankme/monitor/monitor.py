@@ -210,7 +210,7 @@ class RankMeMonitor:
                     batch = to_device(batch, device)
                     for name, pooled in self._embed(batch, capture).items():
                         if self._token_pass is not None:  # token states: the tokens are the rows
-                            pooled = self._token_pass.add(name, pooled, accs[name], seen - rows)
+                            pooled = self._token_pass.add_tap(name, pooled, accs[name], seen - rows)
                             if pooled is None:
                                 continue
                         else:

@@ -65,7 +65,7 @@ class TokenPass:
         >>> import torch
         >>> run = TokenPass("per-sequence", ["enc"])
         >>> x = torch.stack([torch.eye(4)[:3], torch.eye(4)[1:]])      # 2 sequences of 3 tokens, K = 4
-        >>> run.add("enc", TokenStates(x, torch.tensor([[1, 1, 1], [1, 1, 0]])), SpectrumAccumulator())
+        >>> run.add_tap("enc", TokenStates(x, torch.tensor([[1, 1, 1], [1, 1, 0]])), SpectrumAccumulator())
         >>> got = run.values("enc")                                    # RankMe 3 (3 real tokens) and 2 (2)
         >>> round(got["rankme_seq_mean/enc"], 4), round(got["rankme_seq_q05/enc"], 4), len(got)
         (2.5, 2.05, 7)
@@ -75,31 +75,41 @@ class TokenPass:
         self.mode = mode
         self.ranks: dict[str, list[SequenceRanks]] = {t: [] for t in taps}
 
-    def add(self, name: str, got: Any, acc: SpectrumAccumulator, start: int = 0) -> Any:
-        """Add tap ``name``'s token states of one batch (``got``: a :class:`TokenStates`, or the shape of an
-        output that holds none; ``start``: the probe row of its first sequence). Returns the real tokens' rows
-        (``"all"``) or ``None``."""
+    def add(self, name: str, got: TokenStates, acc: SpectrumAccumulator) -> Any:
+        """Add tap ``name``'s token states of one batch: every real token into ``acc`` (``"all"``: the rows are
+        returned) or each sequence's RankMe kept (``"per-sequence"``: ``None``). Errors are the statistics' own
+        (their ``row`` the sequence within this batch)."""
+        if self.mode == "all":
+            rows = token_rows(got.states, got.mask)
+            acc.update(rows)
+            return rows
+        self.ranks[name].append(per_sequence_rankme(got.states, got.mask))
+        return None
+
+    def add_tap(self, name: str, got: Any, acc: SpectrumAccumulator, start: int = 0) -> Any:
+        """:meth:`add` for the monitor: ``got`` may be the shape of an output that holds no token states (refused),
+        and errors name the tap and the probe row (``start``: the probe row of the batch's first sequence)."""
         if not isinstance(got, TokenStates):
             raise EmbeddingError(f"tap {name!r}: its output is {'×'.join(map(str, got))}, not (sequences × tokens × "
                                  f"K) token states; tap a layer that returns them, or leave tokens= out to score "
                                  "it pooled", names=("tokens",))
         try:
-            if self.mode == "all":
-                rows = token_rows(got.states, got.mask)
-                acc.update(rows)
-                return rows
-            self.ranks[name].append(per_sequence_rankme(got.states, got.mask))
-            return None
+            return self.add(name, got, acc)
         except InputError as e:
             where = f" (probe row {start + e.row})" if e.row is not None else ""
             raise e.said_of(f"tap {name!r}{where}", row=None if e.row is None else start + e.row) from None
+
+    def sequence_ranks(self, name: str, gather: Callable[[list[Any]], list[Any]] = lambda parts: parts
+                       ) -> SequenceRanks:
+        """Every sequence's RankMe of tap ``name`` (every rank's sequences, through ``gather``), in order."""
+        parts = gather([(r.values, r.lengths) for r in self.ranks[name]])
+        if not parts:
+            raise InputError(f"tap {name!r}: the probe set produced no sequences", param="probe_loader")
+        return SequenceRanks(np.concatenate([v for v, _ in parts]), np.concatenate([n for _, n in parts]))
 
     def values(self, name: str, gather: Callable[[list[Any]], list[Any]] = lambda parts: parts) -> dict[str, float]:
         """Tap ``name``'s per-sequence distribution (every rank's sequences, through ``gather``):
         ``rankme_seq_<stat>/<name>`` for the mean, the standard deviation and the quantiles of
         :meth:`~rankme.metrics.sequence.SequenceRanks.summary`."""
-        parts = gather([(r.values, r.lengths) for r in self.ranks[name]])
-        if not parts:
-            raise InputError(f"tap {name!r}: the probe set produced no sequences", param="probe_loader")
-        ranks = SequenceRanks(np.concatenate([v for v, _ in parts]), np.concatenate([n for _, n in parts]))
-        return {f"rankme_seq_{stat}/{name}": float(v) for stat, v in ranks.summary().items() if stat != "count"}
+        summary = self.sequence_ranks(name, gather).summary()
+        return {f"rankme_seq_{stat}/{name}": float(v) for stat, v in summary.items() if stat != "count"}
